@@ -240,10 +240,10 @@ impl Store for EtcdStore {
             .map_err(Error::backend)?;
         // The first response confirms creation or reports a compacted start.
         let first = etcd_stream.message().await.map_err(Error::backend)?;
-        if let Some(response) = &first {
-            if response.canceled() {
-                return Err(cancel_error(response, after_revision));
-            }
+        if let Some(response) = &first
+            && response.canceled()
+        {
+            return Err(cancel_error(response, after_revision));
         }
         let (sender, stream) = WatchStream::channel();
         tokio::spawn(async move {

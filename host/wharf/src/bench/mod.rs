@@ -1,0 +1,20 @@
+//! `wharf bench …`: benchmarks of Wharf's parts. Each prints its figures and
+//! ends with a one-line summary holding the headline figure.
+
+mod report;
+mod store;
+
+use clap::Subcommand;
+
+/// What to measure.
+#[derive(Subcommand)]
+pub enum Target {
+    /// The object store: creates, compare-and-swap updates and watch delivery.
+    Store(store::StoreBench),
+}
+
+pub async fn run(target: Target) -> Result<(), String> {
+    match target {
+        Target::Store(options) => store::run(options).await,
+    }
+}
