@@ -167,12 +167,7 @@ pub async fn run(options: StoreBench) -> Result<(), String> {
     );
 
     if let Some(url) = etcd_url {
-        let baseline = bare_etcd_phase(&url, &value, duration).await?;
-        println!("{}", baseline.line("bare etcd-client put, 16"));
-        println!(
-            "etcd backend / bare etcd-client at 16 writers: {:.0}%",
-            100.0 * create_many.rate() / baseline.rate()
-        );
+        compare_with_bare_etcd(&store, &url, &value, duration).await?;
     }
 
     println!(
@@ -335,8 +330,89 @@ async fn watch_phase(
     })
 }
 
-/// Plain puts through `etcd-client`, no guard: the ceiling for the etcd backend.
-async fn bare_etcd_phase(url: &str, value: &Bytes, duration: Duration) -> Result<Phase, String> {
+/// Rounds of the etcd comparison; each runs the three contenders back to
+/// back, so that etcd's growth and the machine's noise fall on all of them.
+const COMPARISON_ROUNDS: usize = 3;
+
+/// Creates through the etcd backend against the bare `etcd-client` crate on
+/// the same etcd, 16 writers each, interleaved; prints the medians.
+async fn compare_with_bare_etcd(
+    store: &Arc<dyn Store>,
+    url: &str,
+    value: &Bytes,
+    duration: Duration,
+) -> Result<(), String> {
+    let (mut backend, mut puts, mut txns) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..COMPARISON_ROUNDS {
+        // Rotate the order so that no contender always runs first.
+        for contender in 0..3 {
+            match (round + contender) % 3 {
+                0 => {
+                    let phase = drive(WRITERS, duration, {
+                        let (store, value) = (store.clone(), value.clone());
+                        move |writer, i| {
+                            let (store, value) = (store.clone(), value.clone());
+                            async move {
+                                let key = format!("/bench/cmp/{round}/{writer}/{i}");
+                                store
+                                    .create(&key, value)
+                                    .await
+                                    .map(drop)
+                                    .map_err(|e| e.to_string())
+                            }
+                        }
+                    })
+                    .await?;
+                    backend.push(phase.rate());
+                }
+                1 => puts.push(
+                    bare_etcd_phase(url, value, duration, BareOperation::Put, round)
+                        .await?
+                        .rate(),
+                ),
+                _ => txns.push(
+                    bare_etcd_phase(url, value, duration, BareOperation::CreateTxn, round)
+                        .await?
+                        .rate(),
+                ),
+            }
+        }
+    }
+    let median = |rates: &mut Vec<f64>| {
+        rates.sort_by(f64::total_cmp);
+        rates[rates.len() / 2]
+    };
+    let (backend, puts, txns) = (median(&mut backend), median(&mut puts), median(&mut txns));
+    println!("etcd comparison, 16 writers, median of {COMPARISON_ROUNDS} interleaved rounds:");
+    println!("  {:<26} {backend:>9.0} ops/s", "wharf etcd backend create");
+    println!("  {:<26} {puts:>9.0} ops/s", "bare etcd-client put");
+    println!("  {:<26} {txns:>9.0} ops/s", "bare etcd-client txn");
+    println!(
+        "  the backend reaches {:.0}% of bare puts and {:.0}% of bare create-if-absent txns",
+        100.0 * backend / puts,
+        100.0 * backend / txns
+    );
+    Ok(())
+}
+
+/// What the bare `etcd-client` baseline sends.
+#[derive(Clone, Copy)]
+enum BareOperation {
+    /// A plain put: etcd's ceiling.
+    Put,
+    /// The same guarded transaction the etcd backend's create sends.
+    CreateTxn,
+}
+
+/// Writes through `etcd-client` directly: the ceiling for the etcd backend.
+async fn bare_etcd_phase(
+    url: &str,
+    value: &Bytes,
+    duration: Duration,
+    operation: BareOperation,
+    round: usize,
+) -> Result<Phase, String> {
+    use etcd_client::{Compare, CompareOp, Txn, TxnOp};
     let client = etcd_client::Client::connect([url], None)
         .await
         .map_err(|e| e.to_string())?;
@@ -344,10 +420,21 @@ async fn bare_etcd_phase(url: &str, value: &Bytes, duration: Duration) -> Result
     drive(WRITERS, duration, move |writer, i| {
         let (mut kv, value) = (client.kv_client(), value.clone());
         async move {
-            kv.put(format!("/bench/raw/{writer}/{i}"), value, None)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
+            let result = match operation {
+                BareOperation::Put => kv
+                    .put(format!("/bench/raw-put/{round}/{writer}/{i}"), value, None)
+                    .await
+                    .map(drop),
+                BareOperation::CreateTxn => {
+                    let key = format!("/bench/raw-txn/{round}/{writer}/{i}");
+                    let txn = Txn::new()
+                        .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                        .and_then([TxnOp::put(key.clone(), value, None)])
+                        .or_else([TxnOp::get(key, None)]);
+                    kv.txn(txn).await.map(drop)
+                }
+            };
+            result.map_err(|e| e.to_string())
         }
     })
     .await
