@@ -6,6 +6,7 @@
 //! several Wharf processes on one etcd share one revision space.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -20,19 +21,73 @@ use crate::{
     WatchEvent, WatchStream,
 };
 
+/// How to reach etcd and look after its history.
+#[derive(Clone, Debug)]
+pub struct EtcdConfig {
+    /// Client URLs, for example `http://127.0.0.1:2379`.
+    pub endpoints: Vec<String>,
+    /// Every interval, compact to the revision seen one interval earlier, as
+    /// the Kubernetes API server does (default 5 minutes); `None` leaves
+    /// compaction to etcd's own settings and to [`Store::compact`].
+    pub compaction_interval: Option<Duration>,
+}
+
+impl EtcdConfig {
+    pub fn new(endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            compaction_interval: Some(Duration::from_secs(300)),
+        }
+    }
+}
+
 /// A store on a real etcd cluster.
 #[derive(Clone)]
 pub struct EtcdStore {
     client: Client,
+    _compactor: Option<Arc<AbortOnDrop>>,
 }
 
 impl EtcdStore {
-    /// Connects to the etcd endpoints (for example `http://127.0.0.1:2379`).
-    pub async fn connect(endpoints: &[String]) -> Result<Self> {
-        let client = Client::connect(endpoints, None)
+    /// Connects to etcd and starts the periodic compactor, if configured.
+    pub async fn connect(config: EtcdConfig) -> Result<Self> {
+        let client = Client::connect(&config.endpoints, None)
             .await
             .map_err(Error::backend)?;
-        Ok(Self { client })
+        let store = Self {
+            client,
+            _compactor: None,
+        };
+        let compactor = config.compaction_interval.map(|interval| {
+            let store = store.clone();
+            Arc::new(AbortOnDrop(tokio::spawn(async move {
+                store.compact_periodically(interval).await
+            })))
+        });
+        Ok(Self {
+            _compactor: compactor,
+            ..store
+        })
+    }
+
+    /// Compacts, every `interval`, to the revision current one interval
+    /// before: history always covers at least the last interval. Several
+    /// Wharf processes on one etcd may all do this; a repeated compaction is
+    /// harmless.
+    async fn compact_periodically(&self, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut previous: Option<i64> = None;
+        loop {
+            ticker.tick().await;
+            if let Some(revision) = previous.filter(|r| *r > 0) {
+                match self.compact(revision).await {
+                    Ok(()) => tracing::debug!(revision, "compacted etcd history"),
+                    Err(error) => tracing::warn!(%error, revision, "etcd compaction failed"),
+                }
+            }
+            previous = self.current_revision().await.ok();
+        }
     }
 
     fn kv(&self) -> etcd_client::KvClient {
@@ -300,6 +355,15 @@ impl Store for EtcdStore {
             .await
             .map_err(Error::backend)?;
         Ok(response.header().map(|h| h.revision()).unwrap_or_default())
+    }
+}
+
+/// Stops the compactor when the last clone of the store is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -23,7 +23,7 @@ mod watch;
 
 pub use embedded::{EmbeddedConfig, EmbeddedStore};
 pub use error::{Error, Result};
-pub use etcd::EtcdStore;
+pub use etcd::{EtcdConfig, EtcdStore};
 pub use types::{
     ContinueToken, DeleteOutcome, EventKind, KeyValue, ListOptions, ListPage, MAX_VALUE_BYTES,
     WatchEvent, prefix_end,

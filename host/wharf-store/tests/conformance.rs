@@ -12,8 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use wharf_store::etcd_process::LocalEtcd;
 use wharf_store::{
-    EmbeddedConfig, EmbeddedStore, Error, EtcdStore, EventKind, ListOptions, MAX_VALUE_BYTES,
-    Store, WatchEvent, WatchStream,
+    EmbeddedConfig, EmbeddedStore, Error, EtcdConfig, EtcdStore, EventKind, ListOptions,
+    MAX_VALUE_BYTES, Store, WatchEvent, WatchStream,
 };
 
 /// A store under test and whatever keeps it alive.
@@ -43,7 +43,7 @@ async fn etcd() -> Option<Harness> {
         return None;
     }
     let etcd = LocalEtcd::start().await.expect("start etcd");
-    let store = EtcdStore::connect(&[etcd.client_url().to_owned()])
+    let store = EtcdStore::connect(EtcdConfig::new([etcd.client_url()]))
         .await
         .expect("connect to etcd");
     Some(Harness {
@@ -516,7 +516,7 @@ async fn two_etcd_stores_on_one_etcd_see_each_others_writes_and_events() {
         ._guard
         .downcast_ref()
         .expect("the guard is the etcd");
-    let other = EtcdStore::connect(&[etcd.client_url().to_owned()])
+    let other = EtcdStore::connect(EtcdConfig::new([etcd.client_url()]))
         .await
         .unwrap();
     let start = other.current_revision().await.unwrap();
@@ -530,4 +530,52 @@ async fn two_etcd_stores_on_one_etcd_see_each_others_writes_and_events() {
     assert_eq!(next_event(&mut stream).await.kv, created);
     let error = other.create("/shared/a", value("again")).await.unwrap_err();
     assert!(matches!(error, Error::AlreadyExists { .. }), "{error:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_store_compacts_old_history_periodically() {
+    let Some(harness) = etcd().await else { return };
+    let etcd: &LocalEtcd = harness
+        ._guard
+        .downcast_ref()
+        .expect("the guard is the etcd");
+    let config = EtcdConfig {
+        compaction_interval: Some(Duration::from_millis(200)),
+        ..EtcdConfig::new([etcd.client_url()])
+    };
+    let store = EtcdStore::connect(config).await.unwrap();
+    let first = store.create("/auto/a", value("0")).await.unwrap();
+    store
+        .update("/auto/a", value("1"), first.mod_revision)
+        .await
+        .unwrap();
+    let old = || ListOptions {
+        revision: Some(first.mod_revision),
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match store.list("/auto/", old()).await {
+            Err(Error::Compacted { .. }) => break,
+            Ok(_) if tokio::time::Instant::now() < deadline => {
+                // Keep the revision moving so that each interval has a newer one.
+                store
+                    .create(
+                        &format!("/auto/tick-{}", store.current_revision().await.unwrap()),
+                        value("t"),
+                    )
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => panic!(
+                "history at {} was not compacted: {other:?}",
+                first.mod_revision
+            ),
+        }
+    }
+    assert_eq!(
+        store.get("/auto/a").await.unwrap().unwrap().value,
+        value("1")
+    );
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use wharf_store::etcd_process::LocalEtcd;
-use wharf_store::{EmbeddedConfig, EmbeddedStore, EtcdStore, Store};
+use wharf_store::{EmbeddedConfig, EmbeddedStore, EtcdConfig, EtcdStore, Store};
 
 use super::report::Latencies;
 
@@ -107,7 +107,7 @@ pub async fn run(options: StoreBench) -> Result<(), String> {
                     url
                 }
             };
-            let store = EtcdStore::connect(std::slice::from_ref(&url))
+            let store = EtcdStore::connect(EtcdConfig::new([url.clone()]))
                 .await
                 .map_err(|e| e.to_string())?;
             println!("backend: etcd at {url}");
