@@ -3,8 +3,9 @@
 # Debian packages, the wasm32-wasip2 Rust target. Safe to run again and again.
 set -euo pipefail
 
-# Debian packages: etcd for the etcd backend and its tests, protoc for etcd-client.
-packages=(etcd-server protobuf-compiler)
+# Debian packages: etcd for the etcd backend and its tests, protoc for
+# etcd-client, venv for the end-to-end tests' Python environment.
+packages=(etcd-server protobuf-compiler python3-venv)
 
 sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -29,4 +30,17 @@ command -v cargo >/dev/null 2>&1 || { echo "setup: cargo not found; install Rust
 # Plugins are built for WebAssembly components.
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
+fi
+
+# The end-to-end tests' clients: kubectl v1.37 and the official Python client,
+# in a virtualenv inside the clone (.venv, ignored by git).
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -x "$repo/.venv/bin/python" ]; then
+    python3 -m venv "$repo/.venv"
+fi
+requirements="$repo/tests/e2e/requirements.txt"
+stamp="$repo/.venv/.requirements"
+if ! cmp -s "$requirements" "$stamp"; then
+    "$repo/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$stamp"
 fi

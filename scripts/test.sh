@@ -10,3 +10,6 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Never let the etcd cases skip here: fail if etcd is missing.
 WHARF_REQUIRE_ETCD=1 cargo test --workspace --locked
+# End-to-end: the real `wharf` binary driven by kubectl and the Python client.
+cargo build --locked -p wharf
+.venv/bin/pytest -q tests/e2e

@@ -1,6 +1,7 @@
 //! `wharf`: the command that runs Wharf and measures it.
 
 mod bench;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
+    /// Run Wharf: the store and the API server; writes a kubeconfig.
+    Up(up::Up),
     /// Measure a part of Wharf; the last line printed is a one-line summary.
     Bench {
         #[command(subcommand)]
@@ -45,6 +48,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Commands::Up(options) => up::run(options).await,
             Commands::Bench { target } => bench::run(target).await,
         }
     });

@@ -1,0 +1,218 @@
+//! The one place errors become Kubernetes `Status` responses.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// A failed API request; each variant maps to one HTTP code and `reason`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 BadRequest: the body or the query cannot be understood.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404 NotFound: the object (or the namespace it would live in) is absent.
+    #[error("{kind} \"{name}\" not found")]
+    NotFound {
+        group: String,
+        kind: String,
+        name: String,
+    },
+    /// 404 NotFound: no such resource or path.
+    #[error("{0}")]
+    NoSuchPath(String),
+    /// 409 AlreadyExists.
+    #[error("{kind} \"{name}\" already exists")]
+    AlreadyExists {
+        group: String,
+        kind: String,
+        name: String,
+    },
+    /// 409 Conflict: a stale resourceVersion or precondition.
+    #[error("Operation cannot be fulfilled on {kind} \"{name}\": {message}")]
+    Conflict {
+        group: String,
+        kind: String,
+        name: String,
+        message: String,
+    },
+    /// 422 Invalid: the object fails validation; `causes` name the fields.
+    #[error("{kind} \"{name}\" is invalid: {}", causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect::<Vec<_>>().join(", "))]
+    Invalid {
+        group: String,
+        kind: String,
+        name: String,
+        causes: Vec<Cause>,
+    },
+    /// 403 Forbidden.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 405 MethodNotAllowed.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 406 NotAcceptable.
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// 410 Gone (Expired): the resourceVersion is too old.
+    #[error("{0}")]
+    Gone(String),
+    /// 413 RequestEntityTooLarge.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415 UnsupportedMediaType.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 500 InternalError: logged with its cause; the client sees a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// 504 Timeout.
+    #[error("{0}")]
+    Timeout(String),
+}
+
+/// One field that failed validation.
+#[derive(Clone, Debug)]
+pub struct Cause {
+    /// `FieldValueInvalid`, `FieldValueRequired`, `FieldValueNotSupported`…
+    pub reason: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+impl Cause {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            reason: "FieldValueInvalid",
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn required(field: impl Into<String>) -> Self {
+        Self {
+            reason: "FieldValueRequired",
+            field: field.into(),
+            message: "Required value".into(),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound { .. } | ApiError::NoSuchPath(_) => StatusCode::NOT_FOUND,
+            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "BadRequest",
+            ApiError::NotFound { .. } | ApiError::NoSuchPath(_) => "NotFound",
+            ApiError::AlreadyExists { .. } => "AlreadyExists",
+            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Invalid { .. } => "Invalid",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
+            ApiError::NotAcceptable(_) => "NotAcceptable",
+            ApiError::Gone(_) => "Expired",
+            ApiError::TooLarge(_) => "RequestEntityTooLarge",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::Internal(_) => "InternalError",
+            ApiError::Timeout(_) => "Timeout",
+        }
+    }
+
+    /// The `Status` object, as Kubernetes writes it.
+    pub fn status(&self) -> Value {
+        let message = match self {
+            ApiError::Internal(_) => "an internal error occurred; see the server log".to_string(),
+            other => other.to_string(),
+        };
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": self.reason(),
+            "code": self.code().as_u16(),
+        });
+        let details = match self {
+            ApiError::NotFound { group, kind, name }
+            | ApiError::AlreadyExists { group, kind, name }
+            | ApiError::Conflict {
+                group, kind, name, ..
+            } => Some(json!({"name": name, "group": group, "kind": kind})),
+            ApiError::Invalid {
+                group,
+                kind,
+                name,
+                causes,
+            } => Some(json!({
+                "name": name,
+                "group": group,
+                "kind": kind,
+                "causes": causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect::<Vec<_>>(),
+            })),
+            _ => None,
+        };
+        if let Some(mut details) = details {
+            if details["group"] == "" {
+                details.as_object_mut().expect("object").remove("group");
+            }
+            status["details"] = details;
+        }
+        status
+    }
+}
+
+impl From<wharf_store::Error> for ApiError {
+    fn from(error: wharf_store::Error) -> Self {
+        use wharf_store::Error as E;
+        match error {
+            E::Compacted { requested, .. } => {
+                ApiError::Gone(format!("too old resource version: {requested}"))
+            }
+            E::FutureRevision { requested, current } => ApiError::Timeout(format!(
+                "Too large resource version: {requested}, current: {current}"
+            )),
+            E::ValueTooLarge { size, .. } => {
+                ApiError::TooLarge(format!("object is too large to store: {size} bytes"))
+            }
+            E::InvalidKey { key, reason } => {
+                ApiError::BadRequest(format!("invalid name {key:?}: {reason}"))
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                ApiError::Internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let body = serde_json::to_vec(&self.status()).unwrap_or_default();
+        let mut response = (self.code(), body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

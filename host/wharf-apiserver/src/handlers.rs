@@ -1,0 +1,886 @@
+//! The resource endpoints: every verb on every kind, and the status, scale
+//! and binding subresources.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult};
+use crate::objects::{DeleteParams, ListParams, Part, parse_revision};
+use crate::patch::Patch;
+use crate::request::{Format, Query, Target, negotiate, parse_target};
+use crate::resources::ResourceDef;
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::table::{IncludeObject, render};
+use crate::watch_cache::{Delivery, WatchFilter};
+
+const TABLE_CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+
+/// `/api/v1/{*rest}`.
+pub async fn core(
+    State(state): State<Arc<ApiState>>,
+    Path(rest): Path<String>,
+    request: Request,
+) -> Response {
+    serve(state, "", "v1", &rest, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `/apis/{group}/{version}/{*rest}`.
+pub async fn grouped(
+    State(state): State<Arc<ApiState>>,
+    Path((group, version, rest)): Path<(String, String, String)>,
+    request: Request,
+) -> Response {
+    serve(state, &group, &version, &rest, request)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// A JSON response with an optional `Warning` header per warning.
+fn json_response(
+    status: StatusCode,
+    content_type: &str,
+    body: &Value,
+    warnings: &[String],
+) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")),
+    );
+    for warning in warnings {
+        let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            headers.append("Warning", value);
+        }
+    }
+    response
+}
+
+async fn serve(
+    state: Arc<ApiState>,
+    group: &str,
+    version: &str,
+    rest: &str,
+    request: Request,
+) -> ApiResult<Response> {
+    let target = parse_target(&state.registry, group, version, rest)?;
+    let (parts, body) = request.into_parts();
+    let query = Query::parse(parts.uri.query());
+    let headers = parts.headers;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let resource = target.resource.clone();
+    match (
+        &parts.method,
+        target.name.as_deref(),
+        target.subresource.as_deref(),
+    ) {
+        (&Method::GET, None, None) if query.flag("watch") => {
+            watch(&state, &target, &query, &headers).await
+        }
+        (&Method::GET, None, None) => list(&state, &target, &query, &headers).await,
+        (&Method::POST, None, None) => {
+            let body = crate::body::read(body).await?;
+            let object = crate::body::parse_object(content_type.as_deref(), &body)?;
+            check_kind(&resource, &object)?;
+            let (object, warnings) = state.objects.admit(&resource, &object, query.strict()?)?;
+            let created = state
+                .objects
+                .create(
+                    &resource,
+                    target.namespace.as_deref(),
+                    object,
+                    query.dry_run()?,
+                )
+                .await?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                "application/json",
+                &created,
+                &warnings,
+            ))
+        }
+        (&Method::DELETE, None, None) => delete_collection(&state, &target, &query, body).await,
+        (&Method::GET, Some(name), None) => {
+            let stored = state
+                .objects
+                .get(&resource, target.namespace.as_deref(), name)
+                .await?;
+            respond_object(&resource, stored.object, &query, &headers)
+        }
+        (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
+            let part = part_of(&resource, sub)?;
+            let body = crate::body::read(body).await?;
+            let object = crate::body::parse_object(content_type.as_deref(), &body)?;
+            check_kind(&resource, &object)?;
+            let (object, warnings) = state.objects.admit(&resource, &object, query.strict()?)?;
+            if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+                return Err(ApiError::BadRequest(format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    crate::objects::name_of(&object)
+                )));
+            }
+            let updated = state
+                .objects
+                .update_with(
+                    &resource,
+                    target.namespace.as_deref(),
+                    name,
+                    part,
+                    query.dry_run()?,
+                    |_| Ok(object.clone()),
+                )
+                .await?;
+            Ok(json_response(
+                StatusCode::OK,
+                "application/json",
+                &updated,
+                &warnings,
+            ))
+        }
+        (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
+            let part = part_of(&resource, sub)?;
+            let body = crate::body::read(body).await?;
+            let patch = Patch::parse(content_type.as_deref().unwrap_or_default(), &body)?;
+            patch_object(&state, &target, name, part, patch, &query).await
+        }
+        (&Method::DELETE, Some(name), None) => {
+            let body = crate::body::read(body).await?;
+            let params = delete_params(&query, &body)?;
+            let deleted = state
+                .objects
+                .delete(&resource, target.namespace.as_deref(), name, &params)
+                .await?;
+            Ok(json_response(
+                StatusCode::OK,
+                "application/json",
+                &deleted,
+                &[],
+            ))
+        }
+        (method, Some(name), Some("scale")) if resource.scale => {
+            scale(
+                &state,
+                &target,
+                name,
+                method,
+                body,
+                content_type.as_deref(),
+                &query,
+            )
+            .await
+        }
+        (&Method::POST, Some(name), Some("binding")) if resource.kind == "Pod" => {
+            let body = crate::body::read(body).await?;
+            let binding = crate::body::parse_object(content_type.as_deref(), &body)?;
+            bind(&state, &target, name, &binding, &query).await
+        }
+        (&Method::GET, Some(name), Some("status")) if resource.status => {
+            let stored = state
+                .objects
+                .get(&resource, target.namespace.as_deref(), name)
+                .await?;
+            respond_object(&resource, stored.object, &query, &headers)
+        }
+        (method, _, Some(sub)) => Err(ApiError::NoSuchPath(format!(
+            "the server could not find the requested resource ({method} {}/{sub})",
+            resource.group_resource()
+        ))),
+        (method, _, None) => Err(ApiError::MethodNotAllowed(format!(
+            "the server does not allow this method on the requested resource ({method} {})",
+            resource.group_resource()
+        ))),
+    }
+}
+
+fn part_of(resource: &ResourceDef, subresource: Option<&str>) -> ApiResult<Part> {
+    match subresource {
+        None => Ok(Part::Main),
+        Some("status") if resource.status => Ok(Part::Status),
+        Some(other) => Err(ApiError::NoSuchPath(format!(
+            "{} has no {other} subresource",
+            resource.group_resource()
+        ))),
+    }
+}
+
+/// The body's `apiVersion` and `kind`, when given, must be this resource's.
+fn check_kind(resource: &ResourceDef, object: &Value) -> ApiResult<()> {
+    let kind = object.get("kind").and_then(Value::as_str);
+    let api_version = object.get("apiVersion").and_then(Value::as_str);
+    if kind.is_some_and(|k| k != resource.kind)
+        || api_version.is_some_and(|v| v != resource.api_version())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the API version in the data ({}) does not match the expected API version ({}) or kind ({}) for {}",
+            api_version.unwrap_or_default(),
+            resource.api_version(),
+            kind.unwrap_or_default(),
+            resource.kind
+        )));
+    }
+    Ok(())
+}
+
+fn respond_object(
+    resource: &ResourceDef,
+    object: Value,
+    query: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    match negotiate(headers)? {
+        Format::Json => Ok(json_response(
+            StatusCode::OK,
+            "application/json",
+            &object,
+            &[],
+        )),
+        Format::Table => {
+            let metadata = json!({"resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
+            let table = render(
+                resource,
+                &[&object],
+                IncludeObject::parse(query.get("includeObject")),
+                metadata,
+                true,
+            );
+            Ok(json_response(
+                StatusCode::OK,
+                TABLE_CONTENT_TYPE,
+                &table,
+                &[],
+            ))
+        }
+    }
+}
+
+fn list_params(resource: &ResourceDef, query: &Query) -> ApiResult<ListParams> {
+    Ok(ListParams {
+        labels: LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?,
+        fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or_default(), resource)?,
+        limit: query.usize("limit")?,
+        continue_token: query.get("continue").map(String::from),
+        resource_version: query.get("resourceVersion").map(String::from),
+        resource_version_match: query.get("resourceVersionMatch").map(String::from),
+    })
+}
+
+async fn list(
+    state: &ApiState,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let resource = &target.resource;
+    let params = list_params(resource, query)?;
+    let format = negotiate(headers)?;
+    let result = state
+        .objects
+        .list(resource, target.namespace.as_deref(), &params)
+        .await?;
+    let mut metadata = json!({"resourceVersion": result.revision.to_string()});
+    if let Some(token) = &result.continue_token {
+        metadata["continue"] = json!(token);
+    }
+    match format {
+        Format::Table => {
+            let objects: Vec<&Value> = result.items.iter().collect();
+            let table = render(
+                resource,
+                &objects,
+                IncludeObject::parse(query.get("includeObject")),
+                metadata,
+                true,
+            );
+            Ok(json_response(
+                StatusCode::OK,
+                TABLE_CONTENT_TYPE,
+                &table,
+                &[],
+            ))
+        }
+        Format::Json => {
+            let items: Vec<Value> = result
+                .items
+                .into_iter()
+                .map(|mut item| {
+                    if let Some(map) = item.as_object_mut() {
+                        map.remove("apiVersion");
+                        map.remove("kind");
+                    }
+                    item
+                })
+                .collect();
+            let list = json!({
+                "kind": format!("{}List", resource.kind),
+                "apiVersion": resource.api_version(),
+                "metadata": metadata,
+                "items": items,
+            });
+            Ok(json_response(
+                StatusCode::OK,
+                "application/json",
+                &list,
+                &[],
+            ))
+        }
+    }
+}
+
+async fn patch_object(
+    state: &ApiState,
+    target: &Target,
+    name: &str,
+    part: Part,
+    patch: Patch,
+    query: &Query,
+) -> ApiResult<Response> {
+    let resource = &target.resource;
+    let namespace = target.namespace.as_deref();
+    let strict = query.strict()?;
+    let dry_run = query.dry_run()?;
+    if let Patch::Apply(config) = &patch {
+        check_kind(resource, config)?;
+        if query.get("fieldManager").is_none() {
+            return Err(ApiError::BadRequest(
+                "PATCH with application/apply-patch+yaml requires a fieldManager query parameter"
+                    .into(),
+            ));
+        }
+        // Server-side apply of an absent object creates it.
+        if let Err(ApiError::NotFound { .. }) = state.objects.get(resource, namespace, name).await {
+            let (object, warnings) = state.objects.admit(resource, config, strict)?;
+            if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+                return Err(ApiError::BadRequest(format!(
+                    "the name in the applied configuration does not match the name on the URL ({name})"
+                )));
+            }
+            let created = state
+                .objects
+                .create(resource, namespace, object, dry_run)
+                .await?;
+            return Ok(json_response(
+                StatusCode::CREATED,
+                "application/json",
+                &created,
+                &warnings,
+            ));
+        }
+    }
+    let mut warnings = Vec::new();
+    let updated = state
+        .objects
+        .update_with(resource, namespace, name, part, dry_run, |current| {
+            // A resourceVersion in the result pins the write only if the patch set it.
+            let mut base = current.clone();
+            if let Some(metadata) = base.get_mut("metadata").and_then(Value::as_object_mut) {
+                metadata.remove("resourceVersion");
+            }
+            let patched = patch.apply_to(&base)?;
+            let (decoded, found) = state.objects.admit(resource, &patched, strict)?;
+            warnings = found;
+            Ok(decoded)
+        })
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        "application/json",
+        &updated,
+        &warnings,
+    ))
+}
+
+fn delete_params(query: &Query, body: &[u8]) -> ApiResult<DeleteParams> {
+    let options: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::BadRequest(format!("the DeleteOptions body is not valid JSON: {e}"))
+        })?
+    };
+    let orphan = options
+        .get("orphanDependents")
+        .and_then(Value::as_bool)
+        .or(query.get("orphanDependents").map(|v| v == "true"));
+    let propagation = options
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .or(query.get("propagationPolicy"))
+        .map(String::from)
+        .or(orphan.map(|o| {
+            if o {
+                "Orphan".into()
+            } else {
+                "Background".into()
+            }
+        }));
+    if let Some(policy) = &propagation
+        && !matches!(policy.as_str(), "Foreground" | "Background" | "Orphan")
+    {
+        return Err(ApiError::BadRequest(format!(
+            "propagationPolicy: Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+        )));
+    }
+    let dry_run = query.dry_run()?
+        || options
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.iter().any(|v| v == "All"));
+    Ok(DeleteParams {
+        propagation,
+        precondition_uid: options
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(String::from),
+        precondition_resource_version: options
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(String::from),
+        dry_run,
+    })
+}
+
+async fn delete_collection(
+    state: &ApiState,
+    target: &Target,
+    query: &Query,
+    body: Body,
+) -> ApiResult<Response> {
+    let resource = &target.resource;
+    if !resource.verbs().contains(&"deletecollection") {
+        return Err(ApiError::MethodNotAllowed(format!(
+            "deletecollection is not supported on {}",
+            resource.group_resource()
+        )));
+    }
+    let body = crate::body::read(body).await?;
+    let params = delete_params(query, &body)?;
+    let list = state
+        .objects
+        .list(
+            resource,
+            target.namespace.as_deref(),
+            &list_params(resource, query)?,
+        )
+        .await?;
+    let mut deleted = Vec::new();
+    for item in list.items {
+        let namespace = item
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(String::from);
+        let name = crate::objects::name_of(&item).to_string();
+        match state
+            .objects
+            .delete(resource, namespace.as_deref(), &name, &params)
+            .await
+        {
+            Ok(object) => deleted.push(object),
+            Err(ApiError::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let list = json!({
+        "kind": format!("{}List", resource.kind),
+        "apiVersion": resource.api_version(),
+        "metadata": {"resourceVersion": list.revision.to_string()},
+        "items": deleted,
+    });
+    Ok(json_response(
+        StatusCode::OK,
+        "application/json",
+        &list,
+        &[],
+    ))
+}
+
+/// Turns the current object into the Scale the client asks for.
+type ScaleChange = dyn Fn(&Value) -> ApiResult<Value> + Send + Sync;
+
+/// The `autoscaling/v1` Scale of a workload.
+fn scale_of(object: &Value) -> Value {
+    let selector = object
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let metadata = &object["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": metadata["name"],
+            "namespace": metadata["namespace"],
+            "uid": metadata["uid"],
+            "resourceVersion": metadata["resourceVersion"],
+            "creationTimestamp": metadata["creationTimestamp"],
+        },
+        "spec": {"replicas": object.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
+        "status": {"replicas": object.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector},
+    })
+}
+
+async fn scale(
+    state: &ApiState,
+    target: &Target,
+    name: &str,
+    method: &Method,
+    body: Body,
+    content_type: Option<&str>,
+    query: &Query,
+) -> ApiResult<Response> {
+    let resource = &target.resource;
+    let namespace = target.namespace.as_deref();
+    let change: Box<ScaleChange> = match *method {
+        Method::GET => {
+            let stored = state.objects.get(resource, namespace, name).await?;
+            return Ok(json_response(
+                StatusCode::OK,
+                "application/json",
+                &scale_of(&stored.object),
+                &[],
+            ));
+        }
+        Method::PUT => {
+            let body = crate::body::read(body).await?;
+            let requested = crate::body::parse_object(content_type, &body)?;
+            Box::new(move |_current: &Value| Ok(requested.clone()))
+        }
+        Method::PATCH => {
+            let body = crate::body::read(body).await?;
+            let patch = Patch::parse(content_type.unwrap_or_default(), &body)?;
+            Box::new(move |current: &Value| {
+                let mut scale = scale_of(current);
+                scale["metadata"]
+                    .as_object_mut()
+                    .expect("object")
+                    .remove("resourceVersion");
+                patch.apply_to(&scale)
+            })
+        }
+        _ => {
+            return Err(ApiError::MethodNotAllowed(format!(
+                "{method} is not supported on {}/scale",
+                resource.group_resource()
+            )));
+        }
+    };
+    let updated = state
+        .objects
+        .update_with(
+            resource,
+            namespace,
+            name,
+            Part::Main,
+            query.dry_run()?,
+            |current| {
+                let scale = change(current)?;
+                let replicas = scale
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(
+                            "the Scale must set spec.replicas to a whole number".into(),
+                        )
+                    })?;
+                let mut next = current.clone();
+                next["spec"]["replicas"] = json!(replicas);
+                let pinned = scale.pointer("/metadata/resourceVersion").cloned();
+                match pinned {
+                    Some(rv) => next["metadata"]["resourceVersion"] = rv,
+                    None => {
+                        next["metadata"]
+                            .as_object_mut()
+                            .expect("metadata")
+                            .remove("resourceVersion");
+                    }
+                }
+                Ok(next)
+            },
+        )
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        "application/json",
+        &scale_of(&updated),
+        &[],
+    ))
+}
+
+/// `POST pods/{name}/binding`: assigns a pending pod to a node, once.
+async fn bind(
+    state: &ApiState,
+    target: &Target,
+    name: &str,
+    binding: &Value,
+    query: &Query,
+) -> ApiResult<Response> {
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("a Binding needs target.name".into()))?
+        .to_string();
+    let resource = &target.resource;
+    state
+        .objects
+        .update_with(
+            resource,
+            target.namespace.as_deref(),
+            name,
+            Part::Main,
+            query.dry_run()?,
+            |current| {
+                if let Some(existing) = current
+                    .pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
+                {
+                    return Err(ApiError::Conflict {
+                        group: String::new(),
+                        kind: "pods/binding".into(),
+                        name: name.into(),
+                        message: format!("pod {name} is already assigned to node \"{existing}\""),
+                    });
+                }
+                let mut next = current.clone();
+                next["metadata"]
+                    .as_object_mut()
+                    .expect("metadata")
+                    .remove("resourceVersion");
+                next["spec"]["nodeName"] = json!(node);
+                Ok(next)
+            },
+        )
+        .await?;
+    // The PodScheduled condition lives in the status.
+    state
+        .objects
+        .update_with(resource, target.namespace.as_deref(), name, Part::Status, query.dry_run()?, |current| {
+            let mut next = current.clone();
+            next["metadata"].as_object_mut().expect("metadata").remove("resourceVersion");
+            let status = next.as_object_mut().expect("object").entry("status").or_insert_with(|| json!({}));
+            let conditions = status.as_object_mut().expect("status").entry("conditions").or_insert_with(|| json!([]));
+            if let Some(list) = conditions.as_array_mut() {
+                list.retain(|c| c["type"] != "PodScheduled");
+                list.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": crate::objects::now_rfc3339()}));
+            }
+            Ok(next)
+        })
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        "application/json",
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        &[],
+    ))
+}
+
+/// A watch: initial events if asked, then the cache's events, as a chunked
+/// stream of JSON lines, until the timeout.
+async fn watch(
+    state: &Arc<ApiState>,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let resource = target.resource.clone();
+    let format = negotiate(headers)?;
+    let include = IncludeObject::parse(query.get("includeObject"));
+    let params = list_params(&resource, query)?;
+    let timeout =
+        match query.get("timeoutSeconds") {
+            Some(seconds) => Duration::from_secs(seconds.parse().map_err(|_| {
+                ApiError::BadRequest(format!("invalid timeoutSeconds {seconds:?}"))
+            })?),
+            None => Duration::from_secs(1800 + (uuid::Uuid::new_v4().as_u128() % 1800) as u64),
+        };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let bookmarks = query.flag("allowWatchBookmarks");
+    let send_initial = match query.get("sendInitialEvents") {
+        Some(value) => value == "true",
+        None => matches!(params.resource_version.as_deref(), None | Some("0")),
+    };
+    let filter = WatchFilter {
+        resource: resource.clone(),
+        namespace: target.namespace.clone(),
+        labels: params.labels.clone(),
+        fields: params.fields.clone(),
+    };
+    let (lines, receiver) = mpsc::channel::<Bytes>(64);
+    let encoder = Encoder {
+        resource: resource.clone(),
+        format,
+        include,
+        first: true,
+    };
+    let start = if send_initial {
+        let list = state
+            .objects
+            .list(
+                &resource,
+                target.namespace.as_deref(),
+                &ListParams {
+                    labels: params.labels,
+                    fields: params.fields,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Some(list)
+    } else {
+        None
+    };
+    let after = match (&start, params.resource_version.as_deref()) {
+        (Some(list), _) => list.revision,
+        (None, Some(rv)) => parse_revision(rv)?,
+        (None, None) => state.watch_cache.latest_revision(),
+    };
+    let cache = state.watch_cache.clone();
+    let mut closing = state.closing.subscribe();
+    tokio::spawn(async move {
+        let mut encoder = encoder;
+        if let Some(list) = start {
+            for item in &list.items {
+                if lines.send(encoder.event("ADDED", item)).await.is_err() {
+                    return;
+                }
+            }
+            if bookmarks {
+                let _ = lines.send(encoder.bookmark(list.revision, true)).await;
+            }
+        }
+        let (deliveries, mut events) = mpsc::channel(256);
+        cache.spawn_watcher(filter, after, deliveries, deadline);
+        let mut last_revision = after;
+        let mut ticker = tokio::time::interval_at(
+            tokio::time::Instant::now() + Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        loop {
+            tokio::select! {
+                delivery = events.recv() => match delivery {
+                    Some(Delivery::Event(kind, event)) => {
+                        last_revision = event.revision;
+                        if lines.send(encoder.cached(kind.as_str(), &event)).await.is_err() { return }
+                    }
+                    Some(Delivery::Error(error)) => {
+                        let _ = lines.send(encoder.error(&error)).await;
+                        return;
+                    }
+                    None => return,
+                },
+                _ = ticker.tick(), if bookmarks => {
+                    let revision = cache.latest_revision().max(last_revision);
+                    if lines.send(encoder.bookmark(revision, false)).await.is_err() { return }
+                }
+                () = tokio::time::sleep_until(deadline) => return,
+                () = lines.closed() => return,
+                _ = closing.changed() => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver
+            .recv()
+            .await
+            .map(|line| (Ok::<_, std::convert::Infallible>(line), receiver))
+    });
+    let content_type = match format {
+        Format::Json => "application/json",
+        Format::Table => TABLE_CONTENT_TYPE,
+    };
+    let mut response = Response::new(Body::from_stream(stream));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    Ok(response)
+}
+
+/// Turns watch events into JSON lines in the negotiated form.
+struct Encoder {
+    resource: Arc<ResourceDef>,
+    format: Format,
+    include: IncludeObject,
+    first: bool,
+}
+
+impl Encoder {
+    fn line(&self, kind: &str, object_json: &[u8]) -> Bytes {
+        let mut line = Vec::with_capacity(object_json.len() + 32);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(kind.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        line.extend_from_slice(object_json);
+        line.extend_from_slice(b"}\n");
+        Bytes::from(line)
+    }
+
+    fn event(&mut self, kind: &str, object: &Value) -> Bytes {
+        match self.format {
+            Format::Json => self.line(kind, &serde_json::to_vec(object).unwrap_or_default()),
+            Format::Table => self.table(kind, object),
+        }
+    }
+
+    fn cached(&mut self, kind: &str, event: &crate::watch_cache::CachedEvent) -> Bytes {
+        match self.format {
+            Format::Json => self.line(kind, &event.object_json),
+            Format::Table => self.table(kind, &event.object),
+        }
+    }
+
+    fn table(&mut self, kind: &str, object: &Value) -> Bytes {
+        let metadata = json!({"resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
+        let table = render(
+            &self.resource,
+            &[object],
+            self.include,
+            metadata,
+            self.first,
+        );
+        self.first = false;
+        self.line(kind, &serde_json::to_vec(&table).unwrap_or_default())
+    }
+
+    fn bookmark(&self, revision: i64, initial_events_end: bool) -> Bytes {
+        let mut metadata = json!({"resourceVersion": revision.to_string()});
+        if initial_events_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let object = json!({"kind": self.resource.kind, "apiVersion": self.resource.api_version(), "metadata": metadata});
+        self.line("BOOKMARK", &serde_json::to_vec(&object).unwrap_or_default())
+    }
+
+    fn error(&self, error: &ApiError) -> Bytes {
+        self.line(
+            "ERROR",
+            &serde_json::to_vec(&error.status()).unwrap_or_default(),
+        )
+    }
+}

@@ -1,0 +1,209 @@
+//! Wharf's API server: the Kubernetes REST API over the revisioned store.
+//!
+//! Unmodified kubectl and client libraries are the judge: paths, verbs,
+//! discovery, watch, Table output, patches and `Status` errors follow the
+//! Kubernetes API conventions. The app is a function, [`app`], so tests can
+//! drive it without a socket.
+
+mod body;
+mod discovery;
+mod error;
+mod handlers;
+mod objects;
+mod patch;
+mod request;
+mod resources;
+mod selectors;
+mod table;
+mod validation;
+mod watch_cache;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::json;
+use wharf_store::Store;
+
+pub use discovery::Discovery;
+pub use error::{ApiError, ApiResult};
+pub use objects::Objects;
+pub use resources::{Registry, ResourceDef};
+pub use watch_cache::WatchCache;
+
+/// Events the watch cache keeps for clients resuming from a resourceVersion.
+const WATCH_CACHE_CAPACITY: usize = 100_000;
+
+/// Everything a request handler needs, shared by all of them.
+pub struct ApiState {
+    pub registry: Arc<Registry>,
+    pub objects: Objects,
+    pub discovery: Discovery,
+    pub watch_cache: Arc<WatchCache>,
+    /// Set to `true` when the server shuts down: open watches end.
+    pub closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl ApiState {
+    /// The API server's state over `store`: registry, discovery, watch cache,
+    /// and the namespaces every cluster starts with.
+    pub async fn new(store: Arc<dyn Store>) -> ApiResult<Arc<Self>> {
+        let registry = Arc::new(Registry::builtin());
+        let objects = Objects::new(store.clone(), registry.clone());
+        let watch_cache = WatchCache::start(store, registry.clone(), WATCH_CACHE_CAPACITY).await?;
+        let (closing, _) = tokio::sync::watch::channel(false);
+        let state = Arc::new(Self {
+            discovery: Discovery::build(&registry),
+            registry,
+            objects,
+            watch_cache,
+            closing,
+        });
+        state.ensure_system_namespaces().await?;
+        Ok(state)
+    }
+
+    /// Ends every open watch (for a graceful shutdown).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    async fn ensure_system_namespaces(&self) -> ApiResult<()> {
+        let namespaces = self.registry.namespace();
+        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let object =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            match self.objects.create(&namespaces, None, object, false).await {
+                Ok(_) | Err(ApiError::AlreadyExists { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The API server's routes.
+pub fn app(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/api", get(api_root))
+        .route("/apis", get(apis_root))
+        .route("/api/v1", get(core_resources))
+        .route("/apis/{group}", get(group_document))
+        .route("/apis/{group}/{version}", get(group_resources))
+        .route("/api/v1/{*rest}", any(handlers::core))
+        .route("/apis/{group}/{version}/{*rest}", any(handlers::grouped))
+        .route("/version", get(version))
+        .route("/openapi/v3", get(openapi_root))
+        .route("/openapi/v3/{*path}", get(openapi_document))
+        .route("/livez", get(healthy))
+        .route("/readyz", get(healthy))
+        .route("/healthz", get(healthy))
+        .route("/livez/{*check}", get(healthy))
+        .route("/readyz/{*check}", get(healthy))
+        .route("/healthz/{*check}", get(healthy))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn bytes_response(content_type: &'static str, body: Vec<u8>) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn discovery_response(headers: &HeaderMap, aggregated: &[u8], legacy: &[u8]) -> Response {
+    if request::wants_aggregated_discovery(headers) {
+        bytes_response(discovery::AGGREGATED_CONTENT_TYPE, aggregated.to_vec())
+    } else {
+        bytes_response("application/json", legacy.to_vec())
+    }
+}
+
+async fn api_root(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    discovery_response(
+        &headers,
+        &state.discovery.aggregated_core,
+        &state.discovery.legacy_core,
+    )
+}
+
+async fn apis_root(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    discovery_response(
+        &headers,
+        &state.discovery.aggregated_groups,
+        &state.discovery.legacy_groups,
+    )
+}
+
+async fn core_resources(State(state): State<Arc<ApiState>>) -> Response {
+    match state.discovery.resource_lists.get("v1") {
+        Some(list) => bytes_response("application/json", list.clone()),
+        None => ApiError::NoSuchPath("the server could not find the requested resource".into())
+            .into_response(),
+    }
+}
+
+async fn group_document(State(state): State<Arc<ApiState>>, Path(group): Path<String>) -> Response {
+    match state.discovery.groups.get(&group) {
+        Some(document) => bytes_response("application/json", document.clone()),
+        None => ApiError::NoSuchPath(format!(
+            "the server could not find the requested resource (group {group})"
+        ))
+        .into_response(),
+    }
+}
+
+async fn group_resources(
+    State(state): State<Arc<ApiState>>,
+    Path((group, version)): Path<(String, String)>,
+) -> Response {
+    match state
+        .discovery
+        .resource_lists
+        .get(&format!("{group}/{version}"))
+    {
+        Some(list) => bytes_response("application/json", list.clone()),
+        None => ApiError::NoSuchPath(format!(
+            "the server could not find the requested resource ({group}/{version})"
+        ))
+        .into_response(),
+    }
+}
+
+async fn version(State(state): State<Arc<ApiState>>) -> Response {
+    bytes_response("application/json", state.discovery.version.clone())
+}
+
+async fn openapi_root(State(state): State<Arc<ApiState>>) -> Response {
+    bytes_response("application/json", state.discovery.openapi_root.clone())
+}
+
+async fn openapi_document(
+    State(state): State<Arc<ApiState>>,
+    Path(path): Path<String>,
+) -> Response {
+    match state.discovery.openapi.get(path.trim_end_matches('/')) {
+        Some(document) => {
+            let mut response = bytes_response("application/json", document.clone());
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, immutable"),
+            );
+            response
+        }
+        None => ApiError::NoSuchPath(format!("no OpenAPI document for {path}")).into_response(),
+    }
+}
+
+async fn healthy() -> &'static str {
+    "ok"
+}
+
+async fn not_found() -> Response {
+    ApiError::NoSuchPath("the server could not find the requested resource".into()).into_response()
+}

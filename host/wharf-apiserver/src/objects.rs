@@ -1,0 +1,801 @@
+//! Objects over the store: keys, server-managed metadata, resourceVersion,
+//! optimistic concurrency, finalizers. Knows JSON objects, not HTTP.
+//!
+//! Objects are stored as JSON without `metadata.resourceVersion`; reads set
+//! it from the key's modify revision, so it is always the store's truth.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+use wharf_store::{ContinueToken, Store};
+
+use crate::error::{ApiError, ApiResult, Cause};
+use crate::resources::{Registry, ResourceDef};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::validation;
+
+/// How many times a write retries after losing a race it did not ask to lose.
+const MAX_RETRIES: usize = 16;
+
+/// The objects of every kind, over one store.
+#[derive(Clone)]
+pub struct Objects {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<Registry>,
+}
+
+/// One object read from the store.
+pub struct Stored {
+    pub object: Value,
+    pub revision: i64,
+}
+
+/// What to list.
+#[derive(Default)]
+pub struct ListParams {
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+    pub limit: Option<usize>,
+    pub continue_token: Option<String>,
+    pub resource_version: Option<String>,
+    pub resource_version_match: Option<String>,
+}
+
+/// A page of a list.
+pub struct ListResult {
+    pub items: Vec<Value>,
+    pub revision: i64,
+    pub continue_token: Option<String>,
+}
+
+/// How a write was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The object without its status (for kinds with a status subresource).
+    Main,
+    /// Only the status.
+    Status,
+}
+
+/// Delete options from the query or the `DeleteOptions` body.
+#[derive(Default)]
+pub struct DeleteParams {
+    pub propagation: Option<String>,
+    pub precondition_uid: Option<String>,
+    pub precondition_resource_version: Option<String>,
+    pub dry_run: bool,
+}
+
+/// Adds `apiVersion`, `kind` and `metadata.resourceVersion` to stored JSON.
+pub fn decode_stored(resource: &ResourceDef, value: &[u8], revision: i64) -> ApiResult<Value> {
+    let mut object: Value = serde_json::from_slice(value)
+        .map_err(|e| ApiError::Internal(format!("stored object is not JSON: {e}")))?;
+    set_resource_version(&mut object, revision);
+    if let Some(map) = object.as_object_mut() {
+        map.entry("apiVersion")
+            .or_insert_with(|| json!(resource.api_version()));
+        map.entry("kind").or_insert_with(|| json!(resource.kind));
+    }
+    Ok(object)
+}
+
+pub fn set_resource_version(object: &mut Value, revision: i64) {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.insert("resourceVersion".into(), json!(revision.to_string()));
+    }
+}
+
+fn encode(object: &Value) -> ApiResult<Bytes> {
+    let mut object = object.clone();
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.remove("resourceVersion");
+    }
+    serde_json::to_vec(&object)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The current time, to the second (Kubernetes' `metav1.Time` precision).
+pub fn now() -> k8s_openapi::jiff::Timestamp {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    k8s_openapi::jiff::Timestamp::new(seconds as i64, 0).unwrap_or_default()
+}
+
+pub fn now_rfc3339() -> String {
+    now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+pub fn name_of(object: &Value) -> &str {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
+    if !object.get("metadata").is_some_and(Value::is_object) {
+        object["metadata"] = json!({});
+    }
+    object["metadata"]
+        .as_object_mut()
+        .expect("metadata is an object")
+}
+
+fn not_found(resource: &ResourceDef, name: &str) -> ApiError {
+    ApiError::NotFound {
+        group: resource.group.into(),
+        kind: resource.plural.into(),
+        name: name.into(),
+    }
+}
+
+fn conflict(resource: &ResourceDef, name: &str) -> ApiError {
+    ApiError::Conflict {
+        group: resource.group.into(),
+        kind: resource.group_resource(),
+        name: name.into(),
+        message: "the object has been modified; please apply your changes to the latest version and try again".into(),
+    }
+}
+
+/// The parts of an object that are not metadata or status: a change there
+/// bumps `metadata.generation`.
+fn spec_of(object: &Value) -> Value {
+    let mut spec = object.clone();
+    if let Some(map) = spec.as_object_mut() {
+        for key in ["metadata", "status", "apiVersion", "kind"] {
+            map.remove(key);
+        }
+    }
+    spec
+}
+
+/// The continue token's wire form, as the Kubernetes API server writes it.
+fn encode_continue(token: &ContinueToken, prefix: &str) -> String {
+    let start = token
+        .start_key
+        .strip_prefix(prefix)
+        .unwrap_or(&token.start_key);
+    let json = json!({"v": "meta.k8s.io/v1", "rv": token.revision, "start": start});
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+fn decode_continue(text: &str, prefix: &str) -> ApiResult<ContinueToken> {
+    let invalid = || {
+        ApiError::BadRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into())
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| invalid())?;
+    let json: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    let revision = json
+        .get("rv")
+        .and_then(Value::as_i64)
+        .filter(|r| *r > 0)
+        .ok_or_else(invalid)?;
+    let start = json
+        .get("start")
+        .and_then(Value::as_str)
+        .ok_or_else(invalid)?;
+    if start.contains("..") || start.starts_with('/') {
+        return Err(invalid());
+    }
+    Ok(ContinueToken {
+        revision,
+        start_key: format!("{prefix}{start}"),
+    })
+}
+
+impl Objects {
+    pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>) -> Self {
+        Self { store, registry }
+    }
+
+    pub async fn get(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Stored> {
+        let kv = self
+            .store
+            .get(&resource.key(namespace, name))
+            .await?
+            .ok_or_else(|| not_found(resource, name))?;
+        Ok(Stored {
+            object: decode_stored(resource, &kv.value, kv.mod_revision)?,
+            revision: kv.mod_revision,
+        })
+    }
+
+    pub async fn list(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        params: &ListParams,
+    ) -> ApiResult<ListResult> {
+        let prefix = resource.list_prefix(namespace);
+        let mut token = params
+            .continue_token
+            .as_deref()
+            .map(|t| decode_continue(t, &prefix))
+            .transpose()?;
+        let exact_revision = match (
+            params.resource_version.as_deref(),
+            params.resource_version_match.as_deref(),
+        ) {
+            (_, _) if token.is_some() => None,
+            (Some(rv), Some("Exact")) => Some(parse_revision(rv)?),
+            (Some(rv), _) if rv != "0" && !rv.is_empty() => {
+                // NotOlderThan: the latest will do, if the store has reached it.
+                let wanted = parse_revision(rv)?;
+                let current = self.store.current_revision().await?;
+                if wanted > current {
+                    return Err(ApiError::Timeout(format!(
+                        "Too large resource version: {wanted}, current: {current}"
+                    )));
+                }
+                None
+            }
+            _ => None,
+        };
+        let limit = params.limit.filter(|l| *l > 0);
+        let filtered = !params.labels.is_empty() || !params.fields.is_empty();
+        let mut items = Vec::new();
+        let mut revision;
+        loop {
+            let page = self
+                .store
+                .list(
+                    &prefix,
+                    wharf_store::ListOptions {
+                        revision: exact_revision,
+                        limit: limit.map(|l| l - items.len()),
+                        continue_token: token.take(),
+                    },
+                )
+                .await?;
+            revision = page.revision;
+            for kv in page.items {
+                let object = decode_stored(resource, &kv.value, kv.mod_revision)?;
+                if !filtered || (params.labels.matches(&object) && params.fields.matches(&object)) {
+                    items.push(object);
+                }
+            }
+            token = page.continue_token;
+            let full = limit.is_some_and(|l| items.len() >= l);
+            if token.is_none() || full {
+                break;
+            }
+        }
+        Ok(ListResult {
+            items,
+            revision,
+            continue_token: token.map(|t| encode_continue(&t, &prefix)),
+        })
+    }
+
+    /// Checks that a namespaced object's namespace exists and is not terminating.
+    async fn check_namespace(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+    ) -> ApiResult<()> {
+        let Some(namespace) = namespace.filter(|_| resource.namespaced) else {
+            return Ok(());
+        };
+        let namespaces = self.registry.namespace();
+        let Some(kv) = self.store.get(&namespaces.key(None, namespace)).await? else {
+            return Err(ApiError::NotFound {
+                group: String::new(),
+                kind: "namespaces".into(),
+                name: namespace.into(),
+            });
+        };
+        let object: Value =
+            serde_json::from_slice(&kv.value).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if object
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null())
+        {
+            return Err(ApiError::Forbidden(format!(
+                "{} \"{}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                resource.plural,
+                name_of(&object)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Decodes, defaults and validates an object for `resource`; with
+    /// `strict`, unknown fields are an error, else they come back as warnings.
+    pub fn admit(
+        &self,
+        resource: &ResourceDef,
+        object: &Value,
+        strict: bool,
+    ) -> ApiResult<(Value, Vec<String>)> {
+        let decoded = resource.decode(object).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{} in version \"{}\" cannot be handled as a {}: {e}",
+                resource.kind, resource.version, resource.kind
+            ))
+        })?;
+        let unknown = validation::unknown_fields(object, &decoded);
+        if strict && !unknown.is_empty() {
+            let fields = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(ApiError::BadRequest(format!(
+                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {fields}",
+                resource.kind, resource.version, resource.kind
+            )));
+        }
+        let warnings = unknown
+            .into_iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        Ok((decoded, warnings))
+    }
+
+    fn invalid(resource: &ResourceDef, name: &str, causes: Vec<Cause>) -> ApiError {
+        ApiError::Invalid {
+            group: resource.group.into(),
+            kind: resource.kind.into(),
+            name: name.into(),
+            causes,
+        }
+    }
+
+    /// Creates an object (already admitted); fills the server-managed metadata.
+    pub async fn create(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        mut object: Value,
+        dry_run: bool,
+    ) -> ApiResult<Value> {
+        let metadata = metadata_mut(&mut object);
+        let body_namespace = metadata
+            .get("namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        match (resource.namespaced, namespace, body_namespace.as_deref()) {
+            (true, Some(url), Some(body)) if url != body => {
+                return Err(ApiError::BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request".into(),
+                ));
+            }
+            (true, Some(url), _) => {
+                metadata.insert("namespace".into(), json!(url));
+            }
+            (true, None, _) => {
+                return Err(ApiError::BadRequest(
+                    "the namespace of the object must be set in the URL".into(),
+                ));
+            }
+            (false, _, _) => {
+                metadata.remove("namespace");
+            }
+        }
+        let generate_name = metadata
+            .get("generateName")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let given_name = metadata
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
+        if given_name.is_none() && generate_name.is_none() {
+            return Err(Self::invalid(
+                resource,
+                "",
+                vec![Cause::required("metadata.name")],
+            ));
+        }
+        for key in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
+            metadata.remove(key);
+        }
+        metadata.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        metadata.insert("creationTimestamp".into(), json!(now_rfc3339()));
+        if !spec_of(&object).as_object().is_none_or(|m| m.is_empty()) || resource.status {
+            metadata_mut(&mut object).insert("generation".into(), json!(1));
+        }
+        validation::apply_defaults(resource, &mut object);
+        self.check_namespace(resource, namespace).await?;
+
+        for _ in 0..MAX_RETRIES {
+            let name = match (&given_name, &generate_name) {
+                (Some(name), _) => name.clone(),
+                (None, Some(base)) => format!("{base}{}", random_suffix()),
+                (None, None) => unreachable!("checked above"),
+            };
+            metadata_mut(&mut object).insert("name".into(), json!(name));
+            let mut causes: Vec<Cause> = validation::check_name(resource, &name)
+                .err()
+                .into_iter()
+                .collect();
+            causes.extend(validation::validate(resource, &object));
+            if !causes.is_empty() {
+                return Err(Self::invalid(resource, &name, causes));
+            }
+            if dry_run {
+                return Ok(object);
+            }
+            match self
+                .store
+                .create(&resource.key(namespace, &name), encode(&object)?)
+                .await
+            {
+                Ok(kv) => {
+                    set_resource_version(&mut object, kv.mod_revision);
+                    return Ok(object);
+                }
+                Err(wharf_store::Error::AlreadyExists { .. }) if given_name.is_none() => continue,
+                Err(wharf_store::Error::AlreadyExists { .. }) => {
+                    return Err(ApiError::AlreadyExists {
+                        group: resource.group.into(),
+                        kind: resource.group_resource(),
+                        name,
+                    });
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ApiError::Timeout(
+            "could not generate a unique name; try again".into(),
+        ))
+    }
+
+    /// Reads, changes with `change`, and writes back, retrying when another
+    /// writer got there first, unless the caller pinned a resourceVersion
+    /// (then a stale one is a 409 Conflict). `change` returns the new object
+    /// (as the client sent or patched it).
+    pub async fn update_with<F>(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        part: Part,
+        dry_run: bool,
+        mut change: F,
+    ) -> ApiResult<Value>
+    where
+        F: FnMut(&Value) -> ApiResult<Value>,
+    {
+        for _ in 0..MAX_RETRIES {
+            let current = self.get(resource, namespace, name).await?;
+            let requested = change(&current.object)?;
+            let pinned = requested
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .filter(|rv| !rv.is_empty())
+                .map(parse_revision)
+                .transpose()?;
+            if pinned.is_some_and(|rv| rv != current.revision) {
+                return Err(conflict(resource, name));
+            }
+            let mut next = merge_server_fields(resource, &current.object, requested, part);
+            if resource.kind == "Secret" {
+                validation::fold_string_data(&mut next);
+            }
+            if next.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+                return Err(ApiError::BadRequest(format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    name_of(&next)
+                )));
+            }
+            let causes = validation::validate(resource, &next);
+            if !causes.is_empty() {
+                return Err(Self::invalid(resource, name, causes));
+            }
+            if spec_of(&next) != spec_of(&current.object) {
+                let generation = current
+                    .object
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                metadata_mut(&mut next).insert("generation".into(), json!(generation + 1));
+            }
+            if dry_run {
+                return Ok(next);
+            }
+            let unchanged = {
+                let mut before = current.object.clone();
+                set_resource_version(&mut before, current.revision);
+                let mut after = next.clone();
+                set_resource_version(&mut after, current.revision);
+                before == after
+            };
+            if unchanged {
+                // Kubernetes does not write (nor bump the resourceVersion) for a no-op.
+                return Ok(current.object);
+            }
+            let finished = next
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null())
+                && next
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_none_or(|f| f.is_empty());
+            let key = resource.key(namespace, name);
+            let written = if finished {
+                self.store
+                    .delete(&key, Some(current.revision))
+                    .await
+                    .map(|outcome| outcome.revision)
+            } else {
+                self.store
+                    .update(&key, encode(&next)?, current.revision)
+                    .await
+                    .map(|kv| kv.mod_revision)
+            };
+            match written {
+                Ok(revision) => {
+                    set_resource_version(&mut next, revision);
+                    return Ok(next);
+                }
+                Err(wharf_store::Error::Conflict { .. }) if pinned.is_none() => continue,
+                Err(wharf_store::Error::Conflict { .. }) => return Err(conflict(resource, name)),
+                Err(wharf_store::Error::NotFound { .. }) => return Err(not_found(resource, name)),
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(conflict(resource, name))
+    }
+
+    /// Deletes an object: at once, or by marking it when finalizers remain.
+    pub async fn delete(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        params: &DeleteParams,
+    ) -> ApiResult<Value> {
+        for _ in 0..MAX_RETRIES {
+            let current = self.get(resource, namespace, name).await?;
+            let metadata = &current.object["metadata"];
+            if let Some(uid) = &params.precondition_uid
+                && metadata["uid"].as_str() != Some(uid)
+            {
+                return Err(ApiError::Conflict {
+                    group: resource.group.into(),
+                    kind: resource.group_resource(),
+                    name: name.into(),
+                    message: format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        metadata["uid"].as_str().unwrap_or_default()
+                    ),
+                });
+            }
+            if let Some(rv) = &params.precondition_resource_version
+                && parse_revision(rv)? != current.revision
+            {
+                return Err(ApiError::Conflict {
+                    group: resource.group.into(),
+                    kind: resource.group_resource(),
+                    name: name.into(),
+                    message: format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        current.revision
+                    ),
+                });
+            }
+            let mut finalizers: Vec<Value> = metadata["finalizers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let propagation_finalizer = match params.propagation.as_deref() {
+                Some("Foreground") => Some("foregroundDeletion"),
+                Some("Orphan") => Some("orphan"),
+                _ => None,
+            };
+            if let Some(finalizer) = propagation_finalizer
+                && !finalizers.iter().any(|f| f == finalizer)
+            {
+                finalizers.push(json!(finalizer));
+            }
+            let namespace_finalizers = resource.kind == "Namespace"
+                && current
+                    .object
+                    .pointer("/spec/finalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(|f| !f.is_empty());
+            if finalizers.is_empty() && !namespace_finalizers {
+                if params.dry_run {
+                    return Ok(current.object);
+                }
+                match self
+                    .store
+                    .delete(&resource.key(namespace, name), Some(current.revision))
+                    .await
+                {
+                    Ok(outcome) => {
+                        let mut object = current.object;
+                        set_resource_version(&mut object, outcome.revision);
+                        return Ok(object);
+                    }
+                    Err(wharf_store::Error::Conflict { .. }) => continue,
+                    Err(wharf_store::Error::NotFound { .. }) => {
+                        return Err(not_found(resource, name));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            // Graceful: mark, and let whoever owns the finalizers finish.
+            let mut marked = current.object.clone();
+            let metadata = metadata_mut(&mut marked);
+            if metadata.get("deletionTimestamp").is_none_or(Value::is_null) {
+                metadata.insert("deletionTimestamp".into(), json!(now_rfc3339()));
+                metadata.insert("deletionGracePeriodSeconds".into(), json!(0));
+            }
+            if !finalizers.is_empty() {
+                metadata.insert("finalizers".into(), Value::Array(finalizers));
+            }
+            if resource.kind == "Namespace" {
+                marked["status"]["phase"] = json!("Terminating");
+            }
+            if params.dry_run {
+                return Ok(marked);
+            }
+            match self
+                .store
+                .update(
+                    &resource.key(namespace, name),
+                    encode(&marked)?,
+                    current.revision,
+                )
+                .await
+            {
+                Ok(kv) => {
+                    set_resource_version(&mut marked, kv.mod_revision);
+                    return Ok(marked);
+                }
+                Err(wharf_store::Error::Conflict { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(conflict(resource, name))
+    }
+}
+
+/// The object to store for an update: what the client asked for, with the
+/// fields only the server sets kept from `current`, and, for kinds with a
+/// status subresource, status (main) or everything but status (status) kept.
+fn merge_server_fields(
+    resource: &ResourceDef,
+    current: &Value,
+    requested: Value,
+    part: Part,
+) -> Value {
+    let mut next = match part {
+        Part::Status => {
+            let mut next = current.clone();
+            next["status"] = requested.get("status").cloned().unwrap_or(Value::Null);
+            if next["status"].is_null() {
+                next.as_object_mut().expect("object").remove("status");
+            }
+            next
+        }
+        Part::Main => {
+            let mut next = requested;
+            if resource.status {
+                match current.get("status") {
+                    Some(status) => next["status"] = status.clone(),
+                    None => {
+                        if let Some(map) = next.as_object_mut() {
+                            map.remove("status");
+                        }
+                    }
+                }
+            }
+            next
+        }
+    };
+    let current_metadata = current
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let metadata = metadata_mut(&mut next);
+    for key in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "namespace",
+        "name",
+    ] {
+        match current_metadata.get(key) {
+            Some(value) => {
+                metadata.insert(key.into(), value.clone());
+            }
+            None => {
+                metadata.remove(key);
+            }
+        }
+    }
+    metadata.remove("resourceVersion");
+    if let Some(map) = next.as_object_mut() {
+        map.insert("apiVersion".into(), json!(resource.api_version()));
+        map.insert("kind".into(), json!(resource.kind));
+    }
+    next
+}
+
+pub fn parse_revision(text: &str) -> ApiResult<i64> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| ApiError::BadRequest(format!("invalid resource version \"{text}\"")))
+}
+
+/// Five characters from Kubernetes' `generateName` alphabet.
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let random = uuid::Uuid::new_v4().as_u128();
+    (0..5)
+        .map(|i| ALPHABET[((random >> (i * 8)) % ALPHABET.len() as u128) as usize] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_tokens_round_trip_and_reject_garbage() {
+        let token = ContinueToken {
+            revision: 42,
+            start_key: "/registry/core/pods/default/x".into(),
+        };
+        let text = encode_continue(&token, "/registry/core/pods/default/");
+        assert_eq!(
+            decode_continue(&text, "/registry/core/pods/default/").unwrap(),
+            token
+        );
+        assert!(decode_continue("not-base64!", "/p/").is_err());
+        let escape = base64::engine::general_purpose::STANDARD
+            .encode(r#"{"v":"meta.k8s.io/v1","rv":1,"start":"../x"}"#);
+        assert!(decode_continue(&escape, "/p/").is_err());
+    }
+
+    #[test]
+    fn generated_suffixes_use_the_kubernetes_alphabet() {
+        let suffix = random_suffix();
+        assert_eq!(suffix.len(), 5);
+        assert!(
+            suffix
+                .bytes()
+                .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b))
+        );
+    }
+
+    #[test]
+    fn main_updates_keep_status_and_server_metadata() {
+        let registry = Registry::builtin();
+        let deployments = registry.get("apps", "v1", "deployments").unwrap();
+        let current = json!({"metadata": {"name": "x", "uid": "u1", "generation": 3, "creationTimestamp": "t"}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
+        let requested = json!({"metadata": {"name": "x", "uid": "forged"}, "spec": {"replicas": 2}, "status": {"replicas": 9}});
+        let next = merge_server_fields(deployments, &current, requested.clone(), Part::Main);
+        assert_eq!(next["metadata"]["uid"], "u1");
+        assert_eq!(next["status"]["replicas"], 1);
+        assert_eq!(next["spec"]["replicas"], 2);
+        let status = merge_server_fields(deployments, &current, requested, Part::Status);
+        assert_eq!(status["spec"]["replicas"], 1);
+        assert_eq!(status["status"]["replicas"], 9);
+    }
+}

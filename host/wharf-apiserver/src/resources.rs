@@ -1,0 +1,382 @@
+//! The kinds the API server serves: names, scope, subresources, how each is
+//! decoded and validated. Adding a built-in kind is one line in
+//! [`Registry::builtin`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::{apps, coordination, core, discovery, networking, rbac};
+use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Decodes JSON through a kind's typed form and back.
+type Decode = fn(&Value) -> Result<Value, serde_json::Error>;
+
+/// One served kind.
+#[derive(Debug)]
+pub struct ResourceDef {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    /// The URL segment, e.g. `pods`.
+    pub plural: &'static str,
+    pub singular: String,
+    pub short_names: &'static [&'static str],
+    pub categories: &'static [&'static str],
+    pub namespaced: bool,
+    /// Has a `/status` subresource: the main resource ignores status changes.
+    pub status: bool,
+    /// Has a `/scale` subresource over `spec.replicas`.
+    pub scale: bool,
+    /// Field selector labels beyond `metadata.name` and `metadata.namespace`.
+    pub field_labels: &'static [&'static str],
+    /// Decodes into the typed form and back: the canonical JSON, or why not.
+    decode: Option<Decode>,
+}
+
+impl ResourceDef {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The group/resource as errors name it, e.g. `deployments.apps`.
+    pub fn group_resource(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// The store prefix of every object of this kind (ending in `/`).
+    pub fn key_prefix(&self) -> String {
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
+        format!("/registry/{group}/{}/", self.plural)
+    }
+
+    /// The store key of one object.
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        match namespace {
+            Some(namespace) if self.namespaced => {
+                format!("{}{namespace}/{name}", self.key_prefix())
+            }
+            _ => format!("{}{name}", self.key_prefix()),
+        }
+    }
+
+    /// The prefix that lists one namespace, or every object.
+    pub fn list_prefix(&self, namespace: Option<&str>) -> String {
+        match namespace {
+            Some(namespace) if self.namespaced => format!("{}{namespace}/", self.key_prefix()),
+            _ => self.key_prefix(),
+        }
+    }
+
+    pub fn verbs(&self) -> &'static [&'static str] {
+        if self.kind == "Namespace" {
+            &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]
+        } else {
+            &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]
+        }
+    }
+
+    /// The canonical JSON through the typed form, for kinds that have one.
+    pub fn decode(&self, value: &Value) -> Result<Value, serde_json::Error> {
+        match self.decode {
+            Some(decode) => decode(value),
+            None => Ok(value.clone()),
+        }
+    }
+
+    pub fn supports_field_label(&self, label: &str) -> bool {
+        matches!(label, "metadata.name" | "metadata.namespace")
+            || self.field_labels.contains(&label)
+    }
+}
+
+/// Every served kind, looked up by group, version and plural.
+#[derive(Debug, Default)]
+pub struct Registry {
+    resources: Vec<Arc<ResourceDef>>,
+    by_path: HashMap<(String, String, String), Arc<ResourceDef>>,
+}
+
+/// Whether a k8s-openapi scope type is namespaced.
+trait Scope {
+    const NAMESPACED: bool;
+}
+impl Scope for NamespaceResourceScope {
+    const NAMESPACED: bool = true;
+}
+impl Scope for ClusterResourceScope {
+    const NAMESPACED: bool = false;
+}
+
+fn roundtrip<T: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, serde_json::Error> {
+    let typed: T = T::deserialize(value)?;
+    serde_json::to_value(&typed)
+}
+
+/// Optional parts of a kind's definition.
+#[derive(Default)]
+struct Extras {
+    short_names: &'static [&'static str],
+    categories: &'static [&'static str],
+    status: bool,
+    scale: bool,
+    field_labels: &'static [&'static str],
+}
+
+fn typed<T>(extras: Extras) -> ResourceDef
+where
+    T: k8s_openapi::Resource + DeserializeOwned + Serialize,
+    T::Scope: Scope,
+{
+    ResourceDef {
+        group: T::GROUP,
+        version: T::VERSION,
+        kind: T::KIND,
+        plural: T::URL_PATH_SEGMENT,
+        singular: T::KIND.to_ascii_lowercase(),
+        short_names: extras.short_names,
+        categories: extras.categories,
+        namespaced: <T::Scope as Scope>::NAMESPACED,
+        status: extras.status,
+        scale: extras.scale,
+        field_labels: extras.field_labels,
+        decode: Some(roundtrip::<T>),
+    }
+}
+
+const ALL: &[&str] = &["all"];
+
+impl Registry {
+    /// The built-in kinds.
+    pub fn builtin() -> Self {
+        let mut registry = Registry::default();
+        let status = || Extras {
+            status: true,
+            ..Default::default()
+        };
+        for def in [
+            typed::<core::v1::Namespace>(Extras {
+                short_names: &["ns"],
+                field_labels: &["status.phase"],
+                ..status()
+            }),
+            typed::<core::v1::Pod>(Extras {
+                short_names: &["po"],
+                categories: ALL,
+                field_labels: &[
+                    "spec.nodeName",
+                    "spec.restartPolicy",
+                    "spec.schedulerName",
+                    "spec.serviceAccountName",
+                    "spec.hostNetwork",
+                    "status.phase",
+                    "status.podIP",
+                    "status.nominatedNodeName",
+                ],
+                ..status()
+            }),
+            typed::<core::v1::Node>(Extras {
+                short_names: &["no"],
+                field_labels: &["spec.unschedulable"],
+                ..status()
+            }),
+            typed::<core::v1::Service>(Extras {
+                short_names: &["svc"],
+                categories: ALL,
+                ..status()
+            }),
+            typed::<core::v1::Endpoints>(Extras {
+                short_names: &["ep"],
+                ..Default::default()
+            }),
+            typed::<core::v1::ConfigMap>(Extras {
+                short_names: &["cm"],
+                ..Default::default()
+            }),
+            typed::<core::v1::Secret>(Extras {
+                field_labels: &["type"],
+                ..Default::default()
+            }),
+            typed::<core::v1::ServiceAccount>(Extras {
+                short_names: &["sa"],
+                ..Default::default()
+            }),
+            typed::<core::v1::Event>(Extras {
+                short_names: &["ev"],
+                field_labels: &[
+                    "involvedObject.kind",
+                    "involvedObject.namespace",
+                    "involvedObject.name",
+                    "involvedObject.uid",
+                    "involvedObject.apiVersion",
+                    "involvedObject.resourceVersion",
+                    "involvedObject.fieldPath",
+                    "reason",
+                    "reportingComponent",
+                    "source",
+                    "type",
+                ],
+                ..Default::default()
+            }),
+            typed::<apps::v1::Deployment>(Extras {
+                short_names: &["deploy"],
+                categories: ALL,
+                scale: true,
+                ..status()
+            }),
+            typed::<apps::v1::ReplicaSet>(Extras {
+                short_names: &["rs"],
+                categories: ALL,
+                scale: true,
+                ..status()
+            }),
+            typed::<apps::v1::StatefulSet>(Extras {
+                short_names: &["sts"],
+                categories: ALL,
+                scale: true,
+                ..status()
+            }),
+            typed::<apps::v1::DaemonSet>(Extras {
+                short_names: &["ds"],
+                categories: ALL,
+                ..status()
+            }),
+            typed::<networking::v1::Ingress>(Extras {
+                short_names: &["ing"],
+                ..status()
+            }),
+            typed::<discovery::v1::EndpointSlice>(Extras::default()),
+            typed::<coordination::v1::Lease>(Extras::default()),
+            typed::<rbac::v1::Role>(Extras::default()),
+            typed::<rbac::v1::RoleBinding>(Extras::default()),
+            typed::<rbac::v1::ClusterRole>(Extras::default()),
+            typed::<rbac::v1::ClusterRoleBinding>(Extras::default()),
+        ] {
+            registry.add(def);
+        }
+        registry
+    }
+
+    pub fn add(&mut self, def: ResourceDef) {
+        let def = Arc::new(def);
+        let key = (
+            def.group.to_string(),
+            def.version.to_string(),
+            def.plural.to_string(),
+        );
+        self.by_path.insert(key, def.clone());
+        self.resources.push(def);
+    }
+
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<ResourceDef>> {
+        self.by_path
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+    }
+
+    pub fn all(&self) -> &[Arc<ResourceDef>] {
+        &self.resources
+    }
+
+    /// The groups in the order discovery lists them, each with its versions.
+    pub fn groups(&self) -> Vec<(&'static str, Vec<&'static str>)> {
+        let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+        for def in &self.resources {
+            match groups.iter_mut().find(|(group, _)| *group == def.group) {
+                Some((_, versions)) if !versions.contains(&def.version) => {
+                    versions.push(def.version)
+                }
+                Some(_) => {}
+                None => groups.push((def.group, vec![def.version])),
+            }
+        }
+        groups
+    }
+
+    /// The kinds of one group version.
+    pub fn in_group_version<'a>(
+        &'a self,
+        group: &'a str,
+        version: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<ResourceDef>> {
+        self.resources
+            .iter()
+            .filter(move |def| def.group == group && def.version == version)
+    }
+
+    /// The namespaced kinds, for checks such as "does this namespace path name a resource".
+    pub fn namespace(&self) -> Arc<ResourceDef> {
+        self.get("", "v1", "namespaces")
+            .expect("namespaces are built in")
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_kinds_take_names_and_scope_from_their_types() {
+        let registry = Registry::builtin();
+        let pods = registry.get("", "v1", "pods").unwrap();
+        assert_eq!(
+            (pods.kind, pods.namespaced, pods.singular.as_str()),
+            ("Pod", true, "pod")
+        );
+        assert_eq!(
+            pods.key(Some("default"), "x"),
+            "/registry/core/pods/default/x"
+        );
+        let deployments = registry.get("apps", "v1", "deployments").unwrap();
+        assert_eq!(deployments.group_resource(), "deployments.apps");
+        assert!(deployments.scale);
+        let nodes = registry.get("", "v1", "nodes").unwrap();
+        assert!(!nodes.namespaced);
+        assert_eq!(nodes.key(None, "n1"), "/registry/core/nodes/n1");
+        let roles = registry
+            .get("rbac.authorization.k8s.io", "v1", "clusterroles")
+            .unwrap();
+        assert!(!roles.namespaced);
+    }
+
+    #[test]
+    fn decoding_drops_unknown_fields_and_rejects_wrong_types() {
+        let registry = Registry::builtin();
+        let deployments = registry.get("apps", "v1", "deployments").unwrap();
+        let decoded = deployments
+            .decode(&serde_json::json!({"metadata": {"name": "x"}, "spec": {"replicas": 2, "bogus": 1, "selector": {}, "template": {}}}))
+            .unwrap();
+        assert_eq!(decoded["spec"]["replicas"], 2);
+        assert!(decoded["spec"].get("bogus").is_none());
+        assert!(
+            deployments
+                .decode(&serde_json::json!({"spec": {"replicas": "two"}}))
+                .is_err()
+        );
+    }
+}

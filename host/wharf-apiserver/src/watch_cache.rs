@@ -1,0 +1,326 @@
+//! The watch cache: one store watch over every object, decoded once, fanned
+//! out to every client watch.
+//!
+//! It keeps the most recent events (up to its capacity) so that a client can
+//! resume from a resourceVersion; older positions get 410 Gone and re-list,
+//! as with Kubernetes' watch cache. Each client watch is a task that reads
+//! the events after its position, filters them, and sends them on.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use wharf_store::{EventKind, Store};
+
+use crate::error::{ApiError, ApiResult};
+use crate::objects::{decode_stored, set_resource_version};
+use crate::resources::{Registry, ResourceDef};
+use crate::selectors::{FieldSelector, LabelSelector};
+
+/// The store prefix every object lives under.
+pub const ROOT: &str = "/registry/";
+
+/// One change to one object, decoded.
+#[derive(Debug)]
+pub struct CachedEvent {
+    pub revision: i64,
+    pub resource: Arc<ResourceDef>,
+    /// The store key, whose prefix says the kind and namespace.
+    pub key: String,
+    pub kind: EventKind,
+    /// The object after the change; for a delete, its last state with the
+    /// delete's resourceVersion.
+    pub object: Arc<Value>,
+    /// The object before the change.
+    pub previous: Option<Arc<Value>>,
+    /// `object` serialized once for every watcher.
+    pub object_json: Bytes,
+}
+
+struct CacheState {
+    /// Every event after this revision is in `events` (none are missing).
+    start: i64,
+    events: VecDeque<Arc<CachedEvent>>,
+}
+
+/// Recent events of every kind, and a signal when more arrive.
+pub struct WatchCache {
+    state: RwLock<CacheState>,
+    latest: watch::Sender<i64>,
+    capacity: usize,
+}
+
+/// What a client watch asks for.
+pub struct WatchFilter {
+    pub resource: Arc<ResourceDef>,
+    pub namespace: Option<String>,
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+}
+
+impl WatchFilter {
+    fn prefix(&self) -> String {
+        self.resource.list_prefix(self.namespace.as_deref())
+    }
+
+    pub fn matches(&self, object: &Value) -> bool {
+        self.labels.matches(object) && self.fields.matches(object)
+    }
+}
+
+/// The event type a client sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl WatchType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchType::Added => "ADDED",
+            WatchType::Modified => "MODIFIED",
+            WatchType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// What a client watch task sends: an event, or the end (an error to report).
+pub enum Delivery {
+    Event(WatchType, Arc<CachedEvent>),
+    Error(ApiError),
+}
+
+impl WatchCache {
+    /// Starts the cache at the store's current revision and its feeder task.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        capacity: usize,
+    ) -> ApiResult<Arc<Self>> {
+        let revision = store.current_revision().await?;
+        let (latest, _) = watch::channel(revision);
+        let cache = Arc::new(Self {
+            state: RwLock::new(CacheState {
+                start: revision,
+                events: VecDeque::new(),
+            }),
+            latest,
+            capacity: capacity.max(16),
+        });
+        let feeder = Arc::downgrade(&cache);
+        tokio::spawn(async move { feed(feeder, store, registry, revision).await });
+        Ok(cache)
+    }
+
+    /// The newest revision the cache has seen.
+    pub fn latest_revision(&self) -> i64 {
+        *self.latest.borrow()
+    }
+
+    /// Waits (up to `timeout`) until the cache has seen `revision`.
+    pub async fn wait_for(&self, revision: i64, timeout: Duration) -> bool {
+        let mut latest = self.latest.subscribe();
+        tokio::time::timeout(timeout, latest.wait_for(|seen| *seen >= revision))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn push(&self, event: CachedEvent) {
+        let revision = event.revision;
+        {
+            let mut state = self.state.write().expect("watch cache lock");
+            state.events.push_back(Arc::new(event));
+            while state.events.len() > self.capacity {
+                if let Some(dropped) = state.events.pop_front() {
+                    state.start = dropped.revision;
+                }
+            }
+        }
+        self.latest.send_replace(revision);
+    }
+
+    /// Forgets everything: the feeder lost its place and restarts at `revision`.
+    fn reset(&self, revision: i64) {
+        let mut state = self.state.write().expect("watch cache lock");
+        state.events.clear();
+        state.start = revision;
+        drop(state);
+        self.latest.send_replace(revision);
+    }
+
+    /// Serves one client watch from `after` (exclusive) into `sender` until
+    /// the client goes away or `deadline` passes.
+    pub fn spawn_watcher(
+        self: &Arc<Self>,
+        filter: WatchFilter,
+        after: i64,
+        sender: mpsc::Sender<Delivery>,
+        deadline: tokio::time::Instant,
+    ) {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let run = cache.serve(filter, after, &sender);
+            if let Ok(Some(error)) = tokio::time::timeout_at(deadline, run).await {
+                let _ = sender.send(Delivery::Error(error)).await;
+            }
+        });
+    }
+
+    /// Returns the error that ended the watch, or `None` when the client left.
+    async fn serve(
+        &self,
+        filter: WatchFilter,
+        mut after: i64,
+        sender: &mpsc::Sender<Delivery>,
+    ) -> Option<ApiError> {
+        let prefix = filter.prefix();
+        let mut latest = self.latest.subscribe();
+        loop {
+            latest.borrow_and_update();
+            let batch = {
+                let state = self.state.read().expect("watch cache lock");
+                if after < state.start {
+                    return Some(ApiError::Gone(format!(
+                        "too old resource version: {after} ({})",
+                        state.start
+                    )));
+                }
+                let from = state.events.partition_point(|e| e.revision <= after);
+                state
+                    .events
+                    .range(from..)
+                    .take(512)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            let caught_up = batch.len() < 512;
+            for event in batch {
+                after = event.revision;
+                if !event.key.starts_with(&prefix) {
+                    continue;
+                }
+                if let Some(kind) = transition(&filter, &event)
+                    && sender.send(Delivery::Event(kind, event)).await.is_err()
+                {
+                    return None;
+                }
+            }
+            if caught_up {
+                tokio::select! {
+                    changed = latest.changed() => if changed.is_err() { return Some(ApiError::Internal("the watch cache stopped".into())) },
+                    () = sender.closed() => return None,
+                }
+            }
+        }
+    }
+}
+
+/// What a client with `filter` sees of `event`: objects entering the
+/// selection are ADDED, leaving it DELETED, as in Kubernetes.
+fn transition(filter: &WatchFilter, event: &CachedEvent) -> Option<WatchType> {
+    let was = event.previous.as_deref().is_some_and(|p| filter.matches(p));
+    match event.kind {
+        EventKind::Delete => was.then_some(WatchType::Deleted),
+        EventKind::Put => match (was, filter.matches(&event.object)) {
+            (false, true) => Some(WatchType::Added),
+            (true, true) => Some(WatchType::Modified),
+            (true, false) => Some(WatchType::Deleted),
+            (false, false) => None,
+        },
+    }
+}
+
+/// The kind a store key belongs to: `/registry/{group}/{plural}/…`.
+fn resource_of_key<'a>(registry: &'a Registry, key: &str) -> Option<&'a Arc<ResourceDef>> {
+    let rest = key.strip_prefix(ROOT)?;
+    let mut parts = rest.splitn(3, '/');
+    let group = parts.next()?;
+    let plural = parts.next()?;
+    let group = if group == "core" { "" } else { group };
+    registry
+        .all()
+        .iter()
+        .find(|def| def.group == group && def.plural == plural)
+}
+
+/// Feeds the cache from one store watch, restarting it if it fails.
+async fn feed(
+    cache: std::sync::Weak<WatchCache>,
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    mut after: i64,
+) {
+    loop {
+        let mut stream = match store.watch(ROOT, after).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(%error, after, "watch cache: store watch failed; restarting at the current revision");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let Some(cache) = cache.upgrade() else { return };
+                after = store.current_revision().await.unwrap_or(after);
+                cache.reset(after);
+                continue;
+            }
+        };
+        loop {
+            let next = stream.next().await;
+            let Some(cache) = cache.upgrade() else { return };
+            match next {
+                Some(Ok(event)) => {
+                    after = event.revision();
+                    let Some(resource) = resource_of_key(&registry, &event.kv.key) else {
+                        continue;
+                    };
+                    match decode_event(resource, &event) {
+                        Ok(cached) => cache.push(cached),
+                        Err(error) => {
+                            tracing::warn!(%error, key = %event.kv.key, "watch cache: undecodable object")
+                        }
+                    }
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "watch cache: store watch ended; resuming");
+                    break;
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+fn decode_event(
+    resource: &Arc<ResourceDef>,
+    event: &wharf_store::WatchEvent,
+) -> ApiResult<CachedEvent> {
+    let previous = event
+        .previous
+        .as_ref()
+        .map(|p| decode_stored(resource, &p.value, p.mod_revision))
+        .transpose()?;
+    let object = match event.kind {
+        EventKind::Put => decode_stored(resource, &event.kv.value, event.kv.mod_revision)?,
+        EventKind::Delete => {
+            let mut last = previous
+                .clone()
+                .ok_or_else(|| ApiError::Internal("delete event without the object".into()))?;
+            set_resource_version(&mut last, event.revision());
+            last
+        }
+    };
+    let object_json =
+        Bytes::from(serde_json::to_vec(&object).map_err(|e| ApiError::Internal(e.to_string()))?);
+    Ok(CachedEvent {
+        revision: event.revision(),
+        resource: resource.clone(),
+        key: event.kv.key.clone(),
+        kind: event.kind,
+        object: Arc::new(object),
+        previous: previous.map(Arc::new),
+        object_json,
+    })
+}

@@ -1,0 +1,341 @@
+"""The API server as unmodified kubectl v1.37 and the Python client use it,
+against the embedded store and against etcd (the `cluster` fixture runs each
+test on both)."""
+
+import json
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web, tier: front}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: busybox:1.36
+        command: [sleep, "3600"]
+"""
+
+
+def jsonpath(cluster, *args):
+    return cluster.kubectl("get", *args).stdout.strip()
+
+
+def request(cluster, method, path, body=None, content_type="application/json", headers=None):
+    """A raw HTTP request; returns (status, parsed JSON body)."""
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    req = urllib.request.Request(cluster.url + path, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", content_type)
+    for key, value in (headers or {}).items():
+        req.add_header(key, value)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def eventually(check, timeout=20):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_system_namespaces_exist_and_a_namespace_can_be_created(cluster):
+    names = jsonpath(cluster, "namespaces", "-o", "jsonpath={.items[*].metadata.name}").split()
+    assert {"default", "kube-system", "kube-public", "kube-node-lease"} <= set(names)
+    cluster.kubectl("apply", "-f", "-", input="apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n")
+    assert jsonpath(cluster, "ns", "team-a", "-o", "jsonpath={.status.phase}") == "Active"
+    printed = cluster.kubectl("get", "ns", "team-a").stdout
+    assert printed.split("\n")[0].split() == ["NAME", "STATUS", "AGE"]
+
+
+def test_apply_then_apply_a_change_then_scale_a_deployment(cluster):
+    out = cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT).stdout
+    assert "deployment.apps/web created" in out
+    assert jsonpath(cluster, "deploy", "web", "-o", "jsonpath={.metadata.generation}") == "1"
+
+    changed = DEPLOYMENT.replace("busybox:1.36", "busybox:1.37").replace("replicas: 1", "replicas: 2")
+    out = cluster.kubectl("apply", "-f", "-", input=changed).stdout
+    assert "deployment.apps/web configured" in out
+    spec = json.loads(jsonpath(cluster, "deploy", "web", "-o", "json"))
+    container = spec["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "busybox:1.37"
+    assert container["command"] == ["sleep", "3600"], "the strategic merge kept the command"
+    assert spec["spec"]["replicas"] == 2
+    assert spec["metadata"]["generation"] == 2
+
+    assert "scaled" in cluster.kubectl("scale", "deploy", "web", "--replicas=3").stdout
+    assert jsonpath(cluster, "deploy", "web", "-o", "jsonpath={.spec.replicas}") == "3"
+    header = cluster.kubectl("get", "deploy").stdout.split("\n")[0].split()
+    assert header == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+
+
+def test_get_and_list_with_label_and_field_selectors(cluster):
+    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT)
+    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT.replace("name: web", "name: db").replace("tier: front", "tier: back"))
+    names = lambda *args: cluster.kubectl("get", "deploy", "-o", "name", *args).stdout.split()
+    assert names("-l", "tier=front") == ["deployment.apps/web"]
+    assert names("-l", "tier!=front") == ["deployment.apps/db"]
+    assert sorted(names("-l", "tier in (front,back)")) == ["deployment.apps/db", "deployment.apps/web"]
+    assert names("-l", "tier notin (front)") == ["deployment.apps/db"]
+    assert sorted(names("-l", "app")) == ["deployment.apps/db", "deployment.apps/web"]
+    assert names("-l", "!app") == []
+    assert names("--field-selector", "metadata.name=db") == ["deployment.apps/db"]
+    assert names("--field-selector", "metadata.name!=db") == ["deployment.apps/web"]
+    rejected = cluster.kubectl("get", "pods", "--field-selector", "spec.bogus=1", check=False)
+    assert rejected.returncode != 0 and "field label not supported" in rejected.stderr
+    # Pages: the client follows the continue token.
+    for i in range(7):
+        cluster.kubectl("create", "-f", "-", input=f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: page-{i}}}\n")
+    paged = cluster.kubectl("get", "configmaps", "--chunk-size=2", "-o", "name").stdout.split()
+    assert paged == [f"configmap/page-{i}" for i in range(7)]
+
+
+def test_get_watch_sees_changes_as_they_happen(cluster):
+    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT)
+    command, env = cluster.kubectl_command(
+        "get", "deploy", "web", "-w", "--output-watch-events",
+        "-o", "custom-columns=EVENT:.type,NAME:.object.metadata.name,REPLICAS:.object.spec.replicas",
+    )
+    watcher = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        header = watcher.stdout.readline()
+        assert "NAME" in header, header
+        first = watcher.stdout.readline()
+        assert "ADDED" in first and "web" in first, first
+        cluster.kubectl("scale", "deploy", "web", "--replicas=4")
+        changed = watcher.stdout.readline()
+        assert "MODIFIED" in changed and "4" in changed, changed
+        cluster.kubectl("delete", "deploy", "web", "--wait=false")
+        deleted = watcher.stdout.readline()
+        assert "DELETED" in deleted, deleted
+    finally:
+        watcher.kill()
+        watcher.wait()
+
+
+def test_python_client_watch_resumes_and_old_versions_are_gone(cluster):
+    import kubernetes
+
+    api = kubernetes.client.CoreV1Api(cluster.client())
+    listed = api.list_namespaced_config_map("default")
+    api.create_namespaced_config_map("default", {"metadata": {"name": "w1"}, "data": {"k": "v"}})
+    api.patch_namespaced_config_map("w1", "default", {"data": {"k": "v2"}})
+    api.delete_namespaced_config_map("w1", "default")
+    events = []
+    stream = kubernetes.watch.Watch().stream(
+        api.list_namespaced_config_map, "default", resource_version=listed.metadata.resource_version, timeout_seconds=5
+    )
+    for event in stream:
+        events.append((event["type"], event["object"].metadata.name))
+        if len(events) == 3:
+            break
+    assert events == [("ADDED", "w1"), ("MODIFIED", "w1"), ("DELETED", "w1")]
+    # After a restart the watch cache starts afresh: a resourceVersion from
+    # before it is too old, and the watch ends with a 410 Expired ERROR event.
+    assert cluster.stop() == 0
+    cluster.start()
+    old = listed.metadata.resource_version
+    status, body = request(cluster, "GET", f"/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={old}&timeoutSeconds=5")
+    assert status == 200 and body["type"] == "ERROR", body
+    assert body["object"]["code"] == 410 and body["object"]["reason"] == "Expired"
+
+
+def test_delete_with_propagation_policies(cluster):
+    import kubernetes
+
+    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT)
+    assert "deleted" in cluster.kubectl("delete", "deploy", "web").stdout
+    assert cluster.kubectl("get", "deploy", "web", check=False).returncode != 0
+
+    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT)
+    apps = kubernetes.client.AppsV1Api(cluster.client())
+    apps.delete_namespaced_deployment("web", "default", propagation_policy="Foreground")
+    marked = apps.read_namespaced_deployment("web", "default")
+    assert marked.metadata.deletion_timestamp is not None
+    assert "foregroundDeletion" in marked.metadata.finalizers
+    # Whoever owns the finalizer finishes the delete by removing it.
+    apps.patch_namespaced_deployment("web", "default", [{"op": "remove", "path": "/metadata/finalizers"}])
+    with pytest.raises(kubernetes.client.ApiException) as gone:
+        apps.read_namespaced_deployment("web", "default")
+    assert gone.value.status == 404
+
+
+def test_a_stale_update_gets_409_conflict(cluster):
+    import kubernetes
+
+    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT)
+    apps = kubernetes.client.AppsV1Api(cluster.client())
+    first = apps.read_namespaced_deployment("web", "default")
+    second = apps.read_namespaced_deployment("web", "default")
+    first.spec.replicas = 5
+    apps.replace_namespaced_deployment("web", "default", first)
+    second.spec.replicas = 6
+    with pytest.raises(kubernetes.client.ApiException) as stale:
+        apps.replace_namespaced_deployment("web", "default", second)
+    assert stale.value.status == 409
+    status = json.loads(stale.value.body)
+    assert status["kind"] == "Status" and status["reason"] == "Conflict"
+    assert apps.read_namespaced_deployment("web", "default").spec.replicas == 5
+    with pytest.raises(kubernetes.client.ApiException) as exists:
+        apps.create_namespaced_deployment("default", first)
+    assert exists.value.status == 409 and json.loads(exists.value.body)["reason"] == "AlreadyExists"
+
+
+def test_malformed_oversized_and_invalid_requests_get_4xx_status(cluster):
+    pods = "/api/v1/namespaces/default/configmaps"
+    status, body = request(cluster, "POST", pods, b"{not json")
+    assert (status, body["kind"], body["reason"]) == (400, "Status", "BadRequest")
+    status, body = request(cluster, "POST", pods, b"kind: [unclosed", content_type="application/yaml")
+    assert (status, body["reason"]) == (400, "BadRequest")
+    big = {"metadata": {"name": "big"}, "data": {"k": "x" * (4 * 1024 * 1024)}}
+    status, body = request(cluster, "POST", pods, big)
+    assert (status, body["reason"]) == (413, "RequestEntityTooLarge")
+    status, body = request(cluster, "POST", pods, {"metadata": {"name": "Not_Valid"}})
+    assert (status, body["reason"]) == (422, "Invalid")
+    assert body["details"]["causes"][0]["field"] == "metadata.name"
+    status, body = request(cluster, "POST", pods + "?fieldValidation=Strict", {"metadata": {"name": "c"}, "bogus": 1})
+    assert status == 400 and 'unknown field "bogus"' in body["message"]
+    status, body = request(cluster, "POST", "/api/v1/namespaces/nowhere/configmaps", {"metadata": {"name": "c"}})
+    assert (status, body["reason"]) == (404, "NotFound")
+    status, body = request(cluster, "GET", "/api/v1/widgets")
+    assert (status, body["kind"]) == (404, "Status")
+    status, body = request(cluster, "PATCH", pods + "/missing", {"data": {}}, content_type="application/merge-patch+json")
+    assert (status, body["reason"]) == (404, "NotFound")
+    status, body = request(cluster, "PATCH", pods + "/missing", b"{}", content_type="text/plain")
+    assert status == 415
+
+
+def test_python_client_create_patch_scale_list_delete(cluster):
+    import kubernetes
+
+    client = cluster.client()
+    apps = kubernetes.client.AppsV1Api(client)
+    body = {
+        "metadata": {"generateName": "py-", "labels": {"app": "py"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "py"}},
+            "template": {"metadata": {"labels": {"app": "py"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
+        },
+    }
+    created = apps.create_namespaced_deployment("default", body)
+    name = created.metadata.name
+    assert name.startswith("py-") and len(name) == len("py-") + 5
+    assert created.metadata.uid and created.metadata.creation_timestamp
+    apps.patch_namespaced_deployment(name, "default", {"metadata": {"labels": {"patched": "yes"}}})
+    scale = apps.patch_namespaced_deployment_scale(name, "default", {"spec": {"replicas": 3}})
+    assert scale.spec.replicas == 3 and scale.status.selector == "app=py"
+    listed = apps.list_namespaced_deployment("default", label_selector="patched=yes")
+    assert [d.metadata.name for d in listed.items] == [name]
+    apps.delete_namespaced_deployment(name, "default")
+    assert apps.list_namespaced_deployment("default").items == []
+
+
+def test_server_side_apply_creates_then_updates(cluster):
+    out = cluster.kubectl("apply", "--server-side", "-f", "-", input=DEPLOYMENT).stdout
+    assert "serverside-applied" in out
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=DEPLOYMENT.replace("replicas: 1", "replicas: 2"))
+    assert jsonpath(cluster, "deploy", "web", "-o", "jsonpath={.spec.replicas}") == "2"
+
+
+def test_label_annotate_edit_and_describe(cluster):
+    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT)
+    cluster.kubectl("label", "deploy", "web", "stage=prod")
+    cluster.kubectl("annotate", "deploy", "web", "owner=team-a")
+    meta = json.loads(jsonpath(cluster, "deploy", "web", "-o", "json"))["metadata"]
+    assert meta["labels"]["stage"] == "prod" and meta["annotations"]["owner"] == "team-a"
+    cluster.kubectl("label", "deploy", "web", "stage-")
+    assert "stage" not in json.loads(jsonpath(cluster, "deploy", "web", "-o", "json"))["metadata"]["labels"]
+    cluster.kubectl("edit", "deploy", "web", env={"EDITOR": "sed -i s/busybox:1.36/busybox:1.99/"})
+    assert jsonpath(cluster, "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}") == "busybox:1.99"
+    described = cluster.kubectl("describe", "deploy", "web").stdout
+    assert "Name:" in described and "web" in described and "busybox:1.99" in described
+
+
+def test_every_kind_can_be_created_read_and_listed(cluster):
+    manifests = {
+        "pod": "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: busybox}]}\n",
+        "node": "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n",
+        "service": "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {app: x}, ports: [{port: 80}]}\n",
+        "endpoints": "apiVersion: v1\nkind: Endpoints\nmetadata: {name: s}\n",
+        "configmap": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {a: b}\n",
+        "secret": "apiVersion: v1\nkind: Secret\nmetadata: {name: sec}\nstringData: {a: b}\n",
+        "serviceaccount": "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: sa}\n",
+        "event": "apiVersion: v1\nkind: Event\nmetadata: {name: ev}\ninvolvedObject: {kind: Pod, name: p, namespace: default}\nreason: Testing\nmessage: hello\n",
+        "replicaset": "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: rs}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}}\n",
+        "statefulset": "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: sts}\nspec: {serviceName: s, selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}}\n",
+        "daemonset": "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: ds}\nspec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: i}]}}}\n",
+        "ingress": "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: ing}\nspec: {rules: [{host: a.example}]}\n",
+        "endpointslice": "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: es}\naddressType: IPv4\nendpoints: []\n",
+        "lease": "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: l}\nspec: {holderIdentity: me}\n",
+        "role": "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r}\nrules: [{apiGroups: [''], resources: [pods], verbs: [get]}]\n",
+        "rolebinding": "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: rb}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r}\nsubjects: [{kind: User, name: alice}]\n",
+        "clusterrole": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: cr}\nrules: []\n",
+        "clusterrolebinding": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: crb}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cr}\n",
+    }
+    for kind, manifest in manifests.items():
+        cluster.kubectl("create", "-f", "-", input=manifest)
+        listed = cluster.kubectl("get", kind).stdout
+        assert listed.startswith(("NAME", "LAST SEEN")), f"{kind}: {listed}"
+        cluster.kubectl("label", kind, manifest.split("name: ")[1].split("}")[0], "checked=yes")
+        assert cluster.kubectl("get", kind, "-l", "checked=yes", "-o", "name").stdout.strip(), kind
+    assert jsonpath(cluster, "secret", "sec", "-o", "jsonpath={.data.a}") == "Yg=="
+    assert jsonpath(cluster, "svc", "s", "-o", "jsonpath={.spec.ports[0].targetPort}") == "80"
+    events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=p").stdout
+    assert "Testing" in events
+
+
+def test_pod_table_has_the_usual_columns(cluster):
+    import kubernetes
+
+    core = kubernetes.client.CoreV1Api(cluster.client())
+    core.create_namespaced_pod("default", {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+    core.patch_namespaced_pod_status("p", "default", {"status": {"phase": "Running", "podIP": "10.1.2.3", "containerStatuses": [
+        {"name": "c", "ready": True, "restartCount": 1, "image": "busybox", "imageID": "", "state": {"running": {}}}]}})
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "node-1"}}
+    status, _ = request(cluster, "POST", "/api/v1/namespaces/default/pods/p/binding", binding)
+    assert status == 201
+    lines = cluster.kubectl("get", "pods", "-o", "wide").stdout.strip().split("\n")
+    assert lines[0].split()[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+    cells = lines[1].split()
+    assert cells[:4] == ["p", "1/1", "Running", "1"] and cells[5:7] == ["10.1.2.3", "node-1"]
+    status, body = request(cluster, "POST", "/api/v1/namespaces/default/pods/p/binding", binding)
+    assert status == 409
+
+
+def test_namespace_deletion_marks_it_terminating(cluster):
+    cluster.kubectl("apply", "-f", "-", input="apiVersion: v1\nkind: Namespace\nmetadata: {name: doomed}\n")
+    cluster.kubectl("delete", "ns", "doomed", "--wait=false")
+    assert jsonpath(cluster, "ns", "doomed", "-o", "jsonpath={.status.phase}") == "Terminating"
+    refused = cluster.kubectl("create", "-n", "doomed", "-f", "-", input="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", check=False)
+    assert refused.returncode != 0 and "being terminated" in refused.stderr
+
+
+def test_objects_survive_a_restart(cluster):
+    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT)
+    uid = jsonpath(cluster, "deploy", "web", "-o", "jsonpath={.metadata.uid}")
+    assert cluster.stop() == 0
+    cluster.start()
+    assert jsonpath(cluster, "deploy", "web", "-o", "jsonpath={.metadata.uid}") == uid
+    cluster.kubectl("scale", "deploy", "web", "--replicas=2")
+    assert jsonpath(cluster, "deploy", "web", "-o", "jsonpath={.spec.replicas}") == "2"
