@@ -339,3 +339,26 @@ def test_objects_survive_a_restart(cluster):
     assert jsonpath(cluster, "deploy", "web", "-o", "jsonpath={.metadata.uid}") == uid
     cluster.kubectl("scale", "deploy", "web", "--replicas=2")
     assert jsonpath(cluster, "deploy", "web", "-o", "jsonpath={.spec.replicas}") == "2"
+
+
+def test_kubectl_generator_commands_send_protobuf_and_work(cluster):
+    """`kubectl create namespace/deployment/configmap/secret`, `run` and
+    `expose` send Kubernetes protobuf bodies."""
+    cluster.kubectl("create", "namespace", "demo")
+    cluster.kubectl("-n", "demo", "create", "deployment", "web", "--image=nginx:1.27", "--replicas=2", "--port=80")
+    cluster.kubectl("-n", "demo", "create", "configmap", "cfg", "--from-literal=a=b")
+    cluster.kubectl("-n", "demo", "create", "secret", "generic", "s", "--from-literal=p=q")
+    cluster.kubectl("-n", "demo", "run", "one", "--image=busybox", "--", "sleep", "10")
+    cluster.kubectl("-n", "demo", "expose", "deployment", "web", "--port=8080", "--target-port=80")
+    deployment = json.loads(cluster.kubectl("-n", "demo", "get", "deploy", "web", "-o", "json").stdout)
+    assert deployment["spec"]["replicas"] == 2
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert (container["image"], container["ports"][0]["containerPort"]) == ("nginx:1.27", 80)
+    assert jsonpath(cluster, "-n", "demo", "cm", "cfg", "-o", "jsonpath={.data.a}") == "b"
+    assert jsonpath(cluster, "-n", "demo", "secret", "s", "-o", "jsonpath={.data.p}") == "cQ=="
+    assert jsonpath(cluster, "-n", "demo", "pod", "one", "-o", "jsonpath={.spec.containers[0].args}") == '["sleep","10"]'
+    service = json.loads(cluster.kubectl("-n", "demo", "get", "svc", "web", "-o", "json").stdout)
+    assert service["spec"]["ports"][0]["port"] == 8080 and service["spec"]["ports"][0]["targetPort"] == 80
+    assert service["spec"]["selector"] == {"app": "web"}
+    everything = cluster.kubectl("-n", "demo", "get", "all", "-o", "name").stdout.split()
+    assert {"pod/one", "service/web", "deployment.apps/web"} <= set(everything)

@@ -47,7 +47,20 @@ pub fn parse_yaml_or_json(body: &[u8]) -> ApiResult<Value> {
     }
 }
 
-/// Parses an object body by `Content-Type` (JSON by default, YAML too).
+/// Decodes a Kubernetes protobuf body (as kubectl's generator commands
+/// send) into its JSON form.
+fn parse_protobuf(body: &[u8]) -> ApiResult<Value> {
+    use wharf_protobuf::DecodeError;
+    wharf_protobuf::decode(body).map_err(|error| match error {
+        DecodeError::UnknownKind { .. } | DecodeError::UnsupportedContentEncoding { .. } => {
+            ApiError::UnsupportedMediaType(format!("{error}; send this object as application/json"))
+        }
+        other => ApiError::BadRequest(format!("the protobuf body could not be decoded: {other}")),
+    })
+}
+
+/// Parses an object body by `Content-Type`: JSON (the default), YAML, or
+/// Kubernetes protobuf.
 pub fn parse_object(content_type: Option<&str>, body: &[u8]) -> ApiResult<Value> {
     let media_type = content_type
         .and_then(|c| c.split(';').next())
@@ -57,9 +70,10 @@ pub fn parse_object(content_type: Option<&str>, body: &[u8]) -> ApiResult<Value>
         "application/json" | "" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml_or_json(body)?,
+        wharf_protobuf::MEDIA_TYPE => parse_protobuf(body)?,
         other => {
             return Err(ApiError::UnsupportedMediaType(format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other:?})"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other:?})"
             )));
         }
     };

@@ -115,7 +115,9 @@ async fn serve(
                 &warnings,
             ))
         }
-        (&Method::DELETE, None, None) => delete_collection(&state, &target, &query, body).await,
+        (&Method::DELETE, None, None) => {
+            delete_collection(&state, &target, &query, content_type.as_deref(), body).await
+        }
         (&Method::GET, Some(name), None) => {
             let stored = state
                 .objects
@@ -161,7 +163,7 @@ async fn serve(
         }
         (&Method::DELETE, Some(name), None) => {
             let body = crate::body::read(body).await?;
-            let params = delete_params(&query, &body)?;
+            let params = delete_params(&query, content_type.as_deref(), &body)?;
             let deleted = state
                 .objects
                 .delete(&resource, target.namespace.as_deref(), name, &params)
@@ -405,13 +407,15 @@ async fn patch_object(
     ))
 }
 
-fn delete_params(query: &Query, body: &[u8]) -> ApiResult<DeleteParams> {
+fn delete_params(
+    query: &Query,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> ApiResult<DeleteParams> {
     let options: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
-        serde_json::from_slice(body).map_err(|e| {
-            ApiError::BadRequest(format!("the DeleteOptions body is not valid JSON: {e}"))
-        })?
+        crate::body::parse_object(content_type, body)?
     };
     let orphan = options
         .get("orphanDependents")
@@ -459,6 +463,7 @@ async fn delete_collection(
     state: &ApiState,
     target: &Target,
     query: &Query,
+    content_type: Option<&str>,
     body: Body,
 ) -> ApiResult<Response> {
     let resource = &target.resource;
@@ -469,7 +474,7 @@ async fn delete_collection(
         )));
     }
     let body = crate::body::read(body).await?;
-    let params = delete_params(query, &body)?;
+    let params = delete_params(query, content_type, &body)?;
     let list = state
         .objects
         .list(

@@ -85,6 +85,29 @@ impl ApiState {
     }
 }
 
+/// Serves `app(state)` on `listener` until `shutdown` resolves, with
+/// `TCP_NODELAY` on every connection so that small watch events and
+/// responses are not held back by Nagle's algorithm.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<ApiState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY");
+        }
+    });
+    let closing = state.clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing.close();
+        })
+        .await
+}
+
 /// The API server's routes.
 pub fn app(state: Arc<ApiState>) -> Router {
     Router::new()

@@ -67,13 +67,11 @@ pub async fn run(options: Up) -> Result<(), String> {
         kubeconfig.display()
     );
 
-    let closing = state.clone();
-    axum::serve(listener, wharf_apiserver::app(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            closing.close();
-        })
+    let shutdown = async {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+    };
+    wharf_apiserver::serve(listener, state, shutdown)
         .await
         .map_err(|e| format!("the API server failed: {e}"))?;
     println!("wharf: stopped");

@@ -1,6 +1,7 @@
 //! `wharf bench …`: benchmarks of Wharf's parts. Each prints its figures and
 //! ends with a one-line summary holding the headline figure.
 
+mod api;
 mod report;
 mod store;
 
@@ -11,10 +12,13 @@ use clap::Subcommand;
 pub enum Target {
     /// The object store: creates, compare-and-swap updates and watch delivery.
     Store(store::StoreBench),
+    /// The API server over HTTP: steady mixed load, watch delivery, max creates.
+    Api(api::ApiBench),
 }
 
 pub async fn run(target: Target) -> Result<(), String> {
     match target {
         Target::Store(options) => store::run(options).await,
+        Target::Api(options) => api::run(options).await,
     }
 }

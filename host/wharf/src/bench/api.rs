@@ -1,0 +1,479 @@
+//! `wharf bench api`: the API server over real HTTP on loopback.
+//!
+//! 1. Seeds 1,000 ConfigMaps (1 KiB each) so that lists return 1,000 objects.
+//! 2. Steady open-loop phases of `--seconds` each: creates at `--rate`
+//!    requests/s (default 500), merge-patches at `--rate`, gets at `--rate`,
+//!    and lists of the 1,000 seeded objects at a tenth of it (a list is 1.2 MB).
+//!    Latency counts from each request's scheduled start, so a stalled server
+//!    cannot hide its queueing (no coordinated omission). During the create
+//!    phase a watcher measures delivery lag from each create's scheduled
+//!    start to its ADDED event.
+//! 3. Creates from 16 clients as fast as they go: the maximum create rate.
+//!
+//! Without `--server` it starts its own API server on a temporary embedded
+//! store; with `--server URL` it measures that one (in namespace `default`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, Request, StatusCode};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use wharf_apiserver::ApiState;
+use wharf_store::{EmbeddedConfig, EmbeddedStore};
+
+use super::report::Latencies;
+
+#[derive(clap::Args)]
+pub struct ApiBench {
+    /// An API server to measure; without it one is started in-process.
+    #[arg(long)]
+    server: Option<String>,
+    /// Requests per second in the steady phase.
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// Seconds of the steady phase and of the throughput phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Objects the list requests return.
+    #[arg(long, default_value_t = 1000)]
+    list_size: usize,
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Where the steady creates go.
+const NAMESPACE_PATH: &str = "/api/v1/namespaces/default/configmaps";
+
+pub async fn run(options: ApiBench) -> Result<(), String> {
+    let mut _temp = None;
+    let base = match &options.server {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let store =
+                EmbeddedStore::open(EmbeddedConfig::new(dir.path())).map_err(|e| e.to_string())?;
+            let state = ApiState::new(Arc::new(store))
+                .await
+                .map_err(|e| e.to_string())?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| e.to_string())?;
+            let address = listener.local_addr().map_err(|e| e.to_string())?;
+            tokio::spawn(wharf_apiserver::serve(
+                listener,
+                state,
+                std::future::pending(),
+            ));
+            println!(
+                "server: in-process API server on a temporary embedded store ({})",
+                dir.path().display()
+            );
+            _temp = Some(dir);
+            format!("http://{address}")
+        }
+    };
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .build(connector);
+    let api = Api {
+        client,
+        base,
+        run: uuid_suffix(),
+    };
+
+    // Seed the objects the lists return, alone in a namespace of their own.
+    let payload = "x".repeat(1024);
+    let namespace = serde_json::json!({"metadata": {"name": api.seed_namespace()}});
+    api.send(
+        Method::POST,
+        "/api/v1/namespaces",
+        "application/json",
+        Bytes::from(namespace.to_string()),
+        StatusCode::CREATED,
+    )
+    .await?;
+    let seed_started = Instant::now();
+    let seeded = futures_util::future::join_all((0..16).map(|worker| {
+        let (api, payload) = (api.clone(), payload.clone());
+        let count = options.list_size;
+        async move {
+            for i in (worker..count).step_by(16) {
+                api.create_in(&api.seeds_path(), &format!("seed-{i}"), &payload)
+                    .await?;
+            }
+            Ok::<_, String>(())
+        }
+    }))
+    .await;
+    seeded.into_iter().collect::<Result<Vec<_>, _>>()?;
+    println!(
+        "seeded {} ConfigMaps of 1 KiB in {:.1} s",
+        options.list_size,
+        seed_started.elapsed().as_secs_f64()
+    );
+
+    let steady = steady_phase(&api, &options, &payload).await?;
+    let throughput = throughput_phase(&api, options.seconds, &payload).await?;
+
+    let list_rate = (options.rate / 10).max(1);
+    for (verb, rate, latencies) in [
+        ("create", options.rate, &steady.create),
+        ("patch", options.rate, &steady.patch),
+        ("get", options.rate, &steady.get),
+        ("list", list_rate, &steady.list),
+    ] {
+        println!(
+            "{verb:<6} at {rate:>4} req/s: {} ({} requests)",
+            latencies.summary(),
+            latencies.count()
+        );
+    }
+    println!(
+        "watch delivery: lag {} ({} events)",
+        steady.watch.summary(),
+        steady.watch.count()
+    );
+    println!("mutating (create + patch): {}", steady.mutating.summary());
+    println!(
+        "max create throughput, 16 clients: {:.0} creates/s, {}",
+        throughput.count() as f64 / options.seconds as f64,
+        throughput.summary()
+    );
+    println!(
+        "api bench: {} req/s steady, get p99 {:.2} ms, list({}) p99 {:.2} ms, watch p99 {:.2} ms, max {:.0} creates/s; mutating p99 {:.2} ms",
+        options.rate,
+        steady.get.quantile_ms(0.99),
+        options.list_size,
+        steady.list.quantile_ms(0.99),
+        steady.watch.quantile_ms(0.99),
+        throughput.count() as f64 / options.seconds as f64,
+        steady.mutating.quantile_ms(0.99),
+    );
+    Ok(())
+}
+
+fn uuid_suffix() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros())
+            % 0xffffff
+    )
+}
+
+#[derive(Clone)]
+struct Api {
+    client: HttpClient,
+    base: String,
+    /// Names this run's objects, so that runs against one server do not collide.
+    run: String,
+}
+
+impl Api {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+        expect: StatusCode,
+    ) -> Result<Bytes, String> {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("Content-Type", content_type)
+            .header("Accept", "application/json")
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if status != expect {
+            return Err(format!(
+                "{path}: {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        Ok(body)
+    }
+
+    async fn create(&self, name: &str, payload: &str) -> Result<(), String> {
+        self.create_in(NAMESPACE_PATH, name, payload).await
+    }
+
+    async fn create_in(&self, collection: &str, name: &str, payload: &str) -> Result<(), String> {
+        let body = serde_json::json!({"metadata": {"name": name}, "data": {"payload": payload}});
+        self.send(
+            Method::POST,
+            collection,
+            "application/json",
+            Bytes::from(body.to_string()),
+            StatusCode::CREATED,
+        )
+        .await
+        .map(drop)
+    }
+
+    fn seed_namespace(&self) -> String {
+        format!("wharf-bench-{}", self.run)
+    }
+
+    /// The ConfigMaps collection that holds only the seeded objects.
+    fn seeds_path(&self) -> String {
+        format!("/api/v1/namespaces/{}/configmaps", self.seed_namespace())
+    }
+}
+
+struct Steady {
+    create: Latencies,
+    patch: Latencies,
+    get: Latencies,
+    list: Latencies,
+    mutating: Latencies,
+    watch: Latencies,
+}
+
+/// Which request a steady phase sends.
+#[derive(Clone, Copy)]
+enum Verb {
+    Create,
+    Patch,
+    Get,
+    List,
+}
+
+async fn steady_phase(api: &Api, options: &ApiBench, payload: &str) -> Result<Steady, String> {
+    // Scheduled start of each create, by name, for the watcher's lag.
+    let scheduled: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let watch_lag = Arc::new(Mutex::new(Latencies::new()));
+    let revision = {
+        let list = api
+            .send(
+                Method::GET,
+                &format!("{NAMESPACE_PATH}?limit=1"),
+                "application/json",
+                Bytes::new(),
+                StatusCode::OK,
+            )
+            .await?;
+        let list: serde_json::Value = serde_json::from_slice(&list).map_err(|e| e.to_string())?;
+        list["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("0")
+            .to_string()
+    };
+    let watcher = {
+        let (api, scheduled, watch_lag) = (api.clone(), scheduled.clone(), watch_lag.clone());
+        let prefix = format!("steady-{}-", api.run);
+        tokio::spawn(
+            async move { watch_creates(api, revision, prefix, scheduled, watch_lag).await },
+        )
+    };
+    let create = open_loop(
+        api,
+        options,
+        options.rate,
+        Verb::Create,
+        payload,
+        &scheduled,
+    )
+    .await?;
+    let creates = create.count();
+    // Give the watcher up to 10 s to see every create.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watch_lag.lock().expect("lock").count() < creates && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    watcher.abort();
+    let watch = std::mem::replace(&mut *watch_lag.lock().expect("lock"), Latencies::new());
+    if watch.count() < creates {
+        return Err(format!(
+            "the watcher saw {} of {creates} creates",
+            watch.count()
+        ));
+    }
+    let patch = open_loop(api, options, options.rate, Verb::Patch, payload, &scheduled).await?;
+    let get = open_loop(api, options, options.rate, Verb::Get, payload, &scheduled).await?;
+    let list = open_loop(
+        api,
+        options,
+        (options.rate / 10).max(1),
+        Verb::List,
+        payload,
+        &scheduled,
+    )
+    .await?;
+    let mut mutating = Latencies::new();
+    mutating.merge(&create);
+    mutating.merge(&patch);
+    Ok(Steady {
+        create,
+        patch,
+        get,
+        list,
+        mutating,
+        watch,
+    })
+}
+
+/// Sends `verb` at `rate` requests/s for `--seconds`, each request on its
+/// own task at its scheduled time; latency counts from that time.
+async fn open_loop(
+    api: &Api,
+    options: &ApiBench,
+    rate: u32,
+    verb: Verb,
+    payload: &str,
+    scheduled: &Arc<Mutex<HashMap<String, Instant>>>,
+) -> Result<Latencies, String> {
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+    let total = u64::from(rate) * options.seconds;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = started + interval * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let (api, payload, scheduled) = (api.clone(), payload.to_string(), scheduled.clone());
+        let target = format!(
+            "{}/seed-{}",
+            api.seeds_path(),
+            i as usize % options.list_size
+        );
+        tasks.push(tokio::spawn(async move {
+            let outcome = match verb {
+                Verb::Create => {
+                    let name = format!("steady-{}-{i}", api.run);
+                    scheduled.lock().expect("lock").insert(name.clone(), due);
+                    api.create(&name, &payload).await
+                }
+                Verb::Patch => {
+                    let patch = Bytes::from(format!(
+                        r#"{{"metadata":{{"labels":{{"touched":"{i}"}}}}}}"#
+                    ));
+                    api.send(
+                        Method::PATCH,
+                        &target,
+                        "application/merge-patch+json",
+                        patch,
+                        StatusCode::OK,
+                    )
+                    .await
+                    .map(drop)
+                }
+                Verb::Get => api
+                    .send(
+                        Method::GET,
+                        &target,
+                        "application/json",
+                        Bytes::new(),
+                        StatusCode::OK,
+                    )
+                    .await
+                    .map(drop),
+                Verb::List => api
+                    .send(
+                        Method::GET,
+                        &api.seeds_path(),
+                        "application/json",
+                        Bytes::new(),
+                        StatusCode::OK,
+                    )
+                    .await
+                    .map(drop),
+            };
+            outcome.map(|()| due.elapsed())
+        }));
+    }
+    let mut latencies = Latencies::new();
+    for task in tasks {
+        latencies.record(task.await.map_err(|e| e.to_string())??);
+    }
+    Ok(latencies)
+}
+
+/// Reads a watch stream line by line and records each create's lag.
+async fn watch_creates(
+    api: Api,
+    revision: String,
+    prefix: String,
+    scheduled: Arc<Mutex<HashMap<String, Instant>>>,
+    lag: Arc<Mutex<Latencies>>,
+) -> Result<(), String> {
+    let request = Request::builder()
+        .uri(format!(
+            "{}{NAMESPACE_PATH}?watch=true&resourceVersion={revision}",
+            api.base
+        ))
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let response = api
+        .client
+        .request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut body = response.into_body();
+    let mut buffer = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() else {
+            continue;
+        };
+        buffer.extend_from_slice(&data);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let event: serde_json::Value =
+                serde_json::from_slice(&line).map_err(|e| e.to_string())?;
+            let name = event["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default();
+            if event["type"] == "ADDED" && name.starts_with(&prefix) {
+                let due = scheduled.lock().expect("lock").get(name).copied();
+                if let Some(due) = due {
+                    lag.lock().expect("lock").record(due.elapsed());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn throughput_phase(api: &Api, seconds: u64, payload: &str) -> Result<Latencies, String> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let results = futures_util::future::join_all((0..16).map(|client| {
+        let (api, payload) = (api.clone(), payload.to_string());
+        async move {
+            let mut latencies = Latencies::new();
+            let mut i = 0;
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                api.create(&format!("max-{}-{client}-{i}", api.run), &payload)
+                    .await?;
+                latencies.record(started.elapsed());
+                i += 1;
+            }
+            Ok::<_, String>(latencies)
+        }
+    }))
+    .await;
+    let mut all = Latencies::new();
+    for latencies in results {
+        all.merge(&latencies?);
+    }
+    Ok(all)
+}
