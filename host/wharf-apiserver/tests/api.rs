@@ -1,0 +1,427 @@
+//! The API server's semantics, driven in-process through `app(state)` with
+//! `oneshot` on a real embedded store in a temporary directory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use wharf_apiserver::{ApiState, app};
+use wharf_store::{EmbeddedConfig, EmbeddedStore};
+
+struct Server {
+    app: Router,
+    _dir: tempfile::TempDir,
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
+    let state = ApiState::new(Arc::new(store)).await.unwrap();
+    Server {
+        app: app(state),
+        _dir: dir,
+    }
+}
+
+impl Server {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let body = if body.is_null() {
+            Body::empty()
+        } else {
+            Body::from(body.to_string())
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Content-Type", content_type)
+            .body(body)
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn json(&self, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
+        self.call(method, uri, "application/json", body).await
+    }
+
+    /// A watch's first `count` events (each a parsed JSON line).
+    async fn watch(
+        &self,
+        uri: &str,
+        count: usize,
+        during: impl std::future::Future<Output = ()>,
+    ) -> Vec<Value> {
+        let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.into_body();
+        during.await;
+        let mut events = Vec::new();
+        let mut buffer = Vec::new();
+        while events.len() < count {
+            let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+                .await
+                .expect("an event within 10 s");
+            let data = frame
+                .expect("the stream is open")
+                .unwrap()
+                .into_data()
+                .unwrap();
+            buffer.extend_from_slice(&data);
+            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=end).collect();
+                events.push(serde_json::from_slice(&line).unwrap());
+            }
+        }
+        events
+    }
+}
+
+const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
+
+fn configmap(name: &str, labels: Value) -> Value {
+    json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_with_a_selector_sees_objects_enter_and_leave_it() {
+    let server = server().await;
+    let (_, list) = server.json(Method::GET, CONFIGMAPS, Value::Null).await;
+    let revision = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uri =
+        format!("{CONFIGMAPS}?watch=true&labelSelector=tier%3Dweb&resourceVersion={revision}");
+    let changes = async {
+        server
+            .json(
+                Method::POST,
+                CONFIGMAPS,
+                configmap("a", json!({"tier": "db"})),
+            )
+            .await;
+        let patch = json!({"metadata": {"labels": {"tier": "web"}}});
+        server
+            .call(
+                Method::PATCH,
+                &format!("{CONFIGMAPS}/a"),
+                "application/merge-patch+json",
+                patch,
+            )
+            .await;
+        let patch = json!({"data": {"k": "v2"}});
+        server
+            .call(
+                Method::PATCH,
+                &format!("{CONFIGMAPS}/a"),
+                "application/merge-patch+json",
+                patch,
+            )
+            .await;
+        let patch = json!({"metadata": {"labels": {"tier": "cache"}}});
+        server
+            .call(
+                Method::PATCH,
+                &format!("{CONFIGMAPS}/a"),
+                "application/merge-patch+json",
+                patch,
+            )
+            .await;
+    };
+    let events = server.watch(&uri, 3, changes).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"], "{events:#?}");
+    assert_eq!(events[2]["object"]["metadata"]["labels"]["tier"], "cache");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_without_a_resource_version_starts_with_the_current_objects() {
+    let server = server().await;
+    server
+        .json(Method::POST, CONFIGMAPS, configmap("old", json!({})))
+        .await;
+    let later = async {
+        server
+            .json(Method::POST, CONFIGMAPS, configmap("new", json!({})))
+            .await;
+    };
+    let events = server.watch(&format!("{CONFIGMAPS}?watch=1&allowWatchBookmarks=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"), 3, later).await;
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "old");
+    assert_eq!(events[1]["type"], "BOOKMARK");
+    assert_eq!(
+        events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+    assert_eq!(events[2]["object"]["metadata"]["name"], "new");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generation_counts_spec_changes_only() {
+    let server = server().await;
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    });
+    let path = "/apis/apps/v1/namespaces/default/deployments";
+    let (status, created) = server.json(Method::POST, path, deployment).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(created["metadata"]["generation"], 1);
+    let merge = |body: Value| {
+        server.call(
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/default/deployments/d",
+            "application/merge-patch+json",
+            body,
+        )
+    };
+    let (_, labelled) = merge(json!({"metadata": {"labels": {"x": "y"}}})).await;
+    assert_eq!(
+        labelled["metadata"]["generation"], 1,
+        "metadata is not spec"
+    );
+    let (_, scaled) = merge(json!({"spec": {"replicas": 3}})).await;
+    assert_eq!(scaled["metadata"]["generation"], 2);
+    let (_, status_only) = merge(json!({"status": {"replicas": 9}})).await;
+    assert_eq!(status_only["metadata"]["generation"], 2);
+    assert!(
+        status_only
+            .get("status")
+            .is_none_or(|s| s.get("replicas").is_none()),
+        "the main resource ignores status"
+    );
+    let (status, with_status) = server
+        .call(
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/default/deployments/d/status",
+            "application/merge-patch+json",
+            json!({"status": {"replicas": 9}, "spec": {"replicas": 7}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(with_status["status"]["replicas"], 9);
+    assert_eq!(
+        with_status["spec"]["replicas"], 3,
+        "the status subresource ignores spec"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_no_op_write_keeps_the_resource_version() {
+    let server = server().await;
+    let (_, created) = server
+        .json(
+            Method::POST,
+            CONFIGMAPS,
+            configmap("same", json!({"a": "b"})),
+        )
+        .await;
+    let (_, patched) = server
+        .call(
+            Method::PATCH,
+            &format!("{CONFIGMAPS}/same"),
+            "application/merge-patch+json",
+            json!({"metadata": {"labels": {"a": "b"}}}),
+        )
+        .await;
+    assert_eq!(
+        patched["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_are_consistent_and_deletecollection_uses_selectors() {
+    let server = server().await;
+    for i in 0..5 {
+        let labels = if i % 2 == 0 {
+            json!({"even": "true"})
+        } else {
+            json!({})
+        };
+        server
+            .json(
+                Method::POST,
+                CONFIGMAPS,
+                configmap(&format!("c{i}"), labels),
+            )
+            .await;
+    }
+    let (_, first) = server
+        .json(Method::GET, &format!("{CONFIGMAPS}?limit=2"), Value::Null)
+        .await;
+    let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    server
+        .json(Method::DELETE, &format!("{CONFIGMAPS}/c3"), Value::Null)
+        .await;
+    let (_, second) = server
+        .json(
+            Method::GET,
+            &format!("{CONFIGMAPS}?limit=2&continue={token}"),
+            Value::Null,
+        )
+        .await;
+    let names: Vec<&str> = second["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["c2", "c3"],
+        "the second page is read at the first page's revision"
+    );
+    assert_eq!(
+        second["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"]
+    );
+
+    let (status, deleted) = server
+        .json(
+            Method::DELETE,
+            &format!("{CONFIGMAPS}?labelSelector=even%3Dtrue"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(deleted["items"].as_array().unwrap().len(), 3);
+    let (_, left) = server.json(Method::GET, CONFIGMAPS, Value::Null).await;
+    let names: Vec<&str> = left["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["c1"]);
+    let (status, _) = server
+        .json(
+            Method::GET,
+            &format!("{CONFIGMAPS}?continue=garbage"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_status_objects_with_the_kubernetes_reason() {
+    let server = server().await;
+    let cases: Vec<(Method, String, &str, Value, u16, &str)> = vec![
+        (
+            Method::GET,
+            format!("{CONFIGMAPS}/missing"),
+            "application/json",
+            Value::Null,
+            404,
+            "NotFound",
+        ),
+        (
+            Method::POST,
+            CONFIGMAPS.into(),
+            "application/json",
+            json!({"metadata": {}}),
+            422,
+            "Invalid",
+        ),
+        (
+            Method::POST,
+            CONFIGMAPS.into(),
+            "application/json",
+            json!({"kind": "Pod", "metadata": {"name": "x"}}),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces".into(),
+            "application/json",
+            json!({"metadata": {"name": "a.b"}}),
+            422,
+            "Invalid",
+        ),
+        (
+            Method::PUT,
+            format!("{CONFIGMAPS}/x"),
+            "application/json",
+            json!({"metadata": {"name": "y"}}),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::GET,
+            format!("{CONFIGMAPS}?labelSelector=a%20in%20b"),
+            "application/json",
+            Value::Null,
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::GET,
+            format!("{CONFIGMAPS}?resourceVersion=999999"),
+            "application/json",
+            Value::Null,
+            504,
+            "Timeout",
+        ),
+        (
+            Method::POST,
+            CONFIGMAPS.into(),
+            "application/json",
+            json!({"metadata": {"name": "ok"}, "data": 5}),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::PATCH,
+            format!("{CONFIGMAPS}/x"),
+            "application/json-patch+json",
+            json!({"not": "a list"}),
+            400,
+            "BadRequest",
+        ),
+        (
+            Method::POST,
+            "/apis/apps/v1/namespaces/default/deployments/d/scale".into(),
+            "application/json",
+            json!({}),
+            405,
+            "MethodNotAllowed",
+        ),
+        (
+            Method::GET,
+            "/apis/apps/v1/namespaces/default/deployments/d/scale".into(),
+            "application/json",
+            Value::Null,
+            404,
+            "NotFound",
+        ),
+    ];
+    for (method, uri, content_type, body, code, reason) in cases {
+        let (status, status_object) = server.call(method.clone(), &uri, content_type, body).await;
+        assert_eq!(status.as_u16(), code, "{method} {uri}: {status_object}");
+        assert_eq!(status_object["kind"], "Status", "{method} {uri}");
+        assert_eq!(
+            status_object["reason"], reason,
+            "{method} {uri}: {status_object}"
+        );
+        assert_eq!(status_object["code"], code);
+    }
+}
