@@ -384,20 +384,9 @@ async fn patch_object(
             ));
         }
     }
-    let mut warnings = Vec::new();
-    let updated = state
+    let (updated, warnings) = state
         .objects
-        .update_with(resource, namespace, name, part, dry_run, |current| {
-            // A resourceVersion in the result pins the write only if the patch set it.
-            let mut base = current.clone();
-            if let Some(metadata) = base.get_mut("metadata").and_then(Value::as_object_mut) {
-                metadata.remove("resourceVersion");
-            }
-            let patched = patch.apply_to(&base)?;
-            let (decoded, found) = state.objects.admit(resource, &patched, strict)?;
-            warnings = found;
-            Ok(decoded)
-        })
+        .patch(resource, namespace, name, part, &patch, strict, dry_run)
         .await?;
     Ok(json_response(
         StatusCode::OK,
@@ -732,6 +721,7 @@ async fn watch(
         namespace: target.namespace.clone(),
         labels: params.labels.clone(),
         fields: params.fields.clone(),
+        progress: false,
     };
     let (lines, receiver) = mpsc::channel::<Bytes>(64);
     let encoder = Encoder {
@@ -790,6 +780,7 @@ async fn watch(
                         last_revision = event.revision;
                         if lines.send(encoder.cached(kind.as_str(), &event)).await.is_err() { return }
                     }
+                    Some(Delivery::Progress(_)) => {}
                     Some(Delivery::Error(error)) => {
                         let _ = lines.send(encoder.error(&error)).await;
                         return;

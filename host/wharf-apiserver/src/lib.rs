@@ -6,11 +6,12 @@
 //! drive it without a socket.
 
 mod body;
+pub mod client;
 mod discovery;
 mod error;
 mod handlers;
 mod objects;
-mod patch;
+pub mod patch;
 mod request;
 mod resources;
 mod selectors;
@@ -28,11 +29,14 @@ use axum::routing::{any, get};
 use serde_json::json;
 use wharf_store::Store;
 
+pub use client::LocalClient;
 pub use discovery::Discovery;
 pub use error::{ApiError, ApiResult};
-pub use objects::Objects;
+pub use objects::{Objects, now_rfc3339};
+pub use patch::Patch;
 pub use resources::{Registry, ResourceDef};
-pub use watch_cache::WatchCache;
+pub use selectors::{FieldSelector, LabelSelector};
+pub use watch_cache::{CachedEvent, Delivery, WatchCache, WatchFilter, WatchType};
 
 /// Events the watch cache keeps for clients resuming from a resourceVersion.
 const WATCH_CACHE_CAPACITY: usize = 100_000;

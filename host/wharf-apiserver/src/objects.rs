@@ -556,6 +556,36 @@ impl Objects {
         Err(conflict(resource, name))
     }
 
+    /// Applies a patch to the current object and writes the result (with
+    /// retries); returns it with any unknown-field warnings.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn patch(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        part: Part,
+        patch: &crate::patch::Patch,
+        strict: bool,
+        dry_run: bool,
+    ) -> ApiResult<(Value, Vec<String>)> {
+        let mut warnings = Vec::new();
+        let updated = self
+            .update_with(resource, namespace, name, part, dry_run, |current| {
+                // A resourceVersion in the result pins the write only if the patch set it.
+                let mut base = current.clone();
+                if let Some(metadata) = base.get_mut("metadata").and_then(Value::as_object_mut) {
+                    metadata.remove("resourceVersion");
+                }
+                let patched = patch.apply_to(&base)?;
+                let (decoded, found) = self.admit(resource, &patched, strict)?;
+                warnings = found;
+                Ok(decoded)
+            })
+            .await?;
+        Ok((updated, warnings))
+    }
+
     /// Deletes an object: at once, or by marking it when finalizers remain.
     pub async fn delete(
         &self,

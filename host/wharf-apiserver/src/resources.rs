@@ -109,6 +109,31 @@ impl ResourceDef {
         }
     }
 
+    /// A kind without a k8s-openapi type (Wharf's own, later CRDs): its JSON
+    /// is stored as given, checked by `validation` rules only.
+    pub fn untyped(
+        group: &'static str,
+        version: &'static str,
+        kind: &'static str,
+        plural: &'static str,
+        namespaced: bool,
+    ) -> Self {
+        ResourceDef {
+            group,
+            version,
+            kind,
+            plural,
+            singular: kind.to_ascii_lowercase(),
+            short_names: &[],
+            categories: &[],
+            namespaced,
+            status: true,
+            scale: false,
+            field_labels: &[],
+            decode: None,
+        }
+    }
+
     pub fn supports_field_label(&self, label: &str) -> bool {
         matches!(label, "metadata.name" | "metadata.namespace")
             || self.field_labels.contains(&label)
@@ -279,7 +304,19 @@ impl Registry {
         ] {
             registry.add(def);
         }
+        // Wharf's own kinds.
+        registry.add(ResourceDef {
+            short_names: &["pl"],
+            ..ResourceDef::untyped("wharf.dev", "v1alpha1", "Plugin", "plugins", false)
+        });
         registry
+    }
+
+    /// The kind with this group, version and kind name.
+    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&Arc<ResourceDef>> {
+        self.resources
+            .iter()
+            .find(|def| def.group == group && def.version == version && def.kind == kind)
     }
 
     pub fn add(&mut self, def: ResourceDef) {

@@ -457,6 +457,32 @@ fn columns(kind: &str) -> &'static [Column] {
             NAME,
             ("Created At", "date", 0, "Time when the role was created"),
         ],
+        "Plugin" => &[
+            NAME,
+            (
+                "Type",
+                "string",
+                0,
+                "What the plugin is: controller, scheduler, cloud-provider, admission or addon.",
+            ),
+            ("Phase", "string", 0, "Pending, Loaded, Degraded or Failed."),
+            (
+                "Calls",
+                "integer",
+                0,
+                "Calls into the plugin since it was loaded.",
+            ),
+            ("Errors", "integer", 0, "Calls that failed."),
+            ("Latency", "string", 0, "Mean call latency."),
+            AGE,
+            (
+                "Digest",
+                "string",
+                1,
+                "The content digest of the loaded module.",
+            ),
+            ("Last Error", "string", 1, "The last failure."),
+        ],
         _ => &[NAME, AGE],
     }
 }
@@ -999,6 +1025,17 @@ fn cells(kind: &str, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<V
             ]
         }
         "Role" | "ClusterRole" => vec![name, json!(text(at("/metadata/creationTimestamp")))],
+        "Plugin" => vec![
+            name,
+            json!(text(at("/spec/type"))),
+            json!(or_none(text(at("/status/phase")))),
+            json!(int(at("/status/calls"))),
+            json!(int(at("/status/errors"))),
+            json!(or_none(text(at("/status/latency")))),
+            created,
+            json!(or_none(text(at("/status/loadedDigest")))),
+            json!(or_none(text(at("/status/lastError")))),
+        ],
         _ => vec![name, created],
     }
 }
@@ -1124,6 +1161,19 @@ mod tests {
             (40 * 86400, "40d"),
         ] {
             assert_eq!(human_duration(seconds), text, "{seconds}");
+        }
+    }
+
+    #[test]
+    fn every_kind_has_as_many_cells_as_columns() {
+        let registry = Registry::builtin();
+        for resource in registry.all() {
+            let object =
+                json!({"metadata": {"name": "x", "creationTimestamp": "2020-01-01T00:00:00Z"}});
+            let table = render(resource, &[&object], IncludeObject::None, json!({}), true);
+            let columns = table["columnDefinitions"].as_array().unwrap().len();
+            let cells = table["rows"][0]["cells"].as_array().unwrap().len();
+            assert_eq!(columns, cells, "{}", resource.kind);
         }
     }
 

@@ -305,6 +305,36 @@ pub fn validate(resource: &ResourceDef, object: &Value) -> Vec<Cause> {
         }
     }
     match resource.kind {
+        "Plugin" => {
+            const TYPES: [&str; 5] = [
+                "controller",
+                "scheduler",
+                "cloud-provider",
+                "admission",
+                "addon",
+            ];
+            let plugin_type = object
+                .pointer("/spec/type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if !TYPES.contains(&plugin_type) {
+                causes.push(Cause {
+                    reason: "FieldValueNotSupported",
+                    field: "spec.type".into(),
+                    message: format!(
+                        "Unsupported value: \"{plugin_type}\": supported values: \"{}\"",
+                        TYPES.join("\", \"")
+                    ),
+                });
+            }
+            if object
+                .pointer("/spec/module")
+                .and_then(Value::as_str)
+                .is_none_or(|m| m.trim().is_empty())
+            {
+                causes.push(Cause::required("spec.module"));
+            }
+        }
         "Pod" => validate_pod_spec(object.get("spec"), "spec", &mut causes),
         "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
             let selector = object.pointer("/spec/selector");

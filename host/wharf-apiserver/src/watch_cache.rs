@@ -59,6 +59,8 @@ pub struct WatchFilter {
     pub namespace: Option<String>,
     pub labels: LabelSelector,
     pub fields: FieldSelector,
+    /// Send [`Delivery::Progress`] whenever the watcher catches up.
+    pub progress: bool,
 }
 
 impl WatchFilter {
@@ -92,6 +94,9 @@ impl WatchType {
 /// What a client watch task sends: an event, or the end (an error to report).
 pub enum Delivery {
     Event(WatchType, Arc<CachedEvent>),
+    /// The watcher has seen every event up to this revision (sent when it
+    /// catches up, if the filter asks for progress).
+    Progress(i64),
     Error(ApiError),
 }
 
@@ -180,6 +185,7 @@ impl WatchCache {
     ) -> Option<ApiError> {
         let prefix = filter.prefix();
         let mut latest = self.latest.subscribe();
+        let mut reported = i64::MIN;
         loop {
             latest.borrow_and_update();
             let batch = {
@@ -211,6 +217,12 @@ impl WatchCache {
                 }
             }
             if caught_up {
+                if filter.progress && after > reported {
+                    reported = after;
+                    if sender.send(Delivery::Progress(after)).await.is_err() {
+                        return None;
+                    }
+                }
                 tokio::select! {
                     changed = latest.changed() => if changed.is_err() { return Some(ApiError::Internal("the watch cache stopped".into())) },
                     () = sender.closed() => return None,

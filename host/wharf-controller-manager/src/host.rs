@@ -1,0 +1,355 @@
+//! What a controller plugin's imports do: every cluster call is checked
+//! against the plugin's permissions (deny by default); reads of the kinds
+//! the plugin watches come from the shared informer caches, after those
+//! caches have caught up with the plugin's own last write (read-your-writes);
+//! writes go through the API server's in-process client.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use wharf_apiserver::{
+    ApiError as ServerError, FieldSelector, LabelSelector, LocalClient, Patch, ResourceDef,
+};
+use wharf_plugins::Permissions;
+use wharf_plugins::controller::{
+    ApiError, ControllerHost, Event, EventType, Kind, Level, ListOptions, PatchType,
+};
+
+use crate::informer::Informers;
+
+/// How long a read waits for the caches to catch up with the plugin's writes.
+const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(2);
+
+/// The host side of one controller plugin.
+pub struct PluginHost {
+    pub plugin: String,
+    client: LocalClient,
+    informers: Arc<Informers>,
+    permissions: Permissions,
+    handle: tokio::runtime::Handle,
+    /// Kinds the plugin registered (primary, owns, reads): served from caches.
+    watched: RwLock<HashSet<(String, String, String)>>,
+    /// The highest revision the plugin wrote; reads wait for caches to reach it.
+    written: AtomicI64,
+}
+
+fn convert(error: ServerError) -> ApiError {
+    let message = error.to_string();
+    match error {
+        ServerError::NotFound { .. } | ServerError::NoSuchPath(_) => ApiError::NotFound(message),
+        ServerError::AlreadyExists { .. } => ApiError::AlreadyExists(message),
+        ServerError::Conflict { .. } => ApiError::Conflict(message),
+        ServerError::Forbidden(_) => ApiError::Forbidden(message),
+        ServerError::Invalid { .. } | ServerError::BadRequest(_) => ApiError::Invalid(message),
+        _ => ApiError::Other(message),
+    }
+}
+
+fn revision_of(object: &Value) -> i64 {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0)
+}
+
+fn parse(object: &str) -> Result<Value, ApiError> {
+    serde_json::from_str(object)
+        .map_err(|e| ApiError::Invalid(format!("the object is not JSON: {e}")))
+}
+
+impl PluginHost {
+    pub fn new(
+        plugin: String,
+        client: LocalClient,
+        informers: Arc<Informers>,
+        permissions: Permissions,
+        handle: tokio::runtime::Handle,
+    ) -> Self {
+        Self {
+            plugin,
+            client,
+            informers,
+            permissions,
+            handle,
+            watched: RwLock::default(),
+            written: AtomicI64::new(0),
+        }
+    }
+
+    /// Records the kinds the plugin registered; their reads come from caches.
+    pub fn set_watched(&self, kinds: impl IntoIterator<Item = (String, String, String)>) {
+        *self.watched.write().expect("watched kinds") = kinds.into_iter().collect();
+    }
+
+    /// Resolves a kind and checks `verb` on it (or its `subresource`).
+    fn authorize(
+        &self,
+        kind: &Kind,
+        verb: &str,
+        namespace: Option<&str>,
+        subresource: Option<&str>,
+    ) -> Result<Arc<ResourceDef>, ApiError> {
+        let resource = self
+            .client
+            .resource(&kind.group, &kind.version, &kind.kind)
+            .map_err(convert)?;
+        let plural = match subresource {
+            Some(sub) => format!("{}/{sub}", resource.plural),
+            None => resource.plural.to_string(),
+        };
+        if self
+            .permissions
+            .allows(&kind.group, &plural, verb, namespace)
+        {
+            return Ok(resource);
+        }
+        let scope = namespace
+            .map(|ns| format!(" in the namespace \"{ns}\""))
+            .unwrap_or_default();
+        tracing::warn!(plugin = %self.plugin, verb, resource = %plural, "plugin denied");
+        Err(ApiError::Forbidden(format!(
+            "plugin \"{}\" cannot {verb} resource \"{plural}\" in API group \"{}\"{scope}: not in its permissions",
+            self.plugin, kind.group
+        )))
+    }
+
+    fn cached(&self, kind: &Kind) -> Option<Arc<crate::informer::Informer>> {
+        let key = (kind.group.clone(), kind.version.clone(), kind.kind.clone());
+        if !self.watched.read().expect("watched kinds").contains(&key) {
+            return None;
+        }
+        let informer = self.informers.get(&kind.group, &kind.version, &kind.kind)?;
+        let written = self.written.load(Ordering::Acquire);
+        if informer.synced_revision() < written
+            && !self
+                .handle
+                .block_on(informer.wait_synced(written, READ_YOUR_WRITES_WAIT))
+        {
+            tracing::warn!(plugin = %self.plugin, kind = kind.kind, written, "cache behind the plugin's writes; reading from the store");
+            return None;
+        }
+        Some(informer)
+    }
+
+    fn wrote(&self, object: &Value) -> String {
+        self.written
+            .fetch_max(revision_of(object), Ordering::AcqRel);
+        object.to_string()
+    }
+}
+
+impl ControllerHost for PluginHost {
+    fn get(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let resource = self.authorize(kind, "get", namespace, None)?;
+        if let Some(informer) = self.cached(kind) {
+            return Ok(informer.get(namespace, name).map(|o| o.to_string()));
+        }
+        match self
+            .handle
+            .block_on(self.client.get(&resource, namespace, name))
+        {
+            Ok(object) => Ok(Some(object.to_string())),
+            Err(ServerError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(convert(error)),
+        }
+    }
+
+    fn list(&self, kind: &Kind, options: &ListOptions) -> Result<Vec<String>, ApiError> {
+        let namespace = options.namespace.as_deref();
+        let resource = self.authorize(kind, "list", namespace, None)?;
+        if let Some(informer) = self.cached(kind) {
+            let labels =
+                LabelSelector::parse(options.label_selector.as_deref().unwrap_or_default())
+                    .map_err(convert)?;
+            let fields = FieldSelector::parse(
+                options.field_selector.as_deref().unwrap_or_default(),
+                &resource,
+            )
+            .map_err(convert)?;
+            return Ok(informer
+                .list(namespace, &labels, &fields)
+                .iter()
+                .map(|o| o.to_string())
+                .collect());
+        }
+        let listed = self
+            .handle
+            .block_on(self.client.list(
+                &resource,
+                namespace,
+                options.label_selector.as_deref(),
+                options.field_selector.as_deref(),
+            ))
+            .map_err(convert)?;
+        Ok(listed.items.iter().map(Value::to_string).collect())
+    }
+
+    fn create(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        object: &str,
+    ) -> Result<String, ApiError> {
+        let resource = self.authorize(kind, "create", namespace, None)?;
+        let object = parse(object)?;
+        let created = self
+            .handle
+            .block_on(self.client.create(&resource, namespace, &object))
+            .map_err(convert)?;
+        Ok(self.wrote(&created))
+    }
+
+    fn update(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        object: &str,
+        status: bool,
+    ) -> Result<String, ApiError> {
+        let resource = self.authorize(kind, "update", namespace, status.then_some("status"))?;
+        let object = parse(object)?;
+        let updated = self
+            .handle
+            .block_on(self.client.update(&resource, namespace, &object, status))
+            .map_err(convert)?;
+        Ok(self.wrote(&updated))
+    }
+
+    fn patch(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        patch_type: PatchType,
+        patch: &str,
+        status: bool,
+    ) -> Result<String, ApiError> {
+        let resource = self.authorize(kind, "patch", namespace, status.then_some("status"))?;
+        let content_type = match patch_type {
+            PatchType::Merge => "application/merge-patch+json",
+            PatchType::Json => "application/json-patch+json",
+            PatchType::Strategic => "application/strategic-merge-patch+json",
+        };
+        let patch = Patch::parse(content_type, patch.as_bytes()).map_err(convert)?;
+        let patched = self
+            .handle
+            .block_on(
+                self.client
+                    .patch(&resource, namespace, name, &patch, status),
+            )
+            .map_err(convert)?;
+        Ok(self.wrote(&patched))
+    }
+
+    fn delete(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Result<(), ApiError> {
+        let resource = self.authorize(kind, "delete", namespace, None)?;
+        match self
+            .handle
+            .block_on(self.client.delete(&resource, namespace, name))
+        {
+            Ok(last) => {
+                self.wrote(&last);
+                Ok(())
+            }
+            Err(error) => Err(convert(error)),
+        }
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        let plugin = self.plugin.as_str();
+        match level {
+            Level::Trace => tracing::trace!(plugin, "{message}"),
+            Level::Debug => tracing::debug!(plugin, "{message}"),
+            Level::Info => tracing::info!(plugin, "{message}"),
+            Level::Warn => tracing::warn!(plugin, "{message}"),
+            Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+
+    fn state_get(&self, key: &str) -> Option<Vec<u8>> {
+        let store = &self.client.state().objects.store;
+        self.handle
+            .block_on(store.get(&state_key(&self.plugin, key)))
+            .ok()
+            .flatten()
+            .map(|kv| kv.value.to_vec())
+    }
+
+    fn state_set(&self, key: &str, value: &[u8]) {
+        let store = self.client.state().objects.store.clone();
+        let key = state_key(&self.plugin, key);
+        let value = Bytes::copy_from_slice(value);
+        let result = self.handle.block_on(async move {
+            match store.get(&key).await? {
+                Some(current) => store
+                    .update(&key, value, current.mod_revision)
+                    .await
+                    .map(drop),
+                None => store.create(&key, value).await.map(drop),
+            }
+        });
+        if let Err(error) = result {
+            tracing::warn!(plugin = %self.plugin, %error, "plugin state write failed");
+        }
+    }
+
+    fn state_delete(&self, key: &str) {
+        let store = &self.client.state().objects.store;
+        let _ = self
+            .handle
+            .block_on(store.delete(&state_key(&self.plugin, key), None));
+    }
+
+    fn emit(&self, event: Event) {
+        let regarding = &event.regarding;
+        let namespace = regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        let api_version = if regarding.kind.group.is_empty() {
+            regarding.kind.version.clone()
+        } else {
+            format!("{}/{}", regarding.kind.group, regarding.kind.version)
+        };
+        let now = wharf_apiserver::now_rfc3339();
+        let object = json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": format!("{}.", regarding.name), "namespace": namespace},
+            "involvedObject": {"kind": regarding.kind.kind, "apiVersion": api_version, "namespace": regarding.namespace, "name": regarding.name},
+            "type": match event.type_ { EventType::Normal => "Normal", EventType::Warning => "Warning" },
+            "reason": event.reason,
+            "message": event.message,
+            "source": {"component": self.plugin},
+            "reportingComponent": self.plugin,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        });
+        let client = self.client.clone();
+        let plugin = self.plugin.clone();
+        // Events are best effort and must not slow the reconcile down.
+        self.handle.spawn(async move {
+            let Ok(events) = client.resource("", "v1", "Event") else {
+                return;
+            };
+            if let Err(error) = client.create(&events, Some(&namespace), &object).await {
+                tracing::debug!(%plugin, %error, "event not recorded");
+            }
+        });
+    }
+}
+
+fn state_key(plugin: &str, key: &str) -> String {
+    format!("/wharf/plugin-state/{plugin}/{key}")
+}

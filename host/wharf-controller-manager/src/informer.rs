@@ -1,0 +1,267 @@
+//! Shared informers: one list-and-watch and one cache per kind, shared by
+//! every controller that watches the kind. Handlers only enqueue keys.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+use wharf_apiserver::{
+    ApiError, Delivery, FieldSelector, LabelSelector, LocalClient, ResourceDef, WatchType,
+};
+
+/// One change an informer saw.
+pub struct Change<'a> {
+    pub object: &'a Value,
+    pub old: Option<&'a Value>,
+    pub deleted: bool,
+}
+
+/// What a controller does with a change: enqueue keys, nothing more.
+pub type Handler = Arc<dyn Fn(&Change<'_>) + Send + Sync>;
+
+/// The key of an object: `namespace/name`, or `name` when cluster-scoped.
+pub fn key_of(object: &Value) -> String {
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+    {
+        Some(namespace) if !namespace.is_empty() => format!("{namespace}/{name}"),
+        _ => name.to_string(),
+    }
+}
+
+/// The cache of one kind, kept current by a list and a watch.
+pub struct Informer {
+    pub resource: Arc<ResourceDef>,
+    cache: RwLock<BTreeMap<String, Arc<Value>>>,
+    handlers: RwLock<Vec<Handler>>,
+    /// The revision the cache reflects (0 until the first list).
+    synced: watch::Sender<i64>,
+}
+
+impl Informer {
+    fn new(resource: Arc<ResourceDef>) -> Arc<Self> {
+        let (synced, _) = watch::channel(0);
+        Arc::new(Self {
+            resource,
+            cache: RwLock::default(),
+            handlers: RwLock::default(),
+            synced,
+        })
+    }
+
+    /// Adds a handler, and replays the current objects to it as additions.
+    pub fn add_handler(&self, handler: Handler) {
+        let cache = self.cache.read().expect("informer cache");
+        for object in cache.values() {
+            handler(&Change {
+                object,
+                old: None,
+                deleted: false,
+            });
+        }
+        self.handlers
+            .write()
+            .expect("informer handlers")
+            .push(handler);
+    }
+
+    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<Value>> {
+        let key = match namespace {
+            Some(namespace) if self.resource.namespaced => format!("{namespace}/{name}"),
+            _ => name.to_string(),
+        };
+        self.cache
+            .read()
+            .expect("informer cache")
+            .get(&key)
+            .cloned()
+    }
+
+    /// The cached objects in `namespace` (or all) matching the selectors.
+    pub fn list(
+        &self,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+    ) -> Vec<Arc<Value>> {
+        let cache = self.cache.read().expect("informer cache");
+        let in_namespace: Box<dyn Iterator<Item = (&String, &Arc<Value>)>> = match namespace {
+            Some(namespace) if self.resource.namespaced => {
+                let start = format!("{namespace}/");
+                let end = format!("{namespace}0"); // '0' follows '/'
+                Box::new(cache.range(start..end))
+            }
+            _ => Box::new(cache.iter()),
+        };
+        in_namespace
+            .map(|(_, o)| o)
+            .filter(|o| labels.matches(o) && fields.matches(o))
+            .cloned()
+            .collect()
+    }
+
+    /// Every cached key.
+    pub fn keys(&self) -> Vec<String> {
+        self.cache
+            .read()
+            .expect("informer cache")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    pub fn synced_revision(&self) -> i64 {
+        *self.synced.borrow()
+    }
+
+    /// Waits until the cache reflects `revision` (or `timeout` passes).
+    pub async fn wait_synced(&self, revision: i64, timeout: Duration) -> bool {
+        let mut synced = self.synced.subscribe();
+        tokio::time::timeout(timeout, synced.wait_for(|seen| *seen >= revision))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn notify(&self, change: &Change<'_>) {
+        for handler in self.handlers.read().expect("informer handlers").iter() {
+            handler(change);
+        }
+    }
+
+    /// Lists and watches until the client's server goes away, re-listing
+    /// whenever the watch falls too far behind.
+    async fn run(self: Arc<Self>, client: LocalClient) {
+        loop {
+            let listed = match client.list(&self.resource, None, None, None).await {
+                Ok(listed) => listed,
+                Err(error) => {
+                    tracing::warn!(kind = self.resource.kind, %error, "informer list failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            self.replace(listed.items);
+            self.synced.send_replace(listed.revision);
+            let mut events = client.watch(&self.resource, None, listed.revision);
+            while let Some(delivery) = events.recv().await {
+                match delivery {
+                    Delivery::Event(kind, event) => {
+                        self.apply(kind, &event.object, event.previous.as_deref());
+                        self.synced.send_replace(event.revision);
+                    }
+                    Delivery::Progress(revision) => {
+                        self.synced.send_replace(revision);
+                    }
+                    Delivery::Error(ApiError::Gone(message)) => {
+                        tracing::info!(kind = self.resource.kind, %message, "informer watch expired; re-listing");
+                        break;
+                    }
+                    Delivery::Error(error) => {
+                        tracing::warn!(kind = self.resource.kind, %error, "informer watch failed; re-listing");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn replace(&self, items: Vec<Value>) {
+        let fresh: BTreeMap<String, Arc<Value>> = items
+            .into_iter()
+            .map(|o| (key_of(&o), Arc::new(o)))
+            .collect();
+        let old = std::mem::replace(
+            &mut *self.cache.write().expect("informer cache"),
+            fresh.clone(),
+        );
+        for (key, object) in &fresh {
+            match old.get(key) {
+                Some(previous) if previous == object => {}
+                previous => self.notify(&Change {
+                    object,
+                    old: previous.map(|p| &**p),
+                    deleted: false,
+                }),
+            }
+        }
+        for (key, object) in &old {
+            if !fresh.contains_key(key) {
+                self.notify(&Change {
+                    object,
+                    old: None,
+                    deleted: true,
+                });
+            }
+        }
+    }
+
+    fn apply(&self, kind: WatchType, object: &Value, previous: Option<&Value>) {
+        let key = key_of(object);
+        {
+            let mut cache = self.cache.write().expect("informer cache");
+            match kind {
+                WatchType::Deleted => {
+                    cache.remove(&key);
+                }
+                WatchType::Added | WatchType::Modified => {
+                    cache.insert(key, Arc::new(object.clone()));
+                }
+            }
+        }
+        self.notify(&Change {
+            object,
+            old: previous,
+            deleted: kind == WatchType::Deleted,
+        });
+    }
+}
+
+/// Every informer of the process, by kind; each started on first use.
+pub struct Informers {
+    client: LocalClient,
+    handle: tokio::runtime::Handle,
+    started: Mutex<HashMap<(String, String, String), Arc<Informer>>>,
+}
+
+impl Informers {
+    pub fn new(client: LocalClient, handle: tokio::runtime::Handle) -> Self {
+        Self {
+            client,
+            handle,
+            started: Mutex::default(),
+        }
+    }
+
+    /// The informer for a kind, started now if it was not running.
+    pub fn get_or_start(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Result<Arc<Informer>, ApiError> {
+        let key = (group.to_string(), version.to_string(), kind.to_string());
+        let mut started = self.started.lock().expect("informers");
+        if let Some(informer) = started.get(&key) {
+            return Ok(informer.clone());
+        }
+        let resource = self.client.resource(group, version, kind)?;
+        let informer = Informer::new(resource);
+        self.handle.spawn(informer.clone().run(self.client.clone()));
+        started.insert(key, informer.clone());
+        Ok(informer)
+    }
+
+    /// The informer for a kind, if one is running.
+    pub fn get(&self, group: &str, version: &str, kind: &str) -> Option<Arc<Informer>> {
+        let key = (group.to_string(), version.to_string(), kind.to_string());
+        self.started.lock().expect("informers").get(&key).cloned()
+    }
+}

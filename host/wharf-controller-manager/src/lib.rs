@@ -1,0 +1,17 @@
+//! Wharf's controller manager: the machinery that drives controller plugins.
+//!
+//! Layers, as in controller-runtime: shared [`informer`]s (one watch and one
+//! cache per kind) → handlers that only enqueue keys → a [`queue`] per
+//! controller (dedupe, backoff, resync) → worker threads that call the
+//! plugin's `reconcile` ([`plugin`]) → writes through the API server with the
+//! plugin's permissions ([`host`]). The [`manager`] runs every `Plugin`
+//! object of type `controller` and reloads it when its module changes.
+
+pub mod host;
+pub mod informer;
+pub mod leader;
+pub mod manager;
+pub mod plugin;
+pub mod queue;
+
+pub use manager::ControllerManager;

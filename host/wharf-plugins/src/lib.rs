@@ -1,0 +1,22 @@
+//! Wharf's plugin runtime: WebAssembly components behind the `wharf:plugin`
+//! WIT contract (`wit/`), sandboxed and bounded.
+//!
+//! - [`Runtime`]: one wasmtime engine (lean features, pooling allocator,
+//!   epoch interruption) and the compiled-component cache keyed by digest.
+//! - [`controller`]: the `controller` world: load a module, instantiate it
+//!   with a [`controller::ControllerHost`], call `init` and `reconcile`.
+//! - [`Limits`] and [`Permissions`]: memory and time per call; cluster
+//!   operations allowed (deny by default).
+//!
+//! A plugin that traps, loops past its deadline or runs out of memory fails
+//! that call with a [`PluginError`]; the caller replaces the instance and
+//! everything else runs on.
+
+pub mod controller;
+mod engine;
+mod error;
+mod limits;
+
+pub use engine::{EPOCH_TICK, Runtime, RuntimeConfig, digest};
+pub use error::PluginError;
+pub use limits::{Limits, PermissionRule, Permissions};

@@ -1,0 +1,318 @@
+//! The ReplicaSet controller (as Kubernetes' `pkg/controller/replicaset`):
+//! keeps `spec.replicas` active pods matching the selector, made from the
+//! pod template, and reports them in the status.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use wharf_sdk::k8s_openapi::api::apps::v1::ReplicaSet;
+use wharf_sdk::k8s_openapi::api::core::v1::Pod;
+use wharf_sdk::prelude::*;
+
+use crate::claim::claim_pods;
+use crate::expectations::Expectations;
+use crate::pods;
+use crate::status::{calculate_status, update_status};
+
+/// Reconciles ReplicaSets and owns their pods.
+#[derive(Debug, Default)]
+pub struct ReplicaSetController {
+    /// Pods created or deleted but not yet seen, per `namespace/name`.
+    expectations: RefCell<Expectations>,
+}
+
+/// At most this many pods are created or deleted in one reconcile (`BurstReplicas`).
+pub const BURST_REPLICAS: usize = 500;
+
+/// The first batch of creations has one pod; each successful batch doubles
+/// the next (`SlowStartInitialBatchSize`).
+pub const SLOW_START_INITIAL_BATCH_SIZE: usize = 1;
+
+/// Event reasons, as Kubernetes' pod control records them on the ReplicaSet.
+pub mod reasons {
+    pub const SUCCESSFUL_CREATE: &str = "SuccessfulCreate";
+    pub const FAILED_CREATE: &str = "FailedCreate";
+    pub const SUCCESSFUL_DELETE: &str = "SuccessfulDelete";
+    pub const FAILED_DELETE: &str = "FailedDelete";
+}
+
+impl Controller for ReplicaSetController {
+    fn registration(_config: &serde_json::Value) -> Result<Registration, Error> {
+        Ok(Registration::new::<ReplicaSet>().owns::<Pod>())
+    }
+
+    /// `syncReplicaSet`: claim, create or delete, then status.
+    fn reconcile(
+        &self,
+        ctx: &Context,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Action, Error> {
+        let Some(namespace) = namespace else {
+            ctx.warn(format!(
+                "ReplicaSet key {name:?} has no namespace; ignoring it"
+            ));
+            return Ok(Action::Done);
+        };
+        let key = format!("{namespace}/{name}");
+        let Some(replica_set) = ctx.get::<ReplicaSet>(Some(namespace), name)? else {
+            // Gone: its pods are garbage-collected by their owner references.
+            self.expectations.borrow_mut().forget(&key);
+            return Ok(Action::Done);
+        };
+        let spec = &replica_set.spec;
+        let selector = match Selector::from_label_selector(&spec.selector) {
+            Ok(selector) => selector,
+            Err(error) => {
+                // Retrying cannot help until the ReplicaSet changes.
+                ctx.error(format!("ReplicaSet {key} has an invalid selector: {error}"));
+                return Ok(Action::Done);
+            }
+        };
+
+        // Every pod of the namespace, to find pods that carry our owner
+        // reference but no longer match the selector.
+        let all_pods: Vec<Pod> = ctx.list(Some(namespace), &ListParams::default())?;
+        let needs_sync =
+            self.expectations
+                .borrow_mut()
+                .satisfied(&key, &all_pods, ctx.now_millis());
+        let active: Vec<Pod> = all_pods
+            .iter()
+            .filter(|pod| pods::is_active(pod))
+            .cloned()
+            .collect();
+        let claimed = claim_pods(ctx, &replica_set, &selector, active)?;
+
+        let manage_result = if needs_sync && replica_set.metadata.deletion_timestamp.is_none() {
+            self.manage_replicas(ctx, &replica_set, &key, &claimed, &all_pods)
+        } else {
+            Ok(())
+        };
+
+        let uid = replica_set.metadata.uid.as_deref();
+        let terminating = all_pods
+            .iter()
+            .filter(|pod| pods::is_terminating(pod))
+            .filter(|pod| controller_of(*pod).map(|reference| reference.uid.as_str()) == uid)
+            .filter(|pod| selector.matches_labels(pod.metadata.labels.as_ref()))
+            .count();
+        let now = ctx.now();
+        let status = calculate_status(
+            &replica_set,
+            &claimed,
+            terminating,
+            manage_result.as_ref().err(),
+            &now,
+        );
+        update_status(ctx, &replica_set, status)?;
+        manage_result?;
+
+        // Availability comes with time, not with an event: look again when
+        // the next ready pod has been ready for minReadySeconds.
+        let min_ready_seconds = i64::from(spec.min_ready_seconds.unwrap_or(0));
+        let next_available = claimed
+            .iter()
+            .filter(|pod| pods::is_ready(pod) && !pods::is_available(pod, min_ready_seconds, now.0))
+            .map(|pod| {
+                pods::millis_until_available(pod, min_ready_seconds, now.0)
+                    .unwrap_or(min_ready_seconds * 1000)
+            })
+            .min();
+        Ok(match next_available {
+            Some(millis) => Action::RequeueAfter(Duration::from_millis(
+                millis.clamp(1, min_ready_seconds * 1000 + 1) as u64,
+            )),
+            None => Action::Done,
+        })
+    }
+}
+
+impl ReplicaSetController {
+    /// `manageReplicas`: creates missing pods in slow-start batches or
+    /// deletes surplus ones, at most [`BURST_REPLICAS`] either way.
+    fn manage_replicas(
+        &self,
+        ctx: &Context,
+        replica_set: &ReplicaSet,
+        key: &str,
+        claimed: &[Pod],
+        all_pods: &[Pod],
+    ) -> Result<(), Error> {
+        let replicas = usize::try_from(replica_set.spec.replicas.unwrap_or(1)).unwrap_or(0);
+        let namespace = replica_set.metadata.namespace.as_deref();
+        if claimed.len() < replicas {
+            let diff = (replicas - claimed.len()).min(BURST_REPLICAS);
+            ctx.debug(format!(
+                "ReplicaSet {key}: too few replicas, need {replicas}, creating {diff}"
+            ));
+            let pod = pods::pod_from_template(replica_set)?;
+            let mut created = Vec::new();
+            let result = slow_start_batch(diff, SLOW_START_INITIAL_BATCH_SIZE, || {
+                match ctx.create(namespace, &pod) {
+                    Ok(stored) => {
+                        let name = stored.metadata.name.unwrap_or_default();
+                        ctx.event(
+                            replica_set,
+                            EventType::Normal,
+                            reasons::SUCCESSFUL_CREATE,
+                            format!("Created pod: {name}"),
+                        );
+                        created.push(name);
+                        Ok(())
+                    }
+                    Err(error) => {
+                        ctx.event(
+                            replica_set,
+                            EventType::Warning,
+                            reasons::FAILED_CREATE,
+                            format!("Error creating: {error}"),
+                        );
+                        Err(error)
+                    }
+                }
+            });
+            self.expectations
+                .borrow_mut()
+                .expect(key, created, Vec::new(), ctx.now_millis());
+            result
+        } else if claimed.len() > replicas {
+            let diff = (claimed.len() - replicas).min(BURST_REPLICAS);
+            ctx.debug(format!(
+                "ReplicaSet {key}: too many replicas, need {replicas}, deleting {diff}"
+            ));
+            let related = related_pods(ctx, replica_set, all_pods);
+            let candidates: Vec<&Pod> = claimed.iter().collect();
+            let to_delete = pods::pods_to_delete(&candidates, &related, diff, ctx.now().0);
+            let mut deleted = Vec::new();
+            let mut first_error = None;
+            for pod in to_delete {
+                let name = pod.metadata.name.clone().unwrap_or_default();
+                match ctx.delete::<Pod>(namespace, &name) {
+                    Ok(()) => {
+                        ctx.event(
+                            replica_set,
+                            EventType::Normal,
+                            reasons::SUCCESSFUL_DELETE,
+                            format!("Deleted pod: {name}"),
+                        );
+                        deleted.push(name);
+                    }
+                    Err(error) if error.is_not_found() => {}
+                    Err(error) => {
+                        ctx.event(
+                            replica_set,
+                            EventType::Warning,
+                            reasons::FAILED_DELETE,
+                            format!("Error deleting: {error}"),
+                        );
+                        first_error.get_or_insert(error);
+                    }
+                }
+            }
+            self.expectations
+                .borrow_mut()
+                .expect(key, Vec::new(), deleted, ctx.now_millis());
+            first_error.map_or(Ok(()), Err)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Calls `create` `count` times in batches of 1, 2, 4… (`slowStartBatch`):
+/// each batch is tried whole, and the first batch with a failure ends it,
+/// so a doomed template (a quota, a bad spec) costs a few calls, not
+/// hundreds. Returns the first error.
+pub fn slow_start_batch(
+    count: usize,
+    initial_batch_size: usize,
+    mut create: impl FnMut() -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut remaining = count;
+    let mut batch_size = remaining.min(initial_batch_size);
+    while batch_size > 0 {
+        let mut first_error = None;
+        for _ in 0..batch_size {
+            if let Err(error) = create() {
+                first_error.get_or_insert(error);
+            }
+        }
+        if let Some(error) = first_error {
+            return Err(error);
+        }
+        remaining -= batch_size;
+        batch_size = remaining.min(2 * batch_size);
+    }
+    Ok(())
+}
+
+/// The pods of every ReplicaSet with the same controller as this one (its
+/// Deployment's), used to prefer deleting pods from crowded nodes
+/// (`getIndirectlyRelatedPods`). Empty when the ReplicaSet has no controller.
+fn related_pods<'a>(ctx: &Context, replica_set: &ReplicaSet, all_pods: &'a [Pod]) -> Vec<&'a Pod> {
+    let Some(owner) = controller_of(replica_set) else {
+        return Vec::new();
+    };
+    let siblings: Vec<ReplicaSet> = match ctx.list(
+        replica_set.metadata.namespace.as_deref(),
+        &ListParams::default(),
+    ) {
+        Ok(siblings) => siblings,
+        Err(error) => {
+            ctx.warn(format!(
+                "listing ReplicaSets to rank pods for deletion: {error}"
+            ));
+            return Vec::new();
+        }
+    };
+    let selectors: Vec<Selector> = siblings
+        .iter()
+        .filter(|sibling| {
+            controller_of(*sibling).is_some_and(|reference| reference.uid == owner.uid)
+        })
+        .filter_map(|sibling| Selector::from_label_selector(&sibling.spec.selector).ok())
+        .collect();
+    all_pods
+        .iter()
+        .filter(|pod| {
+            selectors
+                .iter()
+                .any(|selector| selector.matches_labels(pod.metadata.labels.as_ref()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_start_doubles_batches_and_stops_after_the_first_failing_batch() {
+        let cases: &[(usize, Option<usize>, usize, bool)] = &[
+            // count, fail from call n on, calls made, ok
+            (0, None, 0, true),
+            (1, None, 1, true),
+            (10, None, 10, true),
+            (10, Some(1), 1, false),
+            (10, Some(2), 3, false),
+            (10, Some(4), 7, false),
+            (10, Some(5), 7, false),
+        ];
+        for &(count, fail_from, expected_calls, ok) in cases {
+            let mut calls = 0;
+            let result = slow_start_batch(count, 1, || {
+                calls += 1;
+                match fail_from {
+                    Some(n) if calls >= n => Err(Error::other("no")),
+                    _ => Ok(()),
+                }
+            });
+            assert_eq!(
+                calls, expected_calls,
+                "count {count}, failing from {fail_from:?}"
+            );
+            assert_eq!(result.is_ok(), ok);
+        }
+    }
+}

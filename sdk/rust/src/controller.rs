@@ -1,0 +1,107 @@
+//! The [`Controller`] trait a controller plugin implements, and what it
+//! returns: a [`Registration`] once, an [`Action`] per reconcile.
+
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::kind::GroupVersionKind;
+
+/// A level-triggered, idempotent controller, as in controller-runtime: the
+/// host owns the watches, caches and work queue, and calls
+/// [`reconcile`](Controller::reconcile) with the key of a primary object
+/// whenever it (or an object it owns) changes.
+///
+/// Export it from a plugin crate with [`export_controller!`](crate::export_controller).
+/// One instance lives as long as the component instance: it is built with
+/// `Default`, then [`configure`](Controller::configure)d, then reconciles.
+pub trait Controller: Default + 'static {
+    /// What the controller reconciles and watches. Called once per instance
+    /// with the `Plugin` object's `spec.config` (`{}` when absent).
+    fn registration(config: &serde_json::Value) -> Result<Registration>;
+
+    /// Reads the `Plugin`'s `spec.config` into the instance, after
+    /// [`registration`](Controller::registration) and before any reconcile.
+    /// Does nothing unless overridden.
+    fn configure(&mut self, config: &serde_json::Value) -> Result<()> {
+        let _ = config;
+        Ok(())
+    }
+
+    /// Brings the world in line with the primary object `namespace/name`,
+    /// which may no longer exist. An error is retried with backoff.
+    fn reconcile(&self, ctx: &Context<'_>, namespace: Option<&str>, name: &str) -> Result<Action>;
+}
+
+/// How a reconcile ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing more to do until something changes.
+    Done,
+    /// Reconcile this key again after this long (millisecond precision,
+    /// at most `u32::MAX` ms, about 49 days).
+    RequeueAfter(Duration),
+}
+
+/// What a controller reconciles and what it watches: the WIT `registration`.
+///
+/// ```
+/// use std::time::Duration;
+/// use wharf_sdk::Registration;
+/// use wharf_sdk::k8s_openapi::api::{apps::v1::ReplicaSet, core::v1::{Node, Pod}};
+///
+/// let registration = Registration::new::<ReplicaSet>()
+///     .owns::<Pod>()
+///     .reads::<Node>()
+///     .resync(Duration::from_secs(600));
+/// assert_eq!(registration.primary.kind, "ReplicaSet");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// Events on objects of this kind enqueue their own key.
+    pub primary: GroupVersionKind,
+    /// Events on objects of these kinds enqueue the key of their controlling
+    /// owner (an ownerReference with `controller: true`) of the primary kind.
+    pub owns: Vec<GroupVersionKind>,
+    /// Further kinds the controller reads; the host caches them, but their
+    /// events enqueue nothing.
+    pub reads: Vec<GroupVersionKind>,
+    /// Every primary key is reconciled again this often (whole seconds);
+    /// zero, the default, turns it off.
+    pub resync: Duration,
+}
+
+impl Registration {
+    /// Reconciles objects of kind `K`.
+    pub fn new<K: k8s_openapi::Resource>() -> Self {
+        Registration::for_kind(GroupVersionKind::of::<K>())
+    }
+
+    /// Reconciles objects of `primary`, a kind that may have no Rust type.
+    pub fn for_kind(primary: GroupVersionKind) -> Self {
+        Registration {
+            primary,
+            owns: Vec::new(),
+            reads: Vec::new(),
+            resync: Duration::ZERO,
+        }
+    }
+
+    /// Events on `K` objects enqueue their controlling owner's key.
+    pub fn owns<K: k8s_openapi::Resource>(mut self) -> Self {
+        self.owns.push(GroupVersionKind::of::<K>());
+        self
+    }
+
+    /// The controller reads `K` objects (cached by the host; their events enqueue nothing).
+    pub fn reads<K: k8s_openapi::Resource>(mut self) -> Self {
+        self.reads.push(GroupVersionKind::of::<K>());
+        self
+    }
+
+    /// Reconciles every primary key again this often.
+    pub fn resync(mut self, every: Duration) -> Self {
+        self.resync = every;
+        self
+    }
+}
