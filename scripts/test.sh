@@ -7,6 +7,8 @@ bash scripts/setup.sh
 if ! command -v cargo >/dev/null 2>&1; then . "$HOME/.cargo/env"; fi
 
 cargo fmt --all --check
+# The plugin components the runtime's tests and the end-to-end tests load.
+bash scripts/build-plugins.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Never let the etcd cases skip here: fail if etcd is missing.
 WHARF_REQUIRE_ETCD=1 cargo test --workspace --locked

@@ -488,9 +488,9 @@ impl Objects {
                 return Err(conflict(resource, name));
             }
             let mut next = merge_server_fields(resource, &current.object, requested, part);
-            if resource.kind == "Secret" {
-                validation::fold_string_data(&mut next);
-            }
+            // Kubernetes defaults on every decode, not only on create: an
+            // update must not leave a template without its defaulted fields.
+            validation::apply_defaults(resource, &mut next);
             if next.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
                 return Err(ApiError::BadRequest(format!(
                     "the name of the object ({}) does not match the name on the URL ({name})",

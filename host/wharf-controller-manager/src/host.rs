@@ -4,7 +4,6 @@
 //! caches have caught up with the plugin's own last write (read-your-writes);
 //! writes go through the API server's in-process client.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -19,7 +18,7 @@ use wharf_plugins::controller::{
     ApiError, ControllerHost, Event, EventType, Kind, Level, ListOptions, PatchType,
 };
 
-use crate::informer::Informers;
+use crate::informer::{Informer, Informers};
 
 /// How long a read waits for the caches to catch up with the plugin's writes.
 const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(2);
@@ -31,10 +30,26 @@ pub struct PluginHost {
     informers: Arc<Informers>,
     permissions: Permissions,
     handle: tokio::runtime::Handle,
-    /// Kinds the plugin registered (primary, owns, reads): served from caches.
-    watched: RwLock<HashSet<(String, String, String)>>,
+    /// Kinds the plugin registered (primary, owns, reads), resolved once:
+    /// their reads are served from these caches.
+    watched: RwLock<Vec<Watched>>,
     /// The highest revision the plugin wrote; reads wait for caches to reach it.
     written: AtomicI64,
+}
+
+/// A kind the plugin watches, with its definition and its informer.
+struct Watched {
+    group: String,
+    version: String,
+    kind: String,
+    resource: Arc<ResourceDef>,
+    informer: Arc<Informer>,
+}
+
+impl Watched {
+    fn is(&self, kind: &Kind) -> bool {
+        self.kind == kind.kind && self.group == kind.group && self.version == kind.version
+    }
 }
 
 fn convert(error: ServerError) -> ApiError {
@@ -82,8 +97,24 @@ impl PluginHost {
     }
 
     /// Records the kinds the plugin registered; their reads come from caches.
-    pub fn set_watched(&self, kinds: impl IntoIterator<Item = (String, String, String)>) {
-        *self.watched.write().expect("watched kinds") = kinds.into_iter().collect();
+    /// Records the kinds the plugin registered, starting their informers;
+    /// their reads come from the caches from now on.
+    pub fn set_watched(&self, kinds: &[Kind]) -> Result<(), ServerError> {
+        let mut watched = Vec::new();
+        for kind in kinds {
+            let informer = self
+                .informers
+                .get_or_start(&kind.group, &kind.version, &kind.kind)?;
+            watched.push(Watched {
+                group: kind.group.clone(),
+                version: kind.version.clone(),
+                kind: kind.kind.clone(),
+                resource: informer.resource.clone(),
+                informer,
+            });
+        }
+        *self.watched.write().expect("watched kinds") = watched;
+        Ok(())
     }
 
     /// Resolves a kind and checks `verb` on it (or its `subresource`).
@@ -94,20 +125,38 @@ impl PluginHost {
         namespace: Option<&str>,
         subresource: Option<&str>,
     ) -> Result<Arc<ResourceDef>, ApiError> {
-        let resource = self
-            .client
-            .resource(&kind.group, &kind.version, &kind.kind)
-            .map_err(convert)?;
+        let known = self
+            .watched
+            .read()
+            .expect("watched kinds")
+            .iter()
+            .find(|w| w.is(kind))
+            .map(|w| w.resource.clone());
+        let resource = match known {
+            Some(resource) => resource,
+            None => self
+                .client
+                .resource(&kind.group, &kind.version, &kind.kind)
+                .map_err(convert)?,
+        };
+        let allowed = match subresource {
+            None => self
+                .permissions
+                .allows(&kind.group, resource.plural, verb, namespace),
+            Some(sub) => self.permissions.allows(
+                &kind.group,
+                &format!("{}/{sub}", resource.plural),
+                verb,
+                namespace,
+            ),
+        };
+        if allowed {
+            return Ok(resource);
+        }
         let plural = match subresource {
             Some(sub) => format!("{}/{sub}", resource.plural),
             None => resource.plural.to_string(),
         };
-        if self
-            .permissions
-            .allows(&kind.group, &plural, verb, namespace)
-        {
-            return Ok(resource);
-        }
         let scope = namespace
             .map(|ns| format!(" in the namespace \"{ns}\""))
             .unwrap_or_default();
@@ -118,12 +167,14 @@ impl PluginHost {
         )))
     }
 
-    fn cached(&self, kind: &Kind) -> Option<Arc<crate::informer::Informer>> {
-        let key = (kind.group.clone(), kind.version.clone(), kind.kind.clone());
-        if !self.watched.read().expect("watched kinds").contains(&key) {
-            return None;
-        }
-        let informer = self.informers.get(&kind.group, &kind.version, &kind.kind)?;
+    fn cached(&self, kind: &Kind) -> Option<Arc<Informer>> {
+        let informer = self
+            .watched
+            .read()
+            .expect("watched kinds")
+            .iter()
+            .find(|w| w.is(kind))
+            .map(|w| w.informer.clone())?;
         let written = self.written.load(Ordering::Acquire);
         if informer.synced_revision() < written
             && !self
@@ -152,7 +203,9 @@ impl ControllerHost for PluginHost {
     ) -> Result<Option<String>, ApiError> {
         let resource = self.authorize(kind, "get", namespace, None)?;
         if let Some(informer) = self.cached(kind) {
-            return Ok(informer.get(namespace, name).map(|o| o.to_string()));
+            return Ok(informer
+                .get(namespace, name)
+                .map(|cached| cached.json.to_string()));
         }
         match self
             .handle
@@ -207,6 +260,35 @@ impl ControllerHost for PluginHost {
             .block_on(self.client.create(&resource, namespace, &object))
             .map_err(convert)?;
         Ok(self.wrote(&created))
+    }
+
+    fn create_all(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        objects: &[String],
+    ) -> Vec<Result<String, ApiError>> {
+        let resource = match self.authorize(kind, "create", namespace, None) {
+            Ok(resource) => resource,
+            Err(error) => return objects.iter().map(|_| Err(error.clone())).collect(),
+        };
+        let creates = objects.iter().map(|object| {
+            let resource = resource.clone();
+            async move {
+                let object = parse(object)?;
+                self.client
+                    .create(&resource, namespace, &object)
+                    .await
+                    .map_err(convert)
+            }
+        });
+        let results = self
+            .handle
+            .block_on(futures_util::future::join_all(creates));
+        results
+            .into_iter()
+            .map(|result| result.map(|created| self.wrote(&created)))
+            .collect()
     }
 
     fn update(

@@ -36,10 +36,30 @@ pub fn key_of(object: &Value) -> String {
     }
 }
 
+/// A cached object and its JSON text (what plugins read), made once.
+pub struct Cached {
+    pub object: Value,
+    pub json: Arc<str>,
+}
+
+impl Cached {
+    fn new(object: Value) -> Arc<Self> {
+        let json = Arc::from(object.to_string());
+        Arc::new(Self { object, json })
+    }
+}
+
+impl std::ops::Deref for Cached {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.object
+    }
+}
+
 /// The cache of one kind, kept current by a list and a watch.
 pub struct Informer {
     pub resource: Arc<ResourceDef>,
-    cache: RwLock<BTreeMap<String, Arc<Value>>>,
+    cache: RwLock<BTreeMap<String, Arc<Cached>>>,
     handlers: RwLock<Vec<Handler>>,
     /// The revision the cache reflects (0 until the first list).
     synced: watch::Sender<i64>,
@@ -72,16 +92,18 @@ impl Informer {
             .push(handler);
     }
 
-    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<Value>> {
-        let key = match namespace {
-            Some(namespace) if self.resource.namespaced => format!("{namespace}/{name}"),
-            _ => name.to_string(),
-        };
-        self.cache
-            .read()
-            .expect("informer cache")
-            .get(&key)
-            .cloned()
+    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Arc<Cached>> {
+        let cache = self.cache.read().expect("informer cache");
+        match namespace {
+            Some(namespace) if self.resource.namespaced => {
+                let mut key = String::with_capacity(namespace.len() + name.len() + 1);
+                key.push_str(namespace);
+                key.push('/');
+                key.push_str(name);
+                cache.get(&key).cloned()
+            }
+            _ => cache.get(name).cloned(),
+        }
     }
 
     /// The cached objects in `namespace` (or all) matching the selectors.
@@ -90,9 +112,9 @@ impl Informer {
         namespace: Option<&str>,
         labels: &LabelSelector,
         fields: &FieldSelector,
-    ) -> Vec<Arc<Value>> {
+    ) -> Vec<Arc<Cached>> {
         let cache = self.cache.read().expect("informer cache");
-        let in_namespace: Box<dyn Iterator<Item = (&String, &Arc<Value>)>> = match namespace {
+        let in_namespace: Box<dyn Iterator<Item = (&String, &Arc<Cached>)>> = match namespace {
             Some(namespace) if self.resource.namespaced => {
                 let start = format!("{namespace}/");
                 let end = format!("{namespace}0"); // '0' follows '/'
@@ -174,28 +196,28 @@ impl Informer {
     }
 
     fn replace(&self, items: Vec<Value>) {
-        let fresh: BTreeMap<String, Arc<Value>> = items
+        let fresh: BTreeMap<String, Arc<Cached>> = items
             .into_iter()
-            .map(|o| (key_of(&o), Arc::new(o)))
+            .map(|o| (key_of(&o), Cached::new(o)))
             .collect();
         let old = std::mem::replace(
             &mut *self.cache.write().expect("informer cache"),
             fresh.clone(),
         );
-        for (key, object) in &fresh {
+        for (key, cached) in &fresh {
             match old.get(key) {
-                Some(previous) if previous == object => {}
+                Some(previous) if previous.object == cached.object => {}
                 previous => self.notify(&Change {
-                    object,
-                    old: previous.map(|p| &**p),
+                    object: &cached.object,
+                    old: previous.map(|p| &p.object),
                     deleted: false,
                 }),
             }
         }
-        for (key, object) in &old {
+        for (key, cached) in &old {
             if !fresh.contains_key(key) {
                 self.notify(&Change {
-                    object,
+                    object: &cached.object,
                     old: None,
                     deleted: true,
                 });
@@ -212,7 +234,7 @@ impl Informer {
                     cache.remove(&key);
                 }
                 WatchType::Added | WatchType::Modified => {
-                    cache.insert(key, Arc::new(object.clone()));
+                    cache.insert(key, Cached::new(object.clone()));
                 }
             }
         }

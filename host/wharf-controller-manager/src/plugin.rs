@@ -79,10 +79,6 @@ pub struct ControllerPlugin {
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
-fn kind_key(kind: &Kind) -> (String, String, String) {
-    (kind.group.clone(), kind.version.clone(), kind.kind.clone())
-}
-
 fn split_key(key: &str) -> (Option<&str>, &str) {
     match key.split_once('/') {
         Some((namespace, name)) => (Some(namespace), name),
@@ -107,7 +103,9 @@ impl ControllerPlugin {
             .chain(registration.owns.iter().cloned())
             .chain(registration.reads.iter().cloned())
             .collect();
-        host.set_watched(watched.iter().map(kind_key));
+        host.set_watched(&watched).map_err(|e| {
+            PluginError::Failed(format!("cannot watch what the plugin registered: {e}"))
+        })?;
         let plugin = Arc::new(Self {
             name,
             spec,

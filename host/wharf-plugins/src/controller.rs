@@ -47,6 +47,18 @@ pub trait ControllerHost: Send + Sync + 'static {
         namespace: Option<&str>,
         object: &str,
     ) -> Result<String, ApiError>;
+    /// Creates several objects; by default one after another.
+    fn create_all(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        objects: &[String],
+    ) -> Vec<Result<String, ApiError>> {
+        objects
+            .iter()
+            .map(|object| self.create(kind, namespace, object))
+            .collect()
+    }
     fn update(
         &self,
         kind: &Kind,
@@ -109,6 +121,14 @@ impl bindings::wharf::plugin::cluster::Host for InstanceState {
         object: String,
     ) -> Result<String, ApiError> {
         self.host.create(&kind, namespace.as_deref(), &object)
+    }
+    fn create_all(
+        &mut self,
+        kind: Kind,
+        namespace: Option<String>,
+        objects: Vec<String>,
+    ) -> Vec<Result<String, ApiError>> {
+        self.host.create_all(&kind, namespace.as_deref(), &objects)
     }
     fn update(
         &mut self,

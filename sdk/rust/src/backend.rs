@@ -31,6 +31,20 @@ pub trait Backend {
         namespace: Option<&str>,
         object: &str,
     ) -> Result<String>;
+    /// Creates several objects of one kind; a host may write them
+    /// concurrently. One result per object, in order. By default, one
+    /// after another.
+    fn create_all(
+        &self,
+        kind: &GroupVersionKind,
+        namespace: Option<&str>,
+        objects: &[String],
+    ) -> Vec<Result<String>> {
+        objects
+            .iter()
+            .map(|object| self.create(kind, namespace, object))
+            .collect()
+    }
     /// Replaces an object; its `metadata.resourceVersion` guards the write.
     fn update(
         &self,

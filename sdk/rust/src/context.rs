@@ -97,6 +97,27 @@ impl<'a> Context<'a> {
         Ok(serde_json::from_str(&stored)?)
     }
 
+    /// Creates several objects at once: the host may write them
+    /// concurrently, so a batch costs about one write. One result per
+    /// object, in order.
+    pub fn create_all<K>(&self, namespace: Option<&str>, objects: &[K]) -> Vec<Result<K>>
+    where
+        K: k8s_openapi::Resource + Serialize + DeserializeOwned,
+    {
+        let mut encoded = Vec::with_capacity(objects.len());
+        for object in objects {
+            match serde_json::to_string(object) {
+                Ok(json) => encoded.push(json),
+                Err(error) => return objects.iter().map(|_| Err(Error::other(&error))).collect(),
+            }
+        }
+        self.backend
+            .create_all(&GroupVersionKind::of::<K>(), namespace, &encoded)
+            .into_iter()
+            .map(|stored| Ok(serde_json::from_str(&stored?)?))
+            .collect()
+    }
+
     /// Replaces `object` (in the namespace its metadata names); its
     /// `resourceVersion` guards the write. The status is not changed.
     pub fn update<K>(&self, object: &K) -> Result<K>

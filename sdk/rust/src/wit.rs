@@ -97,6 +97,18 @@ impl Backend for WitBackend {
         Ok(cluster::create(&to_wit_kind(kind), namespace, object)?)
     }
 
+    fn create_all(
+        &self,
+        kind: &GroupVersionKind,
+        namespace: Option<&str>,
+        objects: &[String],
+    ) -> Vec<Result<String>> {
+        cluster::create_all(&to_wit_kind(kind), namespace, objects)
+            .into_iter()
+            .map(|result| result.map_err(Into::into))
+            .collect()
+    }
+
     fn update(
         &self,
         kind: &GroupVersionKind,

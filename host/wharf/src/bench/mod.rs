@@ -2,6 +2,7 @@
 //! ends with a one-line summary holding the headline figure.
 
 mod api;
+mod plugins;
 mod report;
 mod store;
 
@@ -14,11 +15,14 @@ pub enum Target {
     Store(store::StoreBench),
     /// The API server over HTTP: steady mixed load, watch delivery, max creates.
     Api(api::ApiBench),
+    /// The plugin platform: instantiation, reconcile round trip, hot swap, 10,000 pods.
+    Plugins(plugins::PluginsBench),
 }
 
 pub async fn run(target: Target) -> Result<(), String> {
     match target {
         Target::Store(options) => store::run(options).await,
         Target::Api(options) => api::run(options).await,
+        Target::Plugins(options) => plugins::run(options).await,
     }
 }

@@ -148,29 +148,34 @@ impl ReplicaSetController {
             ));
             let pod = pods::pod_from_template(replica_set)?;
             let mut created = Vec::new();
-            let result = slow_start_batch(diff, SLOW_START_INITIAL_BATCH_SIZE, || {
-                match ctx.create(namespace, &pod) {
-                    Ok(stored) => {
-                        let name = stored.metadata.name.unwrap_or_default();
-                        ctx.event(
-                            replica_set,
-                            EventType::Normal,
-                            reasons::SUCCESSFUL_CREATE,
-                            format!("Created pod: {name}"),
-                        );
-                        created.push(name);
-                        Ok(())
-                    }
-                    Err(error) => {
-                        ctx.event(
-                            replica_set,
-                            EventType::Warning,
-                            reasons::FAILED_CREATE,
-                            format!("Error creating: {error}"),
-                        );
-                        Err(error)
-                    }
-                }
+            // Each batch is one `create_all`: the host writes it concurrently.
+            let result = slow_start_batch(diff, SLOW_START_INITIAL_BATCH_SIZE, |batch| {
+                let pods = vec![pod.clone(); batch];
+                ctx.create_all(namespace, &pods)
+                    .into_iter()
+                    .map(|outcome| match outcome {
+                        Ok(stored) => {
+                            let name = stored.metadata.name.unwrap_or_default();
+                            ctx.event(
+                                replica_set,
+                                EventType::Normal,
+                                reasons::SUCCESSFUL_CREATE,
+                                format!("Created pod: {name}"),
+                            );
+                            created.push(name);
+                            Ok(())
+                        }
+                        Err(error) => {
+                            ctx.event(
+                                replica_set,
+                                EventType::Warning,
+                                reasons::FAILED_CREATE,
+                                format!("Error creating: {error}"),
+                            );
+                            Err(error)
+                        }
+                    })
+                    .collect()
             });
             self.expectations
                 .borrow_mut()
@@ -220,24 +225,19 @@ impl ReplicaSetController {
     }
 }
 
-/// Calls `create` `count` times in batches of 1, 2, 4… (`slowStartBatch`):
-/// each batch is tried whole, and the first batch with a failure ends it,
-/// so a doomed template (a quota, a bad spec) costs a few calls, not
-/// hundreds. Returns the first error.
+/// Creates `count` objects in batches of 1, 2, 4… (`slowStartBatch`):
+/// `create_batch(n)` creates `n` at once and returns one result each; the
+/// first batch with a failure ends it, so a doomed template (a quota, a bad
+/// spec) costs a few calls, not hundreds. Returns the first error.
 pub fn slow_start_batch(
     count: usize,
     initial_batch_size: usize,
-    mut create: impl FnMut() -> Result<(), Error>,
+    mut create_batch: impl FnMut(usize) -> Vec<Result<(), Error>>,
 ) -> Result<(), Error> {
     let mut remaining = count;
     let mut batch_size = remaining.min(initial_batch_size);
     while batch_size > 0 {
-        let mut first_error = None;
-        for _ in 0..batch_size {
-            if let Err(error) = create() {
-                first_error.get_or_insert(error);
-            }
-        }
+        let first_error = create_batch(batch_size).into_iter().find_map(Result::err);
         if let Some(error) = first_error {
             return Err(error);
         }
@@ -301,12 +301,16 @@ mod tests {
         ];
         for &(count, fail_from, expected_calls, ok) in cases {
             let mut calls = 0;
-            let result = slow_start_batch(count, 1, || {
-                calls += 1;
-                match fail_from {
-                    Some(n) if calls >= n => Err(Error::other("no")),
-                    _ => Ok(()),
-                }
+            let result = slow_start_batch(count, 1, |batch| {
+                (0..batch)
+                    .map(|_| {
+                        calls += 1;
+                        match fail_from {
+                            Some(n) if calls >= n => Err(Error::other("no")),
+                            _ => Ok(()),
+                        }
+                    })
+                    .collect()
             });
             assert_eq!(
                 calls, expected_calls,

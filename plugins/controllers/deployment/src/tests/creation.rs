@@ -333,15 +333,25 @@ fn a_replica_set_that_cannot_be_created_is_reported_in_progressing_and_an_event(
     let status = cluster.status();
     let progressing = conditions::get(&status, condition::PROGRESSING).unwrap();
     assert_eq!(progressing.status.as_deref(), Some("False"));
-    assert_eq!(progressing.reason.as_deref(), Some(reason::FAILED_REPLICA_SET_CREATE));
+    assert_eq!(
+        progressing.reason.as_deref(),
+        Some(reason::FAILED_REPLICA_SET_CREATE)
+    );
     let hash = compute_hash(&cluster.deployment().spec.template, None);
-    let message = format!("Failed to create new replica set \"web-{hash}\": forbidden: exceeded quota");
+    let message =
+        format!("Failed to create new replica set \"web-{hash}\": forbidden: exceeded quota");
     assert_eq!(progressing.message.as_deref(), Some(message.as_str()));
-    assert_eq!(cluster.events(), [format!("ReplicaSetCreateError {message}")]);
+    assert_eq!(
+        cluster.events(),
+        [format!("ReplicaSetCreateError {message}")]
+    );
 
     cluster.fake.clear_failures();
     cluster.settle();
-    assert_eq!(cluster.progressing_reason().as_deref(), Some(reason::NEW_REPLICA_SET_AVAILABLE));
+    assert_eq!(
+        cluster.progressing_reason().as_deref(),
+        Some(reason::NEW_REPLICA_SET_AVAILABLE)
+    );
 }
 
 #[test]
@@ -349,7 +359,11 @@ fn a_deployment_being_deleted_only_gets_its_status() {
     let cluster = Cluster::new(deployment("web").build());
     cluster.settle();
     cluster.edit(|d| d.metadata.finalizers = Some(vec!["example.com/hold".to_owned()]));
-    cluster.fake.context().delete::<Deployment>(Some(NAMESPACE), "web").unwrap();
+    cluster
+        .fake
+        .context()
+        .delete::<Deployment>(Some(NAMESPACE), "web")
+        .unwrap();
     cluster.set_image("nginx:2");
     cluster.scale(5);
     cluster.fake.clear_calls();
@@ -357,7 +371,10 @@ fn a_deployment_being_deleted_only_gets_its_status() {
     assert_eq!(cluster.sizes(), [3], "neither rolled nor scaled");
     let writes: Vec<Verb> = cluster.fake.writes().iter().map(|c| c.verb).collect();
     assert_eq!(writes, [Verb::UpdateStatus], "the status only: {writes:?}");
-    assert_eq!(cluster.status().observed_generation, cluster.deployment().metadata.generation);
+    assert_eq!(
+        cluster.status().observed_generation,
+        cluster.deployment().metadata.generation
+    );
 }
 
 #[test]
@@ -368,6 +385,9 @@ fn min_ready_seconds_follows_the_deployment_to_its_new_replica_set() {
     assert_eq!(cluster.revision(1).spec.min_ready_seconds, Some(10));
     cluster.edit(|d| d.spec.min_ready_seconds = Some(0));
     cluster.settle();
-    let [only] = cluster.replica_sets().try_into().expect("no new ReplicaSet: the template is the same");
+    let [only] = cluster
+        .replica_sets()
+        .try_into()
+        .expect("no new ReplicaSet: the template is the same");
     assert_eq!(only.spec.min_ready_seconds, None);
 }

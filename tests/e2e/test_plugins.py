@@ -1,0 +1,201 @@
+"""Controller plugins in a running cluster: the sample set works through
+kubectl, a plugin cannot write what it did not declare, a misbehaving plugin
+fails alone, and a plugin hot-reloaded 20 times under load loses nothing."""
+
+import json
+import os
+import shutil
+import struct
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, wharf_binary
+
+
+def plugin_dir() -> Path:
+    return Path(wharf_binary()).parent.parent / "wasm32-wasip2" / "plugin"
+
+
+def eventually(check, timeout=30, interval=0.2):
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.time() > deadline:
+                raise
+            time.sleep(interval)
+
+
+def get_json(cluster, *args):
+    return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+
+
+def plugin_status(cluster, name):
+    return get_json(cluster, "plugin", name).get("status", {})
+
+
+def wait_loaded(cluster, name, timeout=60):
+    def loaded():
+        status = plugin_status(cluster, name)
+        assert status.get("phase") in ("Loaded", "Degraded"), status
+        return status
+    return eventually(loaded, timeout)
+
+
+def apply_plugin(cluster, name, module, mode, permissions, limits=None, extra_config=None):
+    config = {"mode": mode, **(extra_config or {})}
+    manifest = {
+        "apiVersion": "wharf.dev/v1alpha1",
+        "kind": "Plugin",
+        "metadata": {"name": name},
+        "spec": {"type": "controller", "module": f"file://{module}", "config": config,
+                 "permissions": permissions, "limits": limits or {"memory": "32Mi", "callTimeout": "300ms"}},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+
+
+CONFIGMAP_RULES = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}]
+
+
+def test_the_sample_replicaset_controller_runs_pods_as_objects(cluster):
+    wait_loaded(cluster, "replicaset-controller")
+    cluster.kubectl("apply", "-f", "-", input="""
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: busybox}]}
+""")
+
+    def pods(count):
+        names = cluster.kubectl("get", "pods", "-l", "app=web", "-o", "name").stdout.split()
+        assert len(names) == count, names
+        return names
+
+    eventually(lambda: pods(3))
+    rs = get_json(cluster, "rs", "web")
+    eventually(lambda: get_json(cluster, "rs", "web")["status"]["replicas"] == 3 or pytest.fail("no status"))
+    owner = get_json(cluster, "pod", pods(3)[0].split("/")[1])["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == ("ReplicaSet", "web", rs["metadata"]["uid"], True)
+    cluster.kubectl("scale", "rs", "web", "--replicas=1")
+    eventually(lambda: pods(1))
+    events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.name=web").stdout
+    assert "SuccessfulCreate" in events and "SuccessfulDelete" in events
+    printed = cluster.kubectl("get", "plugins").stdout.split("\n")
+    assert printed[0].split() == ["NAME", "TYPE", "PHASE", "CALLS", "ERRORS", "LATENCY", "AGE"]
+    row = next(line.split() for line in printed if line.startswith("replicaset-controller"))
+    assert row[1] == "controller" and row[2] in ("Loaded", "Degraded") and int(row[3]) > 0
+
+
+def test_a_plugin_writing_an_undeclared_kind_gets_forbidden(cluster):
+    module = plugin_dir() / "wharf_test_guest.wasm"
+    apply_plugin(cluster, "thief", module, "forbidden", CONFIGMAP_RULES)
+    wait_loaded(cluster, "thief")
+    cluster.kubectl("create", "configmap", "bait")
+
+    def forbidden():
+        status = plugin_status(cluster, "thief")
+        assert status.get("errors", 0) > 0 and "Forbidden" in status.get("lastError", ""), status
+        return status
+
+    status = eventually(forbidden)
+    assert status["phase"] == "Degraded"
+    assert 'cannot create resource "secrets"' in status["lastError"]
+    assert cluster.kubectl("get", "secrets", "-o", "name").stdout.strip() == ""
+
+
+@pytest.mark.parametrize("mode, reason", [("loop", "DeadlineExceeded"), ("hog", None), ("panic", "Trapped")])
+def test_a_misbehaving_plugin_fails_alone(cluster, mode, reason):
+    if cluster.store != "embedded":
+        pytest.skip("the sandbox does not depend on the store; run once, on the embedded one")
+    module = plugin_dir() / "wharf_test_guest.wasm"
+    apply_plugin(cluster, f"bad-{mode}", module, mode, CONFIGMAP_RULES)
+    apply_plugin(cluster, "good", module, "mirror", CONFIGMAP_RULES, limits={"memory": "32Mi", "callTimeout": "2s"})
+    wait_loaded(cluster, f"bad-{mode}")
+    wait_loaded(cluster, "good")
+    cluster.kubectl("create", "configmap", "trigger", "--from-literal=a=b")
+
+    def failed():
+        status = plugin_status(cluster, f"bad-{mode}")
+        assert status.get("errors", 0) > 0, status
+        condition = status["conditions"][0]
+        if reason:
+            assert condition["reason"] == reason, status
+        else:
+            assert condition["reason"] in ("OutOfMemory", "Trapped"), status
+        return status
+
+    eventually(failed)
+    # The host serves on, and the well-behaved plugin did its work.
+    eventually(lambda: get_json(cluster, "configmap", "trigger-mirror")["data"] == {"a": "b"} or pytest.fail())
+    assert cluster.kubectl("get", "--raw", "/readyz").stdout == "ok"
+
+
+def with_custom_section(component: bytes, payload: bytes) -> bytes:
+    """The same component with one more custom section: a new digest."""
+    def leb(n):
+        out = bytearray()
+        while True:
+            byte = n & 0x7F
+            n >>= 7
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+    name = b"wharf-test-version"
+    content = leb(len(name)) + name + payload
+    return component + b"\x00" + leb(len(content)) + content
+
+
+def test_hot_reload_twenty_times_under_load_loses_no_reconcile(cluster):
+    if cluster.store != "embedded":
+        pytest.skip("1,000 objects under reload once is enough; the store is exercised elsewhere")
+    original = (plugin_dir() / "wharf_test_guest.wasm").read_bytes()
+    workdir = Path(tempfile.mkdtemp(prefix="wharf-reload-"))
+    module = workdir / "mirror.wasm"
+    module.write_bytes(with_custom_section(original, b"0"))
+    apply_plugin(cluster, "mirror", module, "mirror", CONFIGMAP_RULES, limits={"memory": "32Mi", "callTimeout": "2s"})
+    wait_loaded(cluster, "mirror")
+
+    import kubernetes
+    core = kubernetes.client.CoreV1Api(cluster.client())
+    import threading
+    churn_done = threading.Event()
+
+    def churn():
+        for i in range(1000):
+            core.create_namespaced_config_map("default", {"metadata": {"name": f"obj-{i}"}, "data": {"v": "0"}})
+        for i in range(0, 1000, 2):
+            core.patch_namespaced_config_map(f"obj-{i}", "default", {"data": {"v": "1"}})
+        churn_done.set()
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    digests = set()
+    for version in range(1, 21):
+        staged = workdir / "mirror.wasm.tmp"
+        staged.write_bytes(with_custom_section(original, str(version).encode()))
+        os.replace(staged, module)
+        time.sleep(0.7)
+        digests.add(plugin_status(cluster, "mirror").get("loadedDigest"))
+    worker.join()
+    assert churn_done.is_set()
+    assert len(digests) >= 15, f"the plugin was reloaded {len(digests)} times"
+
+    def converged():
+        mirrors = {cm.metadata.name: cm.data for cm in core.list_namespaced_config_map("default").items if cm.metadata.name.endswith("-mirror")}
+        missing = [i for i in range(1000) if mirrors.get(f"obj-{i}-mirror") != {"v": "1" if i % 2 == 0 else "0"}]
+        assert not missing, f"{len(missing)} objects not converged, e.g. obj-{missing[0]}"
+
+    eventually(converged, timeout=120, interval=1)
+    import hashlib
+    final = "sha256:" + hashlib.sha256(module.read_bytes()).hexdigest()
+    assert plugin_status(cluster, "mirror")["loadedDigest"] == final
+    shutil.rmtree(workdir, ignore_errors=True)
