@@ -199,3 +199,67 @@ def test_hot_reload_twenty_times_under_load_loses_no_reconcile(cluster):
     final = "sha256:" + hashlib.sha256(module.read_bytes()).hexdigest()
     assert plugin_status(cluster, "mirror")["loadedDigest"] == final
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+ROLLING = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: "busybox:1.36"}]}
+"""
+
+
+def test_a_deployment_rolls_out_through_replicasets_and_rollout_undo_returns(cluster):
+    wait_loaded(cluster, "deployment-controller")
+    wait_loaded(cluster, "replicaset-controller")
+    cluster.kubectl("apply", "-f", "-", input=ROLLING)
+
+    def replicasets():
+        items = get_json(cluster, "rs", "-l", "app=web")["items"]
+        return {rs["spec"]["template"]["spec"]["containers"][0]["image"]: rs for rs in items}
+
+    def settled(image, revision, count):
+        def check():
+            by_image = replicasets()
+            assert len(by_image) == count, list(by_image)
+            current = by_image[image]
+            assert current["spec"]["replicas"] == 2, current["spec"]
+            assert current["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == revision
+            assert all(rs["spec"]["replicas"] == 0 for i, rs in by_image.items() if i != image)
+            hash_label = current["metadata"]["labels"]["pod-template-hash"]
+            pods = get_json(cluster, "pods", "-l", f"app=web,pod-template-hash={hash_label}")["items"]
+            assert len(pods) == 2, len(pods)
+            others = get_json(cluster, "pods", "-l", f"app=web,pod-template-hash!={hash_label}")["items"]
+            assert others == [], [p["metadata"]["name"] for p in others]
+            return current
+        return eventually(check, timeout=60)
+
+    first = settled("busybox:1.36", "1", 1)
+    assert first["metadata"]["name"] == f"web-{first['metadata']['labels']['pod-template-hash']}"
+    assert first["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+
+    cluster.kubectl("set", "image", "deploy/web", "c=busybox:1.37")
+    settled("busybox:1.37", "2", 2)
+    history = cluster.kubectl("rollout", "history", "deploy/web").stdout
+    assert "REVISION" in history and "1 " in history and "2 " in history, history
+
+    cluster.kubectl("rollout", "undo", "deploy/web")
+    back = settled("busybox:1.36", "3", 2)
+    assert back["metadata"]["uid"] == first["metadata"]["uid"], "undo reuses the old ReplicaSet"
+    deployment = get_json(cluster, "deploy", "web")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1.36"
+    assert deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    eventually(lambda: get_json(cluster, "deploy", "web")["status"].get("updatedReplicas") == 2 or pytest.fail("not updated"))
+    # No node agent runs these pods yet, so the rollout waits for availability.
+    waiting = cluster.kubectl("rollout", "status", "deploy/web", "--timeout=3s", check=False)
+    assert waiting.returncode != 0
+    assert "Waiting for deployment \"web\" rollout to finish: 0 of 2 updated replicas are available" in waiting.stdout, waiting.stdout
+    conditions = {c["type"]: c for c in get_json(cluster, "deploy", "web")["status"]["conditions"]}
+    assert conditions["Available"]["status"] == "False"
+    assert conditions["Progressing"]["status"] == "True"
