@@ -20,11 +20,13 @@ def plugin_dir() -> Path:
 
 
 def eventually(check, timeout=30, interval=0.2):
+    """Retries `check` until it passes (returns, or stops failing an assert
+    or `pytest.fail`) or `timeout` runs out."""
     deadline = time.time() + timeout
     while True:
         try:
             return check()
-        except AssertionError:
+        except (AssertionError, pytest.fail.Exception):
             if time.time() > deadline:
                 raise
             time.sleep(interval)
@@ -263,3 +265,44 @@ def test_a_deployment_rolls_out_through_replicasets_and_rollout_undo_returns(clu
     conditions = {c["type"]: c for c in get_json(cluster, "deploy", "web")["status"]["conditions"]}
     assert conditions["Available"]["status"] == "False"
     assert conditions["Progressing"]["status"] == "True"
+
+
+def test_wharf_plugin_push_then_a_plugin_by_digest_hot_swaps(cluster):
+    import subprocess
+    workdir = Path(tempfile.mkdtemp(prefix="wharf-push-"))
+    original = (plugin_dir() / "wharf_test_guest.wasm").read_bytes()
+    first, second = workdir / "v1.wasm", workdir / "v2.wasm"
+    first.write_bytes(with_custom_section(original, b"v1"))
+    second.write_bytes(with_custom_section(original, b"v2"))
+
+    def push(path):
+        result = subprocess.run([wharf_binary(), "plugin", "push", str(path), "--kubeconfig", cluster.kubeconfig],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    digest = push(first)
+    import hashlib
+    assert digest == "sha256:" + hashlib.sha256(first.read_bytes()).hexdigest()
+    manifest = {
+        "apiVersion": "wharf.dev/v1alpha1", "kind": "Plugin", "metadata": {"name": "pushed"},
+        "spec": {"type": "controller", "module": digest, "config": {"mode": "mirror"},
+                 "permissions": CONFIGMAP_RULES, "limits": {"memory": "32Mi", "callTimeout": "2s"}},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    assert wait_loaded(cluster, "pushed")["loadedDigest"] == digest
+    cluster.kubectl("create", "configmap", "src", "--from-literal=k=v")
+    eventually(lambda: get_json(cluster, "configmap", "src-mirror")["data"] == {"k": "v"} or pytest.fail())
+
+    newer = push(second)
+    cluster.kubectl("patch", "plugin", "pushed", "--type=merge", "-p", json.dumps({"spec": {"module": newer}}))
+    eventually(lambda: plugin_status(cluster, "pushed").get("loadedDigest") == newer or pytest.fail("not swapped"))
+    cluster.kubectl("create", "configmap", "after", "--from-literal=k=w")
+    eventually(lambda: get_json(cluster, "configmap", "after-mirror")["data"] == {"k": "w"} or pytest.fail())
+
+    garbage = workdir / "garbage.wasm"
+    garbage.write_bytes(b"not a component")
+    refused = subprocess.run([wharf_binary(), "plugin", "push", str(garbage), "--kubeconfig", cluster.kubeconfig],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "not a WebAssembly" in refused.stderr
+    shutil.rmtree(workdir, ignore_errors=True)

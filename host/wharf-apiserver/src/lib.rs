@@ -10,6 +10,7 @@ pub mod client;
 mod discovery;
 mod error;
 mod handlers;
+pub mod modules;
 mod objects;
 pub mod patch;
 mod request;
@@ -122,6 +123,8 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .route("/apis/{group}/{version}", get(group_resources))
         .route("/api/v1/{*rest}", any(handlers::core))
         .route("/apis/{group}/{version}/{*rest}", any(handlers::grouped))
+        .route("/wharf/v1/modules", axum::routing::post(modules::upload))
+        .route("/wharf/v1/modules/{digest}", get(modules::download))
         .route("/version", get(version))
         .route("/openapi/v3", get(openapi_root))
         .route("/openapi/v3/{*path}", get(openapi_document))

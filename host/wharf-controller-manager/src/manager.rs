@@ -30,6 +30,8 @@ const TICK: Duration = Duration::from_millis(500);
 enum ModuleSource {
     /// A file on this machine (development mode): reloaded when it changes.
     File(PathBuf),
+    /// A module uploaded through the API (`wharf plugin push`), by digest.
+    Digest(String),
 }
 
 /// What the manager knows about one `Plugin`.
@@ -108,15 +110,19 @@ fn controller_spec(spec: &Value) -> Result<(ControllerSpec, Permissions, ModuleS
         .get("module")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let source = match module
-        .strip_prefix("file://")
-        .or(module.starts_with('/').then_some(module))
-    {
-        Some(path) => ModuleSource::File(PathBuf::from(path)),
-        None => {
-            return Err(format!(
-                "spec.module: {module:?} is not a module this host can load (use file:///path/to/plugin.wasm)"
-            ));
+    let source = if module.starts_with("sha256:") {
+        ModuleSource::Digest(module.to_string())
+    } else {
+        match module
+            .strip_prefix("file://")
+            .or(module.starts_with('/').then_some(module))
+        {
+            Some(path) => ModuleSource::File(PathBuf::from(path)),
+            None => {
+                return Err(format!(
+                    "spec.module: {module:?} is neither a module digest (sha256:…, from `wharf plugin push`) nor a file:///path"
+                ));
+            }
         }
     };
     let config = spec
@@ -144,12 +150,24 @@ fn controller_spec(spec: &Value) -> Result<(ControllerSpec, Permissions, ModuleS
     ))
 }
 
-fn read_module(source: &ModuleSource) -> Result<(Vec<u8>, Option<SystemTime>), String> {
+/// The module's bytes, and for a file its modification time. Runs on a
+/// blocking thread (it may wait on the store).
+fn read_module(
+    client: &LocalClient,
+    source: &ModuleSource,
+) -> Result<(Vec<u8>, Option<SystemTime>), String> {
     match source {
         ModuleSource::File(path) => {
             let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
             Ok((bytes, modified))
+        }
+        ModuleSource::Digest(digest) => {
+            let store = client.state().objects.store.clone();
+            let bytes = tokio::runtime::Handle::current()
+                .block_on(wharf_apiserver::modules::get(store.as_ref(), digest))
+                .map_err(|e| format!("module {digest}: {e}"))?;
+            Ok((bytes, None))
         }
     }
 }
@@ -255,6 +273,49 @@ impl ControllerManager {
             Ok(parsed) => parsed,
             Err(message) => return self.record(&name, spec, None, "Failed", message),
         };
+        // Only the module changed: a hot reload on the same queue.
+        let running = self
+            .managed
+            .lock()
+            .expect("managed")
+            .get(&name)
+            .and_then(|m| {
+                let without_module = |spec: &Value| {
+                    let mut spec = spec.clone();
+                    spec["module"] = Value::Null;
+                    spec
+                };
+                (without_module(&m.spec) == without_module(&spec))
+                    .then(|| m.plugin.clone())
+                    .flatten()
+            });
+        if let Some(plugin) = running {
+            match self.reload(plugin, source.clone()).await {
+                Ok(_) => {
+                    let mut managed = self.managed.lock().expect("managed");
+                    if let Some(entry) = managed.get_mut(&name) {
+                        entry.spec = spec;
+                        entry.modified = match &source {
+                            ModuleSource::File(path) => {
+                                std::fs::metadata(path).and_then(|m| m.modified()).ok()
+                            }
+                            ModuleSource::Digest(_) => None,
+                        };
+                        entry.source = source;
+                        entry.message = String::new();
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(plugin = %name, %error, "the new module does not load; the old one keeps serving");
+                    if let Some(entry) = self.managed.lock().expect("managed").get_mut(&name) {
+                        entry.message = format!(
+                            "the new module does not load ({error}); the previous one keeps serving"
+                        );
+                    }
+                }
+            }
+            return;
+        }
         let previous = self
             .managed
             .lock()
@@ -268,7 +329,8 @@ impl ControllerManager {
                 if let Some(previous) = previous {
                     previous.stop();
                 }
-                let (bytes, modified) = read_module(&source).map_err(PluginError::Failed)?;
+                let (bytes, modified) =
+                    read_module(&this.client, &source).map_err(PluginError::Failed)?;
                 let module = Arc::new(ControllerModule::load(&this.runtime, &bytes)?);
                 let host = Arc::new(PluginHost::new(
                     name.clone(),
@@ -343,7 +405,9 @@ impl ControllerManager {
                 .values_mut()
                 .filter_map(|m| {
                     let plugin = m.plugin.clone()?;
-                    let ModuleSource::File(path) = &m.source;
+                    let ModuleSource::File(path) = &m.source else {
+                        return None;
+                    };
                     let modified = std::fs::metadata(path)
                         .and_then(|meta| meta.modified())
                         .ok();
@@ -356,29 +420,37 @@ impl ControllerManager {
                 .collect()
         };
         for (plugin, source) in reloads {
-            let runtime = self.runtime.clone();
-            let loaded = tokio::task::spawn_blocking(move || {
-                let (bytes, _) = read_module(&source).map_err(PluginError::Failed)?;
-                if wharf_plugins::digest(&bytes) == plugin.digest() {
-                    return Ok(None);
+            let name = plugin.name.clone();
+            match self.reload(plugin, source).await {
+                Ok(true) => tracing::info!(plugin = %name, "controller plugin reloaded"),
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(plugin = %name, %error, "module changed but does not load; the old one keeps serving")
                 }
-                let module = Arc::new(ControllerModule::load(&runtime, &bytes)?);
-                plugin.reload(module);
-                Ok::<_, PluginError>(Some(plugin))
-            })
-            .await;
-            match loaded {
-                Ok(Ok(Some(plugin))) => {
-                    tracing::info!(plugin = %plugin.name, digest = %plugin.digest(), "controller plugin reloaded")
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "module changed but does not load; the old one keeps serving")
-                }
-                Err(error) => tracing::warn!(%error, "reload task failed"),
             }
         }
         self.write_statuses().await;
+    }
+
+    /// Loads `source` and swaps it into `plugin` if its digest differs;
+    /// `Ok(true)` when it did.
+    async fn reload(
+        &self,
+        plugin: Arc<ControllerPlugin>,
+        source: ModuleSource,
+    ) -> Result<bool, PluginError> {
+        let (runtime, client) = (self.runtime.clone(), self.client.clone());
+        tokio::task::spawn_blocking(move || {
+            let (bytes, _) = read_module(&client, &source).map_err(PluginError::Failed)?;
+            if wharf_plugins::digest(&bytes) == plugin.digest() {
+                return Ok(false);
+            }
+            let module = Arc::new(ControllerModule::load(&runtime, &bytes)?);
+            plugin.reload(module);
+            Ok(true)
+        })
+        .await
+        .map_err(|e| PluginError::Engine(e.to_string()))?
     }
 
     async fn write_statuses(&self) {

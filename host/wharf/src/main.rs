@@ -1,6 +1,7 @@
 //! `wharf`: the command that runs Wharf and measures it.
 
 mod bench;
+mod plugin_cmd;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,11 @@ struct Cli {
 enum Commands {
     /// Run Wharf: the store and the API server; writes a kubeconfig.
     Up(up::Up),
+    /// Manage plugin modules.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin_cmd::PluginCommand,
+    },
     /// Measure a part of Wharf; the last line printed is a one-line summary.
     Bench {
         #[command(subcommand)]
@@ -49,6 +55,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Commands::Up(options) => up::run(options).await,
+            Commands::Plugin { command } => plugin_cmd::run(command).await,
             Commands::Bench { target } => bench::run(target).await,
         }
     });
