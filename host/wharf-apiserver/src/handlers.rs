@@ -254,21 +254,26 @@ fn respond_object(
         )),
         Format::Table => {
             let metadata = json!({"resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
-            let table = render(
-                resource,
-                &[&object],
-                IncludeObject::parse(query.get("includeObject")),
-                metadata,
-                true,
-            );
-            Ok(json_response(
-                StatusCode::OK,
-                TABLE_CONTENT_TYPE,
-                &table,
-                &[],
-            ))
+            Ok(table_response(resource, &[&object], query, metadata))
         }
     }
+}
+
+/// A `Table` of `objects` as the response, with all column definitions.
+fn table_response(
+    resource: &ResourceDef,
+    objects: &[&Value],
+    query: &Query,
+    metadata: Value,
+) -> Response {
+    let table = render(
+        resource,
+        objects,
+        IncludeObject::parse(query.get("includeObject")),
+        metadata,
+        true,
+    );
+    json_response(StatusCode::OK, TABLE_CONTENT_TYPE, &table, &[])
 }
 
 fn list_params(resource: &ResourceDef, query: &Query) -> ApiResult<ListParams> {
@@ -302,19 +307,7 @@ async fn list(
     match format {
         Format::Table => {
             let objects: Vec<&Value> = result.items.iter().collect();
-            let table = render(
-                resource,
-                &objects,
-                IncludeObject::parse(query.get("includeObject")),
-                metadata,
-                true,
-            );
-            Ok(json_response(
-                StatusCode::OK,
-                TABLE_CONTENT_TYPE,
-                &table,
-                &[],
-            ))
+            Ok(table_response(resource, &objects, query, metadata))
         }
         Format::Json => {
             let items: Vec<Value> = result
