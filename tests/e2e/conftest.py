@@ -135,6 +135,15 @@ class Cluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@pytest.fixture
+def embedded_cluster():
+    """A cluster on the embedded store only, for tests whose subject does not
+    depend on the store (the plugin sandbox, hot reload)."""
+    cluster = Cluster("embedded")
+    yield cluster
+    cluster.cleanup()
+
+
 @pytest.fixture(params=["embedded", "etcd"])
 def cluster(request):
     etcd = None

@@ -115,9 +115,8 @@ def test_a_plugin_writing_an_undeclared_kind_gets_forbidden(cluster):
 
 
 @pytest.mark.parametrize("mode, reason", [("loop", "DeadlineExceeded"), ("hog", None), ("panic", "Trapped")])
-def test_a_misbehaving_plugin_fails_alone(cluster, mode, reason):
-    if cluster.store != "embedded":
-        pytest.skip("the sandbox does not depend on the store; run once, on the embedded one")
+def test_a_misbehaving_plugin_fails_alone(embedded_cluster, mode, reason):
+    cluster = embedded_cluster
     module = plugin_dir() / "wharf_test_guest.wasm"
     apply_plugin(cluster, f"bad-{mode}", module, mode, CONFIGMAP_RULES)
     apply_plugin(cluster, "good", module, "mirror", CONFIGMAP_RULES, limits={"memory": "32Mi", "callTimeout": "2s"})
@@ -156,9 +155,8 @@ def with_custom_section(component: bytes, payload: bytes) -> bytes:
     return component + b"\x00" + leb(len(content)) + content
 
 
-def test_hot_reload_twenty_times_under_load_loses_no_reconcile(cluster):
-    if cluster.store != "embedded":
-        pytest.skip("1,000 objects under reload once is enough; the store is exercised elsewhere")
+def test_hot_reload_twenty_times_under_load_loses_no_reconcile(embedded_cluster):
+    cluster = embedded_cluster
     original = (plugin_dir() / "wharf_test_guest.wasm").read_bytes()
     workdir = Path(tempfile.mkdtemp(prefix="wharf-reload-"))
     module = workdir / "mirror.wasm"
