@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use wharf_apiserver::{LocalClient, Patch};
-use wharf_plugins::controller::ControllerModule;
+use wharf_plugins::controller::{ControllerModule, ModuleKind};
+use wharf_plugins::native::NativeControllerModule;
 use wharf_plugins::{Limits, PermissionRule, Permissions, PluginError, Runtime};
 
 use crate::host::PluginHost;
@@ -29,6 +30,9 @@ const TICK: Duration = Duration::from_millis(500);
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum ModuleSource {
     /// A file on this machine (development mode): reloaded when it changes.
+    /// A `.so` (or `.dylib`) file is a native plugin, loaded with `dlopen`:
+    /// trusted, with no sandbox, no call deadline and no memory limit (the
+    /// host still enforces its permissions on every cluster call).
     File(PathBuf),
     /// A module uploaded through the API (`wharf plugin push`), by digest.
     Digest(String),
@@ -148,6 +152,29 @@ fn controller_spec(spec: &Value) -> Result<(ControllerSpec, Permissions, ModuleS
         Permissions(permissions),
         source,
     ))
+}
+
+impl ModuleSource {
+    /// Whether the module is a native shared library rather than a component.
+    fn is_native(&self) -> bool {
+        matches!(self, ModuleSource::File(path)
+            if path.extension().is_some_and(|e| e == "so" || e == "dylib"))
+    }
+}
+
+/// Loads a module read from `source`: a component compiled by `runtime`, or
+/// a native library opened from its file.
+fn load_module(
+    runtime: &Arc<Runtime>,
+    source: &ModuleSource,
+    bytes: &[u8],
+) -> Result<ModuleKind, PluginError> {
+    match source {
+        ModuleSource::File(path) if source.is_native() => {
+            Ok(Arc::new(NativeControllerModule::load(path)?).into())
+        }
+        _ => Ok(Arc::new(ControllerModule::load(runtime, bytes)?).into()),
+    }
 }
 
 /// The module's bytes, and for a file its modification time. Runs on a
@@ -331,7 +358,7 @@ impl ControllerManager {
                 }
                 let (bytes, modified) =
                     read_module(&this.client, &source).map_err(PluginError::Failed)?;
-                let module = Arc::new(ControllerModule::load(&this.runtime, &bytes)?);
+                let module = load_module(&this.runtime, &source, &bytes)?;
                 let host = Arc::new(PluginHost::new(
                     name.clone(),
                     this.client.clone(),
@@ -445,7 +472,7 @@ impl ControllerManager {
             if wharf_plugins::digest(&bytes) == plugin.digest() {
                 return Ok(false);
             }
-            let module = Arc::new(ControllerModule::load(&runtime, &bytes)?);
+            let module = load_module(&runtime, &source, &bytes)?;
             plugin.reload(module);
             Ok(true)
         })
@@ -578,6 +605,9 @@ mod tests {
             ModuleSource::File(PathBuf::from("/plugins/rs.wasm"))
         );
         assert!(controller_spec(&json!({"module": "ftp://x"})).is_err());
+        let (_, _, native) = controller_spec(&json!({"module": "file:///p/librs.so"})).unwrap();
+        assert!(native.is_native());
+        assert!(!ModuleSource::File(PathBuf::from("/plugins/rs.wasm")).is_native());
         assert!(
             controller_spec(&json!({"module": "/x.wasm", "limits": {"memory": "huge"}})).is_err()
         );

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wharf_plugins::controller::{
-    ControllerHost, ControllerInstance, ControllerModule, Kind, Outcome, Registration,
+    ControllerHost, InstanceKind, Kind, ModuleKind, Outcome, Registration,
 };
 use wharf_plugins::{Limits, PluginError};
 
@@ -64,7 +64,7 @@ impl Stats {
 /// The module workers should run, with a generation that changes on reload.
 struct Current {
     generation: u64,
-    module: Arc<ControllerModule>,
+    module: ModuleKind,
 }
 
 /// A controller plugin at work.
@@ -92,10 +92,11 @@ impl ControllerPlugin {
     pub fn start(
         name: String,
         spec: ControllerSpec,
-        module: Arc<ControllerModule>,
+        module: impl Into<ModuleKind>,
         host: Arc<PluginHost>,
         informers: &Informers,
     ) -> Result<Arc<Self>, PluginError> {
+        let module = module.into();
         let mut probe = module.instantiate(host.clone(), &spec.limits)?;
         let registration = probe.init(&spec.config)?;
         drop(probe);
@@ -177,10 +178,10 @@ impl ControllerPlugin {
     }
 
     /// Swaps in a new module; workers pick it up before their next call.
-    pub fn reload(&self, module: Arc<ControllerModule>) {
+    pub fn reload(&self, module: impl Into<ModuleKind>) {
         let mut current = self.current.write().expect("current module");
         current.generation += 1;
-        current.module = module;
+        current.module = module.into();
     }
 
     pub fn digest(&self) -> String {
@@ -203,7 +204,7 @@ impl ControllerPlugin {
     fn instance(
         &self,
         generation: &mut u64,
-        slot: &mut Option<ControllerInstance>,
+        slot: &mut Option<InstanceKind>,
     ) -> Result<(), PluginError> {
         let current = self.current.read().expect("current module");
         if slot.is_some() && *generation == current.generation {
@@ -223,7 +224,7 @@ impl ControllerPlugin {
     /// A worker: takes keys until the queue shuts down.
     fn work(&self) {
         let mut generation = u64::MAX;
-        let mut slot: Option<ControllerInstance> = None;
+        let mut slot: Option<InstanceKind> = None;
         while let Some(key) = self.queue.get() {
             let result = self.instance(&mut generation, &mut slot).and_then(|()| {
                 let instance = slot.as_mut().expect("an instance");

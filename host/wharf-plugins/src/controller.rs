@@ -351,3 +351,74 @@ impl ControllerInstance {
         (outcome, elapsed)
     }
 }
+
+/// A controller module of either kind: a WebAssembly component (sandboxed)
+/// or a native library (trusted: see [`crate::native`]). The controller
+/// manager runs both the same way.
+#[derive(Clone)]
+pub enum ModuleKind {
+    Wasm(Arc<ControllerModule>),
+    Native(Arc<crate::native::NativeControllerModule>),
+}
+
+impl ModuleKind {
+    /// The module's content digest, `sha256:<hex>`.
+    pub fn digest(&self) -> &str {
+        match self {
+            ModuleKind::Wasm(module) => module.digest(),
+            ModuleKind::Native(module) => module.digest(),
+        }
+    }
+
+    /// A fresh instance with its own host.
+    pub fn instantiate(
+        &self,
+        host: Arc<dyn ControllerHost>,
+        limits: &Limits,
+    ) -> Result<InstanceKind, PluginError> {
+        Ok(match self {
+            ModuleKind::Wasm(module) => InstanceKind::Wasm(module.instantiate(host, limits)?),
+            ModuleKind::Native(module) => InstanceKind::Native(module.instantiate(host, limits)?),
+        })
+    }
+}
+
+impl From<Arc<ControllerModule>> for ModuleKind {
+    fn from(module: Arc<ControllerModule>) -> Self {
+        ModuleKind::Wasm(module)
+    }
+}
+
+impl From<Arc<crate::native::NativeControllerModule>> for ModuleKind {
+    fn from(module: Arc<crate::native::NativeControllerModule>) -> Self {
+        ModuleKind::Native(module)
+    }
+}
+
+/// An instance of a [`ModuleKind`], with the same calls for both kinds.
+pub enum InstanceKind {
+    Wasm(ControllerInstance),
+    Native(crate::native::NativeControllerInstance),
+}
+
+impl InstanceKind {
+    /// Calls `init` with the plugin's config (JSON).
+    pub fn init(&mut self, config: &str) -> Result<Registration, PluginError> {
+        match self {
+            InstanceKind::Wasm(instance) => instance.init(config),
+            InstanceKind::Native(instance) => instance.init(config),
+        }
+    }
+
+    /// Calls `reconcile` for one key; returns the outcome and the call's time.
+    pub fn reconcile(
+        &mut self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> (Result<Outcome, PluginError>, Duration) {
+        match self {
+            InstanceKind::Wasm(instance) => instance.reconcile(namespace, name),
+            InstanceKind::Native(instance) => instance.reconcile(namespace, name),
+        }
+    }
+}

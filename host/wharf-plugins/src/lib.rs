@@ -5,6 +5,9 @@
 //!   epoch interruption) and the compiled-component cache keyed by digest.
 //! - [`controller`]: the `controller` world: load a module, instantiate it
 //!   with a [`controller::ControllerHost`], call `init` and `reconcile`.
+//! - [`native`]: the same plugins built as shared libraries and loaded
+//!   with `dlopen` (trusted: no sandbox, deadline or memory limit);
+//!   [`controller::ModuleKind`] runs either kind.
 //! - [`Limits`] and [`Permissions`]: memory and time per call; cluster
 //!   operations allowed (deny by default).
 //!
@@ -16,6 +19,7 @@ pub mod controller;
 mod engine;
 mod error;
 mod limits;
+pub mod native;
 
 pub use engine::{EPOCH_TICK, Runtime, RuntimeConfig, digest};
 pub use error::PluginError;

@@ -82,6 +82,12 @@
 //! `crate-type = ["cdylib", "rlib"]`: the cdylib is the component, the rlib
 //! is for its tests).
 //!
+//! The same crate built natively (`cargo build -p <crate> --release`) is a
+//! shared library the host loads as a trusted native plugin (a
+//! `file://…/lib<crate>.so` module): no sandbox, deadline or memory limit,
+//! the same permissions. The macro generates its C ABI ([`native`]); the
+//! controller's code does not change.
+//!
 //! # Testing
 //!
 //! On native targets, [`testing::FakeCluster`] is an in-memory cluster with
@@ -124,6 +130,8 @@ pub mod prelude;
 mod runtime;
 mod selector;
 // Native only (documented everywhere): components never carry it.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
 #[cfg(any(not(target_arch = "wasm32"), doc))]
 pub mod testing;
 #[cfg(target_arch = "wasm32")]
@@ -147,8 +155,10 @@ pub use wit_bindgen;
 /// [`configure`](Controller::configure)) and kept for every `reconcile` of
 /// the component instance.
 ///
-/// Expands to nothing on other targets than wasm32, so the same crate builds
-/// natively for its unit tests.
+/// On other targets than wasm32 it generates the native C ABI exports
+/// instead (see [`native`]): the crate's `cdylib` is then a shared library
+/// the host can load as a trusted plugin, and its `rlib` serves its unit
+/// tests as before.
 ///
 /// ```
 /// # use wharf_sdk::prelude::*;
@@ -185,6 +195,72 @@ macro_rules! export_controller {
             $crate::__private::bindings::export_reconciler!(
                 WharfReconcilerExport with_types_in $crate::__private::bindings
             );
+        };
+
+        // The native C ABI; each export forwards to `wharf_sdk::native`,
+        // which documents the contract the host upholds.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[allow(unsafe_code)]
+        const _: () = {
+            use $crate::native::{WharfBuf, WharfHostVtable, WharfStr};
+            use ::std::ffi::c_void;
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn wharf_plugin_abi_version() -> u32 {
+                $crate::native::ABI_VERSION
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn wharf_controller_new(
+                vtable: *const WharfHostVtable,
+                host_ctx: *mut c_void,
+                config: WharfStr,
+                out_instance: *mut *mut c_void,
+                out_buf: *mut WharfBuf,
+            ) -> u32 {
+                // SAFETY: the host upholds the ABI of `wharf_sdk::native`.
+                unsafe {
+                    $crate::native::controller_new::<$controller>(
+                        vtable,
+                        host_ctx,
+                        config,
+                        out_instance,
+                        out_buf,
+                    )
+                }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn wharf_controller_reconcile(
+                instance: *mut c_void,
+                namespace: WharfStr,
+                name: WharfStr,
+                out_requeue_millis: *mut u32,
+                out_buf: *mut WharfBuf,
+            ) -> u32 {
+                // SAFETY: the host upholds the ABI of `wharf_sdk::native`.
+                unsafe {
+                    $crate::native::controller_reconcile(
+                        instance,
+                        namespace,
+                        name,
+                        out_requeue_millis,
+                        out_buf,
+                    )
+                }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn wharf_controller_drop(instance: *mut c_void) {
+                // SAFETY: the host upholds the ABI of `wharf_sdk::native`.
+                unsafe { $crate::native::controller_drop(instance) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn wharf_plugin_free_buf(buf: WharfBuf) {
+                // SAFETY: the host upholds the ABI of `wharf_sdk::native`.
+                unsafe { $crate::native::free_plugin_buf(buf) }
+            }
         };
     };
 }

@@ -4,7 +4,10 @@
 //! 1. Instantiation of a controller component from its `InstancePre`.
 //! 2. A no-op `reconcile` round trip: host → guest → one `cluster.get` served
 //!    from the informer cache → back (the test guest in `read` mode), and an
-//!    empty call for reference.
+//!    empty call for reference; and the WebAssembly overhead: the same
+//!    near-empty reconcile (the ReplicaSet controller on a missing
+//!    ReplicaSet: one `get` of a host that has nothing, done) as a
+//!    component and as a native library.
 //! 3. Hot-reload swap: from `reload()` of an already compiled module until
 //!    a reconcile has run on the new instance.
 //! 4. One Deployment scaled from 0 to 10,000 replicas: time until all pod
@@ -21,7 +24,11 @@ use wharf_controller_manager::ControllerManager;
 use wharf_controller_manager::host::PluginHost;
 use wharf_controller_manager::informer::Informers;
 use wharf_controller_manager::plugin::{ControllerPlugin, ControllerSpec};
-use wharf_plugins::controller::{ControllerHost, ControllerModule, Outcome};
+use wharf_plugins::controller::{
+    ApiError, ControllerHost, ControllerModule, Event, Kind, Level, ListOptions, ModuleKind,
+    Outcome, PatchType,
+};
+use wharf_plugins::native::NativeControllerModule;
 use wharf_plugins::{Limits, PermissionRule, Permissions, Runtime, RuntimeConfig};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
@@ -179,6 +186,18 @@ pub async fn run(options: PluginsBench) -> Result<(), String> {
         round_trip.summary_us()
     );
 
+    match overhead_phase(&dir, &runtime, options.calls).await? {
+        Some((wasm, native)) => println!(
+            "wasm overhead (replicaset, empty reconcile): component {:.2} µs, native {:.2} µs ({:.1}×)",
+            wasm.mean_us(),
+            native.mean_us(),
+            wasm.mean_us() / native.mean_us().max(1e-3)
+        ),
+        None => println!(
+            "wasm overhead: skipped (no native libwharf_controller_replicaset.so; scripts/build-plugins.sh builds it)"
+        ),
+    }
+
     let swap = swap_phase(&client, &informers, &runtime, &guest).await?;
     println!(
         "hot-reload swap:           {} (reload → a reconcile on the new instance)",
@@ -202,6 +221,93 @@ pub async fn run(options: PluginsBench) -> Result<(), String> {
         round_trip.mean_us(),
     );
     Ok(())
+}
+
+/// The same near-empty reconcile on the ReplicaSet controller as a
+/// component and as a native library (`<target>/release`, next to the
+/// plugin directory's `wasm32-wasip2/plugin`); `None` when the native
+/// library is not built.
+async fn overhead_phase(
+    dir: &std::path::Path,
+    runtime: &Arc<Runtime>,
+    calls: u32,
+) -> Result<Option<(Latencies, Latencies)>, String> {
+    let Some(native_path) = dir
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|target| target.join("release/libwharf_controller_replicaset.so"))
+        .filter(|path| path.exists())
+    else {
+        return Ok(None);
+    };
+    let wasm = read(dir, "wharf_controller_replicaset.wasm")?;
+    let runtime = runtime.clone();
+    let host: Arc<dyn ControllerHost> = Arc::new(EmptyHost);
+    tokio::task::spawn_blocking(move || -> Result<Option<(Latencies, Latencies)>, String> {
+        let modules: [ModuleKind; 2] = [
+            Arc::new(ControllerModule::load(&runtime, &wasm).map_err(|e| e.to_string())?).into(),
+            Arc::new(NativeControllerModule::load(&native_path).map_err(|e| e.to_string())?).into(),
+        ];
+        let mut results = Vec::new();
+        for module in modules {
+            let mut instance = module
+                .instantiate(host.clone(), &Limits::default())
+                .map_err(|e| e.to_string())?;
+            instance.init("{}").map_err(|e| e.to_string())?;
+            let mut latencies = Latencies::new();
+            for _ in 0..calls {
+                let (outcome, elapsed) = instance.reconcile(Some("default"), "x");
+                outcome.map_err(|e| e.to_string())?;
+                latencies.record(elapsed);
+            }
+            results.push(latencies);
+        }
+        let native = results.pop().expect("two results");
+        let wasm = results.pop().expect("two results");
+        Ok(Some((wasm, native)))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// A host with no objects that ignores everything: the overhead phase
+/// times the boundary, not the host.
+struct EmptyHost;
+
+impl ControllerHost for EmptyHost {
+    fn get(&self, _: &Kind, _: Option<&str>, _: &str) -> Result<Option<String>, ApiError> {
+        Ok(None)
+    }
+    fn list(&self, _: &Kind, _: &ListOptions) -> Result<Vec<String>, ApiError> {
+        Ok(Vec::new())
+    }
+    fn create(&self, _: &Kind, _: Option<&str>, _: &str) -> Result<String, ApiError> {
+        Err(ApiError::Forbidden("the empty host".into()))
+    }
+    fn update(&self, _: &Kind, _: Option<&str>, _: &str, _: bool) -> Result<String, ApiError> {
+        Err(ApiError::Forbidden("the empty host".into()))
+    }
+    fn patch(
+        &self,
+        _: &Kind,
+        _: Option<&str>,
+        _: &str,
+        _: PatchType,
+        _: &str,
+        _: bool,
+    ) -> Result<String, ApiError> {
+        Err(ApiError::Forbidden("the empty host".into()))
+    }
+    fn delete(&self, _: &Kind, _: Option<&str>, _: &str) -> Result<(), ApiError> {
+        Err(ApiError::Forbidden("the empty host".into()))
+    }
+    fn log(&self, _: Level, _: &str) {}
+    fn state_get(&self, _: &str) -> Option<Vec<u8>> {
+        None
+    }
+    fn state_set(&self, _: &str, _: &[u8]) {}
+    fn state_delete(&self, _: &str) {}
+    fn emit(&self, _: Event) {}
 }
 
 /// Waits for the watched ConfigMap informer to list the object.
