@@ -49,6 +49,21 @@ struct Managed {
     written_status: Value,
 }
 
+impl Managed {
+    /// A plugin the manager has not started (yet).
+    fn new(source: ModuleSource) -> Self {
+        Self {
+            spec: Value::Null,
+            source,
+            modified: None,
+            plugin: None,
+            phase: "Pending",
+            message: String::new(),
+            written_status: Value::Null,
+        }
+    }
+}
+
 /// Runs controller plugins.
 pub struct ControllerManager {
     client: LocalClient,
@@ -376,15 +391,9 @@ impl ControllerManager {
             Ok(Ok((plugin, modified))) => {
                 tracing::info!(plugin = %name, digest = %plugin.digest(), "controller plugin loaded");
                 let mut managed = self.managed.lock().expect("managed");
-                let entry = managed.entry(name.clone()).or_insert_with(|| Managed {
-                    spec: Value::Null,
-                    source: source.clone(),
-                    modified: None,
-                    plugin: None,
-                    phase: "Pending",
-                    message: String::new(),
-                    written_status: Value::Null,
-                });
+                let entry = managed
+                    .entry(name.clone())
+                    .or_insert_with(|| Managed::new(source.clone()));
                 entry.spec = spec;
                 entry.source = source;
                 entry.modified = modified;
@@ -407,14 +416,8 @@ impl ControllerManager {
     ) {
         tracing::warn!(plugin = %name, phase, %message, "plugin not running");
         let mut managed = self.managed.lock().expect("managed");
-        let entry = managed.entry(name.to_string()).or_insert_with(|| Managed {
-            spec: Value::Null,
-            source: source.clone().unwrap_or(ModuleSource::File(PathBuf::new())),
-            modified: None,
-            plugin: None,
-            phase,
-            message: String::new(),
-            written_status: Value::Null,
+        let entry = managed.entry(name.to_string()).or_insert_with(|| {
+            Managed::new(source.clone().unwrap_or(ModuleSource::File(PathBuf::new())))
         });
         entry.spec = spec;
         if let Some(source) = source {
