@@ -304,3 +304,41 @@ def test_wharf_plugin_push_then_a_plugin_by_digest_hot_swaps(cluster):
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "not a WebAssembly" in refused.stderr
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_a_native_plugin_runs_the_replicaset_controller_in_wharf_up(embedded_cluster):
+    """The same controller crate built as a shared library, loaded natively
+    (trusted: no sandbox), with the same host and permissions."""
+    cluster = embedded_cluster
+    library = Path(wharf_binary()).parent.parent / "release" / "libwharf_controller_replicaset.so"
+    assert library.exists(), f"{library} is missing: scripts/build-plugins.sh builds it"
+    wait_loaded(cluster, "replicaset-controller")
+    spec = get_json(cluster, "plugin", "replicaset-controller")["spec"]
+    # Replace the WebAssembly sample with the native build of the same crate.
+    cluster.kubectl("delete", "plugin", "replicaset-controller")
+    spec["module"] = f"file://{library}"
+    manifest = {"apiVersion": "wharf.dev/v1alpha1", "kind": "Plugin", "metadata": {"name": "native-replicaset"}, "spec": spec}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    status = wait_loaded(cluster, "native-replicaset")
+    import hashlib
+    assert status["loadedDigest"] == "sha256:" + hashlib.sha256(library.read_bytes()).hexdigest()
+    cluster.kubectl("apply", "-f", "-", input="""
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: native}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: native}}
+  template:
+    metadata: {labels: {app: native}}
+    spec: {containers: [{name: c, image: busybox}]}
+""")
+
+    def pods():
+        names = cluster.kubectl("get", "pods", "-l", "app=native", "-o", "name").stdout.split()
+        assert len(names) == 2, names
+
+    eventually(pods)
+    eventually(lambda: get_json(cluster, "rs", "native")["status"].get("replicas") == 2 or pytest.fail("no status"))
+    # Statuses are written on the manager's 500 ms tick.
+    eventually(lambda: plugin_status(cluster, "native-replicaset")["calls"] > 0 or pytest.fail("no calls recorded"))
