@@ -38,103 +38,14 @@ use crate::controller::{
 use crate::error::PluginError;
 use crate::limits::Limits;
 
-/// The ABI version this host speaks (the SDK's `native::ABI_VERSION`).
-pub const ABI_VERSION: u32 = 1;
-
-/// Status codes, as the SDK's `native::status`.
-mod status {
-    pub const OK: u32 = 0;
-    pub const NOT_FOUND: u32 = 1;
-    pub const ALREADY_EXISTS: u32 = 2;
-    pub const CONFLICT: u32 = 3;
-    pub const FORBIDDEN: u32 = 4;
-    pub const INVALID: u32 = 5;
-    pub const OTHER: u32 = 6;
-    pub const DONE: u32 = 0;
-    pub const REQUEUE: u32 = 1;
-    pub const FAILED: u32 = 100;
-    pub const PANICKED: u32 = 101;
-}
-
-/// A borrowed UTF-8 string; a null `ptr` is `None` (or empty).
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct WharfStr {
-    ptr: *const u8,
-    len: usize,
-}
-
-/// An owned byte buffer, freed by the side that allocated it.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct WharfBuf {
-    ptr: *mut u8,
-    len: usize,
-}
-
-#[repr(C)]
-struct WharfKind {
-    group: WharfStr,
-    version: WharfStr,
-    kind: WharfStr,
-}
-
-#[repr(C)]
-struct WharfEvent {
-    kind: WharfKind,
-    namespace: WharfStr,
-    name: WharfStr,
-    type_: u32,
-    reason: WharfStr,
-    message: WharfStr,
-}
+// The ABI's types and helpers are defined once, in `wharf-plugin-abi`, which
+// the SDK compiles against too.
+pub use wharf_plugin_abi::ABI_VERSION;
+use wharf_plugin_abi::{
+    WharfBuf, WharfEvent, WharfHostVtable, WharfKind, WharfStr, push_frame, status,
+};
 
 type Ctx = *mut c_void;
-
-/// The host's calls, in the SDK's field order.
-#[repr(C)]
-struct WharfHostVtable {
-    abi_version: u32,
-    get: unsafe extern "C" fn(Ctx, *const WharfKind, WharfStr, WharfStr, *mut WharfBuf) -> u32,
-    list: unsafe extern "C" fn(
-        Ctx,
-        *const WharfKind,
-        WharfStr,
-        WharfStr,
-        WharfStr,
-        *mut WharfBuf,
-    ) -> u32,
-    create: unsafe extern "C" fn(Ctx, *const WharfKind, WharfStr, WharfStr, *mut WharfBuf) -> u32,
-    create_all: unsafe extern "C" fn(
-        Ctx,
-        *const WharfKind,
-        WharfStr,
-        *const WharfStr,
-        usize,
-        *mut WharfBuf,
-    ) -> u32,
-    update: unsafe extern "C" fn(Ctx, *const WharfKind, WharfStr, WharfStr, *mut WharfBuf) -> u32,
-    update_status:
-        unsafe extern "C" fn(Ctx, *const WharfKind, WharfStr, WharfStr, *mut WharfBuf) -> u32,
-    patch: unsafe extern "C" fn(
-        Ctx,
-        *const WharfKind,
-        WharfStr,
-        WharfStr,
-        u32,
-        WharfStr,
-        bool,
-        *mut WharfBuf,
-    ) -> u32,
-    delete: unsafe extern "C" fn(Ctx, *const WharfKind, WharfStr, WharfStr, *mut WharfBuf) -> u32,
-    log: unsafe extern "C" fn(Ctx, u32, WharfStr),
-    state_get: unsafe extern "C" fn(Ctx, WharfStr, *mut WharfBuf) -> u32,
-    state_set: unsafe extern "C" fn(Ctx, WharfStr, WharfStr),
-    state_delete: unsafe extern "C" fn(Ctx, WharfStr),
-    emit_event: unsafe extern "C" fn(Ctx, *const WharfEvent),
-    now_millis: unsafe extern "C" fn(Ctx) -> u64,
-    free_buf: unsafe extern "C" fn(Ctx, WharfBuf),
-}
 
 static VTABLE: WharfHostVtable = WharfHostVtable {
     abi_version: ABI_VERSION,
@@ -339,7 +250,13 @@ impl NativeControllerInstance {
         // outlives the plugin's instance (released first on drop); the other
         // pointers are valid for the call.
         let code = unsafe {
-            (self.exports.new)(&VTABLE, self.ctx(), str_of(config), &mut instance, &mut buf)
+            (self.exports.new)(
+                &VTABLE,
+                self.ctx(),
+                WharfStr::of(config),
+                &mut instance,
+                &mut buf,
+            )
         };
         let text = self.take(buf);
         match code {
@@ -382,8 +299,8 @@ impl NativeControllerInstance {
         let code = unsafe {
             (self.exports.reconcile)(
                 self.instance,
-                namespace.map_or(NULL_STR, str_of),
-                str_of(name),
+                WharfStr::optional(namespace),
+                WharfStr::of(name),
                 &mut millis,
                 &mut buf,
             )
@@ -442,31 +359,9 @@ fn parse_registration(text: &str) -> Result<Registration, String> {
     })
 }
 
-const NULL_STR: WharfStr = WharfStr {
-    ptr: std::ptr::null(),
-    len: 0,
-};
-
-fn str_of(text: &str) -> WharfStr {
-    WharfStr {
-        ptr: text.as_ptr(),
-        len: text.len(),
-    }
-}
-
 // The host's half of the vtable. Each function catches panics of the
 // `ControllerHost` (an unwind must not cross into the plugin) and answers
 // `OTHER`; invalid UTF-8 from the plugin is `INVALID`.
-
-/// A host buffer (our allocator), freed by `host_free_buf`.
-fn host_buf(bytes: Vec<u8>) -> WharfBuf {
-    let boxed = bytes.into_boxed_slice();
-    let len = boxed.len();
-    WharfBuf {
-        ptr: Box::into_raw(boxed).cast::<u8>(),
-        len,
-    }
-}
 
 fn api_error(error: ApiError) -> (u32, String) {
     match error {
@@ -477,12 +372,6 @@ fn api_error(error: ApiError) -> (u32, String) {
         ApiError::Invalid(m) => (status::INVALID, m),
         ApiError::Other(m) => (status::OTHER, m),
     }
-}
-
-fn push_frame(frames: &mut Vec<u8>, code: u32, bytes: &[u8]) {
-    frames.extend_from_slice(&code.to_le_bytes());
-    frames.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-    frames.extend_from_slice(bytes);
 }
 
 /// A string the plugin passed; `None` when null.
@@ -558,7 +447,7 @@ unsafe fn answer(
                 ptr: std::ptr::null_mut(),
                 len: 0,
             },
-            host_buf,
+            WharfBuf::from_vec,
         );
         // SAFETY: non-null and writable by the caller's guarantee.
         unsafe { out.write(buf) };
@@ -844,13 +733,9 @@ unsafe extern "C" fn host_now_millis(_ctx: Ctx) -> u64 {
 }
 
 unsafe extern "C" fn host_free_buf(_ctx: Ctx, buf: WharfBuf) {
-    if buf.ptr.is_null() {
-        return;
-    }
-    let slice = std::ptr::slice_from_raw_parts_mut(buf.ptr, buf.len);
-    // SAFETY: made by `host_buf` (a `Box<[u8]>` of this length) and handed
-    // back once, per the ABI.
-    drop(unsafe { Box::from_raw(slice) });
+    // SAFETY: made by `WharfBuf::from_vec` in this host and handed back
+    // once, per the ABI.
+    unsafe { buf.free() };
 }
 
 #[cfg(test)]

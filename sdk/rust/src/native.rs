@@ -72,204 +72,15 @@ use crate::error::{Error, Result};
 use crate::kind::GroupVersionKind;
 use crate::runtime::{self, Reconcile};
 
-/// The ABI version this SDK speaks.
-pub const ABI_VERSION: u32 = 1;
+// The ABI's types and helpers are defined once, in `wharf-plugin-abi`, which
+// the host compiles against too.
+pub use wharf_plugin_abi::{
+    ABI_VERSION, WharfBuf, WharfEvent, WharfHostVtable, WharfKind, WharfStr, status,
+};
 
-/// Status codes of host calls and plugin exports.
-pub mod status {
-    /// A host call succeeded.
-    pub const OK: u32 = 0;
-    /// WIT `api-error::not-found`.
-    pub const NOT_FOUND: u32 = 1;
-    /// WIT `api-error::already-exists`.
-    pub const ALREADY_EXISTS: u32 = 2;
-    /// WIT `api-error::conflict`.
-    pub const CONFLICT: u32 = 3;
-    /// WIT `api-error::forbidden`.
-    pub const FORBIDDEN: u32 = 4;
-    /// WIT `api-error::invalid`.
-    pub const INVALID: u32 = 5;
-    /// WIT `api-error::other`.
-    pub const OTHER: u32 = 6;
-    /// `wharf_controller_reconcile`: nothing more to do.
-    pub const DONE: u32 = 0;
-    /// `wharf_controller_reconcile`: again after `*out_requeue_millis`.
-    pub const REQUEUE: u32 = 1;
-    /// A plugin export returned an error (message in the buffer).
-    pub const FAILED: u32 = 100;
-    /// A plugin export panicked (message in the buffer); the instance must
-    /// be replaced.
-    pub const PANICKED: u32 = 101;
-}
-
-/// A borrowed UTF-8 string; a null `ptr` is `None` (or empty).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct WharfStr {
-    pub ptr: *const u8,
-    pub len: usize,
-}
-
-/// An owned byte buffer, freed by the side that allocated it.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct WharfBuf {
-    pub ptr: *mut u8,
-    pub len: usize,
-}
-
-/// A kind, as the WIT `kind` record.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct WharfKind {
-    pub group: WharfStr,
-    pub version: WharfStr,
-    pub kind: WharfStr,
-}
-
-/// A Kubernetes `Event`, as the WIT `events.event` record. `type_`: 0 Normal,
-/// 1 Warning.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct WharfEvent {
-    pub kind: WharfKind,
-    pub namespace: WharfStr,
-    pub name: WharfStr,
-    pub type_: u32,
-    pub reason: WharfStr,
-    pub message: WharfStr,
-}
-
-/// What the host offers; `ctx` is the host context given to
-/// `wharf_controller_new`. Patch types: 0 merge, 1 json, 2 strategic. Log
-/// levels: 0 trace … 4 error.
-#[repr(C)]
-pub struct WharfHostVtable {
-    pub abi_version: u32,
-    pub get: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        kind: *const WharfKind,
-        namespace: WharfStr,
-        name: WharfStr,
-        out: *mut WharfBuf,
-    ) -> u32,
-    pub list: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        kind: *const WharfKind,
-        namespace: WharfStr,
-        label_selector: WharfStr,
-        field_selector: WharfStr,
-        out: *mut WharfBuf,
-    ) -> u32,
-    pub create: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        kind: *const WharfKind,
-        namespace: WharfStr,
-        object: WharfStr,
-        out: *mut WharfBuf,
-    ) -> u32,
-    pub create_all: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        kind: *const WharfKind,
-        namespace: WharfStr,
-        objects: *const WharfStr,
-        count: usize,
-        out: *mut WharfBuf,
-    ) -> u32,
-    pub update: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        kind: *const WharfKind,
-        namespace: WharfStr,
-        object: WharfStr,
-        out: *mut WharfBuf,
-    ) -> u32,
-    pub update_status: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        kind: *const WharfKind,
-        namespace: WharfStr,
-        object: WharfStr,
-        out: *mut WharfBuf,
-    ) -> u32,
-    pub patch: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        kind: *const WharfKind,
-        namespace: WharfStr,
-        name: WharfStr,
-        patch_type: u32,
-        patch: WharfStr,
-        status: bool,
-        out: *mut WharfBuf,
-    ) -> u32,
-    pub delete: unsafe extern "C" fn(
-        ctx: *mut c_void,
-        kind: *const WharfKind,
-        namespace: WharfStr,
-        name: WharfStr,
-        out: *mut WharfBuf,
-    ) -> u32,
-    pub log: unsafe extern "C" fn(ctx: *mut c_void, level: u32, message: WharfStr),
-    pub state_get: unsafe extern "C" fn(ctx: *mut c_void, key: WharfStr, out: *mut WharfBuf) -> u32,
-    pub state_set: unsafe extern "C" fn(ctx: *mut c_void, key: WharfStr, value: WharfStr),
-    pub state_delete: unsafe extern "C" fn(ctx: *mut c_void, key: WharfStr),
-    pub emit_event: unsafe extern "C" fn(ctx: *mut c_void, event: *const WharfEvent),
-    pub now_millis: unsafe extern "C" fn(ctx: *mut c_void) -> u64,
-    pub free_buf: unsafe extern "C" fn(ctx: *mut c_void, buf: WharfBuf),
-}
-
-impl WharfStr {
-    fn of(text: &str) -> Self {
-        WharfStr {
-            ptr: text.as_ptr(),
-            len: text.len(),
-        }
-    }
-
-    fn of_bytes(bytes: &[u8]) -> Self {
-        WharfStr {
-            ptr: bytes.as_ptr(),
-            len: bytes.len(),
-        }
-    }
-
-    fn optional(text: Option<&str>) -> Self {
-        text.map_or(
-            WharfStr {
-                ptr: std::ptr::null(),
-                len: 0,
-            },
-            WharfStr::of,
-        )
-    }
-
-    /// The string, `None` when null.
-    ///
-    /// # Safety
-    /// A non-null `ptr` points to `len` readable bytes for `'a`.
-    unsafe fn read<'a>(self) -> Option<std::result::Result<&'a str, std::str::Utf8Error>> {
-        if self.ptr.is_null() {
-            return None;
-        }
-        // SAFETY: non-null, and the caller guarantees `len` readable bytes.
-        let bytes = unsafe { std::slice::from_raw_parts(self.ptr, self.len) };
-        Some(std::str::from_utf8(bytes))
-    }
-}
-
-impl WharfBuf {
-    const NULL: WharfBuf = WharfBuf {
-        ptr: std::ptr::null_mut(),
-        len: 0,
-    };
-
-    /// A buffer of the plugin's allocator; freed by `free_plugin_buf`.
-    fn from_string(text: String) -> Self {
-        let boxed: Box<[u8]> = text.into_bytes().into_boxed_slice();
-        let len = boxed.len();
-        WharfBuf {
-            ptr: Box::into_raw(boxed).cast::<u8>(),
-            len,
-        }
-    }
+/// A buffer of the plugin's allocator; freed by `free_plugin_buf`.
+fn buf_of(text: String) -> WharfBuf {
+    WharfBuf::from_vec(text.into_bytes())
 }
 
 fn wharf_kind(kind: &GroupVersionKind) -> WharfKind {
@@ -296,20 +107,9 @@ fn utf8(bytes: Vec<u8>) -> Result<String> {
 }
 
 /// Splits a frames buffer (see the module docs) into (status, bytes) items.
-fn frames(mut bytes: &[u8]) -> Result<Vec<(u32, Vec<u8>)>> {
-    let truncated = || Error::Other("the host sent a truncated frame".to_owned());
-    let mut items = Vec::new();
-    while !bytes.is_empty() {
-        let (code, rest) = bytes.split_at_checked(4).ok_or_else(truncated)?;
-        let (len, rest) = rest.split_at_checked(8).ok_or_else(truncated)?;
-        let code = u32::from_le_bytes(code.try_into().expect("4 bytes"));
-        let len = usize::try_from(u64::from_le_bytes(len.try_into().expect("8 bytes")))
-            .map_err(|_| truncated())?;
-        let (item, rest) = rest.split_at_checked(len).ok_or_else(truncated)?;
-        items.push((code, item.to_vec()));
-        bytes = rest;
-    }
-    Ok(items)
+fn frames(bytes: &[u8]) -> Result<Vec<(u32, Vec<u8>)>> {
+    wharf_plugin_abi::split_frames(bytes)
+        .ok_or_else(|| Error::Other("the host sent a truncated frame".to_owned()))
 }
 
 /// The host, through the vtable: the native [`Backend`].
@@ -711,21 +511,15 @@ pub unsafe fn controller_new<C: Controller>(
             if out_instance.is_null() {
                 // SAFETY: just made by `Box::into_raw`, nobody else has it.
                 drop(unsafe { Box::from_raw(pointer.cast::<Instance>()) });
-                (
-                    status::FAILED,
-                    WharfBuf::from_string("no out_instance".to_owned()),
-                )
+                (status::FAILED, buf_of("no out_instance".to_owned()))
             } else {
                 // SAFETY: non-null and writable per the ABI.
                 unsafe { out_instance.write(pointer) };
-                (status::OK, WharfBuf::from_string(registration))
+                (status::OK, buf_of(registration))
             }
         }
-        Ok(Err(message)) => (status::FAILED, WharfBuf::from_string(message)),
-        Err(payload) => (
-            status::PANICKED,
-            WharfBuf::from_string(panic_message(payload.as_ref())),
-        ),
+        Ok(Err(message)) => (status::FAILED, buf_of(message)),
+        Err(payload) => (status::PANICKED, buf_of(panic_message(payload.as_ref()))),
     };
     // SAFETY: writable per the ABI.
     unsafe { give(out_buf, buf) };
@@ -776,13 +570,13 @@ pub unsafe fn controller_reconcile(
         }
         Ok(Err(message)) => {
             // SAFETY: writable per the ABI.
-            unsafe { give(out_buf, WharfBuf::from_string(message)) };
+            unsafe { give(out_buf, buf_of(message)) };
             status::FAILED
         }
         Err(payload) => {
             let message = panic_message(payload.as_ref());
             // SAFETY: writable per the ABI.
-            unsafe { give(out_buf, WharfBuf::from_string(message)) };
+            unsafe { give(out_buf, buf_of(message)) };
             status::PANICKED
         }
     }
@@ -809,13 +603,9 @@ pub unsafe fn controller_drop(instance: *mut c_void) {
 /// # Safety
 /// `buf` is null or came from this plugin, and is freed once.
 pub unsafe fn free_plugin_buf(buf: WharfBuf) {
-    if buf.ptr.is_null() {
-        return;
-    }
-    let slice = std::ptr::slice_from_raw_parts_mut(buf.ptr, buf.len);
-    // SAFETY: made by `WharfBuf::from_string` (a `Box<[u8]>` of this
-    // length) and handed back once, per the ABI.
-    drop(unsafe { Box::from_raw(slice) });
+    // SAFETY: made by `buf_of` (`WharfBuf::from_vec` in this plugin) and
+    // handed back once, per the ABI.
+    unsafe { buf.free() };
 }
 
 #[cfg(test)]
