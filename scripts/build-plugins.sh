@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Builds every crate under plugins/ as a wasm32-wasip2 component, with the
 # `plugin` profile (small and fast), into target/wasm32-wasip2/plugin/, and
-# the controllers as native shared libraries into target/release/.
+# the controllers and scheduling policies as native shared libraries into
+# target/release/ (trusted native plugins, and the WebAssembly-overhead
+# measurements).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=()
-for manifest in plugins/*/*/Cargo.toml; do
-    packages+=(-p "$(sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -n 1)")
+packages_in() {
+    for manifest in "$1"/*/Cargo.toml; do
+        printf -- '-p\n%s\n' "$(sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -n 1)"
+    done
+}
+# One build per plugin kind: the SDK's world feature (controller, scheduler)
+# must not be unified across kinds, so each component carries its own world.
+for kind in plugins/*/; do
+    mapfile -t packages < <(packages_in "${kind%/}")
+    cargo build --locked --target wasm32-wasip2 --profile plugin "${packages[@]}"
 done
-cargo build --locked --target wasm32-wasip2 --profile plugin "${packages[@]}"
-# The controllers as native shared libraries too (target/release/lib*.so),
-# for trusted native plugins and the WebAssembly-overhead measurements.
-cargo build --locked --release -p wharf-controller-replicaset -p wharf-controller-deployment
+mapfile -t policies < <(packages_in plugins/scheduling)
+cargo build --locked --release -p wharf-controller-replicaset -p wharf-controller-deployment "${policies[@]}"

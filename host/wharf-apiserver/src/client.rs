@@ -166,6 +166,20 @@ impl LocalClient {
             .0)
     }
 
+    /// Binds a pod to a node (the `pods/binding` subresource).
+    pub async fn bind(
+        &self,
+        resource: &ResourceDef,
+        namespace: &str,
+        name: &str,
+        node: &str,
+    ) -> ApiResult<Value> {
+        self.state
+            .objects
+            .bind(resource, Some(namespace), name, node, false)
+            .await
+    }
+
     /// Deletes with the Background propagation policy.
     pub async fn delete(
         &self,

@@ -627,54 +627,16 @@ async fn bind(
         .pointer("/target/name")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("a Binding needs target.name".into()))?
-        .to_string();
-    let resource = &target.resource;
+        .ok_or_else(|| ApiError::BadRequest("a Binding needs target.name".into()))?;
     state
         .objects
-        .update_with(
-            resource,
+        .bind(
+            &target.resource,
             target.namespace.as_deref(),
             name,
-            Part::Main,
+            node,
             query.dry_run()?,
-            |current| {
-                if let Some(existing) = current
-                    .pointer("/spec/nodeName")
-                    .and_then(Value::as_str)
-                    .filter(|n| !n.is_empty())
-                {
-                    return Err(ApiError::Conflict {
-                        group: String::new(),
-                        kind: "pods/binding".into(),
-                        name: name.into(),
-                        message: format!("pod {name} is already assigned to node \"{existing}\""),
-                    });
-                }
-                let mut next = current.clone();
-                next["metadata"]
-                    .as_object_mut()
-                    .expect("metadata")
-                    .remove("resourceVersion");
-                next["spec"]["nodeName"] = json!(node);
-                Ok(next)
-            },
         )
-        .await?;
-    // The PodScheduled condition lives in the status.
-    state
-        .objects
-        .update_with(resource, target.namespace.as_deref(), name, Part::Status, query.dry_run()?, |current| {
-            let mut next = current.clone();
-            next["metadata"].as_object_mut().expect("metadata").remove("resourceVersion");
-            let status = next.as_object_mut().expect("object").entry("status").or_insert_with(|| json!({}));
-            let conditions = status.as_object_mut().expect("status").entry("conditions").or_insert_with(|| json!([]));
-            if let Some(list) = conditions.as_array_mut() {
-                list.retain(|c| c["type"] != "PodScheduled");
-                list.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": crate::objects::now_rfc3339()}));
-            }
-            Ok(next)
-        })
         .await?;
     Ok(json_response(
         StatusCode::CREATED,

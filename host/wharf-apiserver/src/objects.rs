@@ -57,6 +57,8 @@ pub enum Part {
     Main,
     /// Only the status.
     Status,
+    /// Both, in one write (the server's own writes, such as a binding).
+    Whole,
 }
 
 /// Delete options from the query or the `DeleteOptions` body.
@@ -459,6 +461,70 @@ impl Objects {
         ))
     }
 
+    /// Assigns a pending pod to a node and marks it PodScheduled, in one
+    /// write, as the `pods/binding` subresource does. A pod that is already
+    /// assigned or being deleted is a 409 Conflict.
+    pub async fn bind(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        node: &str,
+        dry_run: bool,
+    ) -> ApiResult<Value> {
+        let conflict = |message: String| ApiError::Conflict {
+            group: String::new(),
+            kind: "pods/binding".into(),
+            name: name.into(),
+            message,
+        };
+        self.update_with(resource, namespace, name, Part::Whole, dry_run, |current| {
+            if let Some(existing) = current
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+            {
+                return Err(conflict(format!(
+                    "pod {name} is already assigned to node \"{existing}\""
+                )));
+            }
+            if current.pointer("/metadata/deletionTimestamp").is_some() {
+                return Err(conflict(format!(
+                    "pod {name} is being deleted, cannot be assigned to a host"
+                )));
+            }
+            let mut next = current.clone();
+            if let Some(metadata) = next["metadata"].as_object_mut() {
+                metadata.remove("resourceVersion");
+            }
+            next["spec"]["nodeName"] = Value::String(node.to_string());
+            let status = next
+                .as_object_mut()
+                .expect("an object")
+                .entry("status")
+                .or_insert_with(|| serde_json::json!({}));
+            if !status.is_object() {
+                *status = serde_json::json!({});
+            }
+            let conditions = status
+                .as_object_mut()
+                .expect("an object")
+                .entry("conditions")
+                .or_insert_with(|| serde_json::json!([]));
+            if let Some(list) = conditions.as_array_mut() {
+                list.retain(|c| c["type"] != "PodScheduled");
+                list.push(serde_json::json!({
+                    "type": "PodScheduled",
+                    "status": "True",
+                    "lastProbeTime": null,
+                    "lastTransitionTime": now_rfc3339(),
+                }));
+            }
+            Ok(next)
+        })
+        .await
+    }
+
     /// Reads, changes with `change`, and writes back, retrying when another
     /// writer got there first, unless the caller pinned a resourceVersion
     /// (then a stale one is a 409 Conflict). `change` returns the new object
@@ -719,6 +785,7 @@ fn merge_server_fields(
             }
             next
         }
+        Part::Whole => requested,
         Part::Main => {
             let mut next = requested;
             if resource.status {

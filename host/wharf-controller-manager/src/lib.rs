@@ -12,6 +12,7 @@ pub mod informer;
 pub mod leader;
 pub mod manager;
 pub mod plugin;
+pub mod plugin_spec;
 pub mod queue;
 
 pub use manager::ControllerManager;

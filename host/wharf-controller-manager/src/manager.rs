@@ -17,26 +17,15 @@ use tokio::sync::mpsc;
 use wharf_apiserver::{LocalClient, Patch};
 use wharf_plugins::controller::{ControllerModule, ModuleKind};
 use wharf_plugins::native::NativeControllerModule;
-use wharf_plugins::{Limits, PermissionRule, Permissions, PluginError, Runtime};
+use wharf_plugins::{PermissionRule, Permissions, PluginError, Runtime};
 
 use crate::host::PluginHost;
 use crate::informer::{Change, Informers};
 use crate::plugin::{ControllerPlugin, ControllerSpec};
+use crate::plugin_spec::{self, ModuleSource, read_module};
 
 /// How often module files are checked for changes and statuses written.
 const TICK: Duration = Duration::from_millis(500);
-
-/// Where a module comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum ModuleSource {
-    /// A file on this machine (development mode): reloaded when it changes.
-    /// A `.so` (or `.dylib`) file is a native plugin, loaded with `dlopen`:
-    /// trusted, with no sandbox, no call deadline and no memory limit (the
-    /// host still enforces its permissions on every cluster call).
-    File(PathBuf),
-    /// A module uploaded through the API (`wharf plugin push`), by digest.
-    Digest(String),
-}
 
 /// What the manager knows about one `Plugin`.
 struct Managed {
@@ -72,78 +61,16 @@ pub struct ControllerManager {
     managed: Mutex<HashMap<String, Managed>>,
 }
 
-fn parse_memory(text: &str) -> Option<usize> {
-    let text = text.trim();
-    for (suffix, factor) in [
-        ("Ki", 1usize << 10),
-        ("Mi", 1 << 20),
-        ("Gi", 1 << 30),
-        ("k", 1000),
-        ("M", 1_000_000),
-        ("G", 1_000_000_000),
-    ] {
-        if let Some(number) = text.strip_suffix(suffix) {
-            return number.trim().parse::<usize>().ok().map(|n| n * factor);
-        }
-    }
-    text.parse().ok()
-}
-
-fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if let Some(ms) = text.strip_suffix("ms") {
-        return ms.trim().parse().ok().map(Duration::from_millis);
-    }
-    if let Some(seconds) = text.strip_suffix('s') {
-        return seconds
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| *s > 0.0)
-            .map(Duration::from_secs_f64);
-    }
-    None
-}
-
 /// The controller settings of a `Plugin` spec, or why they are wrong.
 fn controller_spec(spec: &Value) -> Result<(ControllerSpec, Permissions, ModuleSource), String> {
-    let defaults = Limits::default();
-    let memory = match spec.pointer("/limits/memory").and_then(Value::as_str) {
-        Some(text) => parse_memory(text)
-            .ok_or_else(|| format!("spec.limits.memory: cannot read {text:?} (use 64Mi)"))?,
-        None => defaults.memory_bytes,
-    };
-    let deadline = match spec.pointer("/limits/callTimeout").and_then(Value::as_str) {
-        Some(text) => parse_duration(text).ok_or_else(|| {
-            format!("spec.limits.callTimeout: cannot read {text:?} (use 500ms or 2s)")
-        })?,
-        None => defaults.call_deadline,
-    };
+    let limits = plugin_spec::limits(spec)?;
     let permissions: Vec<PermissionRule> = match spec.get("permissions") {
         Some(rules) => {
             serde_json::from_value(rules.clone()).map_err(|e| format!("spec.permissions: {e}"))?
         }
         None => Vec::new(),
     };
-    let module = spec
-        .get("module")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let source = if module.starts_with("sha256:") {
-        ModuleSource::Digest(module.to_string())
-    } else {
-        match module
-            .strip_prefix("file://")
-            .or(module.starts_with('/').then_some(module))
-        {
-            Some(path) => ModuleSource::File(PathBuf::from(path)),
-            None => {
-                return Err(format!(
-                    "spec.module: {module:?} is neither a module digest (sha256:…, from `wharf plugin push`) nor a file:///path"
-                ));
-            }
-        }
-    };
+    let source = plugin_spec::module_source(spec)?;
     let config = spec
         .get("config")
         .cloned()
@@ -154,10 +81,6 @@ fn controller_spec(spec: &Value) -> Result<(ControllerSpec, Permissions, ModuleS
         .and_then(Value::as_u64)
         .unwrap_or(2)
         .clamp(1, 64) as usize;
-    let limits = Limits {
-        memory_bytes: memory,
-        call_deadline: deadline,
-    };
     Ok((
         ControllerSpec {
             limits,
@@ -167,14 +90,6 @@ fn controller_spec(spec: &Value) -> Result<(ControllerSpec, Permissions, ModuleS
         Permissions(permissions),
         source,
     ))
-}
-
-impl ModuleSource {
-    /// Whether the module is a native shared library rather than a component.
-    fn is_native(&self) -> bool {
-        matches!(self, ModuleSource::File(path)
-            if path.extension().is_some_and(|e| e == "so" || e == "dylib"))
-    }
 }
 
 /// Loads a module read from `source`: a component compiled by `runtime`, or
@@ -189,28 +104,6 @@ fn load_module(
             Ok(Arc::new(NativeControllerModule::load(path)?).into())
         }
         _ => Ok(Arc::new(ControllerModule::load(runtime, bytes)?).into()),
-    }
-}
-
-/// The module's bytes, and for a file its modification time. Runs on a
-/// blocking thread (it may wait on the store).
-fn read_module(
-    client: &LocalClient,
-    source: &ModuleSource,
-) -> Result<(Vec<u8>, Option<SystemTime>), String> {
-    match source {
-        ModuleSource::File(path) => {
-            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-            Ok((bytes, modified))
-        }
-        ModuleSource::Digest(digest) => {
-            let store = client.state().objects.store.clone();
-            let bytes = tokio::runtime::Handle::current()
-                .block_on(wharf_apiserver::modules::get(store.as_ref(), digest))
-                .map_err(|e| format!("module {digest}: {e}"))?;
-            Ok((bytes, None))
-        }
     }
 }
 
@@ -570,6 +463,8 @@ fn status_of(managed: &Managed) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin_spec::{parse_duration, parse_memory};
+    use wharf_plugins::Limits;
 
     #[test]
     fn limits_read_kubernetes_style_quantities_and_durations() {

@@ -282,12 +282,12 @@ impl ControllerModule {
     }
 }
 
-fn ticks(deadline: Duration) -> u64 {
+pub(crate) fn ticks(deadline: Duration) -> u64 {
     (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 /// Turns a wasmtime error from a call into the runtime's error.
-fn classify(error: wasmtime::Error, limits: &Limits) -> PluginError {
+pub(crate) fn classify(error: wasmtime::Error, limits: &Limits) -> PluginError {
     let text = format!("{error:#}");
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => PluginError::Timeout(limits.call_deadline),

@@ -8,6 +8,8 @@
 //! - [`native`]: the same plugins built as shared libraries and loaded
 //!   with `dlopen` (trusted: no sandbox, deadline or memory limit);
 //!   [`controller::ModuleKind`] runs either kind.
+//! - [`policy`]: the `scheduler` world: scheduling policies as components
+//!   or native libraries behind one [`policy::PolicyInstance`].
 //! - [`Limits`] and [`Permissions`]: memory and time per call; cluster
 //!   operations allowed (deny by default).
 //!
@@ -20,6 +22,7 @@ mod engine;
 mod error;
 mod limits;
 pub mod native;
+pub mod policy;
 
 pub use engine::{EPOCH_TICK, Runtime, RuntimeConfig, digest};
 pub use error::PluginError;

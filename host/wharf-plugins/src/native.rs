@@ -171,7 +171,11 @@ impl NativeControllerModule {
 
 /// Writes `bytes` to `<tmp>/wharf-native-plugins/<hex>-<file name>` unless
 /// it is there already (temp file + rename, so a reader never sees half).
-fn content_addressed_copy(path: &Path, digest: &str, bytes: &[u8]) -> Result<PathBuf, String> {
+pub(crate) fn content_addressed_copy(
+    path: &Path,
+    digest: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, String> {
     let dir = std::env::temp_dir().join("wharf-native-plugins");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let file_name = path

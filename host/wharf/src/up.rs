@@ -23,20 +23,61 @@ pub struct Up {
     /// build's `wasm32-wasip2/plugin` folder next to this binary's.
     #[arg(long)]
     plugin_dir: Option<PathBuf>,
-    /// Start only the API server: no controller manager, no sample plugins.
+    /// Start only the API server: no controller manager, no scheduler, no
+    /// sample plugins.
     #[arg(long)]
     no_controllers: bool,
+    /// Simulated nodes to register (`sim-0`…): they heartbeat, report
+    /// capacity and mark the pods bound to them Running without running
+    /// anything, like kwok. Nodes labelled `wharf.dev/hollow=true` created
+    /// later (with kubectl) are simulated too.
+    #[arg(long, default_value_t = 0)]
+    sim_nodes: usize,
+    /// Zones the simulated nodes are spread over (`topology.kubernetes.io/zone`), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    sim_zones: Vec<String>,
+    /// CPU of each simulated node.
+    #[arg(long, default_value = "4")]
+    sim_node_cpu: String,
+    /// Memory of each simulated node.
+    #[arg(long, default_value = "16Gi")]
+    sim_node_memory: String,
+    /// Pods each simulated node takes.
+    #[arg(long, default_value_t = 110)]
+    sim_node_pods: u32,
+    /// Extra labels on the simulated nodes (`k=v,k2=v2`).
+    #[arg(long)]
+    sim_node_labels: Option<String>,
+    /// A taint on the simulated nodes (`key=value:Effect`), repeatable.
+    #[arg(long)]
+    sim_node_taint: Vec<String>,
 }
 
 /// The sample plugin set: each manifest's `spec.module` names its component.
 const SAMPLE_PLUGINS: &[&str] = &[
     include_str!("../../../plugins/controllers/replicaset/plugin.yaml"),
     include_str!("../../../plugins/controllers/deployment/plugin.yaml"),
+    include_str!("../../../plugins/scheduling/node-unschedulable/plugin.yaml"),
+    include_str!("../../../plugins/scheduling/node-name/plugin.yaml"),
+    include_str!("../../../plugins/scheduling/taint-toleration/plugin.yaml"),
+    include_str!("../../../plugins/scheduling/node-affinity/plugin.yaml"),
+    include_str!("../../../plugins/scheduling/node-ports/plugin.yaml"),
+    include_str!("../../../plugins/scheduling/node-resources-fit/plugin.yaml"),
+    include_str!("../../../plugins/scheduling/pod-topology-spread/plugin.yaml"),
+    include_str!("../../../plugins/scheduling/balanced-allocation/plugin.yaml"),
 ];
 
 fn default_plugin_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     Some(exe.parent()?.parent()?.join("wasm32-wasip2").join("plugin"))
+}
+
+/// The sample plugin manifests, parsed.
+pub fn sample_plugins() -> Result<Vec<serde_json::Value>, String> {
+    SAMPLE_PLUGINS
+        .iter()
+        .map(|m| serde_yaml_ng::from_str(m).map_err(|e| format!("sample plugin manifest: {e}")))
+        .collect()
 }
 
 /// Creates or updates the sample `Plugin` objects whose components exist.
@@ -48,9 +89,7 @@ async fn install_sample_plugins(
         .resource("wharf.dev", "v1alpha1", "Plugin")
         .map_err(|e| e.to_string())?;
     let mut installed = 0;
-    for manifest in SAMPLE_PLUGINS {
-        let mut plugin: serde_json::Value = serde_yaml_ng::from_str(manifest)
-            .map_err(|e| format!("sample plugin manifest: {e}"))?;
+    for mut plugin in sample_plugins()? {
         let file = plugin["spec"]["module"]
             .as_str()
             .unwrap_or_default()
@@ -90,7 +129,8 @@ async fn install_sample_plugins(
     Ok(installed)
 }
 
-/// Runs the controller manager whenever this process holds the leader lease.
+/// Runs the controller manager and the scheduler whenever this process
+/// holds the leader lease.
 async fn start_controllers(
     state: Arc<ApiState>,
     data_dir: &std::path::Path,
@@ -117,7 +157,16 @@ async fn start_controllers(
         move |mut stopped| {
             let manager =
                 wharf_controller_manager::ControllerManager::new(client.clone(), runtime.clone());
+            let (client, runtime) = (client.clone(), runtime.clone());
             async move {
+                // Stopped (dropped) when leadership is lost.
+                let _scheduler = match wharf_scheduler::Scheduler::start(client, runtime) {
+                    Ok(scheduler) => Some(scheduler),
+                    Err(error) => {
+                        tracing::error!(%error, "the scheduler did not start");
+                        None
+                    }
+                };
                 manager
                     .run(async move {
                         let _ = stopped.wait_for(|stop| *stop).await;
@@ -127,6 +176,41 @@ async fn start_controllers(
         },
     ));
     Ok(())
+}
+
+/// Registers the simulated nodes, if asked (and simulates any node
+/// labelled `wharf.dev/hollow=true`).
+async fn start_hollow_nodes(
+    state: &Arc<ApiState>,
+    options: &Up,
+) -> Result<Option<wharf_node::HollowNodes>, String> {
+    let labels = match &options.sim_node_labels {
+        Some(text) => wharf_node::HollowConfig::parse_labels(text)?,
+        None => Default::default(),
+    };
+    let taints = options
+        .sim_node_taint
+        .iter()
+        .map(|t| wharf_node::HollowConfig::parse_taint(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = wharf_node::HollowConfig {
+        count: options.sim_nodes,
+        cpu: options.sim_node_cpu.clone(),
+        memory: options.sim_node_memory.clone(),
+        pods: options.sim_node_pods,
+        zones: options.sim_zones.clone(),
+        labels,
+        taints,
+        ..Default::default()
+    };
+    let client = wharf_apiserver::LocalClient::new(state.clone());
+    let nodes = wharf_node::HollowNodes::start(client, config)
+        .await
+        .map_err(|e| format!("simulated nodes: {e}"))?;
+    if options.sim_nodes > 0 {
+        tracing::info!(count = options.sim_nodes, "simulated nodes registered");
+    }
+    Ok(Some(nodes))
 }
 
 fn hostname() -> String {
@@ -173,6 +257,7 @@ pub async fn run(options: Up) -> Result<(), String> {
     if !options.no_controllers {
         start_controllers(state.clone(), &options.data_dir, options.plugin_dir.clone()).await?;
     }
+    let _hollow = start_hollow_nodes(&state, &options).await?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;

@@ -13,6 +13,8 @@
 
 use std::ffi::c_void;
 
+pub mod policy;
+
 /// The ABI version; a plugin and a host must agree on it.
 pub const ABI_VERSION: u32 = 1;
 

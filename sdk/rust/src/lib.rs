@@ -128,13 +128,14 @@ mod kind;
 mod owner;
 pub mod prelude;
 mod runtime;
+pub mod scheduling;
 mod selector;
 // Native only (documented everywhere): components never carry it.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 #[cfg(any(not(target_arch = "wasm32"), doc))]
 pub mod testing;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "controller"))]
 mod wit;
 
 pub use backend::{Backend, Event, EventType, ListParams, LogLevel, PatchType};
@@ -267,11 +268,142 @@ macro_rules! export_controller {
 
 /// What [`export_controller!`] expands to; not an API.
 #[doc(hidden)]
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "controller"))]
 pub mod __private {
     pub use crate::wit::bindings;
     pub use crate::wit::bindings::exports::wharf::plugin::reconciler::{
         Guest as ReconcilerGuest, Outcome as WitOutcome, Registration as WitRegistration,
     };
     pub use crate::wit::{init, reconcile};
+}
+
+/// Exports a [`scheduling::Policy`] as the component's `policy` (world
+/// `scheduler`): the instance is built on `init` from the Plugin's config.
+/// The crate must enable the SDK's `scheduler` feature.
+///
+/// On other targets than wasm32 it generates the native policy ABI instead
+/// (see [`scheduling::native`]), so the same crate builds as a shared
+/// library the host loads with `dlopen`.
+#[macro_export]
+macro_rules! export_policy {
+    ($policy:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            struct WharfPolicyExport;
+
+            impl $crate::scheduling::__private::PolicyGuest for WharfPolicyExport {
+                fn init(
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<
+                    $crate::scheduling::__private::WitRegistration,
+                    ::std::string::String,
+                > {
+                    $crate::scheduling::__private::init::<$policy>(&config)
+                }
+                fn update(changes: ::std::vec::Vec<$crate::scheduling::__private::WitChange>) {
+                    $crate::scheduling::__private::update(changes)
+                }
+                fn filter(
+                    pod: $crate::scheduling::__private::WitPod,
+                    candidates: ::std::vec::Vec<u32>,
+                ) -> ::std::result::Result<
+                    ::std::vec::Vec<$crate::scheduling::__private::WitRejection>,
+                    ::std::string::String,
+                > {
+                    $crate::scheduling::__private::filter(pod, candidates)
+                }
+                fn score(
+                    pod: $crate::scheduling::__private::WitPod,
+                    candidates: ::std::vec::Vec<u32>,
+                ) -> ::std::result::Result<::std::vec::Vec<i64>, ::std::string::String> {
+                    $crate::scheduling::__private::score(pod, candidates)
+                }
+            }
+
+            $crate::scheduling::__private::bindings::export_policy_world!(
+                WharfPolicyExport with_types_in $crate::scheduling::__private::bindings
+            );
+        };
+
+        // The native policy ABI; each export forwards to
+        // `wharf_sdk::scheduling::native`.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[allow(unsafe_code)]
+        const _: () = {
+            use ::std::ffi::c_void;
+            use $crate::scheduling::native::{WharfBuf, WharfStr};
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn wharf_policy_abi_version() -> u32 {
+                $crate::scheduling::native::POLICY_ABI_VERSION
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn wharf_policy_new(
+                config: WharfStr,
+                out: *mut WharfBuf,
+            ) -> *mut c_void {
+                // SAFETY: the host upholds the policy ABI.
+                unsafe { $crate::scheduling::native::policy_new::<$policy>(config, out) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn wharf_policy_update(
+                instance: *mut c_void,
+                changes: WharfStr,
+                out: *mut WharfBuf,
+            ) -> u32 {
+                // SAFETY: the host upholds the policy ABI.
+                unsafe {
+                    $crate::scheduling::native::policy_update::<$policy>(instance, changes, out)
+                }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn wharf_policy_filter(
+                instance: *mut c_void,
+                pod: WharfStr,
+                candidates: *const u32,
+                count: usize,
+                out: *mut WharfBuf,
+            ) -> u32 {
+                // SAFETY: the host upholds the policy ABI.
+                unsafe {
+                    $crate::scheduling::native::policy_filter::<$policy>(
+                        instance, pod, candidates, count, out,
+                    )
+                }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn wharf_policy_score(
+                instance: *mut c_void,
+                pod: WharfStr,
+                candidates: *const u32,
+                count: usize,
+                scores: *mut i64,
+                out: *mut WharfBuf,
+            ) -> u32 {
+                // SAFETY: the host upholds the policy ABI.
+                unsafe {
+                    $crate::scheduling::native::policy_score::<$policy>(
+                        instance, pod, candidates, count, scores, out,
+                    )
+                }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn wharf_policy_free(instance: *mut c_void) {
+                // SAFETY: the host upholds the policy ABI.
+                unsafe { $crate::scheduling::native::policy_free::<$policy>(instance) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn wharf_policy_free_buf(buf: WharfBuf) {
+                // SAFETY: the host upholds the policy ABI.
+                unsafe { $crate::scheduling::native::policy_free_buf(buf) }
+            }
+        };
+    };
 }

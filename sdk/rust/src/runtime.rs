@@ -2,6 +2,12 @@
 //! from the `Plugin`'s config, then hand reconciles to it. The wasm32 glue
 //! (`wit.rs`) only converts to and from the WIT types around these.
 
+// A component built for another world (a scheduling policy) has no use for it.
+#![cfg_attr(
+    all(target_arch = "wasm32", not(feature = "controller")),
+    allow(dead_code)
+)]
+
 use crate::context::Context;
 use crate::controller::{Action, Controller, Registration};
 use crate::error::Result;

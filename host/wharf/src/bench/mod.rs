@@ -4,6 +4,7 @@
 mod api;
 mod plugins;
 mod report;
+mod scheduler;
 mod store;
 
 use clap::Subcommand;
@@ -17,6 +18,8 @@ pub enum Target {
     Api(api::ApiBench),
     /// The plugin platform: instantiation, reconcile round trip, hot swap, 10,000 pods.
     Plugins(plugins::PluginsBench),
+    /// The scheduler: SchedulingBasic, pods/s at N nodes, WebAssembly vs native.
+    Scheduler(scheduler::SchedulerBench),
 }
 
 pub async fn run(target: Target) -> Result<(), String> {
@@ -24,5 +27,6 @@ pub async fn run(target: Target) -> Result<(), String> {
         Target::Store(options) => store::run(options).await,
         Target::Api(options) => api::run(options).await,
         Target::Plugins(options) => plugins::run(options).await,
+        Target::Scheduler(options) => scheduler::run(options).await,
     }
 }

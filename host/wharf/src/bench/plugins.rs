@@ -74,7 +74,7 @@ fn read(dir: &std::path::Path, file: &str) -> Result<Vec<u8>, String> {
 }
 
 /// An API server on a temporary embedded store, and its in-process client.
-async fn cluster() -> Result<(LocalClient, tempfile::TempDir), String> {
+pub(super) async fn cluster() -> Result<(LocalClient, tempfile::TempDir), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("store")))
         .map_err(|e| e.to_string())?;

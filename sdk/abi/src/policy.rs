@@ -1,0 +1,795 @@
+//! Scheduling policies: the records of the WIT `policy` interface as plain
+//! Rust types, and the compact binary form in which they cross the native
+//! (cdylib) boundary.
+//!
+//! The host's scheduler keeps its snapshot in these types; the SDK hands
+//! them to policy code. For WebAssembly they are converted to and from the
+//! WIT bindings; for native policies they are encoded with [`Encode`] and
+//! decoded with [`Decode`]: little-endian integers, strings and lists
+//! prefixed by a `u32` length. The native entry points a policy library
+//! exports are listed in [`symbols`].
+
+/// CPU in millicores, memory in bytes, pods as a count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub milli_cpu: u64,
+    pub memory_bytes: u64,
+    pub pods: u32,
+}
+
+impl Resources {
+    /// The field-wise sum.
+    pub fn plus(self, other: Resources) -> Resources {
+        Resources {
+            milli_cpu: self.milli_cpu.saturating_add(other.milli_cpu),
+            memory_bytes: self.memory_bytes.saturating_add(other.memory_bytes),
+            pods: self.pods.saturating_add(other.pods),
+        }
+    }
+
+    /// The field-wise difference, floored at zero.
+    pub fn minus(self, other: Resources) -> Resources {
+        Resources {
+            milli_cpu: self.milli_cpu.saturating_sub(other.milli_cpu),
+            memory_bytes: self.memory_bytes.saturating_sub(other.memory_bytes),
+            pods: self.pods.saturating_sub(other.pods),
+        }
+    }
+}
+
+/// A node taint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Taint {
+    pub key: String,
+    pub value: String,
+    /// NoSchedule, PreferNoSchedule or NoExecute.
+    pub effect: String,
+}
+
+/// A host port a container asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostPort {
+    /// `0.0.0.0` (any) when the pod left it empty.
+    pub ip: String,
+    /// TCP, UDP or SCTP.
+    pub protocol: String,
+    pub port: u16,
+}
+
+/// What the pods placed on a node take from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub requested: Resources,
+    /// Requests with kube-scheduler's non-zero defaults (100m, 200 MiB).
+    pub non_zero_requested: Resources,
+    pub host_ports: Vec<HostPort>,
+}
+
+/// A node as policies see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Node {
+    /// The node's slot; stable until the node is removed.
+    pub index: u32,
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub taints: Vec<Taint>,
+    pub allocatable: Resources,
+    pub unschedulable: bool,
+    pub usage: Usage,
+}
+
+impl Node {
+    /// The value of a label.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        label(&self.labels, key)
+    }
+}
+
+/// A pod placed on a node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlacedPod {
+    pub node: u32,
+    pub namespace: String,
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+}
+
+/// One change to a policy's snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    UpsertNode(Node),
+    RemoveNode(u32),
+    NodeUsage(u32, Usage),
+    PodAdded(PlacedPod),
+    PodRemoved(PlacedPod),
+}
+
+/// The pod being scheduled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pod {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub requests: Resources,
+    pub non_zero_requests: Resources,
+    pub host_ports: Vec<HostPort>,
+    /// The whole Pod object.
+    pub json: String,
+}
+
+impl Pod {
+    /// The value of a label.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        label(&self.labels, key)
+    }
+}
+
+/// A candidate a filter turned down, by its position among the candidates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rejection {
+    pub position: u32,
+    pub reasons: Vec<String>,
+}
+
+/// What a policy implements and needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Registration {
+    pub name: String,
+    pub filters: bool,
+    pub scores: bool,
+    pub wants_pods: bool,
+}
+
+impl Registration {
+    /// A filter-only policy.
+    pub fn filter(name: &str) -> Self {
+        Registration {
+            name: name.into(),
+            filters: true,
+            ..Registration::default()
+        }
+    }
+
+    /// A score-only policy.
+    pub fn score(name: &str) -> Self {
+        Registration {
+            name: name.into(),
+            scores: true,
+            ..Registration::default()
+        }
+    }
+
+    /// A policy with both extension points.
+    pub fn filter_and_score(name: &str) -> Self {
+        Registration {
+            name: name.into(),
+            filters: true,
+            scores: true,
+            ..Registration::default()
+        }
+    }
+
+    /// Also receive pod-added / pod-removed changes.
+    pub fn wanting_pods(mut self) -> Self {
+        self.wants_pods = true;
+        self
+    }
+}
+
+fn label<'a>(labels: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    labels
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Parses a Kubernetes quantity (`100m`, `1.5`, `2Gi`, `1e3`) and returns it
+/// multiplied by `scale` (1000 for millicores, 1 for bytes), rounded up as
+/// Kubernetes does; `None` when it is not a quantity or is negative.
+pub fn parse_quantity(text: &str, scale: u64) -> Option<u64> {
+    let text = text.trim();
+    let number_end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+'))
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(number_end);
+    let number = number.strip_prefix('+').unwrap_or(number);
+    if number.is_empty() || number == "." {
+        return None;
+    }
+    // The value is digits × 10^exp10 × 2^exp2.
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if !whole
+        .chars()
+        .chain(fraction.chars())
+        .all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let digits: u128 = format!("{whole}{fraction}").parse().ok()?;
+    let mut exp10: i32 = -(fraction.len() as i32);
+    let mut exp2: u32 = 0;
+    match suffix {
+        "" => {}
+        "m" => exp10 -= 3,
+        "k" => exp10 += 3,
+        "M" => exp10 += 6,
+        "G" => exp10 += 9,
+        "T" => exp10 += 12,
+        "P" => exp10 += 15,
+        "E" => exp10 += 18,
+        "Ki" => exp2 = 10,
+        "Mi" => exp2 = 20,
+        "Gi" => exp2 = 30,
+        "Ti" => exp2 = 40,
+        "Pi" => exp2 = 50,
+        "Ei" => exp2 = 60,
+        exponent if exponent.starts_with(['e', 'E']) => {
+            exp10 += exponent[1..].parse::<i32>().ok()?;
+        }
+        _ => return None,
+    }
+    let mut value = digits.checked_mul(u128::from(scale))?.checked_shl(exp2)?;
+    if value >> 127 != 0 || !(-38..=38).contains(&exp10) {
+        return None;
+    }
+    if exp10 >= 0 {
+        value = value.checked_mul(10u128.checked_pow(exp10 as u32)?)?;
+    } else {
+        let divisor = 10u128.pow((-exp10) as u32);
+        value = value.div_ceil(divisor);
+    }
+    u64::try_from(value).ok()
+}
+
+/// The symbols a native policy library exports (all `extern "C"`, see
+/// `wharf_sdk::scheduling` for the contract):
+///
+/// - `wharf_policy_abi_version() -> u32`;
+/// - `wharf_policy_new(config: WharfStr, out: *mut WharfBuf) -> *mut c_void`:
+///   an instance, `out` holding the encoded [`Registration`]; null on
+///   failure with the message in `out`;
+/// - `wharf_policy_update(instance, changes: WharfStr, out: *mut WharfBuf)
+///   -> u32`: applies an encoded `Vec<Change>`;
+/// - `wharf_policy_filter(instance, pod: WharfStr, candidates: *const u32,
+///   count: usize, out: *mut WharfBuf) -> u32`: `OK` with the encoded
+///   `Vec<Rejection>`, or `FAILED`/`PANICKED` with a message;
+/// - `wharf_policy_score(instance, pod: WharfStr, candidates: *const u32,
+///   count: usize, scores: *mut i64, out: *mut WharfBuf) -> u32`: fills
+///   `count` scores, or a message in `out`;
+/// - `wharf_policy_free(instance)` and `wharf_policy_free_buf(buf)`.
+pub mod symbols {
+    pub const ABI_VERSION: &[u8] = b"wharf_policy_abi_version";
+    pub const NEW: &[u8] = b"wharf_policy_new";
+    pub const UPDATE: &[u8] = b"wharf_policy_update";
+    pub const FILTER: &[u8] = b"wharf_policy_filter";
+    pub const SCORE: &[u8] = b"wharf_policy_score";
+    pub const FREE: &[u8] = b"wharf_policy_free";
+    pub const FREE_BUF: &[u8] = b"wharf_policy_free_buf";
+}
+
+/// The encoded form is truncated or malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeError;
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("malformed policy message")
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// A reader over an encoded message.
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let (head, rest) = self.bytes.split_at_checked(n).ok_or(DecodeError)?;
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().map_err(|_| DecodeError)?,
+        ))
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().map_err(|_| DecodeError)?,
+        ))
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().map_err(|_| DecodeError)?,
+        ))
+    }
+
+    fn len(&mut self) -> Result<usize, DecodeError> {
+        let len = self.u32()? as usize;
+        // Every element takes at least one byte: refuse lengths past the end.
+        if len > self.bytes.len() {
+            return Err(DecodeError);
+        }
+        Ok(len)
+    }
+
+    fn string(&mut self) -> Result<String, DecodeError> {
+        let len = self.len()?;
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| DecodeError)
+    }
+
+    /// Whether everything was read.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// A type with an encoded form.
+pub trait Encode {
+    fn encode(&self, out: &mut Vec<u8>);
+
+    /// The encoded bytes.
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+}
+
+/// A type that reads back from its encoded form.
+pub trait Decode: Sized {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError>;
+
+    /// Decodes all of `bytes`.
+    fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut reader = Reader::new(bytes);
+        let value = Self::decode(&mut reader)?;
+        if !reader.is_empty() {
+            return Err(DecodeError);
+        }
+        Ok(value)
+    }
+}
+
+impl Encode for u32 {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl Decode for u32 {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        reader.u32()
+    }
+}
+
+impl Encode for bool {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(*self));
+    }
+}
+
+impl Decode for bool {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match reader.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError),
+        }
+    }
+}
+
+impl Encode for str {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (self.len() as u32).encode(out);
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
+impl Encode for String {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.as_str().encode(out);
+    }
+}
+
+impl Decode for String {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        reader.string()
+    }
+}
+
+impl<T: Encode> Encode for [T] {
+    fn encode(&self, out: &mut Vec<u8>) {
+        (self.len() as u32).encode(out);
+        for item in self {
+            item.encode(out);
+        }
+    }
+}
+
+impl<T: Encode> Encode for Vec<T> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.as_slice().encode(out);
+    }
+}
+
+impl<T: Decode> Decode for Vec<T> {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let len = reader.len()?;
+        (0..len).map(|_| T::decode(reader)).collect()
+    }
+}
+
+impl<A: Encode, B: Encode> Encode for (A, B) {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.0.encode(out);
+        self.1.encode(out);
+    }
+}
+
+impl<A: Decode, B: Decode> Decode for (A, B) {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok((A::decode(reader)?, B::decode(reader)?))
+    }
+}
+
+impl Encode for Resources {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.milli_cpu.to_le_bytes());
+        out.extend_from_slice(&self.memory_bytes.to_le_bytes());
+        self.pods.encode(out);
+    }
+}
+
+impl Decode for Resources {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Resources {
+            milli_cpu: reader.u64()?,
+            memory_bytes: reader.u64()?,
+            pods: reader.u32()?,
+        })
+    }
+}
+
+impl Encode for Taint {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.key.encode(out);
+        self.value.encode(out);
+        self.effect.encode(out);
+    }
+}
+
+impl Decode for Taint {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Taint {
+            key: reader.string()?,
+            value: reader.string()?,
+            effect: reader.string()?,
+        })
+    }
+}
+
+impl Encode for HostPort {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.ip.encode(out);
+        self.protocol.encode(out);
+        out.extend_from_slice(&self.port.to_le_bytes());
+    }
+}
+
+impl Decode for HostPort {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(HostPort {
+            ip: reader.string()?,
+            protocol: reader.string()?,
+            port: reader.u16()?,
+        })
+    }
+}
+
+impl Encode for Usage {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.requested.encode(out);
+        self.non_zero_requested.encode(out);
+        self.host_ports.encode(out);
+    }
+}
+
+impl Decode for Usage {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Usage {
+            requested: Resources::decode(reader)?,
+            non_zero_requested: Resources::decode(reader)?,
+            host_ports: Vec::decode(reader)?,
+        })
+    }
+}
+
+impl Encode for Node {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.index.encode(out);
+        self.name.encode(out);
+        self.labels.encode(out);
+        self.taints.encode(out);
+        self.allocatable.encode(out);
+        self.unschedulable.encode(out);
+        self.usage.encode(out);
+    }
+}
+
+impl Decode for Node {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Node {
+            index: reader.u32()?,
+            name: reader.string()?,
+            labels: Vec::decode(reader)?,
+            taints: Vec::decode(reader)?,
+            allocatable: Resources::decode(reader)?,
+            unschedulable: bool::decode(reader)?,
+            usage: Usage::decode(reader)?,
+        })
+    }
+}
+
+impl Encode for PlacedPod {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.node.encode(out);
+        self.namespace.encode(out);
+        self.name.encode(out);
+        self.labels.encode(out);
+    }
+}
+
+impl Decode for PlacedPod {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(PlacedPod {
+            node: reader.u32()?,
+            namespace: reader.string()?,
+            name: reader.string()?,
+            labels: Vec::decode(reader)?,
+        })
+    }
+}
+
+impl Encode for Change {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Change::UpsertNode(node) => {
+                out.push(0);
+                node.encode(out);
+            }
+            Change::RemoveNode(index) => {
+                out.push(1);
+                index.encode(out);
+            }
+            Change::NodeUsage(index, usage) => {
+                out.push(2);
+                index.encode(out);
+                usage.encode(out);
+            }
+            Change::PodAdded(pod) => {
+                out.push(3);
+                pod.encode(out);
+            }
+            Change::PodRemoved(pod) => {
+                out.push(4);
+                pod.encode(out);
+            }
+        }
+    }
+}
+
+impl Decode for Change {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(match reader.u8()? {
+            0 => Change::UpsertNode(Node::decode(reader)?),
+            1 => Change::RemoveNode(reader.u32()?),
+            2 => Change::NodeUsage(reader.u32()?, Usage::decode(reader)?),
+            3 => Change::PodAdded(PlacedPod::decode(reader)?),
+            4 => Change::PodRemoved(PlacedPod::decode(reader)?),
+            _ => return Err(DecodeError),
+        })
+    }
+}
+
+impl Encode for Pod {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.uid.encode(out);
+        self.namespace.encode(out);
+        self.name.encode(out);
+        self.labels.encode(out);
+        self.requests.encode(out);
+        self.non_zero_requests.encode(out);
+        self.host_ports.encode(out);
+        self.json.encode(out);
+    }
+}
+
+impl Decode for Pod {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Pod {
+            uid: reader.string()?,
+            namespace: reader.string()?,
+            name: reader.string()?,
+            labels: Vec::decode(reader)?,
+            requests: Resources::decode(reader)?,
+            non_zero_requests: Resources::decode(reader)?,
+            host_ports: Vec::decode(reader)?,
+            json: reader.string()?,
+        })
+    }
+}
+
+impl Encode for Rejection {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.position.encode(out);
+        self.reasons.encode(out);
+    }
+}
+
+impl Decode for Rejection {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Rejection {
+            position: reader.u32()?,
+            reasons: Vec::decode(reader)?,
+        })
+    }
+}
+
+impl Encode for Registration {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.name.encode(out);
+        self.filters.encode(out);
+        self.scores.encode(out);
+        self.wants_pods.encode(out);
+    }
+}
+
+impl Decode for Registration {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Registration {
+            name: reader.string()?,
+            filters: bool::decode(reader)?,
+            scores: bool::decode(reader)?,
+            wants_pods: bool::decode(reader)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node() -> Node {
+        Node {
+            index: 7,
+            name: "node-7".into(),
+            labels: vec![("zone".into(), "a".into())],
+            taints: vec![Taint {
+                key: "gpu".into(),
+                value: "true".into(),
+                effect: "NoSchedule".into(),
+            }],
+            allocatable: Resources {
+                milli_cpu: 4000,
+                memory_bytes: 1 << 34,
+                pods: 110,
+            },
+            unschedulable: true,
+            usage: Usage {
+                requested: Resources {
+                    milli_cpu: 100,
+                    memory_bytes: 1 << 20,
+                    pods: 1,
+                },
+                non_zero_requested: Resources::default(),
+                host_ports: vec![HostPort {
+                    ip: "0.0.0.0".into(),
+                    protocol: "TCP".into(),
+                    port: 8080,
+                }],
+            },
+        }
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        let placed = PlacedPod {
+            node: 7,
+            namespace: "default".into(),
+            name: "web-1".into(),
+            labels: vec![("app".into(), "web".into())],
+        };
+        let changes = vec![
+            Change::UpsertNode(node()),
+            Change::RemoveNode(3),
+            Change::NodeUsage(7, node().usage),
+            Change::PodAdded(placed.clone()),
+            Change::PodRemoved(placed),
+        ];
+        assert_eq!(Vec::<Change>::from_bytes(&changes.to_bytes()), Ok(changes));
+        let pod = Pod {
+            uid: "u".into(),
+            namespace: "default".into(),
+            name: "p".into(),
+            labels: vec![("a".into(), "b".into())],
+            requests: node().allocatable,
+            non_zero_requests: node().allocatable,
+            host_ports: node().usage.host_ports,
+            json: "{\"kind\":\"Pod\"}".into(),
+        };
+        assert_eq!(Pod::from_bytes(&pod.to_bytes()), Ok(pod));
+        let rejections = vec![Rejection {
+            position: 2,
+            reasons: vec!["Insufficient cpu".into(), "Insufficient memory".into()],
+        }];
+        assert_eq!(
+            Vec::<Rejection>::from_bytes(&rejections.to_bytes()),
+            Ok(rejections)
+        );
+        let registration = Registration {
+            name: "NodeResourcesFit".into(),
+            filters: true,
+            scores: true,
+            wants_pods: false,
+        };
+        assert_eq!(
+            Registration::from_bytes(&registration.to_bytes()),
+            Ok(registration)
+        );
+    }
+
+    #[test]
+    fn quantities_parse_as_kubernetes_reads_them() {
+        let cases: &[(&str, u64, Option<u64>)] = &[
+            ("100m", 1000, Some(100)),
+            ("1", 1000, Some(1000)),
+            ("1.5", 1000, Some(1500)),
+            ("0.0001", 1000, Some(1)),
+            ("2Gi", 1, Some(2 << 30)),
+            ("128Mi", 1, Some(128 << 20)),
+            ("1k", 1, Some(1000)),
+            ("1e3", 1, Some(1000)),
+            ("1.5G", 1, Some(1_500_000_000)),
+            ("", 1, None),
+            ("-1", 1, None),
+            ("10Qi", 1, None),
+            ("abc", 1, None),
+        ];
+        for (text, scale, expected) in cases {
+            assert_eq!(parse_quantity(text, *scale), *expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn truncated_or_padded_messages_are_refused() {
+        let bytes = vec![Change::UpsertNode(node())].to_bytes();
+        for cut in 0..bytes.len() {
+            assert_eq!(Vec::<Change>::from_bytes(&bytes[..cut]), Err(DecodeError));
+        }
+        let mut padded = bytes.clone();
+        padded.push(0);
+        assert_eq!(Vec::<Change>::from_bytes(&padded), Err(DecodeError));
+        assert_eq!(
+            Vec::<Change>::from_bytes(&[1, 0, 0, 0, 9]),
+            Err(DecodeError)
+        );
+    }
+}
