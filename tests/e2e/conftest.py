@@ -76,8 +76,9 @@ class Etcd:
 class Cluster:
     """`wharf up` in a temporary data directory, and clients for it."""
 
-    def __init__(self, store: str):
+    def __init__(self, store: str, extra_args=()):
         self.store = store
+        self.extra_args = list(extra_args)
         self.dir = tempfile.mkdtemp(prefix="wharf-e2e-")
         self.port = free_port()
         self.process = None
@@ -94,7 +95,7 @@ class Cluster:
     def start(self):
         self.log = open(os.path.join(self.dir, "wharf.log"), "a")
         self.process = subprocess.Popen(
-            [wharf_binary(), "up", "--data-dir", self.dir, "--listen", f"127.0.0.1:{self.port}", "--store", self.store],
+            [wharf_binary(), "up", "--data-dir", self.dir, "--listen", f"127.0.0.1:{self.port}", "--store", self.store, *self.extra_args],
             stdout=subprocess.PIPE, stderr=self.log, text=True,
         )
         line = self.process.stdout.readline()
@@ -140,6 +141,15 @@ def embedded_cluster():
     """A cluster on the embedded store only, for tests whose subject does not
     depend on the store (the plugin sandbox, hot reload)."""
     cluster = Cluster("embedded")
+    yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture
+def sim_cluster():
+    """A cluster with three simulated 2-CPU nodes, sim-0..2, one per zone
+    (zone-a, zone-b, zone-c)."""
+    cluster = Cluster("embedded", ["--sim-nodes", "3", "--sim-zones", "zone-a,zone-b,zone-c", "--sim-node-cpu", "2"])
     yield cluster
     cluster.cleanup()
 

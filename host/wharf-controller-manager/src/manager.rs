@@ -171,6 +171,9 @@ impl ControllerManager {
 
     /// Brings one plugin in line with its object (absent: stop it).
     async fn sync(self: Arc<Self>, name: String, object: Option<Value>) {
+        // Scheduling policies are the scheduler's: it loads them and writes
+        // their status.
+        let object = object.filter(|o| o.pointer("/spec/type") != Some(&json!("scheduler")));
         let Some(object) = object else {
             let removed = self.managed.lock().expect("managed").remove(&name);
             if let Some(plugin) = removed.and_then(|managed| managed.plugin) {
