@@ -63,10 +63,12 @@ impl Runtime {
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-        // Modest reservations: plugins are small, and the pool reserves
-        // virtual memory for every slot.
-        wasm.memory_reservation(config.max_memory_bytes as u64)
-            .memory_guard_size(64 << 10);
+        // Each slot reserves 4 GiB of address space (plus a 32 MiB guard)
+        // so that compiled code needs no bounds check on memory accesses:
+        // a policy's loop over 500 nodes runs about twice as fast. It is
+        // only address space (512 slots: 2 TiB of the 128 TiB a process
+        // has); memory is committed as a plugin grows, up to its limit.
+        wasm.memory_reservation(1 << 32).memory_guard_size(32 << 20);
         let engine = Engine::new(&wasm).map_err(|e| PluginError::Engine(e.to_string()))?;
         let ticking = Arc::new(AtomicBool::new(true));
         let (ticker_engine, flag) = (engine.weak(), ticking.clone());

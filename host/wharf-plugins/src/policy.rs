@@ -21,7 +21,7 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wharf_plugin_abi::policy::{
-    self as abi, Change, Decode, Encode, Pod, Registration, Rejection, symbols,
+    self as abi, Change, Decode, Encode, Filtered, Pod, Registration, Rejection, symbols,
 };
 use wharf_plugin_abi::{WharfBuf, WharfStr, status};
 
@@ -42,28 +42,68 @@ use bindings::exports::wharf::plugin::policy as wit;
 /// The native policy ABI version this host speaks.
 pub const POLICY_ABI_VERSION: u32 = 1;
 
-/// A pod in the forms policies take, each made once.
+/// A pod in the forms policies take, each made once: with or without the
+/// whole pod's JSON (only policies that registered `wants_pod_json` get it,
+/// and it is serialized only if one of them runs).
 pub struct PreparedPod<'a> {
     pod: &'a Pod,
+    object: &'a serde_json::Value,
+    json: OnceCell<String>,
     wit: OnceCell<wit::Pod>,
+    wit_with_json: OnceCell<wit::Pod>,
     native: OnceCell<Vec<u8>>,
+    native_with_json: OnceCell<Vec<u8>>,
 }
 
 impl<'a> PreparedPod<'a> {
-    pub fn new(pod: &'a Pod) -> Self {
+    /// `pod` as the scheduler parsed it (its `json` is not used), and the
+    /// Pod object.
+    pub fn new(pod: &'a Pod, object: &'a serde_json::Value) -> Self {
         Self {
             pod,
+            object,
+            json: OnceCell::new(),
             wit: OnceCell::new(),
+            wit_with_json: OnceCell::new(),
             native: OnceCell::new(),
+            native_with_json: OnceCell::new(),
         }
     }
 
-    fn wit(&self) -> &wit::Pod {
-        self.wit.get_or_init(|| to_wit_pod(self.pod))
+    fn json(&self) -> &str {
+        self.json.get_or_init(|| self.object.to_string())
     }
 
-    fn native(&self) -> &[u8] {
-        self.native.get_or_init(|| self.pod.to_bytes())
+    fn wit(&self, with_json: bool) -> &wit::Pod {
+        if with_json {
+            self.wit_with_json.get_or_init(|| {
+                let mut pod = to_wit_pod(self.pod);
+                pod.json = self.json().to_string();
+                pod
+            })
+        } else {
+            self.wit.get_or_init(|| to_wit_pod(self.pod))
+        }
+    }
+
+    fn native(&self, with_json: bool) -> &[u8] {
+        if with_json {
+            self.native_with_json.get_or_init(|| {
+                Pod {
+                    json: self.json().to_string(),
+                    ..self.pod.clone()
+                }
+                .to_bytes()
+            })
+        } else {
+            self.native.get_or_init(|| {
+                Pod {
+                    json: String::new(),
+                    ..self.pod.clone()
+                }
+                .to_bytes()
+            })
+        }
     }
 }
 
@@ -240,6 +280,8 @@ impl WasmPolicyModule {
                 filters: r.filters,
                 scores: r.scores,
                 wants_pods: r.wants_pods,
+                wants_usage: r.wants_usage,
+                wants_pod_json: r.wants_pod_json,
             },
             Ok(Err(message)) => return Err(PluginError::Failed(message)),
             Err(error) => return Err(classify(error, limits)),
@@ -249,6 +291,7 @@ impl WasmPolicyModule {
                 store,
                 bindings,
                 limits: limits.clone(),
+                wants_json: registration.wants_pod_json,
             }),
             registration,
         ))
@@ -273,15 +316,19 @@ impl PolicyInstance {
         }
     }
 
-    /// The candidates the pod does not fit.
+    /// The candidates the pod does not fit, and whether to skip scoring.
     pub fn filter(
         &mut self,
         pod: &PreparedPod<'_>,
         candidates: &[u32],
-    ) -> Result<Vec<Rejection>, PluginError> {
+    ) -> Result<Filtered, PluginError> {
         match self {
-            PolicyInstance::Wasm(instance) => instance.filter(pod.wit(), candidates),
-            PolicyInstance::Native(instance) => instance.filter(pod.native(), candidates),
+            PolicyInstance::Wasm(instance) => {
+                instance.filter(pod.wit(instance.wants_json), candidates)
+            }
+            PolicyInstance::Native(instance) => {
+                instance.filter(pod.native(instance.wants_json), candidates)
+            }
         }
     }
 
@@ -293,8 +340,12 @@ impl PolicyInstance {
         scores: &mut Vec<i64>,
     ) -> Result<(), PluginError> {
         match self {
-            PolicyInstance::Wasm(instance) => instance.score(pod.wit(), candidates, scores),
-            PolicyInstance::Native(instance) => instance.score(pod.native(), candidates, scores),
+            PolicyInstance::Wasm(instance) => {
+                instance.score(pod.wit(instance.wants_json), candidates, scores)
+            }
+            PolicyInstance::Native(instance) => {
+                instance.score(pod.native(instance.wants_json), candidates, scores)
+            }
         }
     }
 }
@@ -304,6 +355,7 @@ pub struct WasmPolicyInstance {
     store: Store<InstanceState>,
     bindings: bindings::Scheduler,
     limits: Limits,
+    wants_json: bool,
 }
 
 impl WasmPolicyInstance {
@@ -320,24 +372,24 @@ impl WasmPolicyInstance {
             .map_err(|e| classify(e, &self.limits))
     }
 
-    fn filter(
-        &mut self,
-        pod: &wit::Pod,
-        candidates: &[u32],
-    ) -> Result<Vec<Rejection>, PluginError> {
+    fn filter(&mut self, pod: &wit::Pod, candidates: &[u32]) -> Result<Filtered, PluginError> {
         self.arm();
         match self
             .bindings
             .wharf_plugin_policy()
             .call_filter(&mut self.store, pod, candidates)
         {
-            Ok(Ok(rejections)) => Ok(rejections
-                .into_iter()
-                .map(|r| Rejection {
-                    position: r.position,
-                    reasons: r.reasons,
-                })
-                .collect()),
+            Ok(Ok(filtered)) => Ok(Filtered {
+                rejections: filtered
+                    .rejections
+                    .into_iter()
+                    .map(|r| Rejection {
+                        position: r.position,
+                        reasons: r.reasons,
+                    })
+                    .collect(),
+                skip_score: filtered.skip_score,
+            }),
             Ok(Err(message)) => Err(PluginError::Failed(message)),
             Err(error) => Err(classify(error, &self.limits)),
         }
@@ -456,13 +508,15 @@ impl NativePolicyModule {
                 String::from_utf8_lossy(&bytes).into_owned(),
             ));
         }
-        let instance = NativePolicyInstance {
+        let mut instance = NativePolicyInstance {
             exports: self.exports,
             handle,
+            wants_json: false,
             _library: self.library.clone(),
         };
         let registration = Registration::from_bytes(&bytes)
             .map_err(|e| PluginError::Failed(format!("registration: {e}")))?;
+        instance.wants_json = registration.wants_pod_json;
         Ok((PolicyInstance::Native(instance), registration))
     }
 }
@@ -483,6 +537,7 @@ fn take(exports: &NativeExports, buf: WharfBuf) -> Vec<u8> {
 pub struct NativePolicyInstance {
     exports: NativeExports,
     handle: *mut c_void,
+    wants_json: bool,
     /// Keeps the library open; declared last, so dropped after the handle.
     _library: Arc<Library>,
 }
@@ -513,7 +568,7 @@ impl NativePolicyInstance {
         self.check(code, out).map(drop)
     }
 
-    fn filter(&mut self, pod: &[u8], candidates: &[u32]) -> Result<Vec<Rejection>, PluginError> {
+    fn filter(&mut self, pod: &[u8], candidates: &[u32]) -> Result<Filtered, PluginError> {
         let mut out = WharfBuf::NULL;
         // SAFETY: a live handle; every pointer valid for the call.
         let code = unsafe {
@@ -526,8 +581,7 @@ impl NativePolicyInstance {
             )
         };
         let bytes = self.check(code, out)?;
-        Vec::<Rejection>::from_bytes(&bytes)
-            .map_err(|e| PluginError::Failed(format!("filter answer: {e}")))
+        Filtered::from_bytes(&bytes).map_err(|e| PluginError::Failed(format!("filter answer: {e}")))
     }
 
     fn score(
@@ -632,6 +686,7 @@ fn to_wit_pod(p: &Pod) -> wit::Pod {
         requests: to_wit_resources(&p.requests),
         non_zero_requests: to_wit_resources(&p.non_zero_requests),
         host_ports: to_wit_ports(&p.host_ports),
-        json: p.json.clone(),
+        spec: p.spec.clone(),
+        json: String::new(),
     }
 }

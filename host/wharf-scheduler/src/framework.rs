@@ -83,6 +83,9 @@ pub struct ActivePolicy {
     instance: PolicyInstance,
     /// It failed in a way that poisons the instance: rebuild before use.
     poisoned: bool,
+    /// Whether every filter call of this cycle said the policy has no
+    /// preference for the pod (`None`: not asked).
+    skip_score: Option<bool>,
 }
 
 impl ActivePolicy {
@@ -98,6 +101,7 @@ impl ActivePolicy {
             registration,
             instance,
             poisoned: false,
+            skip_score: None,
         })
     }
 
@@ -178,32 +182,47 @@ impl Profile {
         before != self.policies.len()
     }
 
-    /// Pushes the snapshot's pending changes to every policy; a policy that
-    /// fails is rebuilt from the full snapshot before its next use.
+    /// Pushes the snapshot's pending changes to every policy, each getting
+    /// only the kinds it registered for (pods, usage); a policy that fails
+    /// is rebuilt from the full snapshot before its next use.
     pub fn push_changes(&mut self, table: &mut NodeTable) {
-        let (all, nodes_only) = table.take_changes();
-        if all.is_empty() {
+        let changes = table.take_changes();
+        if changes.is_empty() {
             return;
         }
-        let all = PreparedChanges::new(&all);
-        let nodes_only_storage: Vec<Change>;
-        let nodes_only = match nodes_only {
-            Some(changes) => {
-                nodes_only_storage = changes;
-                Some(PreparedChanges::new(&nodes_only_storage))
+        // One list per (wants pods, wants usage), made on first use, each
+        // prepared (converted for components or encoded) once.
+        let lists: [Vec<Change>; 4] = std::array::from_fn(|kind| {
+            let (pods, usage) = (kind >= 2, kind % 2 == 1);
+            let wanted = |change: &&Change| match change {
+                Change::PodAdded(_) | Change::PodRemoved(_) => pods,
+                Change::NodeUsage(..) => usage,
+                Change::UpsertNode(_) | Change::RemoveNode(_) => true,
+            };
+            let needed = self.policies.iter().any(|p| {
+                !p.poisoned
+                    && p.registration.wants_pods == pods
+                    && p.registration.wants_usage == usage
+            });
+            if needed {
+                changes.iter().filter(wanted).cloned().collect()
+            } else {
+                Vec::new()
             }
-            None => None,
-        };
+        });
+        let prepared: [PreparedChanges<'_>; 4] =
+            std::array::from_fn(|kind| PreparedChanges::new(&lists[kind]));
         for policy in &mut self.policies {
             if policy.poisoned {
                 continue;
             }
-            let changes = match (&nodes_only, policy.registration.wants_pods) {
-                (Some(nodes_only), false) => nodes_only,
-                _ => &all,
-            };
+            let kind = usize::from(policy.registration.wants_pods) * 2
+                + usize::from(policy.registration.wants_usage);
+            if prepared[kind].is_empty() {
+                continue;
+            }
             let started = Instant::now();
-            let result = policy.instance.update(changes);
+            let result = policy.instance.update(&prepared[kind]);
             policy.spec.stats.record(started, result.as_ref().map(drop));
             if result.is_err() {
                 policy.poisoned = true;
@@ -241,14 +260,22 @@ impl Profile {
     }
 
     /// One scheduling cycle: the chosen node's index.
-    pub fn schedule(&mut self, pod: &Pod, table: &NodeTable) -> Result<u32, ScheduleError> {
+    pub fn schedule(
+        &mut self,
+        pod: &Pod,
+        object: &serde_json::Value,
+        table: &NodeTable,
+    ) -> Result<u32, ScheduleError> {
         self.heal(table);
         let live = table.live();
         let all = live.len();
         if all == 0 {
             return Err(ScheduleError::Unschedulable(FitError::default()));
         }
-        let prepared = PreparedPod::new(pod);
+        let prepared = PreparedPod::new(pod, object);
+        for policy in &mut self.policies {
+            policy.skip_score = None;
+        }
         let to_find = feasible_nodes_to_find(all);
         let start = self.next_start % all;
         let mut feasible: Vec<u32> = Vec::with_capacity(to_find);
@@ -277,7 +304,11 @@ impl Profile {
                 let result = policy.instance.filter(&prepared, &candidates);
                 policy.spec.stats.record(started, result.as_ref().map(drop));
                 let rejections = match result {
-                    Ok(rejections) => rejections,
+                    Ok(filtered) => {
+                        policy.skip_score =
+                            Some(policy.skip_score.unwrap_or(true) && filtered.skip_score);
+                        filtered.rejections
+                    }
                     Err(error) => {
                         policy.poisoned |= error.poisons_instance();
                         return Err(ScheduleError::Policy {

@@ -63,8 +63,6 @@ pub struct NodeTable {
     pods_by_node: HashMap<String, HashSet<String>>,
     /// Changes not yet pushed to the policies, in order.
     changes: Vec<Change>,
-    /// Whether `changes` holds pod changes.
-    pod_changes: bool,
 }
 
 /// What the node's spec and status say, in policy terms.
@@ -177,7 +175,6 @@ impl NodeTable {
         for key in &keys {
             if let Some(assigned) = self.pods.get(key) {
                 self.changes.push(Change::PodAdded(assigned.placed(index)));
-                self.pod_changes = true;
             }
         }
         self.slots[index as usize] = Some(node);
@@ -222,7 +219,6 @@ impl NodeTable {
             self.changes
                 .push(Change::NodeUsage(index, node.usage.clone()));
             self.changes.push(Change::PodAdded(assigned.placed(index)));
-            self.pod_changes = true;
         }
         self.pods.insert(key.to_string(), assigned);
     }
@@ -251,7 +247,6 @@ impl NodeTable {
                 .push(Change::NodeUsage(index, node.usage.clone()));
             self.changes
                 .push(Change::PodRemoved(assigned.placed(index)));
-            self.pod_changes = true;
         }
         true
     }
@@ -266,17 +261,9 @@ impl NodeTable {
         self.by_name.keys().cloned().collect()
     }
 
-    /// Takes the pending changes: (all of them, the same without pod
-    /// changes). The second is `None` when it would equal the first.
-    pub fn take_changes(&mut self) -> (Vec<Change>, Option<Vec<Change>>) {
-        let all = std::mem::take(&mut self.changes);
-        let nodes_only = std::mem::take(&mut self.pod_changes).then(|| {
-            all.iter()
-                .filter(|c| !matches!(c, Change::PodAdded(_) | Change::PodRemoved(_)))
-                .cloned()
-                .collect()
-        });
-        (all, nodes_only)
+    /// Takes the pending changes.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
     }
 
     /// Everything, as changes, for a policy that just started.
@@ -336,14 +323,9 @@ mod tests {
         assert_eq!(table.node(index).unwrap().usage.requested.pods, 2);
         assert!(table.remove_pod("default/early"));
         assert_eq!(table.node(index).unwrap().usage.requested.milli_cpu, 500);
-        let (all, nodes_only) = table.take_changes();
-        assert!(all.iter().any(|c| matches!(c, Change::PodAdded(_))));
-        assert!(
-            nodes_only
-                .unwrap()
-                .iter()
-                .all(|c| !matches!(c, Change::PodAdded(_) | Change::PodRemoved(_)))
-        );
+        let changes = table.take_changes();
+        assert!(changes.iter().any(|c| matches!(c, Change::PodAdded(_))));
+        assert!(changes.iter().any(|c| matches!(c, Change::NodeUsage(..))));
     }
 
     #[test]

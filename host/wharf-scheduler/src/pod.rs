@@ -4,7 +4,7 @@
 //! init container if more, plus the overhead).
 
 use serde_json::Value;
-use wharf_plugin_abi::policy::{HostPort, Pod, Resources, parse_quantity};
+use wharf_plugin_abi::policy::{HostPort, Pod, Resources, SCHEDULING_SPEC_FIELDS, parse_quantity};
 
 /// kube-scheduler's defaults for a container without requests, for scoring.
 pub const DEFAULT_MILLI_CPU_REQUEST: u64 = 100;
@@ -168,8 +168,22 @@ fn container_requests(container: &Value) -> (Resources, Resources) {
     (actual, non_zero)
 }
 
-/// The pod as policies receive it; `json` is the object's JSON text.
-pub fn policy_pod(pod: &Value, json: String) -> Pod {
+/// The part of the pod's spec policies read (`Pod::spec`), as JSON.
+pub fn scheduling_spec(pod: &Value) -> String {
+    let mut subset = serde_json::Map::new();
+    if let Some(spec) = pod.get("spec") {
+        for field in SCHEDULING_SPEC_FIELDS {
+            if let Some(value) = spec.get(*field).filter(|v| !v.is_null()) {
+                subset.insert((*field).to_string(), value.clone());
+            }
+        }
+    }
+    Value::Object(subset).to_string()
+}
+
+/// The pod as policies receive it, without the whole pod's JSON (which
+/// `PreparedPod` adds for the policies that want it).
+pub fn policy_pod(pod: &Value) -> Pod {
     let (requests, non_zero_requests, host_ports) = usage_of(pod);
     Pod {
         uid: text(pod, "/metadata/uid").to_string(),
@@ -179,7 +193,8 @@ pub fn policy_pod(pod: &Value, json: String) -> Pod {
         requests,
         non_zero_requests,
         host_ports,
-        json,
+        spec: scheduling_spec(pod),
+        json: String::new(),
     }
 }
 

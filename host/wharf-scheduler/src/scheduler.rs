@@ -235,9 +235,9 @@ impl Loop {
             key, pod: object, ..
         } = popped;
         self.counters.attempts.fetch_add(1, Relaxed);
-        let policy_pod = pod::policy_pod(&object, object.to_string());
+        let policy_pod = pod::policy_pod(&object);
         self.profile.push_changes(&mut self.table);
-        match self.profile.schedule(&policy_pod, &self.table) {
+        match self.profile.schedule(&policy_pod, &object, &self.table) {
             Ok(index) => {
                 let node = self
                     .table

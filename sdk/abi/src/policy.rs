@@ -114,7 +114,10 @@ pub struct Pod {
     pub requests: Resources,
     pub non_zero_requests: Resources,
     pub host_ports: Vec<HostPort>,
-    /// The whole Pod object.
+    /// The scheduling part of the pod's `spec` (nodeName, nodeSelector,
+    /// affinity, tolerations, topologySpreadConstraints) as JSON.
+    pub spec: String,
+    /// The whole Pod object as JSON, for policies that want it; else empty.
     pub json: String,
 }
 
@@ -124,6 +127,16 @@ impl Pod {
         label(&self.labels, key)
     }
 }
+
+/// The fields of a pod's `spec` the host sends as [`Pod::spec`]; a policy
+/// that needs more registers `wants_pod_json`.
+pub const SCHEDULING_SPEC_FIELDS: &[&str] = &[
+    "nodeName",
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "topologySpreadConstraints",
+];
 
 /// A candidate a filter turned down, by its position among the candidates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -139,40 +152,65 @@ pub struct Registration {
     pub filters: bool,
     pub scores: bool,
     pub wants_pods: bool,
+    pub wants_usage: bool,
+    pub wants_pod_json: bool,
+}
+
+/// What a filter call answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filtered {
+    pub rejections: Vec<Rejection>,
+    /// No preference among nodes for this pod: do not call `score`.
+    pub skip_score: bool,
 }
 
 impl Registration {
-    /// A filter-only policy.
+    /// A filter-only policy (that reads nodes' usage).
     pub fn filter(name: &str) -> Self {
         Registration {
             name: name.into(),
             filters: true,
+            wants_usage: true,
             ..Registration::default()
         }
     }
 
-    /// A score-only policy.
+    /// A score-only policy (that reads nodes' usage).
     pub fn score(name: &str) -> Self {
         Registration {
             name: name.into(),
             scores: true,
+            wants_usage: true,
             ..Registration::default()
         }
     }
 
-    /// A policy with both extension points.
+    /// A policy with both extension points (that reads nodes' usage).
     pub fn filter_and_score(name: &str) -> Self {
         Registration {
             name: name.into(),
             filters: true,
             scores: true,
+            wants_usage: true,
             ..Registration::default()
         }
+    }
+
+    /// Does not read nodes' usage: spares it a call per scheduled pod.
+    pub fn without_usage(mut self) -> Self {
+        self.wants_usage = false;
+        self
     }
 
     /// Also receive pod-added / pod-removed changes.
     pub fn wanting_pods(mut self) -> Self {
         self.wants_pods = true;
+        self
+    }
+
+    /// Also receive the whole pod as JSON (`Pod::json`).
+    pub fn wanting_pod_json(mut self) -> Self {
+        self.wants_pod_json = true;
         self
     }
 }
@@ -253,7 +291,7 @@ pub fn parse_quantity(text: &str, scale: u64) -> Option<u64> {
 ///   -> u32`: applies an encoded `Vec<Change>`;
 /// - `wharf_policy_filter(instance, pod: WharfStr, candidates: *const u32,
 ///   count: usize, out: *mut WharfBuf) -> u32`: `OK` with the encoded
-///   `Vec<Rejection>`, or `FAILED`/`PANICKED` with a message;
+///   [`Filtered`], or `FAILED`/`PANICKED` with a message;
 /// - `wharf_policy_score(instance, pod: WharfStr, candidates: *const u32,
 ///   count: usize, scores: *mut i64, out: *mut WharfBuf) -> u32`: fills
 ///   `count` scores, or a message in `out`;
@@ -618,6 +656,7 @@ impl Encode for Pod {
         self.requests.encode(out);
         self.non_zero_requests.encode(out);
         self.host_ports.encode(out);
+        self.spec.encode(out);
         self.json.encode(out);
     }
 }
@@ -632,6 +671,7 @@ impl Decode for Pod {
             requests: Resources::decode(reader)?,
             non_zero_requests: Resources::decode(reader)?,
             host_ports: Vec::decode(reader)?,
+            spec: reader.string()?,
             json: reader.string()?,
         })
     }
@@ -653,12 +693,30 @@ impl Decode for Rejection {
     }
 }
 
+impl Encode for Filtered {
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.rejections.encode(out);
+        self.skip_score.encode(out);
+    }
+}
+
+impl Decode for Filtered {
+    fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Filtered {
+            rejections: Vec::decode(reader)?,
+            skip_score: bool::decode(reader)?,
+        })
+    }
+}
+
 impl Encode for Registration {
     fn encode(&self, out: &mut Vec<u8>) {
         self.name.encode(out);
         self.filters.encode(out);
         self.scores.encode(out);
         self.wants_pods.encode(out);
+        self.wants_usage.encode(out);
+        self.wants_pod_json.encode(out);
     }
 }
 
@@ -669,6 +727,8 @@ impl Decode for Registration {
             filters: bool::decode(reader)?,
             scores: bool::decode(reader)?,
             wants_pods: bool::decode(reader)?,
+            wants_usage: bool::decode(reader)?,
+            wants_pod_json: bool::decode(reader)?,
         })
     }
 }
@@ -733,22 +793,25 @@ mod tests {
             requests: node().allocatable,
             non_zero_requests: node().allocatable,
             host_ports: node().usage.host_ports,
+            spec: "{}".into(),
             json: "{\"kind\":\"Pod\"}".into(),
         };
         assert_eq!(Pod::from_bytes(&pod.to_bytes()), Ok(pod));
-        let rejections = vec![Rejection {
-            position: 2,
-            reasons: vec!["Insufficient cpu".into(), "Insufficient memory".into()],
-        }];
-        assert_eq!(
-            Vec::<Rejection>::from_bytes(&rejections.to_bytes()),
-            Ok(rejections)
-        );
+        let filtered = Filtered {
+            rejections: vec![Rejection {
+                position: 2,
+                reasons: vec!["Insufficient cpu".into(), "Insufficient memory".into()],
+            }],
+            skip_score: true,
+        };
+        assert_eq!(Filtered::from_bytes(&filtered.to_bytes()), Ok(filtered));
         let registration = Registration {
             name: "NodeResourcesFit".into(),
             filters: true,
             scores: true,
             wants_pods: false,
+            wants_usage: true,
+            wants_pod_json: true,
         };
         assert_eq!(
             Registration::from_bytes(&registration.to_bytes()),

@@ -308,7 +308,7 @@ macro_rules! export_policy {
                     pod: $crate::scheduling::__private::WitPod,
                     candidates: ::std::vec::Vec<u32>,
                 ) -> ::std::result::Result<
-                    ::std::vec::Vec<$crate::scheduling::__private::WitRejection>,
+                    $crate::scheduling::__private::WitFiltered,
                     ::std::string::String,
                 > {
                     $crate::scheduling::__private::filter(pod, candidates)

@@ -43,9 +43,13 @@ pub struct SchedulerBench {
     /// Run with the natively built policies instead of the components.
     #[arg(long)]
     native: bool,
-    /// Run both (components first, then native) and report the ratio.
+    /// Run both (components and native, alternating) and report the
+    /// median ratio of their times.
     #[arg(long)]
     compare: bool,
+    /// Rounds of the comparison.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
     /// Where the policy components are; by default the build's
     /// `wasm32-wasip2/plugin` folder next to this binary's.
     #[arg(long)]
@@ -79,25 +83,38 @@ pub async fn run(options: SchedulerBench) -> Result<(), String> {
         "scheduler: {} nodes, {} pods (100m CPU, 500Mi each), 8 policies, 16 creating clients",
         options.nodes, options.pods
     );
-    let kinds: Vec<bool> = if options.compare {
-        vec![false, true]
+    // With --compare, rounds alternate (components, native, components…)
+    // and the ratio is the median of each round's; the first round's
+    // component run is the headline (its peak memory is this process's).
+    let rounds = if options.compare {
+        options.rounds.max(1)
     } else {
-        vec![options.native]
+        1
     };
-    let mut runs = Vec::new();
-    for native in kinds {
-        let dir = if native { &native_dir } else { &wasm_dir };
-        let run = run_once(&options, dir, native).await?;
-        let label = if native { "native" } else { "WebAssembly" };
-        println!(
-            "  {label:<11} {:>8.0} pods/s  ({} pods in {:.2} s)  latency {}  peak RSS {} MiB",
-            run.throughput,
-            options.pods,
-            run.elapsed.as_secs_f64(),
-            run.latencies.summary(),
-            run.peak_rss >> 20
-        );
-        runs.push((native, run));
+    let mut runs: Vec<(bool, Run)> = Vec::new();
+    for round in 0..rounds {
+        let kinds: &[bool] = match (options.compare, round % 2) {
+            (false, _) => &[options.native][..],
+            (true, 0) => &[false, true],
+            (true, _) => &[true, false],
+        };
+        for &native in kinds {
+            let dir = if native { &native_dir } else { &wasm_dir };
+            let run = run_once(&options, dir, native).await?;
+            let label = if native { "native" } else { "WebAssembly" };
+            println!(
+                "  {label:<11} {:>8.0} pods/s  ({} pods in {:.2} s)  latency {}  peak RSS {} MiB",
+                run.throughput,
+                options.pods,
+                run.elapsed.as_secs_f64(),
+                run.latencies.summary(),
+                run.peak_rss >> 20
+            );
+            runs.push((native, run));
+        }
+    }
+    if options.compare {
+        policy_calls(&wasm_dir, &native_dir, options.nodes)?;
     }
     let headline = &runs[0].1;
     let mut summary = format!(
@@ -109,11 +126,23 @@ pub async fn run(options: SchedulerBench) -> Result<(), String> {
         headline.latencies.quantile_ms(0.99),
         headline.peak_rss >> 20
     );
-    if let [(_, wasm), (_, native)] = runs.as_slice() {
+    if options.compare {
+        let median = |mut values: Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        let times = |native: bool| -> Vec<f64> {
+            runs.iter()
+                .filter(|(n, _)| *n == native)
+                .map(|(_, run)| run.elapsed.as_secs_f64())
+                .collect()
+        };
+        let (wasm, native) = (times(false), times(true));
+        let ratios: Vec<f64> = wasm.iter().zip(&native).map(|(w, n)| w / n).collect();
+        let native_rate = options.pods as f64 / median(native.clone());
         summary.push_str(&format!(
-            " (WebAssembly time {:.2}x native's {:.0} pods/s)",
-            wasm.elapsed.as_secs_f64() / native.elapsed.as_secs_f64(),
-            native.throughput
+            " (WebAssembly time {:.2}x native's, median of {rounds}; native {native_rate:.0} pods/s)",
+            median(ratios)
         ));
     }
     println!("{summary}");
@@ -227,6 +256,28 @@ async fn run_once(options: &SchedulerBench, dir: &Path, native: bool) -> Result<
         }
     }
     let peak_rss = peak_rss();
+    // Each policy's calls and mean call time, from its Plugin status.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let plugins = client
+        .resource("wharf.dev", "v1alpha1", "Plugin")
+        .map_err(|e| e.to_string())?;
+    let listed = client
+        .list(&plugins, None, None, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let calls: Vec<String> = listed
+        .items
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}×{}",
+                p["metadata"]["name"].as_str().unwrap_or_default(),
+                p["status"]["calls"],
+                p["status"]["latency"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    println!("    policy calls × mean time: {}", calls.join(", "));
     scheduler.stop();
     drop(temp);
     Ok(Run {
@@ -368,4 +419,100 @@ async fn wait_for_policies(client: &LocalClient) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Each policy alone: one filter and one score call with 500 candidates of
+/// `nodes`, as a component and natively (the cost kube-scheduler-wasm-extension
+/// pays per node, we pay per call).
+fn policy_calls(wasm_dir: &Path, native_dir: &Path, nodes: usize) -> Result<(), String> {
+    use wharf_plugin_abi::policy::{Change, Node, Resources};
+    use wharf_plugins::Limits;
+    use wharf_plugins::policy::{PolicyModule, PreparedChanges, PreparedPod};
+
+    let runtime = Runtime::new(RuntimeConfig::default()).map_err(|e| e.to_string())?;
+    let changes: Vec<Change> = (0..nodes as u32)
+        .map(|i| {
+            Change::UpsertNode(Node {
+                index: i,
+                name: format!("node-{i}"),
+                labels: vec![
+                    ("kubernetes.io/hostname".into(), format!("node-{i}")),
+                    (
+                        "topology.kubernetes.io/zone".into(),
+                        format!("zone-{}", i % 3),
+                    ),
+                ],
+                allocatable: Resources {
+                    milli_cpu: 4000,
+                    memory_bytes: 32 << 30,
+                    pods: 110,
+                },
+                ..Node::default()
+            })
+        })
+        .collect();
+    let object = json!({"metadata": {"name": "p", "namespace": "bench", "uid": "u"},
+        "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]}});
+    let pod = wharf_scheduler::pod::policy_pod(&object);
+    let candidates: Vec<u32> = (0..500.min(nodes) as u32).collect();
+    let calls = 2000;
+    println!(
+        "  one call with {} candidates, µs (component / native):",
+        candidates.len()
+    );
+    for name in POLICIES {
+        let mut line = format!("    {name:<20}");
+        for native in [false, true] {
+            let path = module_path(if native { native_dir } else { wasm_dir }, name, native);
+            let module = if native {
+                PolicyModule::load_native(&path)
+            } else {
+                let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                PolicyModule::load_wasm(&runtime, &bytes)
+            }
+            .map_err(|e| e.to_string())?;
+            let (mut instance, registration) = module
+                .instantiate(name, "{}", &Limits::default())
+                .map_err(|e| e.to_string())?;
+            instance
+                .update(&PreparedChanges::new(&changes))
+                .map_err(|e| e.to_string())?;
+            let mut figures = Vec::new();
+            for (enabled, is_filter) in [(registration.filters, true), (registration.scores, false)]
+            {
+                if !enabled {
+                    figures.push("-".to_string());
+                    continue;
+                }
+                let mut scores = Vec::new();
+                let started = Instant::now();
+                for _ in 0..calls {
+                    // A fresh pod each call, as in a scheduling cycle.
+                    let prepared = PreparedPod::new(&pod, &object);
+                    if is_filter {
+                        instance
+                            .filter(&prepared, &candidates)
+                            .map_err(|e| e.to_string())?;
+                    } else {
+                        instance
+                            .score(&prepared, &candidates, &mut scores)
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                figures.push(format!(
+                    "{:.1}",
+                    started.elapsed().as_secs_f64() * 1e6 / calls as f64
+                ));
+            }
+            line.push_str(&format!(
+                "  filter {:>5} score {:>5}",
+                figures[0], figures[1]
+            ));
+            if !native {
+                line.push_str("  |");
+            }
+        }
+        println!("{line}");
+    }
+    Ok(())
 }

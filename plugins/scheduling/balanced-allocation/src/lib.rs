@@ -68,9 +68,20 @@ fn balanced_score(requested: Resources, allocatable: Resources) -> i64 {
 }
 
 /// The fraction of a resource used, capped at 1; `None` when the node has
-/// none of it.
+/// none of it. (Written for WebAssembly: signed conversions and a plain
+/// comparison are single instructions there; `u64 as f64` and `f64::min`
+/// are not.)
 fn fraction(requested: u64, allocatable: u64) -> Option<f64> {
-    (allocatable != 0).then(|| (requested as f64 / allocatable as f64).min(1.0))
+    if allocatable == 0 {
+        return None;
+    }
+    let fraction = to_f64(requested) / to_f64(allocatable);
+    Some(if fraction > 1.0 { 1.0 } else { fraction })
+}
+
+/// A quantity as a float, through `i64` (quantities stay far below 2^63).
+fn to_f64(value: u64) -> f64 {
+    value.min(i64::MAX as u64) as i64 as f64
 }
 
 #[cfg(test)]

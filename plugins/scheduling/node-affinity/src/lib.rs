@@ -26,7 +26,7 @@ impl Policy for NodeAffinity {
     }
 
     fn registration(&self) -> Registration {
-        Registration::filter_and_score(NAME)
+        Registration::filter_and_score(NAME).without_usage()
     }
 
     fn filter(
@@ -37,6 +37,10 @@ impl Policy for NodeAffinity {
         out: &mut Rejections,
     ) -> Result<(), Error> {
         let spec = pod.spec()?;
+        // No preferred terms: every node scores the same (PreScore Skip).
+        if spec.preferred_node_affinity().is_empty() {
+            out.skip_score();
+        }
         let has_selector = spec.node_selector.as_ref().is_some_and(|s| !s.is_empty());
         if !has_selector && spec.required_node_affinity().is_none() {
             return Ok(());
@@ -117,6 +121,17 @@ mod tests {
             "affinity",
             json!({"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": terms}}),
         )
+    }
+
+    #[test]
+    fn the_score_is_skipped_for_a_pod_without_preferred_terms() {
+        let mut harness = Harness::<NodeAffinity>::new(serde_json::json!({}));
+        harness.add_node(node("a"));
+        assert!(harness.skips_score(&pod("plain").node_selector("disk", "ssd")));
+        let preferred = serde_json::json!({"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 1, "preference": {"matchExpressions": [{"key": "disk", "operator": "Exists"}]}}
+        ]}});
+        assert!(!harness.skips_score(&pod("prefers").spec("affinity", preferred)));
     }
 
     #[test]

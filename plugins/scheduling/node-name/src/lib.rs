@@ -18,7 +18,7 @@ impl Policy for NodeName {
     }
 
     fn registration(&self) -> Registration {
-        Registration::filter(NAME)
+        Registration::filter(NAME).without_usage()
     }
 
     fn filter(

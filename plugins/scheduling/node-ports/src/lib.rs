@@ -176,7 +176,7 @@ mod tests {
             pod.host_ports = vec![wanted.clone()];
             let rejected = instance.filter(pod, &[0]).expect("filter succeeds");
             assert_eq!(
-                !rejected.is_empty(),
+                !rejected.rejections.is_empty(),
                 conflict,
                 "{wanted:?} against {used:?}"
             );

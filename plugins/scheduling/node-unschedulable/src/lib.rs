@@ -20,7 +20,7 @@ impl Policy for NodeUnschedulable {
     }
 
     fn registration(&self) -> Registration {
-        Registration::filter(NAME)
+        Registration::filter(NAME).without_usage()
     }
 
     fn filter(

@@ -67,7 +67,9 @@ impl Policy for PodTopologySpread {
     }
 
     fn registration(&self) -> Registration {
-        Registration::filter_and_score(NAME).wanting_pods()
+        Registration::filter_and_score(NAME)
+            .wanting_pods()
+            .without_usage()
     }
 
     fn filter(
@@ -78,6 +80,10 @@ impl Policy for PodTopologySpread {
         out: &mut Rejections,
     ) -> Result<(), Error> {
         let spec = pod.spec()?;
+        // No ScheduleAnyway constraint: nothing to score (PreScore Skip).
+        if Constraint::all(spec, pod, SCHEDULE_ANYWAY).is_empty() {
+            out.skip_score();
+        }
         let constraints = Constraint::all(spec, pod, DO_NOT_SCHEDULE);
         if constraints.is_empty() {
             return Ok(());
@@ -713,11 +719,21 @@ mod tests {
     }
 
     #[test]
-    fn the_registration_wants_pods() {
+    fn the_registration_wants_pods_but_not_usage() {
         let harness = harness(vec![]);
         assert_eq!(
             harness.registration(),
-            &Registration::filter_and_score(NAME).wanting_pods()
+            &Registration::filter_and_score(NAME)
+                .wanting_pods()
+                .without_usage()
         );
+    }
+
+    #[test]
+    fn the_score_is_skipped_without_a_schedule_anyway_constraint() {
+        let mut harness = harness(vec![]);
+        assert!(harness.skips_score(&pod("plain")));
+        assert!(harness.skips_score(&spread(1, ZONE, DO_NOT_SCHEDULE, json!({}))));
+        assert!(!harness.skips_score(&spread(1, ZONE, SCHEDULE_ANYWAY, json!({}))));
     }
 }

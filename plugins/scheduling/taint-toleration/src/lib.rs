@@ -32,7 +32,7 @@ impl Policy for TaintToleration {
     }
 
     fn registration(&self) -> Registration {
-        Registration::filter_and_score(NAME)
+        Registration::filter_and_score(NAME).without_usage()
     }
 
     fn filter(
@@ -42,7 +42,11 @@ impl Policy for TaintToleration {
         candidates: &[u32],
         out: &mut Rejections,
     ) -> Result<(), Error> {
+        // Without a PreferNoSchedule taint on any candidate, every node
+        // would score the same: the host need not ask.
+        let mut preferences = false;
         for (position, node) in snapshot.candidates(candidates) {
+            preferences |= node.taints.iter().any(|t| t.effect == PREFER_NO_SCHEDULE);
             let mut hard = node
                 .taints
                 .iter()
@@ -55,6 +59,9 @@ impl Policy for TaintToleration {
             if let Some(taint) = hard.find(|taint| !spec.tolerates(taint)) {
                 out.reject(position, untolerated_taint_reason(taint));
             }
+        }
+        if !preferences {
+            out.skip_score();
         }
         Ok(())
     }
@@ -109,6 +116,20 @@ mod tests {
             harness.add_node(node);
         }
         harness
+    }
+
+    #[test]
+    fn the_score_is_skipped_when_no_candidate_has_a_prefer_no_schedule_taint() {
+        let mut plain = harness(vec![
+            node("a"),
+            node("b").taint("gpu", "true", "NoSchedule"),
+        ]);
+        assert!(plain.skips_score(&pod("p")));
+        let mut preferring = harness(vec![
+            node("a"),
+            node("b").taint("spot", "true", "PreferNoSchedule"),
+        ]);
+        assert!(!preferring.skips_score(&pod("p")));
     }
 
     #[test]

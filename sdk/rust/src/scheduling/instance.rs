@@ -4,8 +4,8 @@
 
 use std::cell::OnceCell;
 
-use super::spec::{PodObject, PodSpec};
-use super::{Change, Pod, Policy, Registration, Rejection, Rejections, Snapshot};
+use super::spec::PodSpec;
+use super::{Change, Filtered, Pod, Policy, Registration, Rejections, Snapshot};
 use crate::error::Error;
 
 /// The pod being scheduled: what the host parsed, and its [`PodSpec`]
@@ -24,15 +24,14 @@ impl PodInfo {
         }
     }
 
-    /// The scheduling-relevant spec; an error if the JSON is not a pod.
+    /// The scheduling-relevant spec; an error if the host sent something
+    /// that is not one.
     pub fn spec(&self) -> Result<&PodSpec, Error> {
         self.spec
             .get_or_init(|| {
-                serde_json::from_str::<PodObject>(&self.pod.json)
-                    .map(|object| object.spec.unwrap_or_default())
-                    .map_err(|error| {
-                        format!("pod {}/{}: {error}", self.pod.namespace, self.pod.name)
-                    })
+                serde_json::from_str::<PodSpec>(&self.pod.spec).map_err(|error| {
+                    format!("pod {}/{}: {error}", self.pod.namespace, self.pod.name)
+                })
             })
             .as_ref()
             .map_err(Error::other)
@@ -89,20 +88,20 @@ impl<P: Policy> Instance<P> {
         let reuse = self
             .last
             .as_ref()
-            .is_some_and(|last| last.pod.uid == pod.uid && last.pod.json == pod.json);
+            .is_some_and(|last| last.pod.uid == pod.uid && last.pod.spec == pod.spec);
         if !reuse {
             self.last = Some(PodInfo::new(pod));
         }
         self.last.as_ref().expect("set above")
     }
 
-    pub fn filter(&mut self, pod: Pod, candidates: &[u32]) -> Result<Vec<Rejection>, Error> {
+    pub fn filter(&mut self, pod: Pod, candidates: &[u32]) -> Result<Filtered, Error> {
         self.pod_info(pod);
         let pod = self.last.as_ref().expect("set by pod_info");
         let mut out = Rejections::default();
         self.policy
             .filter(&self.snapshot, pod, candidates, &mut out)?;
-        Ok(out.into_vec())
+        Ok(out.into_filtered())
     }
 
     pub fn score(&mut self, pod: Pod, candidates: &[u32], scores: &mut [i64]) -> Result<(), Error> {

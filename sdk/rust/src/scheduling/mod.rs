@@ -58,8 +58,8 @@ pub use instance::{Instance, PodInfo};
 pub use snapshot::Snapshot;
 pub use spec::PodSpec;
 pub use wharf_plugin_abi::policy::{
-    Change, HostPort, Node, PlacedPod, Pod, Registration, Rejection, Resources, Taint, Usage,
-    parse_quantity,
+    Change, Filtered, HostPort, Node, PlacedPod, Pod, Registration, Rejection, Resources,
+    SCHEDULING_SPEC_FIELDS, Taint, Usage, parse_quantity,
 };
 
 use crate::error::Error;
@@ -110,6 +110,7 @@ pub trait Policy: Sized + 'static {
 #[derive(Debug, Default)]
 pub struct Rejections {
     rejections: Vec<Rejection>,
+    skip_score: bool,
 }
 
 impl Rejections {
@@ -130,8 +131,17 @@ impl Rejections {
         self.rejections.is_empty()
     }
 
-    pub fn into_vec(self) -> Vec<Rejection> {
-        self.rejections
+    /// This policy has no preference among nodes for this pod (say, it
+    /// asks for no node affinity): the host will not call its `score`.
+    pub fn skip_score(&mut self) {
+        self.skip_score = true;
+    }
+
+    pub fn into_filtered(self) -> Filtered {
+        Filtered {
+            rejections: self.rejections,
+            skip_score: self.skip_score,
+        }
     }
 }
 
@@ -160,8 +170,8 @@ pub fn normalize(scores: &mut [i64], reverse: bool) {
 pub mod __private {
     pub use super::wit::bindings;
     pub use super::wit::bindings::exports::wharf::plugin::policy::{
-        Change as WitChange, Guest as PolicyGuest, Pod as WitPod, Registration as WitRegistration,
-        Rejection as WitRejection,
+        Change as WitChange, Filtered as WitFiltered, Guest as PolicyGuest, Pod as WitPod,
+        Registration as WitRegistration,
     };
     pub use super::wit::{filter, init, score, update};
 }

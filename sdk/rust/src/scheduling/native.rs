@@ -130,9 +130,9 @@ pub unsafe fn policy_filter<P: Policy>(
     };
     guarded(out, || {
         let pod = Pod::from_bytes(pod).map_err(|e| e.to_string())?;
-        let rejections = policy.filter(pod, candidates).map_err(|e| e.to_string())?;
+        let filtered = policy.filter(pod, candidates).map_err(|e| e.to_string())?;
         // SAFETY: the host passes a writable `out`.
-        unsafe { *out = WharfBuf::from_vec(rejections.to_bytes()) };
+        unsafe { *out = WharfBuf::from_vec(filtered.to_bytes()) };
         Ok(())
     })
 }

@@ -20,12 +20,6 @@ pub struct PodSpec {
     pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
 }
 
-#[derive(Deserialize)]
-pub(crate) struct PodObject {
-    #[serde(default)]
-    pub spec: Option<PodSpec>,
-}
-
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Affinity {

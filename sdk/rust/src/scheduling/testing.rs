@@ -233,9 +233,21 @@ impl PodBuilder {
             requests: self.requests,
             non_zero_requests: self.non_zero,
             host_ports: self.host_ports.clone(),
+            spec: scheduling_spec(&self.object["spec"]),
             json: self.object.to_string(),
         }
     }
+}
+
+/// The part of a pod's spec the host sends policies as `Pod::spec`.
+pub fn scheduling_spec(spec: &Value) -> String {
+    let mut subset = serde_json::Map::new();
+    for field in super::SCHEDULING_SPEC_FIELDS {
+        if let Some(value) = spec.get(*field).filter(|v| !v.is_null()) {
+            subset.insert((*field).to_string(), value.clone());
+        }
+    }
+    Value::Object(subset).to_string()
 }
 
 fn push(list: &mut Value, item: Value) {
@@ -299,7 +311,10 @@ impl<P: Policy> Harness<P> {
             .host_ports
             .extend(built.host_ports.iter().cloned());
         let usage: Usage = node.usage.clone();
-        let mut changes = vec![Change::NodeUsage(index, usage)];
+        let mut changes = Vec::new();
+        if self.instance.registration().wants_usage {
+            changes.push(Change::NodeUsage(index, usage));
+        }
         if self.instance.registration().wants_pods {
             changes.push(Change::PodAdded(PlacedPod {
                 node: index,
@@ -328,6 +343,7 @@ impl<P: Policy> Harness<P> {
         self.instance
             .filter(pod.build(), &candidates)
             .expect("filter succeeds")
+            .rejections
             .into_iter()
             .map(|r| (self.nodes[r.position as usize].name.clone(), r.reasons))
             .collect()
@@ -341,6 +357,15 @@ impl<P: Policy> Harness<P> {
             .map(|n| n.name.clone())
             .filter(|name| !rejected.contains_key(name))
             .collect()
+    }
+
+    /// Whether the filter asked the host to skip the score for this pod.
+    pub fn skips_score(&mut self, pod: &PodBuilder) -> bool {
+        let candidates = self.all();
+        self.instance
+            .filter(pod.build(), &candidates)
+            .expect("filter succeeds")
+            .skip_score
     }
 
     /// The filter's error, if it fails.

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use super::{
-    Change, HostPort, Node, PlacedPod, Pod, Registration, Rejection, Resources, Taint, Usage,
+    Change, Filtered, HostPort, Node, PlacedPod, Pod, Registration, Resources, Taint, Usage,
 };
 
 #[allow(unsafe_code, clippy::all, missing_docs)]
@@ -23,7 +23,7 @@ use bindings::exports::wharf::plugin::policy as wit;
 /// The instance's policy, type-erased, set by `init`.
 pub trait AnyInstance {
     fn update(&mut self, changes: Vec<Change>);
-    fn filter(&mut self, pod: Pod, candidates: &[u32]) -> Result<Vec<Rejection>, String>;
+    fn filter(&mut self, pod: Pod, candidates: &[u32]) -> Result<Filtered, String>;
     fn score(&mut self, pod: Pod, candidates: &[u32]) -> Result<Vec<i64>, String>;
 }
 
@@ -31,7 +31,7 @@ impl<P: super::Policy> AnyInstance for super::Instance<P> {
     fn update(&mut self, changes: Vec<Change>) {
         super::Instance::update(self, changes);
     }
-    fn filter(&mut self, pod: Pod, candidates: &[u32]) -> Result<Vec<Rejection>, String> {
+    fn filter(&mut self, pod: Pod, candidates: &[u32]) -> Result<Filtered, String> {
         super::Instance::filter(self, pod, candidates).map_err(|e| e.to_string())
     }
     fn score(&mut self, pod: Pod, candidates: &[u32]) -> Result<Vec<i64>, String> {
@@ -53,6 +53,8 @@ pub fn init<P: super::Policy>(config: &str) -> Result<wit::Registration, String>
         filters,
         scores,
         wants_pods,
+        wants_usage,
+        wants_pod_json,
     } = instance.registration().clone();
     INSTANCE.with(|slot| *slot.borrow_mut() = Some(Box::new(instance)));
     Ok(wit::Registration {
@@ -60,6 +62,8 @@ pub fn init<P: super::Policy>(config: &str) -> Result<wit::Registration, String>
         filters,
         scores,
         wants_pods,
+        wants_usage,
+        wants_pod_json,
     })
 }
 
@@ -80,15 +84,19 @@ pub fn update(changes: Vec<wit::Change>) {
 }
 
 /// The WIT `filter` export.
-pub fn filter(pod: wit::Pod, candidates: Vec<u32>) -> Result<Vec<wit::Rejection>, String> {
-    let rejections = with(|instance| instance.filter(self::pod(pod), &candidates))?;
-    Ok(rejections
-        .into_iter()
-        .map(|r| wit::Rejection {
-            position: r.position,
-            reasons: r.reasons,
-        })
-        .collect())
+pub fn filter(pod: wit::Pod, candidates: Vec<u32>) -> Result<wit::Filtered, String> {
+    let filtered = with(|instance| instance.filter(self::pod(pod), &candidates))?;
+    Ok(wit::Filtered {
+        rejections: filtered
+            .rejections
+            .into_iter()
+            .map(|r| wit::Rejection {
+                position: r.position,
+                reasons: r.reasons,
+            })
+            .collect(),
+        skip_score: filtered.skip_score,
+    })
 }
 
 /// The WIT `score` export.
@@ -167,6 +175,7 @@ fn pod(p: wit::Pod) -> Pod {
         requests: resources(p.requests),
         non_zero_requests: resources(p.non_zero_requests),
         host_ports: host_ports(p.host_ports),
+        spec: p.spec,
         json: p.json,
     }
 }
