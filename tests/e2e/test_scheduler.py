@@ -10,7 +10,7 @@ zone-a, zone-b, zone-c): they mark their pods Running without running them."""
 import json
 from collections import Counter
 
-from test_plugins import eventually, get_json, wait_loaded
+from test_plugins import eventually, get_json, plugin_dir, wait_loaded
 
 POLICIES = ["node-unschedulable", "node-name", "taint-toleration", "node-affinity", "node-ports",
             "node-resources-fit", "pod-topology-spread", "balanced-allocation"]
@@ -189,3 +189,31 @@ def test_policies_swapped_with_kubectl_while_pods_are_scheduled_lose_no_pod(sim_
         status = wait_loaded(cluster, name)
         assert status.get("errors", 0) == 0, (name, status)
     assert get_json(cluster, "plugin", "node-resources-fit")["spec"]["config"]["scoringStrategy"]["type"] == "MostAllocated"
+
+
+def test_a_policy_that_loops_or_panics_fails_its_calls_alone_and_its_removal_lets_pods_schedule(sim_cluster):
+    cluster = sim_cluster
+    wait_ready(cluster)
+    module = plugin_dir() / "wharf_test_policy.wasm"
+    for name, mode in (("looping", "loop"), ("panicking", "panic")):
+        manifest = {"apiVersion": "wharf.dev/v1alpha1", "kind": "Plugin", "metadata": {"name": name},
+                    "spec": {"type": "scheduler", "module": f"file://{module}", "config": {"mode": mode, "order": 1},
+                             "limits": {"memory": "32Mi", "callTimeout": "200ms"}}}
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        wait_loaded(cluster, name)
+        apply(cluster, pod(f"blocked-by-{name}"))
+
+        def failing():
+            events = get_json(cluster, "events", "--field-selector", f"involvedObject.name=blocked-by-{name},reason=FailedScheduling")
+            messages = [e["message"] for e in events["items"]]
+            assert any(f'running policy "{name}"' in m for m in messages), messages
+            status = get_json(cluster, "plugin", name).get("status", {})
+            assert status.get("errors", 0) > 0 and status.get("lastError"), status
+            return messages
+        messages = eventually(failing)
+        expected = "deadline" if mode == "loop" else "trapped"
+        assert any(expected in m for m in messages), messages
+        # The API server, the controllers and the other policies run on.
+        assert cluster.kubectl("get", "--raw", "/readyz").stdout.strip() == "ok"
+        cluster.kubectl("delete", "plugin", name)
+        eventually(lambda: running_on(cluster, f"blocked-by-{name}"), timeout=40)
