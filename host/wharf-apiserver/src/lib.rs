@@ -33,7 +33,7 @@ use wharf_store::Store;
 pub use client::LocalClient;
 pub use discovery::Discovery;
 pub use error::{ApiError, ApiResult};
-pub use objects::{Objects, now_rfc3339};
+pub use objects::{Objects, now_micro_time, now_rfc3339};
 pub use patch::Patch;
 pub use resources::{Registry, ResourceDef};
 pub use selectors::{FieldSelector, LabelSelector};

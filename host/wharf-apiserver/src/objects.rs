@@ -111,6 +111,19 @@ pub fn now_rfc3339() -> String {
     now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// Now as a Kubernetes `MicroTime` (leases' `renewTime`, events' `eventTime`).
+pub fn now_micro_time() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let time = k8s_openapi::jiff::Timestamp::new(now.as_secs() as i64, 0).unwrap_or_default();
+    format!(
+        "{}.{:06}Z",
+        time.strftime("%Y-%m-%dT%H:%M:%S"),
+        now.subsec_micros()
+    )
+}
+
 pub fn name_of(object: &Value) -> &str {
     object
         .pointer("/metadata/name")

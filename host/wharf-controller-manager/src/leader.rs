@@ -34,18 +34,6 @@ impl ElectionConfig {
     }
 }
 
-fn micro_time_now() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let time = k8s_openapi::jiff::Timestamp::new(now.as_secs() as i64, 0).unwrap_or_default();
-    format!(
-        "{}.{:06}Z",
-        time.strftime("%Y-%m-%dT%H:%M:%S"),
-        now.subsec_micros()
-    )
-}
-
 fn parse_time(text: &str) -> Option<std::time::SystemTime> {
     let time: k8s_openapi::jiff::Timestamp = text.parse().ok()?;
     std::time::UNIX_EPOCH.checked_add(Duration::from_nanos(
@@ -56,7 +44,7 @@ fn parse_time(text: &str) -> Option<std::time::SystemTime> {
 /// Tries once to take or keep the lease; `Ok(true)` when we hold it.
 async fn try_acquire(client: &LocalClient, config: &ElectionConfig) -> Result<bool, ApiError> {
     let leases = client.resource("coordination.k8s.io", "v1", "Lease")?;
-    let now = micro_time_now();
+    let now = wharf_apiserver::now_micro_time();
     let current = match client
         .get(&leases, Some(&config.namespace), &config.name)
         .await

@@ -573,7 +573,7 @@ impl Kubelet {
         let spec = json!({
             "holderIdentity": name,
             "leaseDurationSeconds": LEASE_DURATION_SECONDS,
-            "renewTime": micro_time_now(),
+            "renewTime": wharf_apiserver::now_micro_time(),
         });
         let renew = Patch::Merge(json!({"spec": spec}));
         let namespace = Some(LEASE_NAMESPACE);
@@ -1059,19 +1059,6 @@ fn hex_id(name: &str, seed: u64) -> String {
         hasher.finish()
     };
     format!("{:016x}{:016x}", half(1), half(2))
-}
-
-/// Now as a Kubernetes `MicroTime`.
-fn micro_time_now() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let time = k8s_openapi::jiff::Timestamp::new(now.as_secs() as i64, 0).unwrap_or_default();
-    format!(
-        "{}.{:06}Z",
-        time.strftime("%Y-%m-%dT%H:%M:%S"),
-        now.subsec_micros()
-    )
 }
 
 /// A label (or taint) key: an optional DNS-subdomain prefix and `/`, then a name.

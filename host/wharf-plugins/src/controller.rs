@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Store, StoreLimits, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::engine::{EPOCH_TICK, Runtime};
@@ -259,12 +259,7 @@ impl ControllerModule {
         let state = InstanceState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .instances(16)
-                .tables(32)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: crate::limits::store_limits(limits),
             host,
         };
         let mut store = Store::new(self.runtime.engine(), state);

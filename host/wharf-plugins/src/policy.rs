@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use libloading::Library;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Store, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wharf_plugin_abi::policy::{
     self as abi, Change, Decode, Encode, Filtered, Pod, Registration, Rejection, symbols,
@@ -259,12 +259,7 @@ impl WasmPolicyModule {
         let state = InstanceState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .instances(16)
-                .tables(32)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: crate::limits::store_limits(limits),
             name: name.into(),
         };
         let mut store = Store::new(self.runtime.engine(), state);
