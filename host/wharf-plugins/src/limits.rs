@@ -57,6 +57,18 @@ impl Permissions {
     }
 }
 
+/// The wasmtime store limits of one instance: its memory limit, room for
+/// the few instances and tables a component needs, and a trap (not a
+/// silent failure) when memory cannot grow.
+pub(crate) fn store_limits(limits: &Limits) -> wasmtime::StoreLimits {
+    wasmtime::StoreLimitsBuilder::new()
+        .memory_size(limits.memory_bytes)
+        .instances(16)
+        .tables(32)
+        .trap_on_grow_failure(true)
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,16 +111,4 @@ mod tests {
         }
         assert!(!Permissions::default().allows("", "pods", "get", None));
     }
-}
-
-/// The wasmtime store limits of one instance: its memory limit, room for
-/// the few instances and tables a component needs, and a trap (not a
-/// silent failure) when memory cannot grow.
-pub(crate) fn store_limits(limits: &Limits) -> wasmtime::StoreLimits {
-    wasmtime::StoreLimitsBuilder::new()
-        .memory_size(limits.memory_bytes)
-        .instances(16)
-        .tables(32)
-        .trap_on_grow_failure(true)
-        .build()
 }
