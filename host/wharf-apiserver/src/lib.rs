@@ -5,6 +5,7 @@
 //! Kubernetes API conventions. The app is a function, [`app`], so tests can
 //! drive it without a socket.
 
+pub mod allocator;
 mod body;
 pub mod client;
 mod discovery;
@@ -68,7 +69,32 @@ impl ApiState {
             closing,
         });
         state.ensure_system_namespaces().await?;
+        // kube-apiserver's repair loops: free ClusterIPs and NodePorts that
+        // no Service holds, at start and every three minutes.
+        let weak = Arc::downgrade(&state);
+        tokio::spawn(async move {
+            loop {
+                let Some(state) = weak.upgrade() else { return };
+                state.repair_allocations().await;
+                drop(state);
+                tokio::time::sleep(std::time::Duration::from_secs(180)).await;
+            }
+        });
         Ok(state)
+    }
+
+    async fn repair_allocations(&self) {
+        let Some(services) = self.registry.by_kind("", "v1", "Service").cloned() else {
+            return;
+        };
+        match self
+            .objects
+            .list(&services, None, &objects::ListParams::default())
+            .await
+        {
+            Ok(listed) => self.objects.allocator.repair(&listed.items).await,
+            Err(error) => tracing::warn!(%error, "allocation repair: listing services failed"),
+        }
     }
 
     /// Ends every open watch (for a graceful shutdown).

@@ -24,6 +24,8 @@ const MAX_RETRIES: usize = 16;
 pub struct Objects {
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,
+    /// Service ClusterIPs and NodePorts.
+    pub allocator: crate::allocator::Allocator,
 }
 
 /// One object read from the store.
@@ -207,7 +209,12 @@ fn decode_continue(text: &str, prefix: &str) -> ApiResult<ContinueToken> {
 
 impl Objects {
     pub fn new(store: Arc<dyn Store>, registry: Arc<Registry>) -> Self {
-        Self { store, registry }
+        let allocator = crate::allocator::Allocator::new(store.clone(), Default::default());
+        Self {
+            store,
+            registry,
+            allocator,
+        }
     }
 
     pub async fn get(
@@ -449,11 +456,25 @@ impl Objects {
             if dry_run {
                 return Ok(object);
             }
-            match self
+            let mut claimed = crate::allocator::Claimed::default();
+            if resource.kind == "Service" && resource.group.is_empty() {
+                if let Err(error) = self
+                    .allocator
+                    .assign(&mut object, None, &mut claimed)
+                    .await
+                {
+                    self.allocator.release(claimed).await;
+                    return Err(error);
+                }
+            }
+            let created = self
                 .store
                 .create(&resource.key(namespace, &name), encode(&object)?)
-                .await
-            {
+                .await;
+            if created.is_err() {
+                self.allocator.release(claimed).await;
+            }
+            match created {
                 Ok(kv) => {
                     set_resource_version(&mut object, kv.mod_revision);
                     return Ok(object);
@@ -610,6 +631,18 @@ impl Objects {
                     .and_then(Value::as_array)
                     .is_none_or(|f| f.is_empty());
             let key = resource.key(namespace, name);
+            let service = resource.kind == "Service" && resource.group.is_empty();
+            let mut claimed = crate::allocator::Claimed::default();
+            if service && !finished {
+                if let Err(error) = self
+                    .allocator
+                    .assign(&mut next, Some(&current.object), &mut claimed)
+                    .await
+                {
+                    self.allocator.release(claimed).await;
+                    return Err(error);
+                }
+            }
             let written = if finished {
                 self.store
                     .delete(&key, Some(current.revision))
@@ -621,6 +654,12 @@ impl Objects {
                     .await
                     .map(|kv| kv.mod_revision)
             };
+            if written.is_err() {
+                self.allocator.release(claimed).await;
+            } else if service {
+                let kept = (!finished).then_some(&next);
+                self.allocator.free_unused(&current.object, kept).await;
+            }
             match written {
                 Ok(revision) => {
                     set_resource_version(&mut next, revision);
@@ -732,6 +771,9 @@ impl Objects {
                     .await
                 {
                     Ok(outcome) => {
+                        if resource.kind == "Service" && resource.group.is_empty() {
+                            self.allocator.free_unused(&current.object, None).await;
+                        }
                         let mut object = current.object;
                         set_resource_version(&mut object, outcome.revision);
                         return Ok(object);
