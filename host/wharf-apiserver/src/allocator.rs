@@ -261,7 +261,8 @@ impl Allocator {
             .cloned()
             .unwrap_or_default();
         if wants_node_ports {
-            spec.entry("externalTrafficPolicy").or_insert(json!("Cluster"));
+            spec.entry("externalTrafficPolicy")
+                .or_insert(json!("Cluster"));
         }
         if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
             for (i, port) in ports.iter_mut().enumerate() {
@@ -279,7 +280,9 @@ impl Allocator {
                 // An update keeps the node port of the same port.
                 let kept = old_ports
                     .iter()
-                    .find(|old| old.get("port") == port.get("port") && old.get("name") == port.get("name"))
+                    .find(|old| {
+                        old.get("port") == port.get("port") && old.get("name") == port.get("name")
+                    })
                     .and_then(|old| old.get("nodePort"))
                     .and_then(Value::as_u64);
                 let number = match asked.or(kept) {
@@ -301,7 +304,9 @@ impl Allocator {
                             return Err(invalid(
                                 &name,
                                 &format!("spec.ports[{i}].nodePort"),
-                                format!("Invalid value: {number}: provided port is already allocated"),
+                                format!(
+                                    "Invalid value: {number}: provided port is already allocated"
+                                ),
                             ));
                         }
                         number

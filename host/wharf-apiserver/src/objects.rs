@@ -458,11 +458,7 @@ impl Objects {
             }
             let mut claimed = crate::allocator::Claimed::default();
             if resource.kind == "Service" && resource.group.is_empty() {
-                if let Err(error) = self
-                    .allocator
-                    .assign(&mut object, None, &mut claimed)
-                    .await
-                {
+                if let Err(error) = self.allocator.assign(&mut object, None, &mut claimed).await {
                     self.allocator.release(claimed).await;
                     return Err(error);
                 }
