@@ -457,11 +457,12 @@ impl Objects {
                 return Ok(object);
             }
             let mut claimed = crate::allocator::Claimed::default();
-            if resource.kind == "Service" && resource.group.is_empty() {
-                if let Err(error) = self.allocator.assign(&mut object, None, &mut claimed).await {
-                    self.allocator.release(claimed).await;
-                    return Err(error);
-                }
+            if resource.kind == "Service"
+                && resource.group.is_empty()
+                && let Err(error) = self.allocator.assign(&mut object, None, &mut claimed).await
+            {
+                self.allocator.release(claimed).await;
+                return Err(error);
             }
             let created = self
                 .store
@@ -629,15 +630,15 @@ impl Objects {
             let key = resource.key(namespace, name);
             let service = resource.kind == "Service" && resource.group.is_empty();
             let mut claimed = crate::allocator::Claimed::default();
-            if service && !finished {
-                if let Err(error) = self
+            if service
+                && !finished
+                && let Err(error) = self
                     .allocator
                     .assign(&mut next, Some(&current.object), &mut claimed)
                     .await
-                {
-                    self.allocator.release(claimed).await;
-                    return Err(error);
-                }
+            {
+                self.allocator.release(claimed).await;
+                return Err(error);
             }
             let written = if finished {
                 self.store
