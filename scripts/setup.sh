@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # Debian packages: etcd for the etcd backend and its tests, protoc for
-# etcd-client, venv for the end-to-end tests' Python environment.
-packages=(etcd-server protobuf-compiler python3-venv)
+# etcd-client, venv for the end-to-end tests' Python environment, nftables
+# for the service proxy, the CNI plugins for pod networks.
+packages=(etcd-server protobuf-compiler python3-venv nftables containernetworking-plugins)
 
 sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
