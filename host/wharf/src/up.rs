@@ -51,6 +51,10 @@ pub struct Up {
     /// A taint on the simulated nodes (`key=value:Effect`), repeatable.
     #[arg(long)]
     sim_node_taint: Vec<String>,
+    /// Do not run the service proxy (nftables rules for ClusterIPs and
+    /// NodePorts; it needs root and `nft`).
+    #[arg(long)]
+    no_proxy: bool,
 }
 
 /// The sample plugin set: each manifest's `spec.module` names its component.
@@ -258,6 +262,18 @@ pub async fn run(options: Up) -> Result<(), String> {
         start_controllers(state.clone(), &options.data_dir, options.plugin_dir.clone()).await?;
     }
     let _hollow = start_hollow_nodes(&state, &options).await?;
+    let proxy = if options.no_proxy {
+        None
+    } else {
+        let client = wharf_apiserver::LocalClient::new(state.clone());
+        match wharf_proxy::Proxy::start(client, wharf_proxy::ProxyConfig::default()).await {
+            Ok(proxy) => Some(proxy),
+            Err(error) => {
+                tracing::warn!(%error, "running without the service proxy");
+                None
+            }
+        }
+    };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
@@ -276,6 +292,9 @@ pub async fn run(options: Up) -> Result<(), String> {
     wharf_apiserver::serve(listener, state, shutdown)
         .await
         .map_err(|e| format!("the API server failed: {e}"))?;
+    if let Some(proxy) = proxy {
+        proxy.stop().await;
+    }
     println!("wharf: stopped");
     Ok(())
 }
