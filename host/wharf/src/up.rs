@@ -61,6 +61,7 @@ pub struct Up {
 const SAMPLE_PLUGINS: &[&str] = &[
     include_str!("../../../plugins/controllers/replicaset/plugin.yaml"),
     include_str!("../../../plugins/controllers/deployment/plugin.yaml"),
+    include_str!("../../../plugins/controllers/nodeipam/plugin.yaml"),
     include_str!("../../../plugins/scheduling/node-unschedulable/plugin.yaml"),
     include_str!("../../../plugins/scheduling/node-name/plugin.yaml"),
     include_str!("../../../plugins/scheduling/taint-toleration/plugin.yaml"),
