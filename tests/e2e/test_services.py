@@ -68,3 +68,31 @@ def test_asked_for_addresses_are_checked_and_freed_with_their_service(embedded_c
     cluster.kubectl("delete", "service", "first")
     cluster.kubectl("apply", "-f", "-", input=service("again", cluster_ip="10.96.0.50"))
     assert get_json(cluster, "service", "again")["spec"]["clusterIP"] == "10.96.0.50"
+
+
+def test_a_services_endpoints_and_slices_follow_its_ready_pods(sim_cluster):
+    from test_plugins import eventually, wait_loaded
+    cluster = sim_cluster
+    wait_loaded(cluster, "endpoints-controller")
+    cluster.kubectl("create", "deployment", "web", "--image=web", "--replicas=3", "--port=8080")
+    cluster.kubectl("expose", "deployment", "web", "--port=80", "--target-port=8080")
+
+    def endpoints_of_all_pods():
+        pods = get_json(cluster, "pods", "-l", "app=web")["items"]
+        ips = sorted(p.get("status", {}).get("podIP", "") for p in pods)
+        assert len(pods) == 3 and all(ips), ips
+        subsets = get_json(cluster, "endpoints", "web").get("subsets", [])
+        addresses = sorted(a["ip"] for s in subsets for a in s.get("addresses", []))
+        assert addresses == ips, (addresses, ips)
+        assert subsets[0]["ports"][0]["port"] == 8080
+        slices = get_json(cluster, "endpointslices", "-l", "kubernetes.io/service-name=web")["items"]
+        sliced = sorted(e["addresses"][0] for s in slices for e in s.get("endpoints", []) if e["conditions"].get("ready"))
+        assert sliced == ips, (sliced, ips)
+        return ips
+    eventually(endpoints_of_all_pods, timeout=60)
+    cluster.kubectl("scale", "deployment", "web", "--replicas=1")
+    eventually(lambda: len([a for s in get_json(cluster, "endpoints", "web").get("subsets", []) for a in s.get("addresses", [])]) == 1 or fail(), timeout=60)
+
+
+def fail():
+    raise AssertionError("not yet")

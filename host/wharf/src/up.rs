@@ -62,6 +62,7 @@ const SAMPLE_PLUGINS: &[&str] = &[
     include_str!("../../../plugins/controllers/replicaset/plugin.yaml"),
     include_str!("../../../plugins/controllers/deployment/plugin.yaml"),
     include_str!("../../../plugins/controllers/nodeipam/plugin.yaml"),
+    include_str!("../../../plugins/controllers/endpoints/plugin.yaml"),
     include_str!("../../../plugins/scheduling/node-unschedulable/plugin.yaml"),
     include_str!("../../../plugins/scheduling/node-name/plugin.yaml"),
     include_str!("../../../plugins/scheduling/taint-toleration/plugin.yaml"),
