@@ -192,6 +192,9 @@ async fn serve(
             let binding = crate::body::parse_object(content_type.as_deref(), &body)?;
             bind(&state, &target, name, &binding, &query).await
         }
+        (&Method::GET, Some(name), Some("log")) if resource.kind == "Pod" => {
+            crate::logs::serve(&state, &target, name, &query).await
+        }
         (&Method::GET, Some(name), Some("status")) if resource.status => {
             let stored = state
                 .objects

@@ -11,6 +11,7 @@ pub mod client;
 mod discovery;
 mod error;
 mod handlers;
+mod logs;
 pub mod modules;
 mod objects;
 pub mod patch;
@@ -81,6 +82,39 @@ impl ApiState {
             }
         });
         Ok(state)
+    }
+
+    /// The token node agents require on every request from the API server
+    /// (pod logs); made once per cluster and kept in the store.
+    pub async fn kubelet_token(&self) -> ApiResult<String> {
+        const KEY: &str = "/wharf/kubelet-token";
+        if let Some(kv) = self.objects.store.get(KEY).await? {
+            return Ok(String::from_utf8_lossy(&kv.value).into_owned());
+        }
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        match self
+            .objects
+            .store
+            .create(KEY, bytes::Bytes::from(token.clone()))
+            .await
+        {
+            Ok(_) => Ok(token),
+            // Another API server made it first: use theirs.
+            Err(wharf_store::Error::AlreadyExists { .. }) => {
+                let kv = self
+                    .objects
+                    .store
+                    .get(KEY)
+                    .await?
+                    .ok_or_else(|| ApiError::Internal("the kubelet token vanished".into()))?;
+                Ok(String::from_utf8_lossy(&kv.value).into_owned())
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     async fn repair_allocations(&self) {

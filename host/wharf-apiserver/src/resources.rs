@@ -371,6 +371,13 @@ impl Registry {
             .expect("namespaces are built in")
             .clone()
     }
+
+    /// Nodes.
+    pub fn node(&self) -> Arc<ResourceDef> {
+        self.get("", "v1", "nodes")
+            .expect("nodes are built in")
+            .clone()
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,202 @@
+//! `GET pods/{name}/log`: the API server finds the pod's container and
+//! node, and streams the log from that node's agent (kubelet API
+//! `/containerLogs/{namespace}/{pod}/{container}`), passing `follow`,
+//! `tailLines`, `previous`, `timestamps`, `sinceSeconds` and `limitBytes`
+//! on. The agent's address is the node's InternalIP and
+//! `status.daemonEndpoints.kubeletEndpoint.Port`; every request carries
+//! the cluster's kubelet token, which agents require.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::response::Response;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult};
+use crate::request::{Query, Target};
+
+/// The log options a client may pass, forwarded as they are.
+const FORWARDED: &[&str] = &[
+    "follow",
+    "tailLines",
+    "previous",
+    "timestamps",
+    "sinceSeconds",
+    "limitBytes",
+];
+
+fn names(pod: &Value, field: &str) -> Vec<String> {
+    pod.pointer(&format!("/spec/{field}"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The container whose log is asked for, as kube-apiserver picks it.
+fn container_of(pod: &Value, name: &str, asked: Option<&str>) -> ApiResult<String> {
+    let containers = names(pod, "containers");
+    let init = names(pod, "initContainers");
+    let ephemeral = names(pod, "ephemeralContainers");
+    match asked.filter(|c| !c.is_empty()) {
+        Some(container) => {
+            if containers
+                .iter()
+                .chain(&init)
+                .chain(&ephemeral)
+                .any(|c| c == container)
+            {
+                Ok(container.to_string())
+            } else {
+                Err(ApiError::BadRequest(format!(
+                    "container {container} is not valid for pod {name}"
+                )))
+            }
+        }
+        None if containers.len() == 1 => Ok(containers[0].clone()),
+        None => {
+            let mut message = format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                containers.join(" ")
+            );
+            if !init.is_empty() {
+                message.push_str(&format!(
+                    " or one of the init containers: [{}]",
+                    init.join(" ")
+                ));
+            }
+            Err(ApiError::BadRequest(message))
+        }
+    }
+}
+
+/// Streams a container's log from its node's agent.
+pub async fn serve(
+    state: &ApiState,
+    target: &Target,
+    name: &str,
+    query: &Query,
+) -> ApiResult<Response> {
+    let namespace = target.namespace.as_deref().unwrap_or("default");
+    let pod = state
+        .objects
+        .get(&target.resource, Some(namespace), name)
+        .await?
+        .object;
+    let container = container_of(&pod, name, query.get("container"))?;
+    let node_name = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::BadRequest(format!("pod {name} does not have a host assigned")))?;
+    let nodes = state.registry.node();
+    let node = state.objects.get(&nodes, None, node_name).await?.object;
+    let port = node
+        .pointer("/status/daemonEndpoints/kubeletEndpoint/Port")
+        .and_then(Value::as_u64)
+        .filter(|p| *p > 0)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "the node {node_name} of pod {name} has no agent serving logs (a simulated node?)"
+            ))
+        })?;
+    let address = node
+        .pointer("/status/addresses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|a| a["type"] == "InternalIP")
+        .and_then(|a| a["address"].as_str())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!("the node {node_name} has no InternalIP address"))
+        })?;
+    let mut options: Vec<String> = Vec::new();
+    for key in FORWARDED {
+        if let Some(value) = query.get(key) {
+            options.push(format!("{key}={}", encode(value)));
+        }
+    }
+    let uri = format!(
+        "http://{address}:{port}/containerLogs/{namespace}/{name}/{container}?{}",
+        options.join("&")
+    );
+    let token = state.kubelet_token().await?;
+    let request = Request::get(&uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build_http::<Body>();
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .map_err(|_| ApiError::Timeout(format!("the agent of node {node_name} did not answer")))?
+        .map_err(|e| ApiError::Internal(format!("reaching the agent of node {node_name}: {e}")))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_string())
+            .unwrap_or_default();
+        return Err(match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound {
+                group: String::new(),
+                kind: "pods/log".into(),
+                name: name.into(),
+            },
+            _ => ApiError::BadRequest(body),
+        });
+    }
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::new(response.into_body()))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Query values are simple (numbers, booleans, RFC 3339 times): escape the
+/// few characters that would change the query's meaning.
+fn encode(value: &str) -> String {
+    value
+        .chars()
+        .flat_map(|c| match c {
+            '&' | '=' | '#' | '%' | '+' | ' ' | '?' => {
+                format!("%{:02X}", c as u32).chars().collect()
+            }
+            c => vec![c],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_container_is_picked_as_kube_apiserver_does() {
+        let pod = json!({"spec": {"containers": [{"name": "app"}, {"name": "sidecar"}],
+                                  "initContainers": [{"name": "init"}]}});
+        assert_eq!(
+            container_of(&pod, "web", Some("sidecar")).unwrap(),
+            "sidecar"
+        );
+        assert_eq!(container_of(&pod, "web", Some("init")).unwrap(), "init");
+        let missing = container_of(&pod, "web", None).unwrap_err().to_string();
+        assert_eq!(
+            missing,
+            "a container name must be specified for pod web, choose one of: [app sidecar] or one of the init containers: [init]"
+        );
+        let wrong = container_of(&pod, "web", Some("db"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(wrong, "container db is not valid for pod web");
+        let single = json!({"spec": {"containers": [{"name": "app"}]}});
+        assert_eq!(container_of(&single, "web", None).unwrap(), "app");
+    }
+}
