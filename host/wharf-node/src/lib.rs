@@ -1,10 +1,15 @@
 //! Wharf's node agent.
 //!
-//! Today it holds the hollow nodes (`hollow.rs`): simulated kubelets that
-//! register nodes, heartbeat their Leases and report the pods bound to them
-//! Running, so that clusters of thousands of nodes run inside `wharf up` and
-//! the benchmarks. The real kubelet will live beside them.
+//! - `agent/`: the kubelet. [`NodeAgent`] registers this machine as a Node,
+//!   heartbeats it, and runs the pods bound to it as host processes (the
+//!   `process` runtime driver), reporting their status as a kubelet does.
+//! - `hollow.rs`: simulated kubelets that register nodes, heartbeat their
+//!   Leases and report the pods bound to them Running without running
+//!   anything, so that clusters of thousands of nodes run inside `wharf up`
+//!   and the benchmarks.
 
+mod agent;
 mod hollow;
 
+pub use agent::{AgentConfig, AgentError, BackOffConfig, NodeAgent, container_log_path};
 pub use hollow::{HollowConfig, HollowError, HollowNodes};

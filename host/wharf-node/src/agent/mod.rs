@@ -1,0 +1,322 @@
+//! The node agent: Wharf's kubelet, with the `process` runtime driver.
+//!
+//! [`NodeAgent::start`] registers this machine as a Node, heartbeats it, and
+//! runs the pods bound to it (`spec.nodeName`) as plain host processes. It
+//! talks to the API server only through [`LocalClient`], as the kubelet
+//! talks to kube-apiserver: what it does is what `kubectl` sees.
+//!
+//! The pieces, one noun each:
+//!
+//! - `node.rs`: registration (create or adopt the Node; capacity, labels,
+//!   addresses, node info and conditions from this machine), the Lease
+//!   heartbeat in `kube-node-lease`, the periodic node status.
+//! - `pods.rs`: the pod watch and one worker task per pod: init containers
+//!   in order, app containers, restarts with CrashLoopBackOff, deletion with
+//!   a grace period, adoption of the processes a previous agent started.
+//! - `process.rs`: the driver: a container is one process started from its
+//!   `command`/`args` in a process group of its own; signals; `/proc`.
+//! - `env.rs`: a container's environment (`env`, `envFrom`, ConfigMaps,
+//!   Secrets, the downward API) and `$(VAR)` expansion.
+//! - `status.rs`: the pod status a kubelet reports (phase, conditions,
+//!   container statuses), computed from the runtime's records.
+//! - `checkpoint.rs`: per-pod records on disk, so that a restarted agent
+//!   adopts processes instead of starting them twice.
+//! - `logs.rs`: where container logs go.
+//! - `watcher.rs`: list-and-watch with re-list on errors.
+//!
+//! Files under `data_dir`: `pods/<uid>/checkpoint.json` (the records) and
+//! `logs/<namespace>_<pod>_<uid>/<container>/<restart>.log` (as the
+//! kubelet's `/var/log/pods`).
+//!
+//! # What the process runtime does not do yet (next milestone)
+//!
+//! - Network: every pod shares the host's network namespace (podIP = hostIP
+//!   = 127.0.0.1, as `hostNetwork: true`). Next: a network namespace per pod
+//!   (`unshare`/`nsenter` helpers, no unsafe code) wired by the CNI plugins
+//!   (bridge, host-local, loopback, portmap) as the kubelet calls them, so
+//!   that each pod gets its own IP from the node's pod CIDR.
+//! - Resources: no cgroups. `resources.requests`/`limits` are not enforced
+//!   and nothing is OOM-killed. Next: a cgroup v2 directory per pod and per
+//!   container (cpu.max, memory.max, pids.max), which would also give a
+//!   reliable way to find and kill every process of a container.
+//! - Volumes: none are mounted. Containers see the node's filesystem;
+//!   `volumeMounts` are ignored. Next: emptyDir, configMap, secret,
+//!   projected (service account token) and hostPath volumes, in a mount
+//!   namespace per pod.
+//! - Images: not pulled. The program named by `command` (or `args[0]`) runs
+//!   from the node's filesystem; `image` is only reported back.
+//! - Probes (liveness, readiness, startup) and lifecycle hooks are not run:
+//!   a running container is ready.
+//! - Exit codes of processes that exit while no agent is their parent (an
+//!   adopted process, or one that ended while the agent was down) cannot be
+//!   read; they are reported as `ContainerStatusUnknown` (137). A per-
+//!   container shim process, as containerd's, would keep them.
+
+mod checkpoint;
+mod env;
+mod logs;
+mod node;
+mod pods;
+mod process;
+mod status;
+mod watcher;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use wharf_apiserver::{ApiError, LocalClient, ResourceDef};
+
+pub use logs::container_log_path;
+
+/// What the node agent runs as.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// The Node's name (and `kubernetes.io/hostname`).
+    pub node_name: String,
+    /// Pods' logs and the records that let a restarted agent adopt them.
+    pub data_dir: PathBuf,
+    /// Lease renew interval; default 10 s.
+    pub heartbeat: Duration,
+    /// `spec.podCIDR` to register the Node with, if it has none.
+    pub pod_cidr_hint: Option<String>,
+    /// How often the Node's status (its conditions' `lastHeartbeatTime`)
+    /// is written even when nothing changed; default 1 min.
+    pub node_status_period: Duration,
+    /// Restart back-off of exited containers.
+    pub crash_loop_back_off: BackOffConfig,
+}
+
+/// CrashLoopBackOff: the first restart is immediate, then the delay starts
+/// at `initial` and doubles up to `max`; a container that ran `reset_after`
+/// starts over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackOffConfig {
+    /// Default 10 s.
+    pub initial: Duration,
+    /// Default 5 min.
+    pub max: Duration,
+    /// Default 10 min.
+    pub reset_after: Duration,
+}
+
+impl Default for BackOffConfig {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(300),
+            reset_after: Duration::from_secs(600),
+        }
+    }
+}
+
+impl AgentConfig {
+    /// The kubelet's defaults for a node named `node_name`.
+    pub fn new(node_name: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            node_name: node_name.into(),
+            data_dir: data_dir.into(),
+            heartbeat: Duration::from_secs(10),
+            pod_cidr_hint: None,
+            node_status_period: Duration::from_secs(60),
+            crash_loop_back_off: BackOffConfig::default(),
+        }
+    }
+
+    fn check(&self) -> Result<(), AgentError> {
+        let invalid = |message: &str| Err(AgentError::InvalidConfig(message.into()));
+        if !node::valid_node_name(&self.node_name) {
+            return Err(AgentError::InvalidConfig(format!(
+                "{:?} is not a valid node name (a lowercase DNS subdomain)",
+                self.node_name
+            )));
+        }
+        if self.heartbeat.is_zero() || self.node_status_period.is_zero() {
+            return invalid("the heartbeat and node status periods must be more than zero");
+        }
+        let back_off = &self.crash_loop_back_off;
+        if back_off.initial.is_zero() || back_off.max < back_off.initial {
+            return invalid("the back-off must start above zero and end at or above its start");
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("the data directory must be given");
+        }
+        Ok(())
+    }
+}
+
+/// Why the node agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration cannot be run (bad node name, zero period…).
+    #[error("invalid node agent configuration: {0}")]
+    InvalidConfig(String),
+    /// The data directory cannot be created or written.
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The API server does not serve a kind a kubelet needs.
+    #[error("the API server does not serve {kind}: {source}")]
+    KindMissing {
+        kind: &'static str,
+        #[source]
+        source: Box<ApiError>,
+    },
+    /// The Node could be neither created nor adopted.
+    #[error("cannot register node {name}: {source}")]
+    RegisterFailed {
+        name: String,
+        #[source]
+        source: Box<ApiError>,
+    },
+}
+
+/// A running node agent. Dropping it (or [`NodeAgent::stop`]) stops the
+/// agent but leaves the pods' processes running, as a kubelet that exits
+/// leaves its containers: the next agent on the same `data_dir` adopts them.
+pub struct NodeAgent {
+    gate: Gate,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl NodeAgent {
+    /// Registers the Node (or adopts it), then heartbeats it and runs the
+    /// pods bound to it. Returns once the Node is registered.
+    pub async fn start(client: LocalClient, config: AgentConfig) -> Result<Self, AgentError> {
+        config.check()?;
+        for dir in [
+            logs::logs_dir(&config.data_dir),
+            checkpoint::pods_dir(&config.data_dir),
+        ] {
+            std::fs::create_dir_all(&dir).map_err(|source| AgentError::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let kind = |kind: &'static str, group: &str| {
+            client
+                .resource(group, "v1", kind)
+                .map_err(|source| AgentError::KindMissing {
+                    kind,
+                    source: Box::new(source),
+                })
+        };
+        let shared = Arc::new(Shared {
+            resources: Resources {
+                nodes: kind("Node", "")?,
+                pods: kind("Pod", "")?,
+                leases: kind("Lease", "coordination.k8s.io")?,
+                config_maps: kind("ConfigMap", "")?,
+                secrets: kind("Secret", "")?,
+            },
+            client,
+            config,
+            gate: Gate::default(),
+        });
+        let node = node::register(&shared).await?;
+        let tasks = vec![
+            tokio::spawn(node::heartbeat(shared.clone(), node)),
+            tokio::spawn(pods::run(shared.clone())),
+        ];
+        Ok(Self {
+            gate: shared.gate.clone(),
+            tasks,
+        })
+    }
+
+    /// Stops the agent (as dropping it does). Once it returns, the agent
+    /// starts no process, signals none, and writes no record.
+    pub fn stop(self) {}
+}
+
+impl Drop for NodeAgent {
+    fn drop(&mut self) {
+        self.gate.close();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// What every task of one agent shares.
+struct Shared {
+    client: LocalClient,
+    config: AgentConfig,
+    resources: Resources,
+    gate: Gate,
+}
+
+struct Resources {
+    nodes: Arc<ResourceDef>,
+    pods: Arc<ResourceDef>,
+    leases: Arc<ResourceDef>,
+    config_maps: Arc<ResourceDef>,
+    secrets: Arc<ResourceDef>,
+}
+
+/// Guards the agent's side effects on the machine (starting and signalling
+/// processes, writing records): each runs whole under the lock, and none
+/// runs once the agent is stopped. So a stopped agent's tasks, cancelled at
+/// their next await, cannot race the next agent on the same `data_dir`.
+#[derive(Clone, Default)]
+struct Gate {
+    closed: Arc<Mutex<bool>>,
+}
+
+impl Gate {
+    /// Runs `effect` unless the agent is stopped.
+    fn run<T>(&self, effect: impl FnOnce() -> T) -> Option<T> {
+        let closed = self.closed.lock().unwrap_or_else(PoisonError::into_inner);
+        (!*closed).then(effect)
+    }
+
+    fn close(&self) {
+        *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configuration_that_cannot_run_is_refused() {
+        let good = AgentConfig::new("node-a", "/tmp/x");
+        assert!(good.check().is_ok());
+        let cases = [
+            AgentConfig::new("Node_A", "/tmp/x"),
+            AgentConfig::new("", "/tmp/x"),
+            AgentConfig::new("node-a", ""),
+            AgentConfig {
+                heartbeat: Duration::ZERO,
+                ..good.clone()
+            },
+            AgentConfig {
+                crash_loop_back_off: BackOffConfig {
+                    initial: Duration::from_secs(2),
+                    max: Duration::from_secs(1),
+                    reset_after: Duration::from_secs(1),
+                },
+                ..good.clone()
+            },
+        ];
+        for config in cases {
+            assert!(
+                matches!(config.check(), Err(AgentError::InvalidConfig(_))),
+                "{config:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_closed_gate_runs_nothing() {
+        let gate = Gate::default();
+        assert_eq!(gate.run(|| 1), Some(1));
+        gate.close();
+        assert_eq!(gate.run(|| 2), None);
+    }
+}

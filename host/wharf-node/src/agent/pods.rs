@@ -1,0 +1,1178 @@
+//! Pods: the watch of the pods bound to this node, and one worker task per
+//! pod (by UID) that runs it through the process driver.
+//!
+//! The dispatcher only routes: each pod's latest object goes to its worker
+//! through a `watch` channel (a worker that falls behind sees the newest
+//! object, never a queue of stale ones); a deleted pod's worker is told so.
+//!
+//! A worker is level-triggered: on every change (a new pod object, a
+//! process that exits, a back-off that expires) it syncs — starts what
+//! should run, writes the status if it changed — then waits again.
+//!
+//! A pod's life, as the kubelet leads it:
+//!
+//! 1. Init containers, in order, each to completion (exit 0) before the
+//!    next. A failing one is restarted with back-off, unless the pod's
+//!    `restartPolicy` is `Never`: then the pod has failed. An init container
+//!    with `restartPolicy: Always` is a sidecar: once it runs, the next one
+//!    starts, and it keeps running (restarted whenever it exits).
+//! 2. App containers, all at once. One that exits is restarted per the
+//!    pod's `restartPolicy` (`Always`; `OnFailure`: on a non-zero exit;
+//!    `Never`), with CrashLoopBackOff: the first restart is immediate, then
+//!    the delay starts at `initial` and doubles to `max`; a process that ran
+//!    `reset_after` starts the back-off over. Each start is a new log file.
+//! 3. When no app container will run again (`Never`/`OnFailure`), the
+//!    sidecars are stopped and the pod has Succeeded or Failed.
+//! 4. Deletion (the object is gone, or has a `deletionTimestamp`): SIGTERM
+//!    to every container's process group, SIGKILL after the grace period
+//!    (`deletionGracePeriodSeconds` if above zero, else the spec's
+//!    `terminationGracePeriodSeconds`, 30 by default; at least 2 s, as the
+//!    kubelet's minimum). A pod the API server still holds gets its final
+//!    status and is then deleted for good.
+//!
+//! After an agent restart a worker reads the pod's checkpoint: a process
+//! whose pid and start time match is adopted (watched through `/proc`, its
+//! exit code unknown), one that is gone has ended. Checkpoints of pods that
+//! are no longer bound here have their processes stopped and are removed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use wharf_apiserver::{ApiError, WatchType, now_rfc3339};
+
+use super::Shared;
+use super::checkpoint::{self, ContainerRecord, PodRecord, RunningProcess};
+use super::env::{self, EnvError, PodAddresses};
+use super::logs::{self, container_log_path};
+use super::node::{NODE_IP, read_modify_write};
+use super::process::{self, Identity, Launch, Signal};
+use super::status::{self, ContainerView, PodView, State, Termination};
+use super::watcher::{Seen, Watcher};
+
+/// How often an adopted process (not the agent's child) is looked for.
+const ADOPTED_POLL: Duration = Duration::from_millis(250);
+/// The kubelet's shortest grace period for stopping a container.
+const MIN_GRACE_SECONDS: u64 = 2;
+/// The kubelet's default `terminationGracePeriodSeconds`.
+const DEFAULT_GRACE_SECONDS: u64 = 30;
+/// How long SIGKILLed processes may take to be seen gone.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+/// When a failed status write is tried again.
+const STATUS_RETRY: Duration = Duration::from_secs(1);
+
+/// What a worker is told about its pod.
+#[derive(Clone)]
+enum PodEvent {
+    Present(Arc<Value>),
+    Deleted,
+}
+
+/// Watches the pods bound to this node and gives each its worker.
+pub(super) async fn run(shared: Arc<Shared>) {
+    let selector = format!("spec.nodeName={}", shared.config.node_name);
+    let mut watcher = Watcher::new(
+        shared.client.clone(),
+        shared.resources.pods.clone(),
+        selector,
+    );
+    let mut dispatcher = Dispatcher {
+        shared,
+        workers: HashMap::new(),
+        tasks: JoinSet::new(),
+        task_uids: HashMap::new(),
+        done: HashSet::new(),
+    };
+    loop {
+        tokio::select! {
+            seen = watcher.next() => dispatcher.saw(seen),
+            Some(finished) = dispatcher.tasks.join_next_with_id() => dispatcher.finished(finished),
+        }
+    }
+}
+
+struct Dispatcher {
+    shared: Arc<Shared>,
+    /// By pod UID.
+    workers: HashMap<String, watch::Sender<PodEvent>>,
+    /// Dropped with the dispatcher, which aborts every worker.
+    tasks: JoinSet<bool>,
+    task_uids: HashMap<tokio::task::Id, String>,
+    /// Pods whose worker finished while the object stays (being deleted):
+    /// not taken on again.
+    done: HashSet<String>,
+}
+
+impl Dispatcher {
+    fn saw(&mut self, seen: Seen) {
+        let node = self.shared.config.node_name.as_str();
+        match seen {
+            Seen::Listed(pods) => {
+                let listed: HashSet<String> = (pods.iter())
+                    .filter(|pod| str_at(pod, "/spec/nodeName") == Some(node))
+                    .filter_map(|pod| Some(str_at(pod, "/metadata/uid")?.to_string()))
+                    .collect();
+                for (uid, worker) in &self.workers {
+                    if !listed.contains(uid) {
+                        worker.send_replace(PodEvent::Deleted);
+                    }
+                }
+                self.done.retain(|uid| listed.contains(uid));
+                for pod in pods {
+                    self.route(Arc::new(pod));
+                }
+                // Records of pods no longer here: stop what they started.
+                for uid in checkpoint::recorded_uids(&self.shared.config.data_dir) {
+                    if !listed.contains(&uid) && !self.workers.contains_key(&uid) {
+                        self.spawn(uid, PodEvent::Deleted);
+                    }
+                }
+            }
+            Seen::Changed(WatchType::Deleted, pod) => {
+                let Some(uid) = str_at(&pod, "/metadata/uid") else {
+                    return;
+                };
+                self.done.remove(uid);
+                if let Some(worker) = self.workers.get(uid) {
+                    worker.send_replace(PodEvent::Deleted);
+                }
+            }
+            Seen::Changed(_, pod) => self.route(pod),
+        }
+    }
+
+    /// Sends a pod to its worker, starting one if it has none.
+    fn route(&mut self, pod: Arc<Value>) {
+        if str_at(&pod, "/spec/nodeName") != Some(self.shared.config.node_name.as_str()) {
+            return;
+        }
+        let (Some(uid), Some(namespace), Some(name)) = (
+            str_at(&pod, "/metadata/uid"),
+            str_at(&pod, "/metadata/namespace"),
+            str_at(&pod, "/metadata/name"),
+        ) else {
+            tracing::warn!("ignoring a pod without uid, namespace or name");
+            return;
+        };
+        if ![uid, namespace, name]
+            .iter()
+            .all(|part| checkpoint::safe_name(part))
+        {
+            tracing::warn!(
+                namespace,
+                pod = name,
+                uid,
+                "ignoring a pod whose names are not Kubernetes names"
+            );
+            return;
+        }
+        if self.done.contains(uid) {
+            return;
+        }
+        match self.workers.get(uid) {
+            Some(worker) => {
+                worker.send_replace(PodEvent::Present(pod));
+            }
+            None => {
+                let uid = uid.to_string();
+                self.spawn(uid, PodEvent::Present(pod));
+            }
+        }
+    }
+
+    fn spawn(&mut self, uid: String, first: PodEvent) {
+        let (sender, updates) = watch::channel(first);
+        let worker = Worker::new(self.shared.clone(), uid.clone(), updates);
+        let task = self.tasks.spawn(worker.run());
+        self.task_uids.insert(task.id(), uid.clone());
+        self.workers.insert(uid, sender);
+    }
+
+    fn finished(&mut self, finished: Result<(tokio::task::Id, bool), tokio::task::JoinError>) {
+        let (id, gone) = match finished {
+            Ok((id, gone)) => (id, gone),
+            Err(error) => {
+                if error.is_panic() {
+                    tracing::error!(%error, "a pod worker panicked; the pod is taken on again at its next change");
+                }
+                (error.id(), true)
+            }
+        };
+        if let Some(uid) = self.task_uids.remove(&id) {
+            self.workers.remove(&uid);
+            if !gone {
+                self.done.insert(uid);
+            }
+        }
+    }
+}
+
+/// How a container's process ended, as its waiter saw it.
+struct Exit {
+    container: String,
+    pid: u32,
+    /// `None`: unknown (an adopted process, not the agent's child).
+    code: Option<i32>,
+    at: SystemTime,
+}
+
+/// Where a container is in its life, for the sync's decisions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    NotStarted,
+    Running,
+    Exited(i32),
+}
+
+/// One pod's worker.
+struct Worker {
+    shared: Arc<Shared>,
+    uid: String,
+    updates: watch::Receiver<PodEvent>,
+    /// The newest object (none before the first, or for a record whose pod
+    /// is gone).
+    pod: Option<Arc<Value>>,
+    record: PodRecord,
+    /// One waiter per running process.
+    processes: JoinSet<Exit>,
+    /// Containers that cannot be created: waiting reason and message.
+    blocked: HashMap<String, (String, String)>,
+    /// A status write failed: sync again soon.
+    status_pending: bool,
+}
+
+impl Worker {
+    fn new(shared: Arc<Shared>, uid: String, updates: watch::Receiver<PodEvent>) -> Self {
+        let record = checkpoint::load(&shared.config.data_dir, &uid).unwrap_or_else(|| {
+            let pod = match &*updates.borrow() {
+                PodEvent::Present(pod) => Some(pod.clone()),
+                PodEvent::Deleted => None,
+            };
+            let text = |pointer| {
+                pod.as_deref()
+                    .and_then(|p| str_at(p, pointer))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            PodRecord {
+                uid: uid.clone(),
+                namespace: text("/metadata/namespace"),
+                name: text("/metadata/name"),
+                grace_period_seconds: DEFAULT_GRACE_SECONDS as i64,
+                ..PodRecord::default()
+            }
+        });
+        Self {
+            shared,
+            uid,
+            updates,
+            pod: None,
+            record,
+            processes: JoinSet::new(),
+            blocked: HashMap::new(),
+            status_pending: false,
+        }
+    }
+
+    /// Runs the pod until it is deleted (true) or no longer runs here while
+    /// its object stays (false).
+    async fn run(mut self) -> bool {
+        self.adopt();
+        loop {
+            let event = self.updates.borrow_and_update().clone();
+            let pod = match event {
+                PodEvent::Deleted => {
+                    self.stop_pod(None).await;
+                    return true;
+                }
+                PodEvent::Present(pod) => pod,
+            };
+            if pod
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null())
+            {
+                self.stop_pod(Some(pod)).await;
+                return false;
+            }
+            self.pod = Some(pod);
+            let wake = self.sync().await;
+            let far = after(Duration::from_secs(24 * 3600));
+            tokio::select! {
+                changed = self.updates.changed() => {
+                    if changed.is_err() {
+                        // The dispatcher is gone: the agent is stopping.
+                        return false;
+                    }
+                }
+                Some(Ok(exit)) = self.processes.join_next() => self.record_exit(exit),
+                _ = tokio::time::sleep_until(wake.unwrap_or(far)) => {}
+            }
+        }
+    }
+
+    /// Takes on the processes of the record: watches those that still run,
+    /// records the others as ended.
+    fn adopt(&mut self) {
+        let mut changed = false;
+        let now = SystemTime::now();
+        for (name, container) in &mut self.record.containers {
+            let Some(process) = container.running.clone() else {
+                continue;
+            };
+            if process::is_running(process.identity()) {
+                tracing::info!(
+                    namespace = self.record.namespace,
+                    pod = self.record.name,
+                    container = name,
+                    pid = process.pid,
+                    "adopting a running process"
+                );
+                self.processes
+                    .spawn(watch_adopted(name.clone(), process.identity()));
+            } else {
+                end(
+                    container,
+                    None,
+                    now,
+                    &self.shared.config.crash_loop_back_off,
+                );
+                changed = true;
+            }
+        }
+        if changed {
+            self.save();
+        }
+    }
+
+    /// Starts what should run, stops what should not, writes the status.
+    /// Returns when to sync again if nothing happens before.
+    async fn sync(&mut self) -> Option<Instant> {
+        let pod = self.pod.clone()?;
+        self.record.grace_period_seconds = spec_grace_seconds(&pod) as i64;
+        if self.record.start_time.is_none() {
+            let start_time =
+                str_at(&pod, "/status/startTime").map_or_else(now_rfc3339, str::to_string);
+            self.record.start_time = Some(start_time);
+            self.save();
+        }
+        let mut wake = None;
+        let api_terminal = matches!(str_at(&pod, "/status/phase"), Some("Succeeded" | "Failed"));
+        if api_terminal && !self.record.finished {
+            // Finished by someone else (or before a restart): nothing runs.
+            self.finish().await;
+        }
+        if !self.record.finished {
+            wake = self.start_containers(&pod).await;
+            if self.completed(&pod) {
+                self.finish().await;
+                wake = None;
+            }
+        }
+        self.write_status(false).await;
+        if self.status_pending {
+            wake = earliest(wake, Some(after(STATUS_RETRY)));
+        }
+        wake
+    }
+
+    /// Init containers in order, then sidecars and app containers.
+    async fn start_containers(&mut self, pod: &Value) -> Option<Instant> {
+        let policy = restart_policy(pod);
+        let mut wake = None;
+        if !self.record.initialized {
+            let mut initialized = true;
+            for container in containers(pod, "initContainers") {
+                let name = name_of(container);
+                let sidecar = is_sidecar(container);
+                match self.phase(name) {
+                    Phase::Exited(0) if !sidecar => continue,
+                    Phase::Exited(_) if !sidecar && policy == "Never" => {
+                        initialized = false;
+                        break;
+                    }
+                    _ => {}
+                }
+                wake = earliest(wake, self.ensure_running(pod, container).await);
+                if sidecar && self.phase(name) == Phase::Running {
+                    continue;
+                }
+                initialized = false;
+                break;
+            }
+            if initialized {
+                self.record.initialized = true;
+                self.save();
+            }
+        }
+        if !self.record.initialized {
+            return wake;
+        }
+        for container in containers(pod, "initContainers").filter(|c| is_sidecar(c)) {
+            wake = earliest(wake, self.ensure_running(pod, container).await);
+        }
+        for container in containers(pod, "containers") {
+            let restart = match (self.phase(name_of(container)), policy) {
+                (Phase::Exited(_), "Always") => true,
+                (Phase::Exited(code), "OnFailure") => code != 0,
+                (Phase::Exited(_), _) => false,
+                _ => true,
+            };
+            if restart {
+                wake = earliest(wake, self.ensure_running(pod, container).await);
+            }
+        }
+        wake
+    }
+
+    /// True when nothing will run again: a failed init container under
+    /// `Never`, or every app container ended for good.
+    fn completed(&self, pod: &Value) -> bool {
+        let policy = restart_policy(pod);
+        if policy == "Always" {
+            return false;
+        }
+        let init_failed = containers(pod, "initContainers")
+            .filter(|c| !is_sidecar(c))
+            .any(|c| matches!(self.phase(name_of(c)), Phase::Exited(code) if code != 0));
+        if init_failed && policy == "Never" {
+            return true;
+        }
+        self.record.initialized
+            && containers(pod, "containers").all(|c| match self.phase(name_of(c)) {
+                Phase::Exited(code) => policy == "Never" || code == 0,
+                _ => false,
+            })
+    }
+
+    /// Starts a container that is not running, now or when its back-off
+    /// ends (returned).
+    async fn ensure_running(&mut self, pod: &Value, container: &Value) -> Option<Instant> {
+        let record = self.record.containers.get(name_of(container));
+        match record {
+            Some(record) if record.running.is_some() => None,
+            Some(record) if record.terminated.is_some() => {
+                let due = (record.finished_ms).saturating_add(record.back_off_ms.unwrap_or(0));
+                let now = millis(SystemTime::now());
+                if now >= due {
+                    self.start(pod, container).await
+                } else {
+                    Some(after(Duration::from_millis(due - now)))
+                }
+            }
+            _ => self.start(pod, container).await,
+        }
+    }
+
+    /// Starts one container's process. Returns when to try again if it
+    /// cannot be created.
+    async fn start(&mut self, pod: &Value, container: &Value) -> Option<Instant> {
+        let name = name_of(container).to_string();
+        let retry = Some(after(self.shared.config.crash_loop_back_off.initial));
+        if !checkpoint::safe_name(&name) {
+            self.block(
+                &name,
+                "CreateContainerError",
+                "the container name is not a Kubernetes name",
+            );
+            return retry;
+        }
+        let strings = |field: &str| -> Vec<String> {
+            (container
+                .get(field)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten())
+            .map(|item| item.as_str().unwrap_or_default().to_string())
+            .collect()
+        };
+        let mut argv = strings("command");
+        if argv.is_empty() {
+            argv = strings("args");
+        } else {
+            argv.extend(strings("args"));
+        }
+        if argv.first().is_none_or(String::is_empty) {
+            self.block(
+                &name,
+                "CreateContainerError",
+                "no command specified: the process runtime pulls no image, so the container needs `command` (or `args`) naming a program on the node",
+            );
+            return retry;
+        }
+        let addresses = PodAddresses {
+            pod_ip: NODE_IP,
+            host_ip: NODE_IP,
+        };
+        let env = match env::container_env(&self.shared, pod, container, &addresses).await {
+            Ok(env) => env,
+            Err(EnvError(message)) => {
+                self.block(&name, "CreateContainerConfigError", &message);
+                return retry;
+            }
+        };
+        let defined: HashMap<&str, &str> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let argv: Vec<String> = (argv.iter())
+            .map(|arg| env::expand(arg, |name| defined.get(name).copied()))
+            .collect();
+        self.blocked.remove(&name);
+        let working_dir = str_at(container, "/workingDir").map(str::to_string);
+        let gate = self.shared.gate.clone();
+        gate.run(|| self.launch(&name, &argv, &env, working_dir.as_deref()));
+        None
+    }
+
+    /// Spawns the process and records it, in one step under the gate.
+    fn launch(
+        &mut self,
+        name: &str,
+        argv: &[String],
+        env: &[(String, String)],
+        working_dir: Option<&str>,
+    ) {
+        let config = &self.shared.config;
+        let record = self.record.containers.entry(name.to_string()).or_default();
+        let restart_count = if record.started_once {
+            record.restart_count.saturating_add(1)
+        } else {
+            0
+        };
+        let log = container_log_path(
+            &config.data_dir,
+            &self.record.namespace,
+            &self.record.name,
+            &self.uid,
+            name,
+            restart_count,
+        );
+        let now = SystemTime::now();
+        let spawned = logs::open_log(&log).and_then(|log| {
+            process::spawn(Launch {
+                program: &argv[0],
+                args: &argv[1..],
+                env,
+                working_dir,
+                log,
+            })
+        });
+        if record.started_once {
+            let back_off = &config.crash_loop_back_off;
+            let next = match record.back_off_ms {
+                None => back_off.initial,
+                Some(ms) => Duration::from_millis(ms)
+                    .saturating_mul(2)
+                    .min(back_off.max),
+            };
+            record.back_off_ms = Some(next.as_millis() as u64);
+        }
+        record.restart_count = restart_count;
+        record.started_once = true;
+        if let Some(previous) = record.terminated.take() {
+            record.last_termination = Some(previous);
+        }
+        let started_at = rfc3339(now);
+        match spawned {
+            Ok((child, identity)) => {
+                tracing::info!(
+                    namespace = self.record.namespace,
+                    pod = self.record.name,
+                    container = name,
+                    pid = identity.pid,
+                    restart_count,
+                    "started a container"
+                );
+                record.running = Some(RunningProcess {
+                    pid: identity.pid,
+                    start_ticks: identity.start_ticks,
+                    started_at,
+                    started_ms: millis(now),
+                });
+                self.processes
+                    .spawn(wait_child(name.to_string(), identity.pid, child));
+            }
+            Err(error) => {
+                tracing::warn!(namespace = self.record.namespace, pod = self.record.name, container = name, program = argv[0], %error, "cannot start a container");
+                record.terminated = Some(Termination {
+                    exit_code: 128,
+                    reason: "StartError".into(),
+                    message: Some(format!("failed to start {:?}: {error}", argv[0])),
+                    started_at: started_at.clone(),
+                    finished_at: started_at,
+                    container_id: String::new(),
+                });
+                record.finished_ms = millis(now);
+            }
+        }
+        self.save_ungated();
+    }
+
+    /// Records how a process ended and kills what it left in its group.
+    fn record_exit(&mut self, exit: Exit) {
+        let back_off = self.shared.config.crash_loop_back_off;
+        let Some(record) = self.record.containers.get_mut(&exit.container) else {
+            return;
+        };
+        if record.running.as_ref().is_none_or(|p| p.pid != exit.pid) {
+            return;
+        }
+        let recorded = self.shared.gate.run(|| {
+            if !process::group_members(exit.pid).is_empty() {
+                process::signal_group(exit.pid, Signal::Kill);
+            }
+            end(record, exit.code, exit.at, &back_off);
+        });
+        if recorded.is_some() {
+            tracing::info!(
+                namespace = self.record.namespace,
+                pod = self.record.name,
+                container = exit.container,
+                pid = exit.pid,
+                code = exit.code,
+                "a container ended"
+            );
+            self.save();
+        }
+    }
+
+    /// Marks the pod finished: stops whatever still runs (sidecars).
+    async fn finish(&mut self) {
+        let grace = Duration::from_secs(grace_with_minimum(
+            self.record.grace_period_seconds.max(0) as u64,
+        ));
+        self.stop_processes(grace).await;
+        self.record.finished = true;
+        self.save();
+    }
+
+    /// Stops every process of a deleted (or being deleted) pod, writes its
+    /// final status, deletes it for good if the API server still holds it,
+    /// and forgets it.
+    async fn stop_pod(&mut self, being_deleted: Option<Arc<Value>>) {
+        let seconds = match &being_deleted {
+            Some(pod) => pod
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_u64)
+                .filter(|s| *s > 0)
+                .unwrap_or_else(|| spec_grace_seconds(pod)),
+            None => self.record.grace_period_seconds.max(0) as u64,
+        };
+        tracing::info!(
+            namespace = self.record.namespace,
+            pod = self.record.name,
+            grace_seconds = seconds,
+            "stopping the pod"
+        );
+        self.stop_processes(Duration::from_secs(grace_with_minimum(seconds)))
+            .await;
+        self.record.finished = true;
+        if let Some(pod) = being_deleted {
+            self.pod = Some(pod);
+            self.write_status(true).await;
+            self.delete_for_good().await;
+        }
+        let data_dir = self.shared.config.data_dir.clone();
+        let record = &self.record;
+        self.shared.gate.run(|| {
+            let logs = logs::pod_logs_dir(&data_dir, &record.namespace, &record.name, &record.uid);
+            if !record.namespace.is_empty()
+                && let Err(error) = std::fs::remove_dir_all(&logs)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %logs.display(), %error, "cannot remove a pod's logs");
+            }
+            if let Err(error) = checkpoint::remove(&data_dir, &record.uid) {
+                tracing::warn!(uid = record.uid, %error, "cannot remove a pod's checkpoint");
+            }
+        });
+    }
+
+    /// SIGTERM to every running container's group, SIGKILL to those left
+    /// after `grace`; returns once they are seen gone (or after `KILL_WAIT`).
+    async fn stop_processes(&mut self, grace: Duration) {
+        if self.running().is_empty() {
+            return;
+        }
+        self.signal_running(Signal::Term);
+        self.wait_running(after(grace)).await;
+        if self.running().is_empty() {
+            return;
+        }
+        self.signal_running(Signal::Kill);
+        self.wait_running(after(KILL_WAIT)).await;
+        for (name, identity) in self.running() {
+            tracing::warn!(
+                namespace = self.record.namespace,
+                pod = self.record.name,
+                container = name,
+                pid = identity.pid,
+                "a container's process outlived SIGKILL"
+            );
+        }
+    }
+
+    fn signal_running(&self, signal: Signal) {
+        for (_, identity) in self.running() {
+            // A pid that is now another process's is not signalled.
+            if process::is_running(identity) {
+                self.shared
+                    .gate
+                    .run(|| process::signal_group(identity.pid, signal));
+            }
+        }
+    }
+
+    async fn wait_running(&mut self, deadline: Instant) {
+        while !self.running().is_empty() {
+            tokio::select! {
+                next = self.processes.join_next() => match next {
+                    Some(Ok(exit)) => self.record_exit(exit),
+                    Some(Err(_)) => {}
+                    // No waiter left: nothing more will be seen.
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    }
+
+    /// The containers with a live process.
+    fn running(&self) -> Vec<(String, Identity)> {
+        (self.record.containers.iter())
+            .filter_map(|(name, c)| Some((name.clone(), c.running.as_ref()?.identity())))
+            .collect()
+    }
+
+    /// Deletes the pod object (still this pod) now that nothing runs.
+    async fn delete_for_good(&self) {
+        let pods = &self.shared.resources.pods;
+        let (namespace, name) = (&self.record.namespace, &self.record.name);
+        let current = self.shared.client.get(pods, Some(namespace), name).await;
+        if current
+            .as_ref()
+            .ok()
+            .and_then(|pod| str_at(pod, "/metadata/uid"))
+            != Some(&self.uid)
+        {
+            return;
+        }
+        match self.shared.client.delete(pods, Some(namespace), name).await {
+            Ok(_) | Err(ApiError::NotFound { .. }) => {}
+            Err(error) => {
+                tracing::warn!(namespace, pod = name, %error, "cannot delete the stopped pod")
+            }
+        }
+    }
+
+    /// Writes the pod's status if it differs from what the API server has.
+    async fn write_status(&mut self, terminal: bool) {
+        let Some(pod) = self.pod.clone() else {
+            return;
+        };
+        let api_terminal = matches!(str_at(&pod, "/status/phase"), Some("Succeeded" | "Failed"));
+        if api_terminal && self.record.containers.is_empty() {
+            // Finished before this agent knew it: its statuses stay as written.
+            return;
+        }
+        let now = now_rfc3339();
+        let desired = status::pod_status(&pod, &self.view(&pod, terminal), &now);
+        if pod.get("status") == Some(&desired) {
+            self.status_pending = false;
+            return;
+        }
+        let (namespace, name) = (self.record.namespace.clone(), self.record.name.clone());
+        let written = read_modify_write(
+            &self.shared.client,
+            &self.shared.resources.pods,
+            Some(&namespace),
+            &name,
+            true,
+            |fresh| {
+                if str_at(fresh, "/metadata/uid") != Some(self.uid.as_str()) {
+                    return false;
+                }
+                let status = status::pod_status(fresh, &self.view(fresh, terminal), &now);
+                if fresh.get("status") == Some(&status) {
+                    return false;
+                }
+                fresh["status"] = status;
+                true
+            },
+        )
+        .await;
+        self.status_pending = false;
+        match written {
+            Ok(written) if str_at(&written, "/metadata/uid") == Some(self.uid.as_str()) => {
+                self.pod = Some(Arc::new(written));
+            }
+            Ok(_) | Err(ApiError::NotFound { .. }) => {}
+            Err(error) => {
+                tracing::warn!(namespace, pod = name, %error, "cannot write the pod status; retrying");
+                self.status_pending = true;
+            }
+        }
+    }
+
+    /// What the runtime knows of the pod, for its status.
+    fn view(&self, pod: &Value, terminal: bool) -> PodView {
+        let api_terminal = matches!(str_at(pod, "/status/phase"), Some("Succeeded" | "Failed"));
+        let stopped = terminal || api_terminal || self.record.finished;
+        let policy = restart_policy(pod);
+        // As the kubelet's default waiting state.
+        let waiting_reason = if containers(pod, "initContainers").next().is_some() {
+            "PodInitializing"
+        } else {
+            "ContainerCreating"
+        };
+        let view_of = |container: &Value, init: bool| {
+            let name = name_of(container);
+            let sidecar = init && is_sidecar(container);
+            let record = self
+                .record
+                .containers
+                .get(name)
+                .cloned()
+                .unwrap_or_default();
+            let will_restart = |t: &Termination| {
+                !stopped
+                    && match (init, sidecar, policy) {
+                        (_, true, _) | (false, _, "Always") => true,
+                        (_, _, "Never") => false,
+                        _ => t.exit_code != 0,
+                    }
+            };
+            let (state, last) = match (&record.running, &record.terminated, self.blocked.get(name))
+            {
+                (Some(process), _, _) => (
+                    State::Running {
+                        started_at: process.started_at.clone(),
+                    },
+                    record.last_termination.clone(),
+                ),
+                (None, Some(t), Some((reason, message))) if will_restart(t) => (
+                    State::Waiting {
+                        reason: reason.clone(),
+                        message: Some(message.clone()),
+                    },
+                    Some(t.clone()),
+                ),
+                (None, Some(t), _) if will_restart(t) => {
+                    let back_off = Duration::from_millis(record.back_off_ms.unwrap_or(0));
+                    let message = format!(
+                        "back-off {} restarting failed container={name} pod={}_{}({})",
+                        go_duration(back_off),
+                        self.record.name,
+                        self.record.namespace,
+                        self.uid
+                    );
+                    (
+                        State::Waiting {
+                            reason: "CrashLoopBackOff".into(),
+                            message: Some(message),
+                        },
+                        Some(t.clone()),
+                    )
+                }
+                (None, Some(t), _) => (
+                    State::Terminated(t.clone()),
+                    record.last_termination.clone(),
+                ),
+                (None, None, Some((reason, message))) => (
+                    State::Waiting {
+                        reason: reason.clone(),
+                        message: Some(message.clone()),
+                    },
+                    None,
+                ),
+                (None, None, None) => (State::waiting(waiting_reason), None),
+            };
+            ContainerView {
+                name: name.to_string(),
+                image: str_at(container, "/image").unwrap_or_default().to_string(),
+                container_id: record.container_id(),
+                restart_count: record.restart_count,
+                state,
+                last,
+                sidecar,
+            }
+        };
+        PodView {
+            init: containers(pod, "initContainers")
+                .map(|c| view_of(c, true))
+                .collect(),
+            app: containers(pod, "containers")
+                .map(|c| view_of(c, false))
+                .collect(),
+            sandbox_ready: !stopped,
+            initialized: self.record.initialized,
+            terminal,
+            host_ip: NODE_IP.into(),
+            pod_ip: NODE_IP.into(),
+            start_time: self.record.start_time.clone().unwrap_or_else(now_rfc3339),
+        }
+    }
+
+    fn phase(&self, name: &str) -> Phase {
+        match self.record.containers.get(name) {
+            Some(c) if c.running.is_some() => Phase::Running,
+            Some(ContainerRecord {
+                terminated: Some(t),
+                ..
+            }) => Phase::Exited(t.exit_code),
+            _ => Phase::NotStarted,
+        }
+    }
+
+    fn block(&mut self, name: &str, reason: &str, message: &str) {
+        let blocked = (reason.to_string(), message.to_string());
+        if self.blocked.get(name) != Some(&blocked) {
+            tracing::warn!(
+                namespace = self.record.namespace,
+                pod = self.record.name,
+                container = name,
+                reason,
+                message,
+                "cannot create a container"
+            );
+            self.blocked.insert(name.to_string(), blocked);
+        }
+    }
+
+    fn save(&self) {
+        self.shared.gate.run(|| self.save_ungated());
+    }
+
+    /// For callers already under the gate.
+    fn save_ungated(&self) {
+        if let Err(error) = checkpoint::save(&self.shared.config.data_dir, &self.record) {
+            tracing::error!(namespace = self.record.namespace, pod = self.record.name, %error, "cannot write the pod's checkpoint; a restarted agent may not adopt its processes");
+        }
+    }
+}
+
+/// Records that a container's process ended (`code` unknown: `None`).
+fn end(
+    record: &mut ContainerRecord,
+    code: Option<i32>,
+    at: SystemTime,
+    back_off: &super::BackOffConfig,
+) {
+    let Some(process) = record.running.take() else {
+        return;
+    };
+    let (exit_code, reason, message) = match code {
+        Some(0) => (0, "Completed", None),
+        Some(code) => (code, "Error", None),
+        None => (
+            137,
+            "ContainerStatusUnknown",
+            Some("The process was adopted from an earlier node agent, or ended while none ran, so its exit code is unknown".to_string()),
+        ),
+    };
+    record.terminated = Some(Termination {
+        exit_code,
+        reason: reason.into(),
+        message,
+        started_at: process.started_at,
+        finished_at: rfc3339(at),
+        container_id: format!("process://{}", process.pid),
+    });
+    record.finished_ms = millis(at);
+    let ran = Duration::from_millis(record.finished_ms.saturating_sub(process.started_ms));
+    if ran >= back_off.reset_after {
+        record.back_off_ms = None;
+    }
+}
+
+/// Waits for a child process of this agent.
+async fn wait_child(container: String, pid: u32, mut child: tokio::process::Child) -> Exit {
+    let code = match child.wait().await {
+        Ok(status) => Some(process::exit_code(status)),
+        Err(error) => {
+            tracing::warn!(container, pid, %error, "cannot wait for a container's process");
+            None
+        }
+    };
+    Exit {
+        container,
+        pid,
+        code,
+        at: SystemTime::now(),
+    }
+}
+
+/// Watches an adopted process (not this agent's child) until it is gone.
+async fn watch_adopted(container: String, identity: Identity) -> Exit {
+    while process::is_running(identity) {
+        tokio::time::sleep(ADOPTED_POLL).await;
+    }
+    Exit {
+        container,
+        pid: identity.pid,
+        code: None,
+        at: SystemTime::now(),
+    }
+}
+
+fn containers<'a>(pod: &'a Value, list: &str) -> impl Iterator<Item = &'a Value> {
+    (pod.pointer(&format!("/spec/{list}"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten())
+    .filter(|c| !name_of(c).is_empty())
+}
+
+fn is_sidecar(container: &Value) -> bool {
+    str_at(container, "/restartPolicy") == Some("Always")
+}
+
+fn restart_policy(pod: &Value) -> &str {
+    str_at(pod, "/spec/restartPolicy").unwrap_or("Always")
+}
+
+fn spec_grace_seconds(pod: &Value) -> u64 {
+    (pod.pointer("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_i64))
+    .map_or(DEFAULT_GRACE_SECONDS, |s| s.max(0) as u64)
+}
+
+fn grace_with_minimum(seconds: u64) -> u64 {
+    seconds.max(MIN_GRACE_SECONDS)
+}
+
+fn name_of(object: &Value) -> &str {
+    str_at(object, "/name").unwrap_or_default()
+}
+
+fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
+    object.pointer(pointer).and_then(Value::as_str)
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `delay` from now; a delay past what an `Instant` holds is a day.
+fn after(delay: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(delay)
+        .unwrap_or_else(|| now + Duration::from_secs(24 * 3600))
+}
+
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    let seconds = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    k8s_openapi::jiff::Timestamp::from_second(seconds as i64)
+        .unwrap_or_default()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A duration as Go prints one (`10s`, `1m20s`, `5m0s`, `100ms`, `1.6s`).
+fn go_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis == 0 {
+        return "0s".into();
+    }
+    if millis < 1000 {
+        return format!("{millis}ms");
+    }
+    let seconds = |ms: u128| {
+        let (whole, fraction) = (ms / 1000, ms % 1000);
+        if fraction == 0 {
+            format!("{whole}s")
+        } else {
+            format!(
+                "{whole}.{}s",
+                format!("{fraction:03}").trim_end_matches('0')
+            )
+        }
+    };
+    let (hours, rest) = (millis / 3_600_000, millis % 3_600_000);
+    let (minutes, rest) = (rest / 60_000, rest % 60_000);
+    match (hours, minutes) {
+        (0, 0) => seconds(rest),
+        (0, m) => format!("{m}m{}", seconds(rest)),
+        (h, m) => format!("{h}h{m}m{}", seconds(rest)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_as_go_prints_them() {
+        let cases = [
+            (0, "0s"),
+            (100, "100ms"),
+            (1_600, "1.6s"),
+            (10_000, "10s"),
+            (80_000, "1m20s"),
+            (300_000, "5m0s"),
+            (3_725_000, "1h2m5s"),
+        ];
+        for (ms, expected) in cases {
+            assert_eq!(go_duration(Duration::from_millis(ms)), expected);
+        }
+    }
+
+    #[test]
+    fn an_ended_process_is_recorded_and_a_long_run_resets_the_back_off() {
+        let back_off = super::super::BackOffConfig::default();
+        let started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let running = ContainerRecord {
+            started_once: true,
+            running: Some(RunningProcess {
+                pid: 7,
+                start_ticks: 1,
+                started_at: rfc3339(started),
+                started_ms: millis(started),
+            }),
+            back_off_ms: Some(40_000),
+            ..ContainerRecord::default()
+        };
+        let mut short = running.clone();
+        end(
+            &mut short,
+            Some(3),
+            started + Duration::from_secs(5),
+            &back_off,
+        );
+        let ended = short.terminated.as_ref().unwrap();
+        assert_eq!((ended.exit_code, ended.reason.as_str()), (3, "Error"));
+        assert_eq!(ended.container_id, "process://7");
+        assert_eq!(
+            (short.back_off_ms, short.running.is_none()),
+            (Some(40_000), true)
+        );
+
+        let mut long = running.clone();
+        end(
+            &mut long,
+            Some(0),
+            started + Duration::from_secs(601),
+            &back_off,
+        );
+        assert_eq!(long.terminated.as_ref().unwrap().reason, "Completed");
+        assert_eq!(long.back_off_ms, None);
+
+        let mut unknown = running;
+        end(&mut unknown, None, started, &back_off);
+        let ended = unknown.terminated.unwrap();
+        assert_eq!(
+            (ended.exit_code, ended.reason.as_str()),
+            (137, "ContainerStatusUnknown")
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! List-and-watch: the whole list first (and again whenever the watch ends
+//! or falls behind), then one change at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use wharf_apiserver::{ApiError, Delivery, LocalClient, ResourceDef, WatchType};
+
+/// What one list-and-watch saw.
+pub(super) enum Seen {
+    /// Every object (matching the field selector), at one revision.
+    Listed(Vec<Value>),
+    /// One change after the list.
+    Changed(WatchType, Arc<Value>),
+}
+
+pub(super) struct Watcher {
+    client: LocalClient,
+    resource: Arc<ResourceDef>,
+    /// Applied to the list; the watch has no field selector, so its events
+    /// are filtered by the caller.
+    field_selector: String,
+    events: Option<mpsc::Receiver<Delivery>>,
+}
+
+impl Watcher {
+    pub(super) fn new(
+        client: LocalClient,
+        resource: Arc<ResourceDef>,
+        field_selector: String,
+    ) -> Self {
+        Self {
+            client,
+            resource,
+            field_selector,
+            events: None,
+        }
+    }
+
+    pub(super) async fn next(&mut self) -> Seen {
+        let kind = self.resource.kind;
+        loop {
+            let Some(events) = &mut self.events else {
+                let listed = (self.client)
+                    .list(&self.resource, None, None, Some(&self.field_selector))
+                    .await;
+                match listed {
+                    Ok(listed) => {
+                        let events = self.client.watch(&self.resource, None, listed.revision);
+                        self.events = Some(events);
+                        return Seen::Listed(listed.items);
+                    }
+                    Err(error) => {
+                        tracing::warn!(kind, %error, "node agent list failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            };
+            match events.recv().await {
+                Some(Delivery::Event(watch_type, event)) => {
+                    return Seen::Changed(watch_type, event.object.clone());
+                }
+                Some(Delivery::Progress(_)) => continue,
+                Some(Delivery::Error(ApiError::Gone(message))) => {
+                    tracing::info!(kind, %message, "node agent watch expired; re-listing");
+                }
+                Some(Delivery::Error(error)) => {
+                    tracing::warn!(kind, %error, "node agent watch failed; re-listing");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                None => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+            self.events = None;
+        }
+    }
+}
