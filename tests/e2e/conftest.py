@@ -76,9 +76,11 @@ class Etcd:
 class Cluster:
     """`wharf up` in a temporary data directory, and clients for it."""
 
-    def __init__(self, store: str, extra_args=()):
+    def __init__(self, store: str, extra_args=(), node=False):
         self.store = store
-        self.extra_args = list(extra_args)
+        # The local node agent runs pods as processes on this machine: only
+        # for tests about it.
+        self.extra_args = list(extra_args) + ([] if node else ["--no-node"])
         self.dir = tempfile.mkdtemp(prefix="wharf-e2e-")
         self.port = free_port()
         self.process = None
@@ -151,6 +153,21 @@ def sim_cluster():
     (zone-a, zone-b, zone-c)."""
     cluster = Cluster("embedded", ["--sim-nodes", "3", "--sim-zones", "zone-a,zone-b,zone-c", "--sim-node-cpu", "2"])
     yield cluster
+    cluster.cleanup()
+
+
+@pytest.fixture
+def node_cluster():
+    """A cluster with the local node agent: pods run as processes here."""
+    cluster = Cluster("embedded", node=True)
+    yield cluster
+    # Stop every pod's processes before the cluster goes: the agent removes
+    # a pod's record once its processes are gone.
+    cluster.kubectl("delete", "deployments,pods", "--all", "--all-namespaces", "--wait=false", check=False)
+    records = os.path.join(cluster.dir, "node", "pods")
+    deadline = time.time() + 60
+    while os.path.isdir(records) and os.listdir(records) and time.time() < deadline:
+        time.sleep(0.2)
     cluster.cleanup()
 
 

@@ -10,6 +10,7 @@
 
 mod agent;
 mod hollow;
+mod server;
 
 pub use agent::{AgentConfig, AgentError, BackOffConfig, NodeAgent, container_log_path};
 pub use hollow::{HollowConfig, HollowError, HollowNodes};

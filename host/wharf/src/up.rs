@@ -51,6 +51,13 @@ pub struct Up {
     /// A taint on the simulated nodes (`key=value:Effect`), repeatable.
     #[arg(long)]
     sim_node_taint: Vec<String>,
+    /// Do not run a node agent on this machine (pods then run only on
+    /// simulated nodes or on agents elsewhere).
+    #[arg(long)]
+    no_node: bool,
+    /// The local node's name; by default this machine's hostname.
+    #[arg(long)]
+    node_name: Option<String>,
     /// Do not run the service proxy (nftables rules for ClusterIPs and
     /// NodePorts; it needs root and `nft`).
     #[arg(long)]
@@ -264,6 +271,23 @@ pub async fn run(options: Up) -> Result<(), String> {
         start_controllers(state.clone(), &options.data_dir, options.plugin_dir.clone()).await?;
     }
     let _hollow = start_hollow_nodes(&state, &options).await?;
+    let agent = if options.no_node {
+        None
+    } else {
+        let name = options
+            .node_name
+            .clone()
+            .unwrap_or_else(hostname)
+            .to_lowercase();
+        let mut config = wharf_node::AgentConfig::new(name, options.data_dir.join("node"));
+        config.api_address = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        let client = wharf_apiserver::LocalClient::new(state.clone());
+        Some(
+            wharf_node::NodeAgent::start(client, config)
+                .await
+                .map_err(|e| format!("the node agent: {e}"))?,
+        )
+    };
     let proxy = if options.no_proxy {
         None
     } else {
@@ -296,6 +320,10 @@ pub async fn run(options: Up) -> Result<(), String> {
         .map_err(|e| format!("the API server failed: {e}"))?;
     if let Some(proxy) = proxy {
         proxy.stop().await;
+    }
+    // Pods keep running: the next `wharf up` adopts them.
+    if let Some(agent) = agent {
+        agent.stop();
     }
     println!("wharf: stopped");
     Ok(())

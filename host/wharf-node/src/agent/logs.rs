@@ -29,7 +29,7 @@ pub fn container_log_path(
 }
 
 /// Every pod's log directory is under this one.
-pub(super) fn logs_dir(data_dir: &Path) -> PathBuf {
+pub(crate) fn logs_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("logs")
 }
 

@@ -54,7 +54,7 @@
 
 mod checkpoint;
 mod env;
-mod logs;
+pub(crate) mod logs;
 mod node;
 mod pods;
 mod process;
@@ -86,6 +86,12 @@ pub struct AgentConfig {
     pub node_status_period: Duration,
     /// Restart back-off of exited containers.
     pub crash_loop_back_off: BackOffConfig,
+    /// Where the agent's API (pod logs, for `kubectl logs`) listens; port 0
+    /// picks a free one. `None`: no API. The port is published in the
+    /// Node's `status.daemonEndpoints.kubeletEndpoint.Port`.
+    pub api_address: Option<std::net::SocketAddr>,
+    /// The port the API got (set by [`NodeAgent::start`]).
+    pub kubelet_port: Option<u16>,
 }
 
 /// CrashLoopBackOff: the first restart is immediate, then the delay starts
@@ -121,6 +127,8 @@ impl AgentConfig {
             pod_cidr_hint: None,
             node_status_period: Duration::from_secs(60),
             crash_loop_back_off: BackOffConfig::default(),
+            api_address: None,
+            kubelet_port: None,
         }
     }
 
@@ -166,6 +174,13 @@ pub enum AgentError {
         #[source]
         source: Box<ApiError>,
     },
+    /// The agent's API could not listen.
+    #[error("the node agent's API cannot listen on {address}: {source}")]
+    Api {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     /// The Node could be neither created nor adopted.
     #[error("cannot register node {name}: {source}")]
     RegisterFailed {
@@ -186,8 +201,26 @@ pub struct NodeAgent {
 impl NodeAgent {
     /// Registers the Node (or adopts it), then heartbeats it and runs the
     /// pods bound to it. Returns once the Node is registered.
-    pub async fn start(client: LocalClient, config: AgentConfig) -> Result<Self, AgentError> {
+    pub async fn start(client: LocalClient, mut config: AgentConfig) -> Result<Self, AgentError> {
         config.check()?;
+        // The API first, so that the Node is registered with its port.
+        let mut api = None;
+        if let Some(address) = config.api_address {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|source| AgentError::Api { address, source })?;
+            config.kubelet_port = listener.local_addr().ok().map(|a| a.port());
+            let token =
+                client
+                    .state()
+                    .kubelet_token()
+                    .await
+                    .map_err(|source| AgentError::KindMissing {
+                        kind: "the kubelet token",
+                        source: Box::new(source),
+                    })?;
+            api = Some((listener, token));
+        }
         for dir in [
             logs::logs_dir(&config.data_dir),
             checkpoint::pods_dir(&config.data_dir),
@@ -218,10 +251,20 @@ impl NodeAgent {
             gate: Gate::default(),
         });
         let node = node::register(&shared).await?;
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(node::heartbeat(shared.clone(), node)),
             tokio::spawn(pods::run(shared.clone())),
         ];
+        if let Some((listener, token)) = api {
+            let data_dir = shared.config.data_dir.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(error) =
+                    crate::server::serve(listener, data_dir, token, std::future::pending()).await
+                {
+                    tracing::error!(%error, "the node agent's API stopped");
+                }
+            }));
+        }
         Ok(Self {
             gate: shared.gate.clone(),
             tasks,

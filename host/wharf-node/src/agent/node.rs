@@ -153,6 +153,9 @@ fn new_node(shared: &Shared, machine: &Machine) -> Value {
         "spec": {},
         "status": reported_status(name, machine, &json!({}), &now_rfc3339()),
     });
+    if let Some(port) = shared.config.kubelet_port {
+        node["status"]["daemonEndpoints"] = json!({"kubeletEndpoint": {"Port": port}});
+    }
     if let Some(cidr) = &shared.config.pod_cidr_hint {
         node["spec"] = json!({"podCIDR": cidr, "podCIDRs": [cidr]});
     }
@@ -287,6 +290,9 @@ async fn write_status(shared: &Shared, machine: &Machine) -> ApiResult<Value> {
         |node| {
             let current = node.get("status").cloned().unwrap_or_else(|| json!({}));
             node["status"] = reported_status(name, machine, &current, &now_rfc3339());
+            if let Some(port) = shared.config.kubelet_port {
+                node["status"]["daemonEndpoints"] = json!({"kubeletEndpoint": {"Port": port}});
+            }
             written = Some(node.clone());
             true
         },

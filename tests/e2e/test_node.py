@@ -1,0 +1,125 @@
+"""The local node agent through kubectl: pods run as processes on this
+machine, report Running and Ready, restart with their restart count, keep
+their logs for `kubectl logs` (with --tail, -c, --previous and -f), and
+leave no process behind when deleted."""
+
+import json
+import os
+import subprocess
+import time
+
+from test_plugins import eventually, get_json
+
+
+def pod(name, *containers, restart="Always"):
+    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                       "spec": {"restartPolicy": restart, "terminationGracePeriodSeconds": 2,
+                                "containers": [{"name": c, "image": "none", "command": ["sh", "-c", script]}
+                                               for c, script in containers]}})
+
+
+def status(cluster, name):
+    return get_json(cluster, "pod", name).get("status", {})
+
+
+def running_and_ready(cluster, name):
+    current = status(cluster, name)
+    assert current.get("phase") == "Running", current
+    assert all(c.get("ready") for c in current.get("containerStatuses", [])), current
+    return current
+
+
+def wait_node(cluster):
+    def ready():
+        nodes = get_json(cluster, "nodes")["items"]
+        assert nodes, "no node yet"
+        conditions = {c["type"]: c["status"] for c in nodes[0]["status"]["conditions"]}
+        assert conditions.get("Ready") == "True", conditions
+        return nodes[0]
+    return eventually(ready)
+
+
+def test_a_pod_runs_as_processes_and_its_logs_reach_kubectl(node_cluster):
+    cluster = node_cluster
+    node = wait_node(cluster)
+    assert node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] > 0
+    cluster.kubectl("apply", "-f", "-", input=pod(
+        "talker",
+        ("app", "echo one; echo two; echo three; sleep 3600"),
+        ("side", "echo from-the-sidecar; sleep 3600"),
+    ))
+    current = eventually(lambda: running_and_ready(cluster, "talker"))
+    assert current["podIP"] and current["hostIP"]
+    eventually(lambda: cluster.kubectl("logs", "talker", "-c", "app").stdout == "one\ntwo\nthree\n" or fail())
+    assert cluster.kubectl("logs", "talker", "-c", "app", "--tail=1").stdout == "three\n"
+    assert cluster.kubectl("logs", "talker", "-c", "side").stdout == "from-the-sidecar\n"
+    # kubectl picks the first container itself; the API names the choice.
+    defaulted = cluster.kubectl("logs", "talker")
+    assert defaulted.stdout == "one\ntwo\nthree\n" and 'Defaulted container "app"' in defaulted.stderr
+    raw = cluster.kubectl("get", "--raw", "/api/v1/namespaces/default/pods/talker/log", check=False)
+    assert raw.returncode != 0
+    assert "a container name must be specified for pod talker, choose one of: [app side]" in raw.stderr
+
+
+def test_kubectl_logs_follow_streams_new_lines(node_cluster):
+    cluster = node_cluster
+    wait_node(cluster)
+    cluster.kubectl("apply", "-f", "-", input=pod("ticker", ("tick", "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done")))
+    eventually(lambda: running_and_ready(cluster, "ticker"))
+    command, env = cluster.kubectl_command("logs", "-f", "ticker")
+    follower = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [follower.stdout.readline() for _ in range(8)]
+    finally:
+        follower.kill()
+        follower.wait()
+    assert [line.strip() for line in lines] == [f"tick-{i}" for i in range(8)]
+
+
+def test_a_container_that_exits_restarts_and_its_previous_log_stays(node_cluster):
+    cluster = node_cluster
+    wait_node(cluster)
+    cluster.kubectl("apply", "-f", "-", input=pod("crasher", ("app", "echo attempt; sleep 0.3; exit 3")))
+
+    def restarted():
+        statuses = status(cluster, "crasher").get("containerStatuses", [])
+        assert statuses and statuses[0]["restartCount"] >= 1, statuses
+        last = statuses[0]["lastState"]["terminated"]
+        assert last["exitCode"] == 3 and last["reason"] == "Error", last
+        return statuses[0]
+    eventually(restarted, timeout=40)
+    assert cluster.kubectl("logs", "crasher", "--previous").stdout == "attempt\n"
+    described = cluster.kubectl("describe", "pod", "crasher").stdout
+    assert "Restart Count:" in described
+
+
+def test_restart_policy_never_ends_failed_with_the_exit_code(node_cluster):
+    cluster = node_cluster
+    wait_node(cluster)
+    cluster.kubectl("apply", "-f", "-", input=pod("once", ("app", "exit 7"), restart="Never"))
+
+    def failed():
+        current = status(cluster, "once")
+        assert current.get("phase") == "Failed", current
+        return current["containerStatuses"][0]["state"]["terminated"]
+    terminated = eventually(failed)
+    assert terminated["exitCode"] == 7
+
+
+def test_deleting_a_pod_leaves_no_process_behind(node_cluster):
+    cluster = node_cluster
+    wait_node(cluster)
+    marker = f"wharf-e2e-marker-{os.getpid()}-{time.time_ns()}"
+    cluster.kubectl("apply", "-f", "-", input=pod("sleeper", ("app", f"sleep 3600 # {marker}"),
+                                                  ("helper", f"trap '' TERM; sleep 3600 # {marker}")))
+    eventually(lambda: running_and_ready(cluster, "sleeper"))
+
+    def processes():
+        return subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
+    assert processes(), "the pod's processes run on this machine"
+    cluster.kubectl("delete", "pod", "sleeper", "--wait=false")
+    eventually(lambda: not processes() or fail(), timeout=30)
+
+
+def fail():
+    raise AssertionError("not yet")
