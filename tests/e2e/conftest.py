@@ -163,7 +163,7 @@ def node_cluster():
     yield cluster
     # Stop every pod's processes before the cluster goes: the agent removes
     # a pod's record once its processes are gone.
-    cluster.kubectl("delete", "deployments,pods", "--all", "--all-namespaces", "--wait=false", check=False)
+    cluster.kubectl("delete", "deployments,replicasets,pods", "--all", "--all-namespaces", "--wait=false", check=False)
     records = os.path.join(cluster.dir, "node", "pods")
     deadline = time.time() + 60
     while os.path.isdir(records) and os.listdir(records) and time.time() < deadline:

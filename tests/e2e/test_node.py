@@ -123,3 +123,35 @@ def test_deleting_a_pod_leaves_no_process_behind(node_cluster):
 
 def fail():
     raise AssertionError("not yet")
+
+
+def test_the_readme_example_a_deployment_behind_a_service_answers_on_its_cluster_ip(node_cluster):
+    cluster = node_cluster
+    wait_node(cluster)
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "python",
+                                                       "command": ["python3", "-m", "http.server", "8000"],
+                                                       "ports": [{"containerPort": 8000}]}]}}},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(deployment))
+    cluster.kubectl("expose", "deployment", "web", "--port=80", "--target-port=8000")
+    cluster.kubectl("rollout", "status", "deployment/web", "--timeout=60s", timeout=90)
+    pods = get_json(cluster, "pods", "-l", "app=web")["items"]
+    ips = {p["status"]["podIP"] for p in pods}
+    assert len(ips) == 2, ips  # a network namespace each
+    cluster_ip = get_json(cluster, "service", "web")["spec"]["clusterIP"]
+
+    def answers():
+        result = subprocess.run(["curl", "--noproxy", "*", "-s", "-m", "3", f"http://{cluster_ip}/"],
+                                capture_output=True, text=True)
+        assert "Directory listing" in result.stdout, result.stdout[:200]
+    eventually(answers, timeout=60)
+    for _ in range(30):
+        answers()
+    # Both replicas served some of the requests.
+    for p in pods:
+        log = cluster.kubectl("logs", p["metadata"]["name"]).stdout
+        assert '"GET / HTTP/1.1" 200' in log, (p["metadata"]["name"], log[-300:])

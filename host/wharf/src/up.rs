@@ -226,6 +226,29 @@ async fn start_hollow_nodes(
     Ok(Some(nodes))
 }
 
+/// Debian's CNI plugins, if this process may use them (root): pods then
+/// get their own network namespace; else they share the host's network,
+/// which is said once.
+fn pod_networks() -> Option<std::path::PathBuf> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|ids| ids.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false);
+    let plugins = std::path::PathBuf::from("/usr/lib/cni");
+    if root && plugins.join("bridge").exists() {
+        return Some(plugins);
+    }
+    tracing::warn!(
+        "pods run in this machine's network namespace (podIP = hostIP): a network per pod needs root and Debian's containernetworking-plugins"
+    );
+    None
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -281,6 +304,7 @@ pub async fn run(options: Up) -> Result<(), String> {
             .to_lowercase();
         let mut config = wharf_node::AgentConfig::new(name, options.data_dir.join("node"));
         config.api_address = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.cni_plugin_dir = pod_networks();
         let client = wharf_apiserver::LocalClient::new(state.clone());
         Some(
             wharf_node::NodeAgent::start(client, config)

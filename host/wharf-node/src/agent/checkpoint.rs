@@ -34,6 +34,9 @@ pub(super) struct PodRecord {
     /// The pod finished (no container starts again) and was torn down.
     #[serde(default)]
     pub finished: bool,
+    /// The pod's own address, when it has a network namespace (CNI).
+    #[serde(default)]
+    pub pod_ip: Option<String>,
     /// By container name (init and app containers' names are distinct).
     #[serde(default)]
     pub containers: BTreeMap<String, ContainerRecord>,

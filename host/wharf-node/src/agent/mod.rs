@@ -92,6 +92,11 @@ pub struct AgentConfig {
     pub api_address: Option<std::net::SocketAddr>,
     /// The port the API got (set by [`NodeAgent::start`]).
     pub kubelet_port: Option<u16>,
+    /// Where the CNI plugins are: each pod then gets its own network
+    /// namespace on the node's bridge with an address from the node's pod
+    /// CIDR (needs root). `None`: pods share the host's network (podIP =
+    /// hostIP), as with `hostNetwork: true`.
+    pub cni_plugin_dir: Option<PathBuf>,
 }
 
 /// CrashLoopBackOff: the first restart is immediate, then the delay starts
@@ -129,6 +134,7 @@ impl AgentConfig {
             crash_loop_back_off: BackOffConfig::default(),
             api_address: None,
             kubelet_port: None,
+            cni_plugin_dir: None,
         }
     }
 

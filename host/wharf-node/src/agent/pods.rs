@@ -381,6 +381,9 @@ impl Worker {
 
     /// Init containers in order, then sidecars and app containers.
     async fn start_containers(&mut self, pod: &Value) -> Option<Instant> {
+        if let Err(retry) = self.ensure_network(pod).await {
+            return Some(retry);
+        }
         let policy = restart_policy(pod);
         let mut wake = None;
         if !self.record.initialized {
@@ -503,8 +506,13 @@ impl Worker {
             );
             return retry;
         }
+        let pod_ip = self
+            .record
+            .pod_ip
+            .clone()
+            .unwrap_or_else(|| NODE_IP.to_string());
         let addresses = PodAddresses {
-            pod_ip: NODE_IP,
+            pod_ip: &pod_ip,
             host_ip: NODE_IP,
         };
         let env = match env::container_env(&self.shared, pod, container, &addresses).await {
@@ -535,6 +543,11 @@ impl Worker {
         working_dir: Option<&str>,
     ) {
         let config = &self.shared.config;
+        let netns = self
+            .record
+            .pod_ip
+            .is_some()
+            .then(|| wharf_cni::netns_name(&self.uid));
         let record = self.record.containers.entry(name.to_string()).or_default();
         let restart_count = if record.started_once {
             record.restart_count.saturating_add(1)
@@ -557,6 +570,7 @@ impl Worker {
                 env,
                 working_dir,
                 log,
+                netns: netns.as_deref(),
             })
         });
         if record.started_once {
@@ -668,6 +682,7 @@ impl Worker {
         );
         self.stop_processes(Duration::from_secs(grace_with_minimum(seconds)))
             .await;
+        self.teardown_network().await;
         self.record.finished = true;
         if let Some(pod) = being_deleted {
             self.pod = Some(pod);
@@ -910,7 +925,7 @@ impl Worker {
             initialized: self.record.initialized,
             terminal,
             host_ip: NODE_IP.into(),
-            pod_ip: NODE_IP.into(),
+            pod_ip: self.record.pod_ip.clone().unwrap_or_else(|| NODE_IP.into()),
             start_time: self.record.start_time.clone().unwrap_or_else(now_rfc3339),
         }
     }
@@ -923,6 +938,113 @@ impl Worker {
                 ..
             }) => Phase::Exited(t.exit_code),
             _ => Phase::NotStarted,
+        }
+    }
+
+    /// Gives the pod its network namespace and address (once; a restarted
+    /// agent finds the address in the record), unless the agent runs pods
+    /// in the host's network or the pod asks for it.
+    async fn ensure_network(&mut self, pod: &Value) -> Result<(), Instant> {
+        let Some(plugin_dir) = self.shared.config.cni_plugin_dir.clone() else {
+            return Ok(());
+        };
+        if self.record.pod_ip.is_some()
+            || pod.pointer("/spec/hostNetwork").and_then(Value::as_bool) == Some(true)
+        {
+            return Ok(());
+        }
+        let retry = Instant::now() + Duration::from_secs(2);
+        let names: Vec<String> = containers(pod, "initContainers")
+            .chain(containers(pod, "containers"))
+            .map(|c| name_of(c).to_string())
+            .collect();
+        let cidr = self
+            .shared
+            .client
+            .get(
+                &self.shared.resources.nodes,
+                None,
+                &self.shared.config.node_name,
+            )
+            .await
+            .ok()
+            .and_then(|node| str_at(&node, "/spec/podCIDR").map(str::to_string))
+            .filter(|cidr| !cidr.is_empty());
+        let Some(cidr) = cidr else {
+            for name in &names {
+                self.block(
+                    name,
+                    "ContainerCreating",
+                    "network is not ready: the node has no pod CIDR yet",
+                );
+            }
+            return Err(retry);
+        };
+        let mut config = wharf_cni::CniConfig::new(&cidr, &self.shared.config.data_dir);
+        config.plugin_dir = plugin_dir;
+        let uid = self.uid.clone();
+        match tokio::task::spawn_blocking(move || wharf_cni::setup(&config, &uid)).await {
+            Ok(Ok(network)) => {
+                tracing::info!(
+                    namespace = self.record.namespace,
+                    pod = self.record.name,
+                    ip = network.ip,
+                    "pod network ready"
+                );
+                self.record.pod_ip = Some(network.ip);
+                self.save();
+                for name in &names {
+                    if self
+                        .blocked
+                        .get(name)
+                        .is_some_and(|(reason, _)| reason == "ContainerCreating")
+                    {
+                        self.blocked.remove(name);
+                    }
+                }
+                Ok(())
+            }
+            Ok(Err(error)) => {
+                let message = format!("failed to set up the pod's network: {error}");
+                for name in &names {
+                    self.block(name, "ContainerCreating", &message);
+                }
+                Err(retry)
+            }
+            Err(join) => {
+                tracing::error!(%join, "pod network setup panicked");
+                Err(retry)
+            }
+        }
+    }
+
+    /// Takes the pod's network down (its address back to the pool).
+    async fn teardown_network(&mut self) {
+        let (Some(plugin_dir), Some(_)) = (
+            self.shared.config.cni_plugin_dir.clone(),
+            self.record.pod_ip.as_ref(),
+        ) else {
+            return;
+        };
+        let cidr = self
+            .shared
+            .client
+            .get(
+                &self.shared.resources.nodes,
+                None,
+                &self.shared.config.node_name,
+            )
+            .await
+            .ok()
+            .and_then(|node| str_at(&node, "/spec/podCIDR").map(str::to_string))
+            .unwrap_or_default();
+        let mut config = wharf_cni::CniConfig::new(&cidr, &self.shared.config.data_dir);
+        config.plugin_dir = plugin_dir;
+        let uid = self.uid.clone();
+        match tokio::task::spawn_blocking(move || wharf_cni::teardown(&config, &uid)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "pod network teardown failed"),
+            Err(join) => tracing::error!(%join, "pod network teardown panicked"),
         }
     }
 

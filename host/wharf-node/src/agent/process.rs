@@ -29,6 +29,16 @@ pub(super) struct Launch<'a> {
     pub working_dir: Option<&'a str>,
     /// Receives stdout and stderr.
     pub log: File,
+    /// The pod's network namespace (`ip netns` name), if it has one.
+    pub netns: Option<&'a str>,
+}
+
+/// The `ip` command (the agent clears the environment, so no PATH lookup).
+fn ip_binary() -> &'static str {
+    ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())
+        .unwrap_or("ip")
 }
 
 /// A process as it can be found again: pid and start time.
@@ -41,7 +51,16 @@ pub(super) struct Identity {
 /// Starts a container's process in a new process group (its pid is the
 /// group's id), stdin from `/dev/null`, stdout and stderr to the log.
 pub(super) fn spawn(launch: Launch<'_>) -> io::Result<(Child, Identity)> {
-    let mut command = Command::new(launch.program);
+    // In a pod network, `ip netns exec` enters the namespace and then
+    // executes the program itself: the pid is the container's.
+    let mut command = match launch.netns {
+        Some(netns) => {
+            let mut command = Command::new(ip_binary());
+            command.args(["netns", "exec", netns, launch.program]);
+            command
+        }
+        None => Command::new(launch.program),
+    };
     command
         .args(launch.args)
         .env_clear()
