@@ -176,9 +176,48 @@ fn plugin(
     Ok(serde_json::from_str(&stdout).unwrap_or(Value::Null))
 }
 
+/// The gateway the bridge plugin gives the bridge: the CIDR's first address.
+fn gateway_of(cidr: &str) -> Option<String> {
+    let (address, prefix) = cidr.split_once('/')?;
+    let address: std::net::Ipv4Addr = address.parse().ok()?;
+    let prefix: u32 = prefix.parse().ok().filter(|p| *p <= 30)?;
+    let network = u32::from(address) & (u32::MAX << (32 - prefix));
+    Some(format!(
+        "{}/{prefix}",
+        std::net::Ipv4Addr::from(network + 1)
+    ))
+}
+
+/// A bridge left by an earlier cluster with another pod CIDR keeps its old
+/// address, and the bridge plugin refuses it: drop the stale addresses.
+fn forget_stale_bridge_address(config: &CniConfig) {
+    let Some(gateway) = gateway_of(&config.pod_cidr) else {
+        return;
+    };
+    let Ok(shown) =
+        run(Command::new("ip").args(["-4", "-o", "addr", "show", "dev", &config.bridge]))
+    else {
+        return; // no bridge yet
+    };
+    let stale: Vec<&str> = shown
+        .lines()
+        .filter_map(|line| line.split_whitespace().skip_while(|w| *w != "inet").nth(1))
+        .filter(|address| *address != gateway)
+        .collect();
+    for address in stale {
+        tracing::info!(
+            bridge = config.bridge,
+            address,
+            "removing a stale pod-network address from the bridge"
+        );
+        let _ = run(Command::new("ip").args(["addr", "del", address, "dev", &config.bridge]));
+    }
+}
+
 /// Creates the pod's namespace and wires it; on failure nothing is left.
 pub fn setup(config: &CniConfig, pod_uid: &str) -> Result<PodNetwork, CniError> {
     enable_forwarding();
+    forget_stale_bridge_address(config);
     let netns = netns_name(pod_uid);
     let network = PodNetwork {
         netns: netns.clone(),
@@ -281,6 +320,19 @@ mod tests {
             netns_name("6f1d1f5c-1f7e-4b2a-9a53-0c2d9b1c8e11"),
             "wharf-6f1d1f5c1f7e4b2a"
         );
+    }
+
+    #[test]
+    fn the_gateway_is_the_first_address_of_the_cidr() {
+        assert_eq!(
+            gateway_of("10.244.3.0/24").as_deref(),
+            Some("10.244.3.1/24")
+        );
+        assert_eq!(
+            gateway_of("10.244.3.7/24").as_deref(),
+            Some("10.244.3.1/24")
+        );
+        assert_eq!(gateway_of("nonsense"), None);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod api;
 mod plugins;
+mod pods;
 mod report;
 mod scheduler;
 mod store;
@@ -18,6 +19,9 @@ pub enum Target {
     Api(api::ApiBench),
     /// The plugin platform: instantiation, reconcile round trip, hot swap, 10,000 pods.
     Plugins(plugins::PluginsBench),
+    /// The node: pod startup latency on the process driver, and the
+    /// service proxy's throughput against a direct connection.
+    Pods(pods::PodsBench),
     /// The scheduler: SchedulingBasic, pods/s at N nodes, WebAssembly vs native.
     Scheduler(scheduler::SchedulerBench),
 }
@@ -28,5 +32,6 @@ pub async fn run(target: Target) -> Result<(), String> {
         Target::Api(options) => api::run(options).await,
         Target::Plugins(options) => plugins::run(options).await,
         Target::Scheduler(options) => scheduler::run(options).await,
+        Target::Pods(options) => pods::run(options).await,
     }
 }

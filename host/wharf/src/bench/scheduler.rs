@@ -301,7 +301,11 @@ fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-async fn install_policies(client: &LocalClient, dir: &Path, native: bool) -> Result<(), String> {
+pub(super) async fn install_policies(
+    client: &LocalClient,
+    dir: &Path,
+    native: bool,
+) -> Result<(), String> {
     let plugins = client
         .resource("wharf.dev", "v1alpha1", "Plugin")
         .map_err(|e| e.to_string())?;
@@ -384,7 +388,7 @@ async fn create_nodes(client: &LocalClient, count: usize) -> Result<(), String> 
 }
 
 /// Waits until every policy's Plugin reports it loaded.
-async fn wait_for_policies(client: &LocalClient) -> Result<(), String> {
+pub(super) async fn wait_for_policies(client: &LocalClient) -> Result<(), String> {
     let plugins = client
         .resource("wharf.dev", "v1alpha1", "Plugin")
         .map_err(|e| e.to_string())?;
