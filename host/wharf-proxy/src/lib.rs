@@ -27,6 +27,9 @@ pub struct ProxyConfig {
     pub table: String,
     /// At most one ruleset write per this interval (kube-proxy's minSyncPeriod).
     pub min_sync: Duration,
+    /// The pods' network (kube-proxy's clusterCIDR): its traffic to a
+    /// Service is not masqueraded.
+    pub cluster_cidr: Option<String>,
 }
 
 impl Default for ProxyConfig {
@@ -34,6 +37,7 @@ impl Default for ProxyConfig {
         Self {
             table: "wharf-proxy".into(),
             min_sync: Duration::from_millis(100),
+            cluster_cidr: None,
         }
     }
 }
@@ -87,6 +91,7 @@ impl Proxy {
             )),
             tokio::spawn(proxier::sync_loop(
                 config.table.clone(),
+                config.cluster_cidr.clone(),
                 state,
                 changed,
                 config.min_sync,

@@ -237,6 +237,7 @@ pub async fn watch_kind(
 /// Renders and applies whenever the state changed, at most once per `min_sync`.
 pub async fn sync_loop(
     table: String,
+    cluster_cidr: Option<String>,
     state: Arc<std::sync::Mutex<State>>,
     changed: Arc<Notify>,
     min_sync: Duration,
@@ -246,7 +247,7 @@ pub async fn sync_loop(
         changed.notified().await;
         let script = {
             let state = state.lock().expect("proxy state");
-            render(&table, &state.service_ports())
+            render(&table, cluster_cidr.as_deref(), &state.service_ports())
         };
         if script != applied {
             match apply(&script).await {

@@ -3,8 +3,11 @@
 //! `ClusterIP:port` (and, for NodePorts, any local address with the node
 //! port) and jumps to a chain per service port, which picks an endpoint at
 //! random (`numgen random mod N`) and jumps to a chain per endpoint that
-//! DNATs to it. Proxied packets are marked and masqueraded on the way out,
-//! so replies come back through the node.
+//! DNATs to it. Packets that need it are marked and masqueraded on the way
+//! out, so that replies come back through this node: those from elsewhere
+//! (not a local address, and not a pod of the cluster CIDR) and hairpin
+//! packets (a pod reaching itself through its Service). Traffic the node
+//! itself sends, or a pod on this node, keeps its source address.
 //!
 //! The whole table is replaced in one `nft -f` transaction: a delete and
 //! re-create of the table, applied atomically by the kernel.
@@ -55,8 +58,13 @@ fn chain_name(kind: &str, port: &ServicePort) -> String {
     format!("{kind}-{:08x}-{readable}", hash as u32)
 }
 
-/// The nft script that makes `table ip <table>` exactly these rules.
-pub fn render(table: &str, ports: &[ServicePort]) -> String {
+/// The nft script that makes `table ip <table>` exactly these rules;
+/// `cluster_cidr` is the pods' network, whose traffic is not masqueraded.
+pub fn render(table: &str, cluster_cidr: Option<&str>, ports: &[ServicePort]) -> String {
+    let from_elsewhere = match cluster_cidr {
+        Some(cidr) => format!("fib saddr type != local ip saddr != {cidr} "),
+        None => "fib saddr type != local ".to_string(),
+    };
     let mut ports: Vec<&ServicePort> = ports.iter().collect();
     ports.sort();
     let mut out = String::new();
@@ -106,14 +114,14 @@ pub fn render(table: &str, ports: &[ServicePort]) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  chain {chain} {{\n    meta mark set meta mark | {MASQUERADE_MARK:#x}\n    numgen random mod {} vmap {{ {} }}\n  }}",
+            "  chain {chain} {{\n    {from_elsewhere}meta mark set meta mark | {MASQUERADE_MARK:#x}\n    numgen random mod {} vmap {{ {} }}\n  }}",
             port.endpoints.len(),
             map.join(", ")
         );
         for ((ip, target), endpoint_chain) in port.endpoints.iter().zip(&endpoint_chains) {
             let _ = writeln!(
                 out,
-                "  chain {endpoint_chain} {{\n    meta l4proto {} dnat ip to {ip}:{target}\n  }}",
+                "  chain {endpoint_chain} {{\n    ip saddr {ip} meta mark set meta mark | {MASQUERADE_MARK:#x}\n    meta l4proto {} dnat ip to {ip}:{target}\n  }}",
                 port.protocol
             );
         }
@@ -151,6 +159,7 @@ mod tests {
     fn a_service_port_spreads_over_its_endpoints_by_random_choice() {
         let script = render(
             "wharf",
+            Some("10.244.0.0/16"),
             &[web(&[("10.0.0.2", 8080), ("10.0.0.3", 8080)], Some(30080))],
         );
         let svc = chain_name("svc", &web(&[], None));
@@ -163,11 +172,14 @@ mod tests {
         assert!(script.contains("meta l4proto tcp dnat ip to 10.0.0.2:8080"));
         assert!(script.contains("meta l4proto tcp dnat ip to 10.0.0.3:8080"));
         assert!(script.starts_with("table ip wharf\ndelete table ip wharf\n"));
+        // Only traffic from elsewhere, and hairpin traffic, is masqueraded.
+        assert!(script.contains("fib saddr type != local ip saddr != 10.244.0.0/16 meta mark set"));
+        assert!(script.contains("ip saddr 10.0.0.2 meta mark set meta mark | 0x4000"));
     }
 
     #[test]
     fn a_service_without_ready_endpoints_gets_no_rule() {
-        let script = render("wharf", &[web(&[], Some(30080))]);
+        let script = render("wharf", Some("10.244.0.0/16"), &[web(&[], Some(30080))]);
         assert!(!script.contains("10.96.0.10"), "{script}");
     }
 

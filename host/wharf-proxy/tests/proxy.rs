@@ -115,6 +115,7 @@ async fn cluster_ip_and_node_port_reach_the_ready_endpoints_spread_over_them() {
         ProxyConfig {
             table: table.clone(),
             min_sync: Duration::from_millis(20),
+            cluster_cidr: Some("10.244.0.0/16".into()),
         },
     )
     .await

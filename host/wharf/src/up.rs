@@ -316,7 +316,12 @@ pub async fn run(options: Up) -> Result<(), String> {
         None
     } else {
         let client = wharf_apiserver::LocalClient::new(state.clone());
-        match wharf_proxy::Proxy::start(client, wharf_proxy::ProxyConfig::default()).await {
+        let config = wharf_proxy::ProxyConfig {
+            // The cluster CIDR nodeipam hands node CIDRs out of.
+            cluster_cidr: Some("10.244.0.0/16".into()),
+            ..Default::default()
+        };
+        match wharf_proxy::Proxy::start(client, config).await {
             Ok(proxy) => Some(proxy),
             Err(error) => {
                 tracing::warn!(%error, "running without the service proxy");

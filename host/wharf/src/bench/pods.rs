@@ -57,6 +57,7 @@ pub async fn run(options: PodsBench) -> Result<(), String> {
         wharf_proxy::ProxyConfig {
             table: format!("wharf-bench-{}", std::process::id()),
             min_sync: Duration::from_millis(50),
+            cluster_cidr: Some("10.244.0.0/16".into()),
         },
     )
     .await
