@@ -892,3 +892,310 @@ async fn a_sidecar_runs_beside_the_app_and_stops_when_the_pod_completes() {
     assert!(container_status(&done, "proxy")["state"]["terminated"].is_object());
     assert_eq!(cluster.log(&done, "app", 0), "done\n");
 }
+
+/// A loopback port nothing listens on (one just freed).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl Cluster {
+    /// Deletes the pod and waits until the agent has stopped it (its
+    /// records gone), so that no process of it outlives the test.
+    async fn delete_and_wait(&self, pod: &Value) {
+        let name = pod["metadata"]["name"].as_str().unwrap();
+        let uid = pod["metadata"]["uid"].as_str().unwrap();
+        self.delete(name).await;
+        let records = self.data.path().join("pods").join(uid);
+        eventually(&format!("pod {name} stopped"), async || {
+            (!records.exists()).then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_liveness_probe_restarts_the_container() {
+    let cluster = cluster().await;
+    let _agent = cluster.start_agent().await;
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("healthy"), "").unwrap();
+    let mut checked = pod("checked", "Always", &[("app", &["sleep", "1020"])]);
+    checked["spec"]["terminationGracePeriodSeconds"] = json!(1);
+    checked["spec"]["containers"][0]["workingDir"] = json!(work.path());
+    checked["spec"]["containers"][0]["livenessProbe"] = json!({
+        "exec": {"command": ["test", "-f", "healthy"]},
+        "periodSeconds": 1, "failureThreshold": 1,
+    });
+    // Ignores SIGTERM, and its probe's port has nothing listening: killed
+    // once its grace period is over.
+    let mut deaf = pod(
+        "deaf",
+        "Always",
+        &[(
+            "app",
+            &["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"],
+        )],
+    );
+    deaf["spec"]["terminationGracePeriodSeconds"] = json!(1);
+    deaf["spec"]["containers"][0]["livenessProbe"] = json!({
+        "httpGet": {"port": free_port(), "path": "/healthz"},
+        "periodSeconds": 1, "failureThreshold": 1,
+    });
+    let checked = cluster.create(&checked).await;
+    let deaf = cluster.create(&deaf).await;
+
+    let healthy = cluster
+        .pod_when("checked", "running and ready", |pod| {
+            condition(pod, "Ready")["status"] == "True"
+        })
+        .await;
+    let app = container_status(&healthy, "app");
+    assert_eq!(
+        (&app["restartCount"], &app["started"]),
+        (&json!(0), &json!(true))
+    );
+    let first = pid_of(app);
+
+    std::fs::remove_file(work.path().join("healthy")).unwrap();
+    let restarted = cluster
+        .pod_when("checked", "restarted after failing its probe", |pod| {
+            let app = container_status(pod, "app");
+            app["restartCount"].as_u64() >= Some(1) && app["state"]["running"].is_object()
+        })
+        .await;
+    let app = container_status(&restarted, "app");
+    assert_ne!(pid_of(app), first);
+    assert!(!alive(first));
+    let last = &app["lastState"]["terminated"];
+    assert_eq!(
+        (&last["exitCode"], &last["reason"]),
+        (&json!(143), &json!("Error")),
+        "ended by SIGTERM"
+    );
+
+    let killed = cluster
+        .pod_when("deaf", "killed and restarted", |pod| {
+            container_status(pod, "app")["restartCount"].as_u64() >= Some(1)
+        })
+        .await;
+    assert_eq!(
+        container_status(&killed, "app")["lastState"]["terminated"]["exitCode"],
+        137,
+        "SIGKILLed after the grace period"
+    );
+    cluster.delete_and_wait(&checked).await;
+    cluster.delete_and_wait(&deaf).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readiness_probe_decides_when_the_container_is_ready() {
+    let cluster = cluster().await;
+    let agent = cluster.start_agent().await;
+    let work = tempfile::tempdir().unwrap();
+    let marker = work.path().join("ready");
+    let mut gated = pod("gated", "Always", &[("app", &["sleep", "1021"])]);
+    gated["spec"]["containers"][0]["env"] = json!([{"name": "MARKER", "value": marker}]);
+    gated["spec"]["containers"][0]["readinessProbe"] = json!({
+        "exec": {"command": ["sh", "-c", "test -f \"$MARKER\""]},
+        "periodSeconds": 1, "failureThreshold": 1,
+    });
+    let gated = cluster.create(&gated).await;
+    let is_ready = |ready: bool| {
+        move |pod: &Value| {
+            let expected = if ready { "True" } else { "False" };
+            container_status(pod, "app")["ready"] == ready
+                && condition(pod, "Ready")["status"] == expected
+                && condition(pod, "ContainersReady")["status"] == expected
+        }
+    };
+
+    let unready = cluster
+        .pod_when("gated", "running", |pod| {
+            container_status(pod, "app")["state"]["running"].is_object()
+        })
+        .await;
+    assert!(is_ready(false)(&unready), "{}", unready["status"]);
+    assert_eq!(container_status(&unready, "app")["started"], true);
+    assert_eq!(unready["status"]["phase"], "Running");
+    assert_eq!(
+        condition(&unready, "Ready")["message"],
+        "containers with unready status: [app]"
+    );
+    let pid = pid_of(container_status(&unready, "app"));
+
+    std::fs::write(&marker, "").unwrap();
+    cluster.pod_when("gated", "ready", is_ready(true)).await;
+
+    // A restarted agent adopts the container and probes it too.
+    agent.stop();
+    let _agent = cluster.start_agent().await;
+    std::fs::remove_file(&marker).unwrap();
+    let unready = cluster
+        .pod_when("gated", "unready again", is_ready(false))
+        .await;
+    std::fs::write(&marker, "").unwrap();
+    let ready = cluster
+        .pod_when("gated", "ready again", is_ready(true))
+        .await;
+
+    for pod in [&unready, &ready] {
+        let app = container_status(pod, "app");
+        assert_eq!(
+            (pid_of(app), &app["restartCount"]),
+            (pid, &json!(0)),
+            "readiness restarts nothing"
+        );
+    }
+    cluster.delete_and_wait(&gated).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_readiness_probe_passes_once_the_port_listens() {
+    let cluster = cluster().await;
+    let _agent = cluster.start_agent().await;
+    let work = tempfile::tempdir().unwrap();
+    let (tcp_port, http_port) = (free_port(), free_port());
+    let listen_later = format!(
+        "import socket, time\n\
+         time.sleep(2)\n\
+         s = socket.socket()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', {tcp_port}))\n\
+         s.listen()\n\
+         time.sleep(1022)\n"
+    );
+    let serve = format!("sleep 2; exec python3 -m http.server {http_port} --bind 127.0.0.1");
+    let mut listening = pod(
+        "listening",
+        "Always",
+        &[
+            ("tcp", &["python3", "-c", &listen_later]),
+            ("http", &["sh", "-c", &serve]),
+        ],
+    );
+    let containers = &mut listening["spec"]["containers"];
+    containers[0]["ports"] = json!([{"name": "service", "containerPort": tcp_port}]);
+    containers[0]["readinessProbe"] = json!({
+        "tcpSocket": {"port": "service"}, "periodSeconds": 1,
+    });
+    // The same with an HTTP GET (the pod's IP is 127.0.0.1 without CNI).
+    containers[1]["workingDir"] = json!(work.path());
+    containers[1]["readinessProbe"] = json!({
+        "httpGet": {"port": http_port, "path": "/", "httpHeaders": [{"name": "X-Probe", "value": "1"}]},
+        "periodSeconds": 1,
+    });
+    let listening = cluster.create(&listening).await;
+
+    let starting = cluster
+        .pod_when("listening", "running", |pod| {
+            ["tcp", "http"]
+                .iter()
+                .all(|name| container_status(pod, name)["state"]["running"].is_object())
+        })
+        .await;
+    for name in ["tcp", "http"] {
+        let status = container_status(&starting, name);
+        assert_eq!(
+            (&status["started"], &status["ready"]),
+            (&json!(true), &json!(false)),
+            "{name}"
+        );
+    }
+    assert_eq!(condition(&starting, "Ready")["status"], "False");
+
+    let ready = cluster
+        .pod_when("listening", "ready", |pod| {
+            condition(pod, "Ready")["status"] == "True"
+        })
+        .await;
+    for name in ["tcp", "http"] {
+        let status = container_status(&ready, name);
+        assert_eq!(
+            (&status["ready"], &status["restartCount"]),
+            (&json!(true), &json!(0)),
+            "{name}"
+        );
+    }
+    cluster.delete_and_wait(&listening).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_startup_probe_holds_liveness_until_it_succeeds() {
+    let cluster = cluster().await;
+    let _agent = cluster.start_agent().await;
+    let work = tempfile::tempdir().unwrap();
+    let check = json!({"exec": {"command": ["test", "-f", "started"]}});
+    let mut slow = pod(
+        "slow",
+        "Always",
+        &[(
+            "app",
+            &["sh", "-c", "sleep 2; touch started; exec sleep 1023"],
+        )],
+    );
+    slow["spec"]["terminationGracePeriodSeconds"] = json!(1);
+    let app = &mut slow["spec"]["containers"][0];
+    app["workingDir"] = json!(work.path());
+    app["startupProbe"] =
+        json!({"periodSeconds": 1, "failureThreshold": 30, "exec": check["exec"]});
+    // Would kill the container at its first run, before the file exists.
+    app["livenessProbe"] =
+        json!({"periodSeconds": 1, "failureThreshold": 1, "exec": check["exec"]});
+    // Never starts: killed and restarted once its startup probe gives up.
+    let mut stuck = pod("stuck", "Always", &[("app", &["sleep", "1024"])]);
+    stuck["spec"]["terminationGracePeriodSeconds"] = json!(1);
+    stuck["spec"]["containers"][0]["startupProbe"] = json!({
+        "exec": {"command": ["false"]}, "periodSeconds": 1, "failureThreshold": 2,
+    });
+    let slow = cluster.create(&slow).await;
+    let stuck = cluster.create(&stuck).await;
+
+    let starting = cluster
+        .pod_when("slow", "running", |pod| {
+            container_status(pod, "app")["state"]["running"].is_object()
+        })
+        .await;
+    let app = container_status(&starting, "app");
+    assert_eq!(
+        (&app["started"], &app["ready"]),
+        (&json!(false), &json!(false))
+    );
+    assert_eq!(condition(&starting, "Ready")["status"], "False");
+    let pid = pid_of(app);
+
+    let started = cluster
+        .pod_when("slow", "started", |pod| {
+            container_status(pod, "app")["started"] == true
+        })
+        .await;
+    let app = container_status(&started, "app");
+    assert_eq!(
+        (pid_of(app), &app["restartCount"], &app["ready"]),
+        (pid, &json!(0), &json!(true)),
+        "liveness waited for the startup probe"
+    );
+
+    // From now on liveness is probed.
+    std::fs::remove_file(work.path().join("started")).unwrap();
+    let restarted = cluster
+        .pod_when("slow", "restarted by its liveness probe", |pod| {
+            container_status(pod, "app")["restartCount"].as_u64() >= Some(1)
+        })
+        .await;
+    assert_eq!(
+        container_status(&restarted, "app")["lastState"]["terminated"]["exitCode"],
+        143
+    );
+
+    let given_up = cluster
+        .pod_when("stuck", "restarted by its startup probe", |pod| {
+            container_status(pod, "app")["restartCount"].as_u64() >= Some(1)
+        })
+        .await;
+    let app = container_status(&given_up, "app");
+    assert_eq!(app["started"], false);
+    assert_eq!(app["ready"], false);
+    cluster.delete_and_wait(&slow).await;
+    cluster.delete_and_wait(&stuck).await;
+}

@@ -13,6 +13,8 @@
 //! - `pods.rs`: the pod watch and one worker task per pod: init containers
 //!   in order, app containers, restarts with CrashLoopBackOff, deletion with
 //!   a grace period, adoption of the processes a previous agent started.
+//! - `probes.rs`: startup, liveness and readiness probes (exec, httpGet,
+//!   tcpSocket), a task per container process reporting to its worker.
 //! - `process.rs`: the driver: a container is one process started from its
 //!   `command`/`args` in a process group of its own; signals; `/proc`.
 //! - `env.rs`: a container's environment (`env`, `envFrom`, ConfigMaps,
@@ -45,8 +47,12 @@
 //!   namespace per pod.
 //! - Images: not pulled. The program named by `command` (or `args[0]`) runs
 //!   from the node's filesystem; `image` is only reported back.
-//! - Probes (liveness, readiness, startup) and lifecycle hooks are not run:
-//!   a running container is ready.
+//! - Lifecycle hooks (postStart, preStop) are not run. Probes are, but not
+//!   gRPC or HTTPS ones (each run of one fails, saying so), and an httpGet
+//!   probe does not follow redirects (a 3xx is a success, as the kubelet's
+//!   is for a redirect to another host). Under `restartPolicy: OnFailure`
+//!   a container killed for a failed probe that exits 0 on SIGTERM counts
+//!   as completed (the kubelet restarts it anyway).
 //! - Exit codes of processes that exit while no agent is their parent (an
 //!   adopted process, or one that ended while the agent was down) cannot be
 //!   read; they are reported as `ContainerStatusUnknown` (137). A per-
@@ -57,6 +63,7 @@ mod env;
 pub(crate) mod logs;
 mod node;
 mod pods;
+mod probes;
 mod process;
 mod status;
 mod watcher;

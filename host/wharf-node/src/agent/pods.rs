@@ -30,6 +30,15 @@
 //!    kubelet's minimum). A pod the API server still holds gets its final
 //!    status and is then deleted for good.
 //!
+//! Probes (`probes.rs`) run in a task per container process and report
+//! their findings back to the worker, which alone acts on them: a started
+//! or ready container is reported so; a container whose liveness or
+//! startup probe failed is killed as a deleted pod's are (SIGTERM, SIGKILL
+//! after the grace period, without holding up the worker) and then
+//! restarted per the restart policy, as any container that ended. A
+//! sidecar with a startup probe holds the next init container until it
+//! has started.
+//!
 //! After an agent restart a worker reads the pod's checkpoint: a process
 //! whose pid and start time match is adopted (watched through `/proc`, its
 //! exit code unknown), one that is gone has ended. Checkpoints of pods that
@@ -40,8 +49,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch};
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use wharf_apiserver::{ApiError, WatchType, now_rfc3339};
 
@@ -50,7 +59,8 @@ use super::checkpoint::{self, ContainerRecord, PodRecord, RunningProcess};
 use super::env::{self, EnvError, PodAddresses};
 use super::logs::{self, container_log_path};
 use super::node::{NODE_IP, read_modify_write};
-use super::process::{self, Identity, Launch, Signal};
+use super::probes::{self, ContainerProbes, Finding, Known, ProbeKind, Report, Target};
+use super::process::{self, DEFAULT_PATH, Identity, Launch, Signal};
 use super::status::{self, ContainerView, PodView, State, Termination};
 use super::watcher::{Seen, Watcher};
 
@@ -228,6 +238,30 @@ enum Phase {
     Exited(i32),
 }
 
+/// What the probes found of a container's current process.
+struct Probed {
+    pid: u32,
+    /// The startup probe succeeded (or there is none).
+    started: bool,
+    /// The readiness probe's verdict.
+    ready: bool,
+    /// The task probing it.
+    task: AbortHandle,
+    health: Health,
+}
+
+/// Whether a probed process is being killed for failing a probe.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Health {
+    /// Probed; nothing is wrong.
+    Probing,
+    /// Its liveness or startup probe failed: SIGTERM sent, SIGKILL due at
+    /// this instant.
+    Stopping(Instant),
+    /// SIGKILL sent; its end is awaited.
+    Killed,
+}
+
 /// One pod's worker.
 struct Worker {
     shared: Arc<Shared>,
@@ -243,6 +277,12 @@ struct Worker {
     blocked: HashMap<String, (String, String)>,
     /// A status write failed: sync again soon.
     status_pending: bool,
+    /// By container name.
+    probed: HashMap<String, Probed>,
+    /// The probe tasks (aborted with the worker) and what they find.
+    probe_tasks: JoinSet<()>,
+    probe_reports: mpsc::UnboundedReceiver<Report>,
+    probe_sender: mpsc::UnboundedSender<Report>,
 }
 
 impl Worker {
@@ -266,6 +306,7 @@ impl Worker {
                 ..PodRecord::default()
             }
         });
+        let (probe_sender, probe_reports) = mpsc::unbounded_channel();
         Self {
             shared,
             uid,
@@ -275,6 +316,10 @@ impl Worker {
             processes: JoinSet::new(),
             blocked: HashMap::new(),
             status_pending: false,
+            probed: HashMap::new(),
+            probe_tasks: JoinSet::new(),
+            probe_reports,
+            probe_sender,
         }
     }
 
@@ -309,6 +354,7 @@ impl Worker {
                     }
                 }
                 Some(Ok(exit)) = self.processes.join_next() => self.record_exit(exit),
+                Some(report) = self.probe_reports.recv() => self.probed(report),
                 _ = tokio::time::sleep_until(wake.unwrap_or(far)) => {}
             }
         }
@@ -370,6 +416,9 @@ impl Worker {
             if self.completed(&pod) {
                 self.finish().await;
                 wake = None;
+            } else {
+                self.ensure_probes(&pod).await;
+                wake = earliest(wake, self.escalate_kills());
             }
         }
         self.write_status(false).await;
@@ -400,7 +449,7 @@ impl Worker {
                     _ => {}
                 }
                 wake = earliest(wake, self.ensure_running(pod, container).await);
-                if sidecar && self.phase(name) == Phase::Running {
+                if sidecar && self.phase(name) == Phase::Running && self.started(container) {
                     continue;
                 }
                 initialized = false;
@@ -650,10 +699,15 @@ impl Worker {
             );
             self.save();
         }
+        // Its probes end with it.
+        if let Some(probed) = self.probed.remove(&exit.container) {
+            probed.task.abort();
+        }
     }
 
     /// Marks the pod finished: stops whatever still runs (sidecars).
     async fn finish(&mut self) {
+        self.stop_probing();
         let grace = Duration::from_secs(grace_with_minimum(
             self.record.grace_period_seconds.max(0) as u64,
         ));
@@ -680,6 +734,7 @@ impl Worker {
             grace_seconds = seconds,
             "stopping the pod"
         );
+        self.stop_probing();
         self.stop_processes(Duration::from_secs(grace_with_minimum(seconds)))
             .await;
         self.teardown_network().await;
@@ -904,6 +959,12 @@ impl Worker {
                 ),
                 (None, None, None) => (State::waiting(waiting_reason), None),
             };
+            let (started, ready) = match &record.running {
+                // Regular init containers are never probed.
+                Some(_) if init && !sidecar => (true, true),
+                Some(process) => self.probe_flags(container, process.pid),
+                None => (false, false),
+            };
             ContainerView {
                 name: name.to_string(),
                 image: str_at(container, "/image").unwrap_or_default().to_string(),
@@ -912,6 +973,8 @@ impl Worker {
                 state,
                 last,
                 sidecar,
+                started,
+                ready,
             }
         };
         PodView {
@@ -928,6 +991,194 @@ impl Worker {
             pod_ip: self.record.pod_ip.clone().unwrap_or_else(|| NODE_IP.into()),
             start_time: self.record.start_time.clone().unwrap_or_else(now_rfc3339),
         }
+    }
+
+    /// Whether a running container has started and is ready, as far as
+    /// its probes say (without probes: both).
+    fn probe_flags(&self, container: &Value, pid: u32) -> (bool, bool) {
+        let probed = self.probed.get(name_of(container)).filter(|p| p.pid == pid);
+        let started =
+            !probes::declares(container, ProbeKind::Startup) || probed.is_some_and(|p| p.started);
+        let healthy = probed.is_none_or(|p| p.health == Health::Probing);
+        let ready = started
+            && healthy
+            && (!probes::declares(container, ProbeKind::Readiness)
+                || probed.is_some_and(|p| p.ready));
+        (started, ready)
+    }
+
+    /// A running container whose startup probe (if any) succeeded.
+    fn started(&self, container: &Value) -> bool {
+        let record = self.record.containers.get(name_of(container));
+        match record.and_then(|r| r.running.as_ref()) {
+            Some(process) => self.probe_flags(container, process.pid).0,
+            None => false,
+        }
+    }
+
+    /// Starts probing every running app container and sidecar that
+    /// declares probes and is not probed yet (just started, or adopted).
+    async fn ensure_probes(&mut self, pod: &Value) {
+        // Finished probe tasks are forgotten.
+        while self.probe_tasks.try_join_next().is_some() {}
+        let sidecars = containers(pod, "initContainers").filter(|c| is_sidecar(c));
+        for container in sidecars.chain(containers(pod, "containers")) {
+            let name = name_of(container);
+            let Some(process) = (self.record.containers.get(name)).and_then(|c| c.running.clone())
+            else {
+                continue;
+            };
+            if self.probed.get(name).is_some_and(|p| p.pid == process.pid) {
+                continue;
+            }
+            let declared = ContainerProbes::of(container);
+            if declared.is_empty() {
+                continue;
+            }
+            if let Some(stale) = self.probed.remove(name) {
+                stale.task.abort();
+            }
+            let pod_ip = (self.record.pod_ip.clone()).unwrap_or_else(|| NODE_IP.to_string());
+            let env = if declared.execs() {
+                let addresses = PodAddresses {
+                    pod_ip: &pod_ip,
+                    host_ip: NODE_IP,
+                };
+                // Made as for the start; if that no longer can be (a
+                // ConfigMap deleted since), the probe gets a bare one.
+                env::container_env(&self.shared, pod, container, &addresses)
+                    .await
+                    .unwrap_or_else(|_| vec![("PATH".into(), DEFAULT_PATH.into())])
+            } else {
+                Vec::new()
+            };
+            let age = millis(SystemTime::now()).saturating_sub(process.started_ms);
+            let now = Instant::now();
+            let target = Target {
+                container: name.to_string(),
+                pid: process.pid,
+                started_at: now.checked_sub(Duration::from_millis(age)).unwrap_or(now),
+                pod_ip,
+                env,
+                working_dir: str_at(container, "/workingDir").map(str::to_string),
+                netns: (self.record.pod_ip.is_some()).then(|| wharf_cni::netns_name(&self.uid)),
+            };
+            let known = reported(pod, name, process.pid);
+            let task = self.probe_tasks.spawn(probes::run(
+                target,
+                declared,
+                known,
+                self.shared.gate.clone(),
+                self.probe_sender.clone(),
+            ));
+            self.probed.insert(
+                name.to_string(),
+                Probed {
+                    pid: process.pid,
+                    started: known.started,
+                    ready: known.ready,
+                    task,
+                    health: Health::Probing,
+                },
+            );
+        }
+    }
+
+    /// Takes in what a probe found of a container's current process.
+    fn probed(&mut self, report: Report) {
+        let Some(probed) = (self.probed.get_mut(&report.container))
+            .filter(|p| p.pid == report.pid && p.health == Health::Probing)
+        else {
+            return;
+        };
+        let (kind, message, grace_seconds) = match report.finding {
+            Finding::Started => {
+                probed.started = true;
+                return;
+            }
+            Finding::Ready(ready) => {
+                probed.ready = ready;
+                return;
+            }
+            Finding::Unhealthy {
+                kind,
+                message,
+                termination_grace_seconds,
+            } => (kind, message, termination_grace_seconds),
+        };
+        let seconds = grace_seconds.unwrap_or(self.record.grace_period_seconds.max(0) as u64);
+        let grace = Duration::from_secs(grace_with_minimum(seconds));
+        probed.ready = false;
+        probed.health = Health::Stopping(after(grace));
+        let restarts = self.pod.as_deref().is_some_and(|pod| {
+            restart_policy(pod) != "Never"
+                || containers(pod, "initContainers")
+                    .any(|c| name_of(c) == report.container && is_sidecar(c))
+        });
+        let running = (self.record.containers.get(&report.container))
+            .and_then(|c| c.running.as_ref())
+            .map(RunningProcess::identity)
+            .filter(|identity| identity.pid == report.pid);
+        tracing::info!(
+            namespace = self.record.namespace,
+            pod = self.record.name,
+            container = report.container,
+            pid = report.pid,
+            reason = "Killing",
+            grace_seconds = grace.as_secs(),
+            probe_message = message,
+            "Container {} failed {} probe{}",
+            report.container,
+            kind.name().to_lowercase(),
+            if restarts { ", will be restarted" } else { "" }
+        );
+        if let Some(identity) = running
+            && process::is_running(identity)
+        {
+            self.shared
+                .gate
+                .run(|| process::signal_group(identity.pid, Signal::Term));
+        }
+    }
+
+    /// SIGKILL to the unhealthy containers whose grace period is over;
+    /// returns when the next one's is.
+    fn escalate_kills(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        let mut wake = None;
+        for (name, probed) in &mut self.probed {
+            let Health::Stopping(deadline) = probed.health else {
+                continue;
+            };
+            if deadline > now {
+                wake = earliest(wake, Some(deadline));
+                continue;
+            }
+            probed.health = Health::Killed;
+            let running = (self.record.containers.get(name))
+                .and_then(|c| c.running.as_ref())
+                .map(RunningProcess::identity)
+                .filter(|identity| identity.pid == probed.pid && process::is_running(*identity));
+            if let Some(identity) = running {
+                tracing::info!(
+                    namespace = self.record.namespace,
+                    pod = self.record.name,
+                    container = name,
+                    pid = identity.pid,
+                    "an unhealthy container outlived its grace period: SIGKILL"
+                );
+                self.shared
+                    .gate
+                    .run(|| process::signal_group(identity.pid, Signal::Kill));
+            }
+        }
+        wake
+    }
+
+    /// Ends every probe task (the pod stops).
+    fn stop_probing(&mut self) {
+        self.probe_tasks.abort_all();
+        self.probed.clear();
     }
 
     fn phase(&self, name: &str) -> Phase {
@@ -1136,6 +1387,23 @@ async fn watch_adopted(container: String, identity: Identity) -> Exit {
         pid: identity.pid,
         code: None,
         at: SystemTime::now(),
+    }
+}
+
+/// What the pod's status already says of a container's process `pid`: an
+/// adopted process keeps being started and ready until its probes say
+/// otherwise, rather than flapping when the agent restarts.
+fn reported(pod: &Value, container: &str, pid: u32) -> Known {
+    let id = format!("process://{pid}");
+    let status = ["containerStatuses", "initContainerStatuses"]
+        .iter()
+        .filter_map(|list| pod.pointer(&format!("/status/{list}"))?.as_array())
+        .flatten()
+        .find(|c| str_at(c, "/name") == Some(container) && str_at(c, "/containerID") == Some(&id));
+    let flag = |field: &str| status.and_then(|c| c.get(field)?.as_bool()) == Some(true);
+    Known {
+        started: flag("started"),
+        ready: flag("ready"),
     }
 }
 

@@ -34,7 +34,7 @@ pub(super) struct Launch<'a> {
 }
 
 /// The `ip` command (the agent clears the environment, so no PATH lookup).
-fn ip_binary() -> &'static str {
+pub(super) fn ip_binary() -> &'static str {
     ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
         .into_iter()
         .find(|path| std::path::Path::new(path).exists())

@@ -82,14 +82,13 @@ pub(super) struct ContainerView {
     pub last: Option<Termination>,
     /// An init container with `restartPolicy: Always`.
     pub sidecar: bool,
+    /// Running, and its startup probe (if any) succeeded.
+    pub started: bool,
+    /// Started, and its readiness probe (if any) says so.
+    pub ready: bool,
 }
 
 impl ContainerView {
-    /// Without probes, a running container is started and ready.
-    fn running(&self) -> bool {
-        matches!(self.state, State::Running { .. })
-    }
-
     fn to_json(&self) -> Value {
         let state = match &self.state {
             State::Waiting { reason, message } => {
@@ -110,8 +109,8 @@ impl ContainerView {
             "name": self.name,
             "image": self.image,
             "imageID": if self.container_id.is_some() { self.image.as_str() } else { "" },
-            "ready": self.running(),
-            "started": self.running(),
+            "ready": self.ready,
+            "started": self.started,
             "restartCount": self.restart_count,
             "state": state,
             "lastState": last,
@@ -306,7 +305,7 @@ fn conditions(pod: &Value, view: &PodView, phase: &str, now: &str) -> Vec<Value>
 
     let unready: Vec<&str> = (view.init.iter().filter(|c| c.sidecar))
         .chain(&view.app)
-        .filter(|c| !c.running())
+        .filter(|c| !c.ready)
         .map(|c| c.name.as_str())
         .collect();
     let containers_ready = match phase {
@@ -428,7 +427,9 @@ impl Verdict {
 mod tests {
     use super::*;
 
+    /// Without probes: running is started and ready.
     fn container(name: &str, state: State) -> ContainerView {
+        let running = matches!(state, State::Running { .. });
         ContainerView {
             name: name.into(),
             image: "busybox".into(),
@@ -437,6 +438,8 @@ mod tests {
             state,
             last: None,
             sidecar: false,
+            started: running,
+            ready: running,
         }
     }
 
@@ -627,6 +630,52 @@ mod tests {
             (&json!(true), &json!(true), &json!("t0"), &json!({}))
         );
         assert!(status.get("initContainerStatuses").is_none());
+    }
+
+    #[test]
+    fn a_running_container_its_probes_hold_back_is_reported_unready() {
+        let pod = json!({"spec": {"restartPolicy": "Always"}});
+        let starting = ContainerView {
+            started: false,
+            ready: false,
+            ..container("slow", running())
+        };
+        let unready = ContainerView {
+            ready: false,
+            ..container("busy", running())
+        };
+        let status = pod_status(
+            &pod,
+            &view(
+                vec![],
+                vec![starting, unready, container("fine", running())],
+            ),
+            "now",
+        );
+        assert_eq!(status["phase"], "Running");
+        let flags: Vec<(&Value, &Value)> = (status["containerStatuses"].as_array().unwrap())
+            .iter()
+            .map(|c| (&c["started"], &c["ready"]))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                (&json!(false), &json!(false)),
+                (&json!(true), &json!(false)),
+                (&json!(true), &json!(true))
+            ]
+        );
+        for kind in ["Ready", "ContainersReady"] {
+            let condition = condition(&status, kind);
+            assert_eq!(
+                (&condition["status"], &condition["message"]),
+                (
+                    &json!("False"),
+                    &json!("containers with unready status: [slow busy]")
+                ),
+                "{kind}"
+            );
+        }
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub struct PodsBench {
     /// Bytes read in each throughput phase.
     #[arg(long, default_value_t = 2 << 30)]
     bytes: u64,
+    /// Run the pods in the host's network instead of a namespace each (to
+    /// see what the pod networks cost).
+    #[arg(long)]
+    host_network: bool,
     /// Where the policy components are; by default the build's
     /// `wasm32-wasip2/plugin` folder next to this binary's.
     #[arg(long)]
@@ -48,7 +52,7 @@ pub async fn run(options: PodsBench) -> Result<(), String> {
         wharf_scheduler::Scheduler::start(client.clone(), runtime).map_err(|e| e.to_string())?;
     let mut config = wharf_node::AgentConfig::new("bench-node", temp.path().join("node"));
     config.pod_cidr_hint = Some("10.244.250.0/24".into());
-    config.cni_plugin_dir = Some(PathBuf::from("/usr/lib/cni"));
+    config.cni_plugin_dir = (!options.host_network).then(|| PathBuf::from("/usr/lib/cni"));
     let agent = wharf_node::NodeAgent::start(client.clone(), config)
         .await
         .map_err(|e| e.to_string())?;
