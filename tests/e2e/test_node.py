@@ -155,3 +155,53 @@ def test_the_readme_example_a_deployment_behind_a_service_answers_on_its_cluster
     for p in pods:
         log = cluster.kubectl("logs", p["metadata"]["name"]).stdout
         assert '"GET / HTTP/1.1" 200' in log, (p["metadata"]["name"], log[-300:])
+
+
+def test_probes_restart_a_dead_container_and_take_an_unready_pod_out_of_its_endpoints(node_cluster):
+    cluster = node_cluster
+    wait_node(cluster)
+    flag = f"/tmp/wharf-e2e-ready-{os.getpid()}-{time.time_ns()}"
+    open(flag, "w").close()
+    probed = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probed", "labels": {"app": "probed"}},
+        "spec": {"terminationGracePeriodSeconds": 2, "containers": [{
+            "name": "app", "image": "none", "command": ["python3", "-m", "http.server", "8000"],
+            "ports": [{"containerPort": 8000}],
+            "readinessProbe": {"exec": {"command": ["test", "-f", flag]}, "periodSeconds": 1, "failureThreshold": 1},
+            "livenessProbe": {"httpGet": {"path": "/", "port": 8000}, "periodSeconds": 1, "failureThreshold": 3,
+                              "initialDelaySeconds": 2},
+        }]},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(probed))
+    cluster.kubectl("expose", "pod", "probed", "--port=80", "--target-port=8000")
+    pod_ip = eventually(lambda: running_and_ready(cluster, "probed"), timeout=60)["podIP"]
+
+    def addresses(kind):
+        subsets = get_json(cluster, "endpoints", "probed").get("subsets", [])
+        return [a["ip"] for s in subsets for a in s.get(kind, [])]
+    eventually(lambda: addresses("addresses") == [pod_ip] or fail(), timeout=60)
+    # Not ready: out of the Service's endpoints, still running.
+    os.remove(flag)
+    eventually(lambda: addresses("notReadyAddresses") == [pod_ip] and not addresses("addresses") or fail(), timeout=60)
+    assert status(cluster, "probed")["phase"] == "Running"
+    open(flag, "w").close()
+    eventually(lambda: addresses("addresses") == [pod_ip] or fail(), timeout=60)
+    os.remove(flag)
+
+
+def test_a_failing_liveness_probe_restarts_the_container(node_cluster):
+    cluster = node_cluster
+    wait_node(cluster)
+    dying = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "dying"},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "app", "image": "none", "command": ["sleep", "3600"],
+            "livenessProbe": {"tcpSocket": {"port": 9}, "periodSeconds": 1, "failureThreshold": 1},
+        }]},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(dying))
+
+    def restarted():
+        statuses = status(cluster, "dying").get("containerStatuses", [])
+        assert statuses and statuses[0]["restartCount"] >= 1, statuses
+    eventually(restarted, timeout=60)
