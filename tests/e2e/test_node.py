@@ -53,6 +53,12 @@ def test_a_pod_runs_as_processes_and_its_logs_reach_kubectl(node_cluster):
     eventually(lambda: cluster.kubectl("logs", "talker", "-c", "app").stdout == "one\ntwo\nthree\n" or fail())
     assert cluster.kubectl("logs", "talker", "-c", "app", "--tail=1").stdout == "three\n"
     assert cluster.kubectl("logs", "talker", "-c", "side").stdout == "from-the-sidecar\n"
+
+    def described():
+        text = cluster.kubectl("describe", "pod", "talker").stdout
+        assert "Started container app" in text and "Created container: side" in text, text[-800:]
+        assert "kubelet" in text
+    eventually(described)
     # kubectl picks the first container itself; the API names the choice.
     defaulted = cluster.kubectl("logs", "talker")
     assert defaulted.stdout == "one\ntwo\nthree\n" and 'Defaulted container "app"' in defaulted.stderr
@@ -205,3 +211,9 @@ def test_a_failing_liveness_probe_restarts_the_container(node_cluster):
         statuses = status(cluster, "dying").get("containerStatuses", [])
         assert statuses and statuses[0]["restartCount"] >= 1, statuses
     eventually(restarted, timeout=60)
+
+    def unhealthy():
+        events = get_json(cluster, "events", "--field-selector", "involvedObject.name=dying,reason=Unhealthy")["items"]
+        assert events and events[0]["message"].startswith("Liveness probe failed:"), events
+        assert events[0]["source"] == {"component": "kubelet", "host": get_json(cluster, "pod", "dying")["spec"]["nodeName"]}
+    eventually(unhealthy)

@@ -10,6 +10,7 @@ mod body;
 pub mod client;
 mod discovery;
 mod error;
+pub mod events;
 mod handlers;
 mod logs;
 pub mod modules;

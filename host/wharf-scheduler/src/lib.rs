@@ -10,14 +10,13 @@
 //!   node), and kube-scheduler's FitError message.
 //! - [`policies`]: `Plugin` objects of type `scheduler` → loaded policies,
 //!   hot: swapping, reordering or reweighting one is a `kubectl` edit.
-//! - [`scheduler`]: the loop thread; [`events`]: Scheduled /
-//!   FailedScheduling events.
+//! - [`scheduler`]: the loop thread (its Scheduled / FailedScheduling
+//!   events go through `wharf_apiserver::events`).
 //!
 //! Invariants: the loop thread alone owns the queue, the snapshot and the
 //! policy instances; nothing else blocks it (binds, events and status
 //! writes run on the async runtime and report back as inputs).
 
-pub mod events;
 pub mod framework;
 pub mod nodes;
 pub mod pod;
@@ -89,7 +88,13 @@ impl Scheduler {
             )),
         ];
         let state = Loop {
-            recorder: events::Recorder::start(client.clone()),
+            recorder: wharf_apiserver::events::Recorder::start(
+                client.clone(),
+                wharf_apiserver::events::Source {
+                    component: scheduler::COMPONENT,
+                    host: None,
+                },
+            ),
             handle: tokio::runtime::Handle::current(),
             pods,
             client,

@@ -13,7 +13,10 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use wharf_apiserver::{ApiError, LocalClient, Patch, ResourceDef, WatchType};
 
-use crate::events::{COMPONENT, PodEvent, Recorder};
+use wharf_apiserver::events::{PodEvent, Recorder};
+
+/// The scheduler's name: on its events, and in the `schedulerName` of the pods it takes.
+pub const COMPONENT: &str = "default-scheduler";
 use crate::framework::{ActivePolicy, Profile, ScheduleError};
 use crate::nodes::{AssignedPod, NodeTable};
 use crate::pod;

@@ -259,6 +259,13 @@ impl NodeAgent {
                 config_maps: kind("ConfigMap", "")?,
                 secrets: kind("Secret", "")?,
             },
+            events: wharf_apiserver::events::Recorder::start(
+                client.clone(),
+                wharf_apiserver::events::Source {
+                    component: "kubelet",
+                    host: Some(config.node_name.clone()),
+                },
+            ),
             client,
             config,
             gate: Gate::default(),
@@ -300,6 +307,8 @@ impl Drop for NodeAgent {
 
 /// What every task of one agent shares.
 struct Shared {
+    /// The pods' events (Created, Started, Killing, Unhealthy).
+    events: wharf_apiserver::events::Recorder,
     client: LocalClient,
     config: AgentConfig,
     resources: Resources,

@@ -648,6 +648,23 @@ impl Worker {
                     restart_count,
                     "started a container"
                 );
+                let events = [
+                    ("Created", format!("Created container: {name}")),
+                    ("Started", format!("Started container {name}")),
+                ];
+                for (reason, message) in events {
+                    self.shared
+                        .events
+                        .record(wharf_apiserver::events::PodEvent {
+                            namespace: self.record.namespace.clone(),
+                            name: self.record.name.clone(),
+                            uid: self.uid.clone(),
+                            warning: false,
+                            reason,
+                            action: "",
+                            message,
+                        });
+                }
                 record.running = Some(RunningProcess {
                     pid: identity.pid,
                     start_ticks: identity.start_ticks,
@@ -734,6 +751,9 @@ impl Worker {
             grace_seconds = seconds,
             "stopping the pod"
         );
+        for (container, _) in self.running() {
+            self.event(false, "Killing", format!("Stopping container {container}"));
+        }
         self.stop_probing();
         self.stop_processes(Duration::from_secs(grace_with_minimum(seconds)))
             .await;
@@ -1132,6 +1152,21 @@ impl Worker {
             kind.name().to_lowercase(),
             if restarts { ", will be restarted" } else { "" }
         );
+        self.event(
+            true,
+            "Unhealthy",
+            format!("{} probe failed: {message}", kind.name()),
+        );
+        self.event(
+            false,
+            "Killing",
+            format!(
+                "Container {} failed {} probe{}",
+                report.container,
+                kind.name().to_lowercase(),
+                if restarts { ", will be restarted" } else { "" }
+            ),
+        );
         if let Some(identity) = running
             && process::is_running(identity)
         {
@@ -1297,6 +1332,21 @@ impl Worker {
             Ok(Err(error)) => tracing::warn!(%error, "pod network teardown failed"),
             Err(join) => tracing::error!(%join, "pod network teardown panicked"),
         }
+    }
+
+    /// An event about this pod, as the kubelet reports it.
+    fn event(&self, warning: bool, reason: &'static str, message: String) {
+        self.shared
+            .events
+            .record(wharf_apiserver::events::PodEvent {
+                namespace: self.record.namespace.clone(),
+                name: self.record.name.clone(),
+                uid: self.uid.clone(),
+                warning,
+                reason,
+                action: "",
+                message,
+            });
     }
 
     fn block(&mut self, name: &str, reason: &str, message: &str) {

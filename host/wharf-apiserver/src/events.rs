@@ -1,5 +1,7 @@
-//! The scheduler's Events (`Scheduled`, `FailedScheduling`), written by a
-//! task of their own so that the loop never waits on them. Repeats of the
+//! Events about pods from the components inside `wharf up` (the
+//! scheduler's `Scheduled` and `FailedScheduling`, the node agent's
+//! `Created`, `Started`, `Killing`, `Unhealthy`), written by a task of their
+//! own so that the component never waits on them. Repeats of the
 //! same event for the same pod update its count, as client-go's event
 //! correlator does, so `kubectl describe` shows `(x3 over 20s)`. Events are
 //! best effort: when the writer falls far behind, new ones are dropped.
@@ -7,12 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::{LocalClient, Patch, ResourceDef};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use wharf_apiserver::{LocalClient, Patch, ResourceDef};
-
-/// The component name on events and on pods' `schedulerName`.
-pub const COMPONENT: &str = "default-scheduler";
 
 /// One event about a pod.
 pub struct PodEvent {
@@ -31,11 +30,19 @@ pub struct Recorder {
     sender: mpsc::Sender<PodEvent>,
 }
 
+/// Who reports: `source.component` (`default-scheduler`, `kubelet`) and,
+/// for a node's events, `source.host`.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub component: &'static str,
+    pub host: Option<String>,
+}
+
 impl Recorder {
     /// Starts the writer on the current runtime.
-    pub fn start(client: LocalClient) -> Self {
+    pub fn start(client: LocalClient, source: Source) -> Self {
         let (sender, receiver) = mpsc::channel(10_000);
-        tokio::spawn(write_events(client, receiver));
+        tokio::spawn(write_events(client, source, receiver));
         Self { sender }
     }
 
@@ -47,7 +54,7 @@ impl Recorder {
     }
 }
 
-async fn write_events(client: LocalClient, mut receiver: mpsc::Receiver<PodEvent>) {
+async fn write_events(client: LocalClient, source: Source, mut receiver: mpsc::Receiver<PodEvent>) {
     let Ok(events) = client.resource("", "v1", "Event") else {
         return;
     };
@@ -58,7 +65,7 @@ async fn write_events(client: LocalClient, mut receiver: mpsc::Receiver<PodEvent
         if seen.len() > 10_000 {
             seen.clear();
         }
-        let now = wharf_apiserver::now_rfc3339();
+        let now = crate::now_rfc3339();
         let key = (event.uid.clone(), event.reason, event.message.clone());
         if let Some((name, count)) = seen.get_mut(&key) {
             *count += 1;
@@ -80,7 +87,7 @@ async fn write_events(client: LocalClient, mut receiver: mpsc::Receiver<PodEvent
         }
         let name = format!("{}.{:x}", event.name, unique());
         seen.insert(key, (name.clone(), 1));
-        let object = event_object(&event, &name, &now);
+        let object = event_object(&event, &source, &name, &now);
         let (client, events) = (client.clone(), events.clone());
         let permit = limit.clone().acquire_owned().await;
         tokio::spawn(async move {
@@ -104,7 +111,11 @@ fn unique() -> u128 {
     now + u128::from(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
-fn event_object(event: &PodEvent, name: &str, now: &str) -> Value {
+fn event_object(event: &PodEvent, source: &Source, name: &str, now: &str) -> Value {
+    let mut origin = json!({"component": source.component});
+    if let Some(host) = &source.host {
+        origin["host"] = json!(host);
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Event",
@@ -120,9 +131,9 @@ fn event_object(event: &PodEvent, name: &str, now: &str) -> Value {
         "reason": event.reason,
         "action": event.action,
         "message": event.message,
-        "source": {"component": COMPONENT},
-        "reportingComponent": COMPONENT,
-        "reportingInstance": COMPONENT,
+        "source": origin,
+        "reportingComponent": source.component,
+        "reportingInstance": source.host.as_deref().unwrap_or(source.component),
         "firstTimestamp": now,
         "lastTimestamp": now,
         "count": 1,
