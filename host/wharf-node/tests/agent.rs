@@ -226,14 +226,19 @@ fn kill_group(pgid: u32, signal: &str) {
 }
 
 /// Every container process a test saw (pid and start time, so a reused pid
-/// is left alone); their groups are killed when the test ends.
+/// is left alone); their groups are killed when the test ends, and the
+/// cgroups of the pods it saw removed.
 #[derive(Default)]
 struct Processes {
     seen: Mutex<HashSet<(u32, u64)>>,
+    pods: Mutex<HashSet<String>>,
 }
 
 impl Processes {
     fn note(&self, pod: &Value) {
+        if let Some(uid) = pod["metadata"]["uid"].as_str() {
+            self.pods.lock().unwrap().insert(uid.to_string());
+        }
         for list in ["containerStatuses", "initContainerStatuses"] {
             for status in pod["status"][list].as_array().into_iter().flatten() {
                 let id = status["containerID"].as_str().unwrap_or_default();
@@ -253,6 +258,28 @@ impl Drop for Processes {
         for (pid, start) in self.seen.lock().unwrap().drain() {
             if stat(pid).is_some_and(|(_, group, s)| group == pid && s == start) {
                 kill_group(pid, "KILL");
+            }
+        }
+        let roots = [
+            "/sys/fs/cgroup",
+            "/sys/fs/cgroup/memory",
+            "/sys/fs/cgroup/cpu",
+        ];
+        for uid in self.pods.lock().unwrap().drain() {
+            for root in roots {
+                let pod = Path::new(root).join("wharf").join(&uid);
+                // Killed processes may take a moment to leave.
+                for _ in 0..40 {
+                    for container in std::fs::read_dir(&pod).into_iter().flatten().flatten() {
+                        if container.path().is_dir() {
+                            let _ = std::fs::remove_dir(container.path());
+                        }
+                    }
+                    if std::fs::remove_dir(&pod).is_ok() || !pod.exists() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(25));
+                }
             }
         }
     }
@@ -928,7 +955,8 @@ async fn a_failing_liveness_probe_restarts_the_container() {
         "periodSeconds": 1, "failureThreshold": 1,
     });
     // Ignores SIGTERM, and its probe's port has nothing listening: killed
-    // once its grace period is over.
+    // once its grace period is over. (Its first probe waits a second, so
+    // that the SIGTERM does not come before its trap is set.)
     let mut deaf = pod(
         "deaf",
         "Always",
@@ -940,7 +968,7 @@ async fn a_failing_liveness_probe_restarts_the_container() {
     deaf["spec"]["terminationGracePeriodSeconds"] = json!(1);
     deaf["spec"]["containers"][0]["livenessProbe"] = json!({
         "httpGet": {"port": free_port(), "path": "/healthz"},
-        "periodSeconds": 1, "failureThreshold": 1,
+        "initialDelaySeconds": 1, "periodSeconds": 1, "failureThreshold": 1,
     });
     let checked = cluster.create(&checked).await;
     let deaf = cluster.create(&deaf).await;
@@ -1198,4 +1226,195 @@ async fn a_startup_probe_holds_liveness_until_it_succeeds() {
     assert_eq!(app["ready"], false);
     cluster.delete_and_wait(&slow).await;
     cluster.delete_and_wait(&stuck).await;
+}
+
+/// The directories of a container's cgroup, one per hierarchy (v2: one, v1:
+/// memory and cpu), if this machine has writable cgroups.
+fn container_cgroups(uid: &str, container: &str) -> Option<Vec<std::path::PathBuf>> {
+    let root = Path::new("/sys/fs/cgroup");
+    let roots = if root.join("cgroup.controllers").exists() {
+        vec![root.to_path_buf()]
+    } else if root.join("memory/cgroup.procs").exists() && root.join("cpu/cgroup.procs").exists() {
+        vec![root.join("memory"), root.join("cpu")]
+    } else {
+        return None;
+    };
+    if !roots
+        .iter()
+        .all(|root| std::fs::create_dir_all(root.join("wharf")).is_ok())
+    {
+        return None;
+    }
+    Some(
+        roots
+            .iter()
+            .map(|root| root.join("wharf").join(uid).join(container))
+            .collect(),
+    )
+}
+
+fn read_trimmed(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+fn limited(mut pod: Value, memory: &str, cpu: Option<&str>) -> Value {
+    let mut limits = json!({"memory": memory});
+    if let Some(cpu) = cpu {
+        limits["cpu"] = json!(cpu);
+    }
+    pod["spec"]["containers"][0]["resources"] = json!({"limits": limits});
+    pod
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_runs_in_its_cgroup_with_its_memory_and_cpu_limits() {
+    let cluster = cluster().await;
+    let _agent = cluster.start_agent().await;
+    let created = cluster
+        .create(&limited(
+            pod("limited", "Always", &[("app", &["sleep", "1011"])]),
+            "64Mi",
+            Some("500m"),
+        ))
+        .await;
+    let uid = created["metadata"]["uid"].as_str().unwrap().to_string();
+    let running = cluster.pod_in_phase("limited", "Running").await;
+    let pid = pid_of(container_status(&running, "app"));
+    let Some(dirs) = container_cgroups(&uid, "app") else {
+        eprintln!("SKIPPED: this machine has no writable cgroups (not root?)");
+        return;
+    };
+
+    let expected = format!("/wharf/{uid}/app");
+    let memberships = read_trimmed(Path::new(&format!("/proc/{pid}/cgroup")));
+    let in_cgroup = |controller: &str| {
+        memberships.lines().any(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next(), fields.next(), fields.next());
+            let named = match controllers {
+                Some("") => controller.is_empty(),
+                Some(list) => list.split(',').any(|c| c == controller),
+                None => false,
+            };
+            named && path == Some(expected.as_str())
+        })
+    };
+    if dirs.len() == 1 {
+        assert!(in_cgroup(""), "{memberships}");
+        assert_eq!(read_trimmed(&dirs[0].join("memory.max")), "67108864");
+        assert_eq!(read_trimmed(&dirs[0].join("cpu.max")), "50000 100000");
+    } else {
+        assert!(in_cgroup("memory") && in_cgroup("cpu"), "{memberships}");
+        assert_eq!(
+            read_trimmed(&dirs[0].join("memory.limit_in_bytes")),
+            "67108864"
+        );
+        assert_eq!(read_trimmed(&dirs[1].join("cpu.cfs_period_us")), "100000");
+        assert_eq!(read_trimmed(&dirs[1].join("cpu.cfs_quota_us")), "50000");
+    }
+    let procs = read_trimmed(&dirs[0].join("cgroup.procs"));
+    assert!(procs.lines().any(|line| line == pid.to_string()), "{procs}");
+
+    cluster.delete("limited").await;
+    eventually("the container's cgroups removed", async || {
+        dirs.iter()
+            .all(|dir| !dir.exists() && !dir.parent().unwrap().exists())
+            .then_some(())
+    })
+    .await;
+    assert!(!alive(pid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_escapes_its_group_with_setsid_is_still_stopped() {
+    let cluster = cluster().await;
+    let _agent = cluster.start_agent().await;
+    let mut escaping = pod(
+        "escaping",
+        "Always",
+        &[("app", &["sh", "-c", "setsid sleep 1012 & sleep 1013; wait"])],
+    );
+    escaping["spec"]["terminationGracePeriodSeconds"] = json!(1);
+    let created = cluster.create(&escaping).await;
+    let uid = created["metadata"]["uid"].as_str().unwrap().to_string();
+    let running = cluster.pod_in_phase("escaping", "Running").await;
+    let pgid = pid_of(container_status(&running, "app"));
+    let escaped = eventually("the process that left the group", async || {
+        processes_running(&["sleep", "1012"]).first().copied()
+    })
+    .await;
+    assert!(
+        stat(escaped).is_some_and(|(_, group, _)| group != pgid),
+        "setsid gave it a group of its own"
+    );
+    let Some(_) = container_cgroups(&uid, "app") else {
+        eprintln!("SKIPPED: this machine has no writable cgroups (not root?)");
+        kill_group(escaped, "KILL");
+        return;
+    };
+
+    cluster.delete("escaping").await;
+    eventually("the pod gone", async || {
+        cluster.get("escaping").await.is_none().then_some(())
+    })
+    .await;
+    eventually("no process with the marker left", async || {
+        (processes_running(&["sleep", "1012"]).is_empty()
+            && processes_running(&["sleep", "1013"]).is_empty())
+        .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_over_its_memory_limit_is_oom_killed() {
+    let python = ["/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"]
+        .into_iter()
+        .find(|path| Path::new(path).exists());
+    let Some(python) = python else {
+        eprintln!("SKIPPED: no python3 on this machine");
+        return;
+    };
+    let cluster = cluster().await;
+    let _agent = cluster.start_agent().await;
+    let created = cluster
+        .create(&limited(
+            pod(
+                "hungry",
+                "Never",
+                &[(
+                    "app",
+                    &[
+                        python,
+                        "-c",
+                        "b = b'x' * (200 << 20); import time; time.sleep(60)",
+                    ],
+                )],
+            ),
+            "32Mi",
+            None,
+        ))
+        .await;
+    let uid = created["metadata"]["uid"].as_str().unwrap().to_string();
+    let Some(dirs) = container_cgroups(&uid, "app") else {
+        eprintln!("SKIPPED: this machine has no writable cgroups (not root?)");
+        cluster.delete("hungry").await;
+        return;
+    };
+    let failed = cluster.pod_in_phase("hungry", "Failed").await;
+    let terminated = &container_status(&failed, "app")["state"]["terminated"];
+    assert_eq!(
+        (&terminated["exitCode"], &terminated["reason"]),
+        (&json!(137), &json!("OOMKilled")),
+        "{terminated}"
+    );
+
+    cluster.delete("hungry").await;
+    eventually("the container's cgroups removed", async || {
+        dirs.iter().all(|dir| !dir.exists()).then_some(())
+    })
+    .await;
 }

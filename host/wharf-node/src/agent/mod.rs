@@ -23,6 +23,7 @@
 //!   container statuses), computed from the runtime's records.
 //! - `checkpoint.rs`: per-pod records on disk, so that a restarted agent
 //!   adopts processes instead of starting them twice.
+//! - `cgroups.rs`: a cgroup per container with its limits.
 //! - `logs.rs`: where container logs go.
 //! - `watcher.rs`: list-and-watch with re-list on errors.
 //!
@@ -37,10 +38,12 @@
 //!   (`unshare`/`nsenter` helpers, no unsafe code) wired by the CNI plugins
 //!   (bridge, host-local, loopback, portmap) as the kubelet calls them, so
 //!   that each pod gets its own IP from the node's pod CIDR.
-//! - Resources: no cgroups. `resources.requests`/`limits` are not enforced
-//!   and nothing is OOM-killed. Next: a cgroup v2 directory per pod and per
-//!   container (cpu.max, memory.max, pids.max), which would also give a
-//!   reliable way to find and kill every process of a container.
+//! - Resources: each container runs in a cgroup of its own
+//!   (`cgroups.rs`: `wharf/<pod-uid>/<container>`, v1 or v2) with its
+//!   memory and cpu limits, and stopping it kills everything in its cgroup;
+//!   a container over its memory limit ends `OOMKilled`. Without writable
+//!   cgroups (no root) nothing is enforced. Not yet: requests (cpu shares,
+//!   `memory.low`), `pids.max`, pod-level limits, hugepages.
 //! - Volumes: none are mounted. Containers see the node's filesystem;
 //!   `volumeMounts` are ignored. Next: emptyDir, configMap, secret,
 //!   projected (service account token) and hostPath volumes, in a mount
@@ -58,6 +61,7 @@
 //!   read; they are reported as `ContainerStatusUnknown` (137). A per-
 //!   container shim process, as containerd's, would keep them.
 
+mod cgroups;
 mod checkpoint;
 mod env;
 pub(crate) mod logs;

@@ -55,6 +55,7 @@ use tokio::time::Instant;
 use wharf_apiserver::{ApiError, WatchType, now_rfc3339};
 
 use super::Shared;
+use super::cgroups::{self, Limits};
 use super::checkpoint::{self, ContainerRecord, PodRecord, RunningProcess};
 use super::env::{self, EnvError, PodAddresses};
 use super::logs::{self, container_log_path};
@@ -380,9 +381,11 @@ impl Worker {
                 self.processes
                     .spawn(watch_adopted(name.clone(), process.identity()));
             } else {
+                let oom_killed = cgroups::oom_killed(&self.uid, name);
                 end(
                     container,
                     None,
+                    oom_killed,
                     now,
                     &self.shared.config.crash_loop_back_off,
                 );
@@ -578,8 +581,9 @@ impl Worker {
             .collect();
         self.blocked.remove(&name);
         let working_dir = str_at(container, "/workingDir").map(str::to_string);
+        let limits = Limits::of(container);
         let gate = self.shared.gate.clone();
-        gate.run(|| self.launch(&name, &argv, &env, working_dir.as_deref()));
+        gate.run(|| self.launch(&name, &argv, &env, working_dir.as_deref(), limits));
         None
     }
 
@@ -590,6 +594,7 @@ impl Worker {
         argv: &[String],
         env: &[(String, String)],
         working_dir: Option<&str>,
+        limits: Limits,
     ) {
         let config = &self.shared.config;
         let netns = self
@@ -613,6 +618,7 @@ impl Worker {
         );
         let now = SystemTime::now();
         let spawned = logs::open_log(&log).and_then(|log| {
+            let cgroup_procs = cgroups::create(&self.uid, name, limits)?;
             process::spawn(Launch {
                 program: &argv[0],
                 args: &argv[1..],
@@ -620,6 +626,7 @@ impl Worker {
                 working_dir,
                 log,
                 netns: netns.as_deref(),
+                cgroup_procs: &cgroup_procs,
             })
         });
         if record.started_once {
@@ -699,11 +706,15 @@ impl Worker {
         if record.running.as_ref().is_none_or(|p| p.pid != exit.pid) {
             return;
         }
+        let uid = &self.uid;
         let recorded = self.shared.gate.run(|| {
             if !process::group_members(exit.pid).is_empty() {
                 process::signal_group(exit.pid, Signal::Kill);
             }
-            end(record, exit.code, exit.at, &back_off);
+            // Also what left the group (setsid) but not the cgroup.
+            cgroups::kill_all(uid, &exit.container);
+            let oom_killed = cgroups::oom_killed(uid, &exit.container);
+            end(record, exit.code, oom_killed, exit.at, &back_off);
         });
         if recorded.is_some() {
             tracing::info!(
@@ -757,6 +768,7 @@ impl Worker {
         self.stop_probing();
         self.stop_processes(Duration::from_secs(grace_with_minimum(seconds)))
             .await;
+        self.remove_cgroups().await;
         self.teardown_network().await;
         self.record.finished = true;
         if let Some(pod) = being_deleted {
@@ -805,13 +817,37 @@ impl Worker {
     }
 
     fn signal_running(&self, signal: Signal) {
-        for (_, identity) in self.running() {
+        for (name, identity) in self.running() {
             // A pid that is now another process's is not signalled.
             if process::is_running(identity) {
-                self.shared
-                    .gate
-                    .run(|| process::signal_group(identity.pid, signal));
+                self.shared.gate.run(|| {
+                    process::signal_group(identity.pid, signal);
+                    if signal == Signal::Kill {
+                        // Also what left the group (setsid) but not the cgroup.
+                        cgroups::kill_all(&self.uid, &name);
+                    }
+                });
             }
+        }
+    }
+
+    /// Kills whatever is left in the containers' cgroups (processes that
+    /// left their group), and removes the cgroups once they are empty.
+    async fn remove_cgroups(&self) {
+        let names: Vec<String> = self.record.containers.keys().cloned().collect();
+        let deadline = after(KILL_WAIT);
+        loop {
+            let last_try = Instant::now() >= deadline;
+            let removed = self.shared.gate.run(|| {
+                for name in &names {
+                    cgroups::kill_all(&self.uid, name);
+                }
+                cgroups::remove_pod(&self.uid, names.iter().map(String::as_str), last_try)
+            });
+            if removed != Some(false) || last_try {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -1380,6 +1416,7 @@ impl Worker {
 fn end(
     record: &mut ContainerRecord,
     code: Option<i32>,
+    oom_killed: bool,
     at: SystemTime,
     back_off: &super::BackOffConfig,
 ) {
@@ -1387,6 +1424,8 @@ fn end(
         return;
     };
     let (exit_code, reason, message) = match code {
+        // The kernel killed it for exceeding its memory limit.
+        _ if oom_killed => (code.unwrap_or(137), "OOMKilled", None),
         Some(0) => (0, "Completed", None),
         Some(code) => (code, "Error", None),
         None => (
@@ -1586,6 +1625,7 @@ mod tests {
         end(
             &mut short,
             Some(3),
+            false,
             started + Duration::from_secs(5),
             &back_off,
         );
@@ -1601,6 +1641,7 @@ mod tests {
         end(
             &mut long,
             Some(0),
+            false,
             started + Duration::from_secs(601),
             &back_off,
         );
@@ -1608,7 +1649,7 @@ mod tests {
         assert_eq!(long.back_off_ms, None);
 
         let mut unknown = running;
-        end(&mut unknown, None, started, &back_off);
+        end(&mut unknown, None, false, started, &back_off);
         let ended = unknown.terminated.unwrap();
         assert_eq!(
             (ended.exit_code, ended.reason.as_str()),

@@ -1,6 +1,7 @@
 //! The `process` runtime driver: a container is one host process, started
-//! directly (no shell) in a process group of its own, so that it and
-//! whatever it starts are signalled together.
+//! directly in a process group of its own, so that it and whatever it
+//! starts are signalled together. (In a cgroup, a `sh` that joins it and
+//! then executes the program runs first, as the same process.)
 //!
 //! A process is known by its pid and its start time (field 22 of
 //! `/proc/<pid>/stat`, in clock ticks since boot): a pid whose start time
@@ -10,7 +11,7 @@
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
 use tokio::process::{Child, Command};
@@ -31,6 +32,9 @@ pub(super) struct Launch<'a> {
     pub log: File,
     /// The pod's network namespace (`ip netns` name), if it has one.
     pub netns: Option<&'a str>,
+    /// The `cgroup.procs` files the process joins before its program runs
+    /// (the container's cgroup, one per hierarchy); empty: none.
+    pub cgroup_procs: &'a [PathBuf],
 }
 
 /// The `ip` command (the agent clears the environment, so no PATH lookup).
@@ -51,17 +55,26 @@ pub(super) struct Identity {
 /// Starts a container's process in a new process group (its pid is the
 /// group's id), stdin from `/dev/null`, stdout and stderr to the log.
 pub(super) fn spawn(launch: Launch<'_>) -> io::Result<(Child, Identity)> {
-    // In a pod network, `ip netns exec` enters the namespace and then
-    // executes the program itself: the pid is the container's.
-    let mut command = match launch.netns {
-        Some(netns) => {
-            let mut command = Command::new(ip_binary());
-            command.args(["netns", "exec", netns, launch.program]);
-            command
-        }
-        None => Command::new(launch.program),
-    };
+    // In a cgroup, `sh` writes its pid to the cgroup's `cgroup.procs` files
+    // and then executes the rest: the same pid, now in its cgroup. In a pod
+    // network, `ip netns exec` then enters the namespace and executes the
+    // program itself: the pid is still the container's. The cgroup comes
+    // first: `ip netns exec` mounts a fresh /sys, without the cgroup files.
+    let mut argv: Vec<&str> = Vec::new();
+    let script;
+    if !launch.cgroup_procs.is_empty() {
+        // A program that cannot be run fails the start, as without `sh`.
+        find_program(launch.program, launch.env, launch.working_dir)?;
+        script = join_cgroup_script(launch.cgroup_procs)?;
+        argv.extend(["/bin/sh", "-c", &script, "sh"]);
+    }
+    if let Some(netns) = launch.netns {
+        argv.extend([ip_binary(), "netns", "exec", netns]);
+    }
+    argv.push(launch.program);
+    let mut command = Command::new(argv[0]);
     command
+        .args(&argv[1..])
         .args(launch.args)
         .env_clear()
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
@@ -79,6 +92,55 @@ pub(super) fn spawn(launch: Launch<'_>) -> io::Result<(Child, Identity)> {
     // Not reaped before we wait for it, so /proc has it even if it ended.
     let start_ticks = stat(pid).map_or(0, |stat| stat.start_ticks);
     Ok((child, Identity { pid, start_ticks }))
+}
+
+/// The `sh` script that moves itself into the cgroups of `procs_files`
+/// and then executes its arguments.
+fn join_cgroup_script(procs_files: &[PathBuf]) -> io::Result<String> {
+    let mut script = String::new();
+    for file in procs_files {
+        let file = file
+            .to_str()
+            .filter(|file| !file.contains('\''))
+            .ok_or_else(|| io::Error::other("a cgroup path that sh cannot quote"))?;
+        script.push_str(&format!("echo $$ > '{file}' && "));
+    }
+    script.push_str("exec \"$@\"");
+    Ok(script)
+}
+
+/// Checks that `program` can be run: a path (from `working_dir` if
+/// relative), or a name found in the environment's `PATH`.
+fn find_program(
+    program: &str,
+    env: &[(String, String)],
+    working_dir: Option<&str>,
+) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        let base = Path::new(working_dir.filter(|dir| !dir.is_empty()).unwrap_or("."));
+        runnable(&base.join(program))
+    } else {
+        let path = (env.iter().rev())
+            .find(|(key, _)| key == "PATH")
+            .map_or(DEFAULT_PATH, |(_, value)| value.as_str());
+        !program.is_empty()
+            && path
+                .split(':')
+                .filter(|dir| !dir.is_empty())
+                .any(|dir| runnable(&Path::new(dir).join(program)))
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no program {program:?} to run"),
+        ))
+    }
 }
 
 /// True while the process is this one and has not ended (a zombie has).
