@@ -31,8 +31,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
+
+use crate::agent::watcher::{Seen, Watcher};
 use wharf_apiserver::{
-    ApiError, ApiResult, Delivery, LocalClient, Patch, ResourceDef, WatchType, now_rfc3339,
+    ApiError, ApiResult, LocalClient, Patch, ResourceDef, WatchType, now_rfc3339,
 };
 
 /// The label that makes a Node hollow.
@@ -605,7 +607,7 @@ impl Kubelet {
 
     /// Plays kubelet for every hollow Node, as they come and go.
     async fn watch_nodes(self: Arc<Self>) {
-        let mut watcher = Watcher::new(self.client.clone(), self.nodes.clone());
+        let mut watcher = Watcher::new(self.client.clone(), self.nodes.clone(), String::new());
         loop {
             match watcher.next().await {
                 Seen::Listed(nodes) => {
@@ -667,7 +669,7 @@ impl Kubelet {
     /// Queues every pod that a hollow node should report Running, and frees
     /// the IPs of pods that are gone.
     async fn watch_pods(self: Arc<Self>) {
-        let mut watcher = Watcher::new(self.client.clone(), self.pods.clone());
+        let mut watcher = Watcher::new(self.client.clone(), self.pods.clone(), String::new());
         loop {
             match watcher.next().await {
                 Seen::Listed(pods) => {
@@ -877,66 +879,6 @@ impl std::fmt::Display for PodRange {
 /// The InternalIP of node `index`.
 fn node_ip(index: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + index + 1)
-}
-
-/// What one list-and-watch saw: the whole list (again, after the watch
-/// broke), or one change.
-enum Seen {
-    Listed(Vec<Value>),
-    Changed(WatchType, Arc<Value>),
-}
-
-/// Lists a kind and watches it from the list's revision; re-lists when the
-/// watch ends or falls behind.
-struct Watcher {
-    client: LocalClient,
-    resource: Arc<ResourceDef>,
-    events: Option<mpsc::Receiver<Delivery>>,
-}
-
-impl Watcher {
-    fn new(client: LocalClient, resource: Arc<ResourceDef>) -> Self {
-        Self {
-            client,
-            resource,
-            events: None,
-        }
-    }
-
-    async fn next(&mut self) -> Seen {
-        let kind = self.resource.kind;
-        loop {
-            let Some(events) = &mut self.events else {
-                match self.client.list(&self.resource, None, None, None).await {
-                    Ok(listed) => {
-                        let events = self.client.watch(&self.resource, None, listed.revision);
-                        self.events = Some(events);
-                        return Seen::Listed(listed.items);
-                    }
-                    Err(error) => {
-                        tracing::warn!(kind, %error, "hollow kubelet list failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                }
-            };
-            match events.recv().await {
-                Some(Delivery::Event(watch_type, event)) => {
-                    return Seen::Changed(watch_type, event.object.clone());
-                }
-                Some(Delivery::Progress(_)) => continue,
-                Some(Delivery::Error(ApiError::Gone(message))) => {
-                    tracing::info!(kind, %message, "hollow kubelet watch expired; re-listing");
-                }
-                Some(Delivery::Error(error)) => {
-                    tracing::warn!(kind, %error, "hollow kubelet watch failed; re-listing");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                None => tokio::time::sleep(Duration::from_secs(1)).await,
-            }
-            self.events = None;
-        }
-    }
 }
 
 /// The status a kubelet writes for a pod whose containers all started.

@@ -70,7 +70,7 @@ mod pods;
 mod probes;
 mod process;
 mod status;
-mod watcher;
+pub(crate) mod watcher;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};

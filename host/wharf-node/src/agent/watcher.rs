@@ -9,24 +9,24 @@ use tokio::sync::mpsc;
 use wharf_apiserver::{ApiError, Delivery, LocalClient, ResourceDef, WatchType};
 
 /// What one list-and-watch saw.
-pub(super) enum Seen {
+pub(crate) enum Seen {
     /// Every object (matching the field selector), at one revision.
     Listed(Vec<Value>),
     /// One change after the list.
     Changed(WatchType, Arc<Value>),
 }
 
-pub(super) struct Watcher {
+pub(crate) struct Watcher {
     client: LocalClient,
     resource: Arc<ResourceDef>,
-    /// Applied to the list; the watch has no field selector, so its events
-    /// are filtered by the caller.
+    /// Applied to the list (empty: none); the watch has no field selector,
+    /// so its events are filtered by the caller.
     field_selector: String,
     events: Option<mpsc::Receiver<Delivery>>,
 }
 
 impl Watcher {
-    pub(super) fn new(
+    pub(crate) fn new(
         client: LocalClient,
         resource: Arc<ResourceDef>,
         field_selector: String,
@@ -39,12 +39,13 @@ impl Watcher {
         }
     }
 
-    pub(super) async fn next(&mut self) -> Seen {
+    pub(crate) async fn next(&mut self) -> Seen {
         let kind = self.resource.kind;
         loop {
             let Some(events) = &mut self.events else {
+                let selector = Some(self.field_selector.as_str()).filter(|s| !s.is_empty());
                 let listed = (self.client)
-                    .list(&self.resource, None, None, Some(&self.field_selector))
+                    .list(&self.resource, None, None, selector)
                     .await;
                 match listed {
                     Ok(listed) => {
@@ -53,7 +54,7 @@ impl Watcher {
                         return Seen::Listed(listed.items);
                     }
                     Err(error) => {
-                        tracing::warn!(kind, %error, "node agent list failed; retrying");
+                        tracing::warn!(kind, %error, "list failed; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     }
@@ -65,10 +66,10 @@ impl Watcher {
                 }
                 Some(Delivery::Progress(_)) => continue,
                 Some(Delivery::Error(ApiError::Gone(message))) => {
-                    tracing::info!(kind, %message, "node agent watch expired; re-listing");
+                    tracing::info!(kind, %message, "watch expired; re-listing");
                 }
                 Some(Delivery::Error(error)) => {
-                    tracing::warn!(kind, %error, "node agent watch failed; re-listing");
+                    tracing::warn!(kind, %error, "watch failed; re-listing");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 None => tokio::time::sleep(Duration::from_secs(1)).await,
