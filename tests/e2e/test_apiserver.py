@@ -46,6 +46,24 @@ def request(cluster, method, path, body=None, content_type="application/json", h
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
+    except urllib.error.URLError as error:
+        # A server that refuses an oversized body may answer and close
+        # before the client has sent it all: read its answer anyway.
+        if not isinstance(error.reason, (BrokenPipeError, ConnectionResetError)):
+            raise
+        return answer_after_early_close(cluster, method, path, data, content_type)
+
+
+def answer_after_early_close(cluster, method, path, data, content_type):
+    import http.client
+    host, port = cluster.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, path, body=data, headers={"Content-Type": content_type})
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    response = connection.getresponse()
+    return response.status, json.loads(response.read() or b"null")
 
 
 def eventually(check, timeout=20):

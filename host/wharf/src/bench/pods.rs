@@ -68,13 +68,26 @@ pub async fn run(options: PodsBench) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     super::scheduler::wait_for_policies(&client).await?;
 
-    let startup = startup_phase(&client, options.pods).await?;
-    println!(
-        "pod startup (create → Running on a watch), {} pods: {}",
-        options.pods,
-        startup.summary()
-    );
-    let (direct, proxied) = proxy_phase(&client, options.bytes).await?;
+    // The proxy's table and the agent go whatever happens.
+    let measured = async {
+        let startup = startup_phase(&client, options.pods).await?;
+        println!(
+            "pod startup (create → Running on a watch), {} pods: {}",
+            options.pods,
+            startup.summary()
+        );
+        let throughput = proxy_phase(&client, options.bytes).await?;
+        Ok::<_, String>((startup, throughput))
+    }
+    .await;
+    let (startup, (direct, proxied)) = match measured {
+        Ok(measured) => measured,
+        Err(error) => {
+            proxy.stop().await;
+            agent.stop();
+            return Err(error);
+        }
+    };
     println!(
         "throughput: direct {:.0} MB/s, through the ClusterIP {:.0} MB/s ({:.0}%)",
         direct / 1e6,
