@@ -133,8 +133,13 @@ class Cluster:
 
     def cleanup(self):
         if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            # Gracefully first: the service proxy then removes its rules.
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
