@@ -1280,18 +1280,7 @@ impl Worker {
             .chain(containers(pod, "containers"))
             .map(|c| name_of(c).to_string())
             .collect();
-        let cidr = self
-            .shared
-            .client
-            .get(
-                &self.shared.resources.nodes,
-                None,
-                &self.shared.config.node_name,
-            )
-            .await
-            .ok()
-            .and_then(|node| str_at(&node, "/spec/podCIDR").map(str::to_string))
-            .filter(|cidr| !cidr.is_empty());
+        let cidr = self.node_pod_cidr().await;
         let Some(cidr) = cidr else {
             for name in &names {
                 self.block(
@@ -1340,6 +1329,20 @@ impl Worker {
         }
     }
 
+    /// The node's `spec.podCIDR`, which pod networks take addresses from.
+    async fn node_pod_cidr(&self) -> Option<String> {
+        let nodes = &self.shared.resources.nodes;
+        let node = self
+            .shared
+            .client
+            .get(nodes, None, &self.shared.config.node_name)
+            .await
+            .ok()?;
+        str_at(&node, "/spec/podCIDR")
+            .filter(|cidr| !cidr.is_empty())
+            .map(str::to_string)
+    }
+
     /// Takes the pod's network down (its address back to the pool).
     async fn teardown_network(&mut self) {
         let (Some(plugin_dir), Some(_)) = (
@@ -1348,18 +1351,7 @@ impl Worker {
         ) else {
             return;
         };
-        let cidr = self
-            .shared
-            .client
-            .get(
-                &self.shared.resources.nodes,
-                None,
-                &self.shared.config.node_name,
-            )
-            .await
-            .ok()
-            .and_then(|node| str_at(&node, "/spec/podCIDR").map(str::to_string))
-            .unwrap_or_default();
+        let cidr = self.node_pod_cidr().await.unwrap_or_default();
         let mut config = wharf_cni::CniConfig::new(&cidr, &self.shared.config.data_dir);
         config.plugin_dir = plugin_dir;
         let uid = self.uid.clone();
