@@ -22,6 +22,7 @@ mod selectors;
 mod table;
 mod validation;
 mod watch_cache;
+pub mod watcher;
 
 use std::sync::Arc;
 

@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::agent::watcher::{Seen, Watcher};
+use wharf_apiserver::watcher::{Seen, Watcher};
 use wharf_apiserver::{
     ApiError, ApiResult, LocalClient, Patch, ResourceDef, WatchType, now_rfc3339,
 };

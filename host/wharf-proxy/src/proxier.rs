@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
-use wharf_apiserver::{Delivery, LocalClient, ResourceDef, WatchType};
+use wharf_apiserver::watcher::{Seen, Watcher};
+use wharf_apiserver::{LocalClient, ResourceDef, WatchType};
 
 use crate::rules::{ServicePort, render};
 
@@ -186,15 +187,9 @@ pub async fn watch_kind(
     changed: Arc<Notify>,
     services: bool,
 ) {
+    let mut watcher = Watcher::new(client, resource, String::new());
     loop {
-        let listed = match client.list(&resource, None, None, None).await {
-            Ok(listed) => listed,
-            Err(error) => {
-                tracing::warn!(kind = resource.kind, %error, "proxy: list failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
+        let seen = watcher.next().await;
         {
             let mut state = state.lock().expect("proxy state");
             let map = if services {
@@ -202,35 +197,19 @@ pub async fn watch_kind(
             } else {
                 &mut state.slices
             };
-            *map = listed.items.into_iter().map(|o| (key_of(&o), o)).collect();
-        }
-        changed.notify_one();
-        let mut events = client.watch(&resource, None, listed.revision);
-        while let Some(delivery) = events.recv().await {
-            match delivery {
-                Delivery::Event(kind, event) => {
-                    let mut state = state.lock().expect("proxy state");
-                    let map = if services {
-                        &mut state.services
-                    } else {
-                        &mut state.slices
-                    };
-                    let key = key_of(&event.object);
-                    if kind == WatchType::Deleted {
-                        map.remove(&key);
-                    } else {
-                        map.insert(key, (*event.object).clone());
-                    }
-                    drop(state);
-                    changed.notify_one();
+            match seen {
+                Seen::Listed(items) => {
+                    *map = items.into_iter().map(|o| (key_of(&o), o)).collect();
                 }
-                Delivery::Progress(_) => {}
-                Delivery::Error(error) => {
-                    tracing::info!(kind = resource.kind, %error, "proxy: watch ended; re-listing");
-                    break;
+                Seen::Changed(WatchType::Deleted, object) => {
+                    map.remove(&key_of(&object));
+                }
+                Seen::Changed(_, object) => {
+                    map.insert(key_of(&object), (*object).clone());
                 }
             }
         }
+        changed.notify_one();
     }
 }
 

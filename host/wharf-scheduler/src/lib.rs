@@ -25,9 +25,10 @@ pub mod queue;
 pub mod scheduler;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use wharf_apiserver::{ApiError, Delivery, LocalClient, ResourceDef};
+use wharf_apiserver::watcher::{Seen, Watcher};
+use wharf_apiserver::{ApiError, LocalClient, ResourceDef};
 use wharf_plugins::Runtime;
 
 pub use framework::FitError;
@@ -158,32 +159,14 @@ async fn watch(
     event: fn(wharf_apiserver::WatchType, Arc<serde_json::Value>) -> Input,
     listed: fn(Vec<serde_json::Value>) -> Input,
 ) {
+    let mut watcher = Watcher::new(client, resource, String::new());
     loop {
-        let list = match client.list(&resource, None, None, None).await {
-            Ok(list) => list,
-            Err(error) => {
-                tracing::warn!(kind = resource.kind, %error, "scheduler: list failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
+        let input = match watcher.next().await {
+            Seen::Listed(items) => listed(items),
+            Seen::Changed(kind, object) => event(kind, object),
         };
-        if sender.send(listed(list.items)).is_err() {
+        if sender.send(input).is_err() {
             return;
-        }
-        let mut events = client.watch(&resource, None, list.revision);
-        while let Some(delivery) = events.recv().await {
-            match delivery {
-                Delivery::Event(kind, change) => {
-                    if sender.send(event(kind, change.object.clone())).is_err() {
-                        return;
-                    }
-                }
-                Delivery::Progress(_) => {}
-                Delivery::Error(error) => {
-                    tracing::info!(kind = resource.kind, %error, "scheduler: watch ended; re-listing");
-                    break;
-                }
-            }
         }
     }
 }

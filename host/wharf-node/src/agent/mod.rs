@@ -70,7 +70,6 @@ mod pods;
 mod probes;
 mod process;
 mod status;
-pub(crate) mod watcher;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};

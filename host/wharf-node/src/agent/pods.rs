@@ -63,7 +63,7 @@ use super::node::{NODE_IP, read_modify_write};
 use super::probes::{self, ContainerProbes, Finding, Known, ProbeKind, Report, Target};
 use super::process::{self, DEFAULT_PATH, Identity, Launch, Signal};
 use super::status::{self, ContainerView, PodView, State, Termination};
-use super::watcher::{Seen, Watcher};
+use wharf_apiserver::watcher::{Seen, Watcher};
 
 /// How often an adopted process (not the agent's child) is looked for.
 const ADOPTED_POLL: Duration = Duration::from_millis(250);

@@ -1,22 +1,23 @@
 //! List-and-watch: the whole list first (and again whenever the watch ends
-//! or falls behind), then one change at a time.
+//! or falls behind), then one change at a time: how the components inside
+//! `wharf up` (scheduler, node agents, proxy) follow a kind.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::{ApiError, Delivery, LocalClient, ResourceDef, WatchType};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use wharf_apiserver::{ApiError, Delivery, LocalClient, ResourceDef, WatchType};
 
 /// What one list-and-watch saw.
-pub(crate) enum Seen {
+pub enum Seen {
     /// Every object (matching the field selector), at one revision.
     Listed(Vec<Value>),
     /// One change after the list.
     Changed(WatchType, Arc<Value>),
 }
 
-pub(crate) struct Watcher {
+pub struct Watcher {
     client: LocalClient,
     resource: Arc<ResourceDef>,
     /// Applied to the list (empty: none); the watch has no field selector,
@@ -26,11 +27,7 @@ pub(crate) struct Watcher {
 }
 
 impl Watcher {
-    pub(crate) fn new(
-        client: LocalClient,
-        resource: Arc<ResourceDef>,
-        field_selector: String,
-    ) -> Self {
+    pub fn new(client: LocalClient, resource: Arc<ResourceDef>, field_selector: String) -> Self {
         Self {
             client,
             resource,
@@ -39,7 +36,7 @@ impl Watcher {
         }
     }
 
-    pub(crate) async fn next(&mut self) -> Seen {
+    pub async fn next(&mut self) -> Seen {
         let kind = self.resource.kind;
         loop {
             let Some(events) = &mut self.events else {
