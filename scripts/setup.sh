@@ -5,8 +5,10 @@ set -euo pipefail
 
 # Debian packages: etcd for the etcd backend and its tests, protoc for
 # etcd-client, venv for the end-to-end tests' Python environment, nftables
-# for the service proxy, the CNI plugins for pod networks.
-packages=(etcd-server protobuf-compiler python3-venv nftables containernetworking-plugins)
+# for the service proxy, the CNI plugins for pod networks, the Docker Engine
+# and a static busybox for the docker runtime driver (its tests build their
+# image from it, and the pause image is built from it).
+packages=(etcd-server protobuf-compiler python3-venv nftables containernetworking-plugins docker.io busybox-static)
 
 sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -140,6 +140,9 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if os.environ.get("WHARF_E2E_KEEP"):
+            print(f"kept {self.dir}")
+            return
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -161,19 +164,102 @@ def sim_cluster():
     cluster.cleanup()
 
 
-@pytest.fixture
-def node_cluster():
-    """A cluster with the local node agent: pods run as processes here."""
-    cluster = Cluster("embedded", node=True)
-    yield cluster
-    # Stop every pod's processes before the cluster goes: the agent removes
-    # a pod's record once its processes are gone.
+def stop_pods_and_cleanup(cluster):
+    """Stops every pod before the cluster goes (the agent removes a pod's
+    record once its processes or containers are gone), then the cluster."""
     cluster.kubectl("delete", "deployments,replicasets,pods", "--all", "--all-namespaces", "--wait=false", check=False)
     records = os.path.join(cluster.dir, "node", "pods")
     deadline = time.time() + 60
     while os.path.isdir(records) and os.listdir(records) and time.time() < deadline:
         time.sleep(0.2)
     cluster.cleanup()
+
+
+@pytest.fixture
+def node_cluster():
+    """A cluster with the local node agent: pods run as processes here."""
+    cluster = Cluster("embedded", node=True)
+    yield cluster
+    stop_pods_and_cleanup(cluster)
+
+
+# The image the docker driver's tests run: Debian's static busybox on
+# `scratch` (no registry is reachable), built into the test engine.
+BUSYBOX_IMAGE = "wharf-e2e/busybox:1"
+
+
+class DockerEngine:
+    """A throwaway `dockerd` (Debian docker.io) with its own roots and
+    socket, no iptables and no bridge of its own (pods are wired by Wharf's
+    CNI plugins), and the busybox image built into it."""
+
+    def __init__(self):
+        binary = shutil.which("dockerd") or "/usr/sbin/dockerd"
+        assert os.path.exists(binary), "dockerd is not installed (Debian package docker.io); scripts/setup.sh installs it"
+        self.dir = tempfile.mkdtemp(prefix="wharf-docker-")
+        self.socket = os.path.join(self.dir, "docker.sock")
+        self.host = f"unix://{self.socket}"
+        self.log = open(os.path.join(self.dir, "dockerd.log"), "w")
+        self.process = subprocess.Popen(
+            [binary, "--data-root", f"{self.dir}/data", "--exec-root", f"{self.dir}/exec",
+             "--pidfile", f"{self.dir}/dockerd.pid", "--host", self.host,
+             "--iptables=false", "--ip-masq=false", "--bridge=none", "--storage-driver=vfs"],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while self.docker("version", check=False).returncode != 0:
+            assert self.process.poll() is None, open(os.path.join(self.dir, "dockerd.log")).read()[-2000:]
+            assert time.time() < deadline, "dockerd did not answer within 60 s"
+            time.sleep(0.2)
+        context = os.path.join(self.dir, "image")
+        os.makedirs(context)
+        shutil.copy("/bin/busybox", os.path.join(context, "busybox"))
+        with open(os.path.join(context, "Dockerfile"), "w") as dockerfile:
+            dockerfile.write('FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+                             'ENV PATH=/bin\nCMD ["sh"]\n')
+        self.docker("build", "-q", "-t", BUSYBOX_IMAGE, context, env={"DOCKER_BUILDKIT": "0"})
+
+    def docker(self, *args, check=True, env=None):
+        client = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+        result = subprocess.run([client, *args], capture_output=True, text=True,
+                                env=dict(os.environ, DOCKER_HOST=self.host, **(env or {})), timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def containers(self, *filters):
+        """The ids of the containers, running or not, matching `filters`."""
+        args = [arg for f in filters for arg in ("--filter", f)]
+        return self.docker("ps", "-aq", "--no-trunc", *args).stdout.split()
+
+    def stop(self):
+        left = self.containers()
+        if left:
+            self.docker("rm", "-f", *left, check=False)
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    engine = DockerEngine()
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture
+def docker_cluster(docker_engine):
+    """A cluster whose local node agent runs pods as Docker containers."""
+    cluster = Cluster("embedded", ["--runtime", "docker", "--docker-host", docker_engine.host], node=True)
+    cluster.engine = docker_engine
+    yield cluster
+    stop_pods_and_cleanup(cluster)
 
 
 @pytest.fixture(params=["embedded", "etcd"])

@@ -180,6 +180,28 @@ impl LocalClient {
             .await
     }
 
+    /// Deletes the object only if it is still the one with `uid`, with a
+    /// propagation policy (`Foreground`, `Background`, `Orphan`; `None`:
+    /// the kind's default).
+    pub async fn delete_precisely(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        uid: &str,
+        propagation: Option<&str>,
+    ) -> ApiResult<Value> {
+        let params = DeleteParams {
+            propagation: propagation.map(str::to_string),
+            precondition_uid: Some(uid.to_string()),
+            ..DeleteParams::default()
+        };
+        self.state
+            .objects
+            .delete(resource, namespace, name, &params)
+            .await
+    }
+
     /// Deletes with the Background propagation policy.
     pub async fn delete(
         &self,

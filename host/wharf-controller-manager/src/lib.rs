@@ -6,7 +6,10 @@
 //! plugin's `reconcile` ([`plugin`]) → writes through the API server with the
 //! plugin's permissions ([`host`]). The [`manager`] runs every `Plugin`
 //! object of type `controller` and reloads it when its module changes.
+//! The [`gc`] deletes objects whose owners are gone, as kube's garbage
+//! collector does, for every kind.
 
+pub mod gc;
 pub mod host;
 pub mod informer;
 pub mod leader;
@@ -15,4 +18,5 @@ pub mod plugin;
 pub mod plugin_spec;
 pub mod queue;
 
+pub use gc::GarbageCollector;
 pub use manager::ControllerManager;

@@ -2,7 +2,8 @@
 //!
 //! - `agent/`: the kubelet. [`NodeAgent`] registers this machine as a Node,
 //!   heartbeats it, and runs the pods bound to it as host processes (the
-//!   `process` runtime driver), reporting their status as a kubelet does.
+//!   `process` runtime driver) or Docker containers (`docker`), reporting
+//!   their status as a kubelet does.
 //! - `hollow.rs`: simulated kubelets that register nodes, heartbeat their
 //!   Leases and report the pods bound to them Running without running
 //!   anything, so that clusters of thousands of nodes run inside `wharf up`
@@ -12,5 +13,7 @@ mod agent;
 mod hollow;
 mod server;
 
-pub use agent::{AgentConfig, AgentError, BackOffConfig, NodeAgent, container_log_path};
+pub use agent::{
+    AgentConfig, AgentError, BackOffConfig, NodeAgent, RuntimeConfig, container_log_path,
+};
 pub use hollow::{HollowConfig, HollowError, HollowNodes};

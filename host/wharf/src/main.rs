@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Commands {
     /// Run Wharf: the store and the API server; writes a kubeconfig.
-    Up(up::Up),
+    Up(Box<up::Up>),
     /// Manage plugin modules.
     Plugin {
         #[command(subcommand)]
@@ -54,7 +54,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Commands::Up(options) => up::run(options).await,
+            Commands::Up(options) => up::run(*options).await,
             Commands::Plugin { command } => plugin_cmd::run(command).await,
             Commands::Bench { target } => bench::run(target).await,
         }

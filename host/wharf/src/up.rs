@@ -62,6 +62,15 @@ pub struct Up {
     /// NodePorts; it needs root and `nft`).
     #[arg(long)]
     no_proxy: bool,
+    /// The local node's container runtime: `process` (host processes, no
+    /// daemon needed) or `docker` (the Docker Engine; images must be
+    /// present or pullable).
+    #[arg(long, default_value = "process", value_parser = ["process", "docker"])]
+    runtime: String,
+    /// The Docker Engine's socket (`unix:///path`) for `--runtime docker`;
+    /// by default `DOCKER_HOST` or /var/run/docker.sock.
+    #[arg(long)]
+    docker_host: Option<String>,
 }
 
 /// The sample plugin set: each manifest's `spec.module` names its component.
@@ -173,6 +182,7 @@ async fn start_controllers(
             let (client, runtime) = (client.clone(), runtime.clone());
             async move {
                 // Stopped (dropped) when leadership is lost.
+                let _collector = wharf_controller_manager::GarbageCollector::start(client.clone());
                 let _scheduler = match wharf_scheduler::Scheduler::start(client, runtime) {
                     Ok(scheduler) => Some(scheduler),
                     Err(error) => {
@@ -305,6 +315,11 @@ pub async fn run(options: Up) -> Result<(), String> {
         let mut config = wharf_node::AgentConfig::new(name, options.data_dir.join("node"));
         config.api_address = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         config.cni_plugin_dir = pod_networks();
+        if options.runtime == "docker" {
+            config.runtime = wharf_node::RuntimeConfig::Docker {
+                host: options.docker_host.clone(),
+            };
+        }
         let client = wharf_apiserver::LocalClient::new(state.clone());
         Some(
             wharf_node::NodeAgent::start(client, config)

@@ -37,6 +37,9 @@ pub(super) struct PodRecord {
     /// The pod's own address, when it has a network namespace (CNI).
     #[serde(default)]
     pub pod_ip: Option<String>,
+    /// The docker driver's pause container, holding the pod's network.
+    #[serde(default)]
+    pub sandbox_id: Option<String>,
     /// By container name (init and app containers' names are distinct).
     #[serde(default)]
     pub containers: BTreeMap<String, ContainerRecord>,
@@ -74,9 +77,22 @@ pub(super) struct RunningProcess {
     /// RFC 3339, for `state.running.startedAt`.
     pub started_at: String,
     pub started_ms: u64,
+    /// The runtime's id for it (`docker://<id>`); none: `process://<pid>`.
+    #[serde(default)]
+    pub container_id: Option<String>,
 }
 
 impl RunningProcess {
+    /// `docker://<id>`, or `process://<pid>`.
+    pub(super) fn container_id(&self) -> String {
+        (self.container_id.clone()).unwrap_or_else(|| format!("process://{}", self.pid))
+    }
+
+    /// The Docker Engine's id of the container, if the docker driver ran it.
+    pub(super) fn docker_id(&self) -> Option<&str> {
+        self.container_id.as_deref()?.strip_prefix("docker://")
+    }
+
     pub(super) fn identity(&self) -> Identity {
         Identity {
             pid: self.pid,
@@ -86,10 +102,10 @@ impl RunningProcess {
 }
 
 impl ContainerRecord {
-    /// `process://<pid>` of its current or last process.
+    /// The container ID of its current or last process.
     pub(super) fn container_id(&self) -> Option<String> {
         match (&self.running, &self.terminated, &self.last_termination) {
-            (Some(process), _, _) => Some(format!("process://{}", process.pid)),
+            (Some(process), _, _) => Some(process.container_id()),
             (None, Some(t), _) | (None, None, Some(t)) if !t.container_id.is_empty() => {
                 Some(t.container_id.clone())
             }
@@ -197,6 +213,7 @@ mod tests {
                     start_ticks: 7,
                     started_at: "t".into(),
                     started_ms: 1,
+                    container_id: None,
                 }),
                 ..ContainerRecord::default()
             },

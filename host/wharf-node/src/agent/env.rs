@@ -51,6 +51,11 @@ impl Environment {
     }
 }
 
+/// Whether the container's `env` sets `name` itself.
+pub(super) fn declares(container: &Value, name: &str) -> bool {
+    list_at(container, "/env").any(|var| str_at(var, "/name") == Some(name))
+}
+
 /// The environment of `container` in `pod`.
 pub(super) async fn container_env(
     shared: &Shared,

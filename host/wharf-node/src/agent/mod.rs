@@ -63,12 +63,14 @@
 
 mod cgroups;
 mod checkpoint;
+mod docker;
 mod env;
 pub(crate) mod logs;
 mod node;
 mod pods;
 mod probes;
 mod process;
+mod runtime;
 mod status;
 
 use std::path::PathBuf;
@@ -79,6 +81,7 @@ use tokio::task::JoinHandle;
 use wharf_apiserver::{ApiError, LocalClient, ResourceDef};
 
 pub use logs::container_log_path;
+pub use runtime::RuntimeConfig;
 
 /// What the node agent runs as.
 #[derive(Clone, Debug)]
@@ -107,6 +110,8 @@ pub struct AgentConfig {
     /// CIDR (needs root). `None`: pods share the host's network (podIP =
     /// hostIP), as with `hostNetwork: true`.
     pub cni_plugin_dir: Option<PathBuf>,
+    /// The runtime driver: processes (default) or Docker containers.
+    pub runtime: RuntimeConfig,
 }
 
 /// CrashLoopBackOff: the first restart is immediate, then the delay starts
@@ -145,6 +150,7 @@ impl AgentConfig {
             api_address: None,
             kubelet_port: None,
             cni_plugin_dir: None,
+            runtime: RuntimeConfig::Process,
         }
     }
 
@@ -196,6 +202,12 @@ pub enum AgentError {
         address: std::net::SocketAddr,
         #[source]
         source: std::io::Error,
+    },
+    /// The runtime driver cannot be used (no Docker Engine…).
+    #[error("the {driver} runtime cannot be used: {message}")]
+    Runtime {
+        driver: &'static str,
+        message: String,
     },
     /// The Node could be neither created nor adopted.
     #[error("cannot register node {name}: {source}")]
@@ -254,7 +266,17 @@ impl NodeAgent {
                     source: Box::new(source),
                 })
         };
+        let driver = runtime::Driver::connect(&config.runtime)
+            .await
+            .map_err(|message| AgentError::Runtime {
+                driver: match config.runtime {
+                    RuntimeConfig::Process => "process",
+                    RuntimeConfig::Docker { .. } => "docker",
+                },
+                message,
+            })?;
         let shared = Arc::new(Shared {
+            driver,
             resources: Resources {
                 nodes: kind("Node", "")?,
                 pods: kind("Pod", "")?,
@@ -310,6 +332,8 @@ impl Drop for NodeAgent {
 
 /// What every task of one agent shares.
 struct Shared {
+    /// What runs the containers.
+    driver: runtime::Driver,
     /// The pods' events (Created, Started, Killing, Unhealthy).
     events: wharf_apiserver::events::Recorder,
     client: LocalClient,

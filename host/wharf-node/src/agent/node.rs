@@ -20,7 +20,6 @@ use super::{AgentError, Shared};
 const LEASE_NAMESPACE: &str = "kube-node-lease";
 const LEASE_DURATION_SECONDS: u64 = 40;
 pub(super) const KUBELET_VERSION: &str = "v1.37.0";
-pub(super) const RUNTIME_VERSION: &str = "process://1.0";
 /// The node's address (host network only, for now).
 pub(super) const NODE_IP: &str = "127.0.0.1";
 /// The kubelet's default `evictionHard: memory.available<100Mi`, in KiB.
@@ -38,7 +37,7 @@ pub(super) async fn register(shared: &Shared) -> Result<String, AgentError> {
         source: Box::new(source),
     };
     let nodes = &shared.resources.nodes;
-    let machine = Machine::read();
+    let machine = Machine::read(shared.driver.version());
     let node = new_node(shared, &machine);
     let uid = match shared.client.create(nodes, None, &node).await {
         Ok(created) => created,
@@ -73,7 +72,7 @@ pub(super) async fn heartbeat(shared: Arc<Shared>, node_uid: String) {
     }
     // The status was written at registration.
     status.tick().await;
-    let machine = Machine::read();
+    let machine = Machine::read(shared.driver.version());
     loop {
         tokio::select! {
             _ = lease.tick() => {
@@ -102,10 +101,12 @@ struct Machine {
     machine_id: String,
     system_uuid: String,
     boot_id: String,
+    /// The runtime driver's name and version (`process://1.0`).
+    runtime_version: String,
 }
 
 impl Machine {
-    fn read() -> Self {
+    fn read(runtime_version: String) -> Self {
         let read = |path: &str| {
             std::fs::read_to_string(path)
                 .map(|text| text.trim().to_string())
@@ -126,6 +127,7 @@ impl Machine {
             machine_id,
             system_uuid,
             boot_id: read("/proc/sys/kernel/random/boot_id"),
+            runtime_version,
         }
     }
 }
@@ -264,7 +266,7 @@ fn reported_status(name: &str, machine: &Machine, current: &Value, now: &str) ->
                 "bootID": machine.boot_id,
                 "kernelVersion": machine.kernel,
                 "osImage": machine.os_image,
-                "containerRuntimeVersion": RUNTIME_VERSION,
+                "containerRuntimeVersion": machine.runtime_version,
                 "kubeletVersion": KUBELET_VERSION,
                 "operatingSystem": "linux",
                 "architecture": machine.arch,
@@ -474,6 +476,7 @@ mod tests {
             machine_id: "m".into(),
             system_uuid: "s".into(),
             boot_id: "b".into(),
+            runtime_version: "process://1.0".into(),
         };
         let current = json!({"conditions": [
             {"type": "Ready", "status": "True", "lastTransitionTime": "then"},

@@ -45,6 +45,7 @@
 //! are no longer bound here have their processes stopped and are removed.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,6 +58,7 @@ use wharf_apiserver::{ApiError, WatchType, now_rfc3339};
 use super::Shared;
 use super::cgroups::{self, Limits};
 use super::checkpoint::{self, ContainerRecord, PodRecord, RunningProcess};
+use super::docker::{DockerRuntime, DockerStart};
 use super::env::{self, EnvError, PodAddresses};
 use super::logs::{self, container_log_path};
 use super::node::{NODE_IP, read_modify_write};
@@ -228,6 +230,8 @@ struct Exit {
     pid: u32,
     /// `None`: unknown (an adopted process, not the agent's child).
     code: Option<i32>,
+    /// The runtime says it was killed for running out of memory.
+    oom_killed: bool,
     at: SystemTime,
 }
 
@@ -370,6 +374,38 @@ impl Worker {
             let Some(process) = container.running.clone() else {
                 continue;
             };
+            if let (Some(docker), Some(id)) = (self.shared.driver.docker(), process.docker_id()) {
+                // The engine knows how it ends, even if it already has.
+                tracing::info!(
+                    namespace = self.record.namespace,
+                    pod = self.record.name,
+                    container = name,
+                    id,
+                    "adopting a container"
+                );
+                let log = container_log_path(
+                    &self.shared.config.data_dir,
+                    &self.record.namespace,
+                    &self.record.name,
+                    &self.uid,
+                    name,
+                    container.restart_count,
+                );
+                let since = std::fs::metadata(&log)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map_or(0, |d| i32::try_from(d.as_secs()).unwrap_or(0));
+                self.processes.spawn(docker_waiter(
+                    docker.clone(),
+                    name.clone(),
+                    process.pid,
+                    id.to_string(),
+                    log,
+                    since,
+                ));
+                continue;
+            }
             if process::is_running(process.identity()) {
                 tracing::info!(
                     namespace = self.record.namespace,
@@ -522,8 +558,8 @@ impl Worker {
         }
     }
 
-    /// Starts one container's process. Returns when to try again if it
-    /// cannot be created.
+    /// Starts one container. Returns when to try again if it cannot be
+    /// created.
     async fn start(&mut self, pod: &Value, container: &Value) -> Option<Instant> {
         let name = name_of(container).to_string();
         let retry = Some(after(self.shared.config.crash_loop_back_off.initial));
@@ -544,13 +580,13 @@ impl Worker {
             .map(|item| item.as_str().unwrap_or_default().to_string())
             .collect()
         };
-        let mut argv = strings("command");
-        if argv.is_empty() {
-            argv = strings("args");
-        } else {
-            argv.extend(strings("args"));
-        }
-        if argv.first().is_none_or(String::is_empty) {
+        let (command, args) = (strings("command"), strings("args"));
+        let docker = self.shared.driver.docker().cloned();
+        let argv_empty = command
+            .first()
+            .or(args.first())
+            .is_none_or(String::is_empty);
+        if docker.is_none() && argv_empty {
             self.block(
                 &name,
                 "CreateContainerError",
@@ -567,7 +603,7 @@ impl Worker {
             pod_ip: &pod_ip,
             host_ip: NODE_IP,
         };
-        let env = match env::container_env(&self.shared, pod, container, &addresses).await {
+        let mut env = match env::container_env(&self.shared, pod, container, &addresses).await {
             Ok(env) => env,
             Err(EnvError(message)) => {
                 self.block(&name, "CreateContainerConfigError", &message);
@@ -576,15 +612,106 @@ impl Worker {
         };
         let defined: HashMap<&str, &str> =
             env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let argv: Vec<String> = (argv.iter())
-            .map(|arg| env::expand(arg, |name| defined.get(name).copied()))
-            .collect();
-        self.blocked.remove(&name);
+        let expand = |list: &[String]| -> Vec<String> {
+            (list.iter())
+                .map(|arg| env::expand(arg, |name| defined.get(name).copied()))
+                .collect()
+        };
+        let (command, args) = (expand(&command), expand(&args));
         let working_dir = str_at(container, "/workingDir").map(str::to_string);
         let limits = Limits::of(container);
-        let gate = self.shared.gate.clone();
-        gate.run(|| self.launch(&name, &argv, &env, working_dir.as_deref(), limits));
+        let Some(docker) = docker else {
+            self.blocked.remove(&name);
+            let mut argv = command;
+            argv.extend(args);
+            let gate = self.shared.gate.clone();
+            gate.run(|| self.launch(&name, &argv, &env, working_dir.as_deref(), limits));
+            return None;
+        };
+        // The image's PATH, unless the container sets one.
+        if !env::declares(container, "PATH") {
+            env.retain(|(key, _)| key != "PATH");
+        }
+        let image = str_at(container, "/image").unwrap_or_default();
+        let policy = str_at(container, "/imagePullPolicy").unwrap_or("IfNotPresent");
+        if let Err((reason, message)) = docker.ensure_image(image, policy).await {
+            self.block(&name, &reason, &message);
+            return retry;
+        }
+        self.blocked.remove(&name);
+        let restart_count = self.next_restart_count(&name);
+        let network_mode = match &self.record.sandbox_id {
+            Some(sandbox) => format!("container:{sandbox}"),
+            None => "host".into(),
+        };
+        let started = docker
+            .start(DockerStart {
+                uid: &self.uid,
+                namespace: &self.record.namespace,
+                pod: &self.record.name,
+                container: &name,
+                restart_count,
+                image,
+                command,
+                args,
+                env: &env,
+                working_dir: working_dir.as_deref(),
+                network_mode,
+                memory_bytes: limits.memory_bytes,
+                cpu_millis: limits.cpu_millis,
+                binds: Vec::new(),
+            })
+            .await;
+        let log = self.log_path(&name, restart_count);
+        let started_id = started.as_ref().ok().map(|started| started.id.clone());
+        let outcome = started.map(|started| {
+            let identity = process::identity_of(started.pid).unwrap_or(Identity {
+                pid: started.pid,
+                start_ticks: 0,
+            });
+            let waiter = docker_waiter(
+                docker.clone(),
+                name.clone(),
+                identity.pid,
+                started.id.clone(),
+                log,
+                0,
+            );
+            (identity, Some(format!("docker://{}", started.id)), waiter)
+        });
+        let recorded = (self.shared.gate.clone()).run(|| match outcome {
+            Ok((identity, id, waiter)) => {
+                self.record_start(&name, restart_count, Ok((identity, id)), image);
+                self.processes.spawn(waiter);
+            }
+            Err(message) => self.record_start(&name, restart_count, Err(message), image),
+        });
+        if recorded.is_none()
+            && let Some(id) = started_id
+        {
+            // The agent stopped meanwhile: nothing records the container.
+            tokio::spawn(async move { docker.remove(&id).await });
+        }
         None
+    }
+
+    /// The restart count of the container's next start.
+    fn next_restart_count(&self, name: &str) -> u32 {
+        match self.record.containers.get(name) {
+            Some(record) if record.started_once => record.restart_count.saturating_add(1),
+            _ => 0,
+        }
+    }
+
+    fn log_path(&self, name: &str, restart_count: u32) -> std::path::PathBuf {
+        container_log_path(
+            &self.shared.config.data_dir,
+            &self.record.namespace,
+            &self.record.name,
+            &self.uid,
+            name,
+            restart_count,
+        )
     }
 
     /// Spawns the process and records it, in one step under the gate.
@@ -596,27 +723,13 @@ impl Worker {
         working_dir: Option<&str>,
         limits: Limits,
     ) {
-        let config = &self.shared.config;
         let netns = self
             .record
             .pod_ip
             .is_some()
             .then(|| wharf_cni::netns_name(&self.uid));
-        let record = self.record.containers.entry(name.to_string()).or_default();
-        let restart_count = if record.started_once {
-            record.restart_count.saturating_add(1)
-        } else {
-            0
-        };
-        let log = container_log_path(
-            &config.data_dir,
-            &self.record.namespace,
-            &self.record.name,
-            &self.uid,
-            name,
-            restart_count,
-        );
-        let now = SystemTime::now();
+        let restart_count = self.next_restart_count(name);
+        let log = self.log_path(name, restart_count);
         let spawned = logs::open_log(&log).and_then(|log| {
             let cgroup_procs = cgroups::create(&self.uid, name, limits)?;
             process::spawn(Launch {
@@ -629,6 +742,31 @@ impl Worker {
                 cgroup_procs: &cgroup_procs,
             })
         });
+        match spawned {
+            Ok((child, identity)) => {
+                self.record_start(name, restart_count, Ok((identity, None)), &argv[0]);
+                self.processes
+                    .spawn(wait_child(name.to_string(), identity.pid, child));
+            }
+            Err(error) => {
+                let message = format!("failed to start {:?}: {error}", argv[0]);
+                self.record_start(name, restart_count, Err(message), &argv[0]);
+            }
+        }
+    }
+
+    /// Records a start (or a failure to start), with its restart count and
+    /// back-off, and its events. For callers under the gate.
+    fn record_start(
+        &mut self,
+        name: &str,
+        restart_count: u32,
+        outcome: Result<(Identity, Option<String>), String>,
+        what: &str,
+    ) {
+        let config = &self.shared.config;
+        let record = self.record.containers.entry(name.to_string()).or_default();
+        let now = SystemTime::now();
         if record.started_once {
             let back_off = &config.crash_loop_back_off;
             let next = match record.back_off_ms {
@@ -645,8 +783,8 @@ impl Worker {
             record.last_termination = Some(previous);
         }
         let started_at = rfc3339(now);
-        match spawned {
-            Ok((child, identity)) => {
+        match outcome {
+            Ok((identity, container_id)) => {
                 tracing::info!(
                     namespace = self.record.namespace,
                     pod = self.record.name,
@@ -677,16 +815,22 @@ impl Worker {
                     start_ticks: identity.start_ticks,
                     started_at,
                     started_ms: millis(now),
+                    container_id,
                 });
-                self.processes
-                    .spawn(wait_child(name.to_string(), identity.pid, child));
             }
-            Err(error) => {
-                tracing::warn!(namespace = self.record.namespace, pod = self.record.name, container = name, program = argv[0], %error, "cannot start a container");
+            Err(message) => {
+                tracing::warn!(
+                    namespace = self.record.namespace,
+                    pod = self.record.name,
+                    container = name,
+                    what,
+                    message,
+                    "cannot start a container"
+                );
                 record.terminated = Some(Termination {
                     exit_code: 128,
                     reason: "StartError".into(),
-                    message: Some(format!("failed to start {:?}: {error}", argv[0])),
+                    message: Some(message),
                     started_at: started_at.clone(),
                     finished_at: started_at,
                     container_id: String::new(),
@@ -707,13 +851,23 @@ impl Worker {
             return;
         }
         let uid = &self.uid;
+        let docker = self.shared.driver.docker();
         let recorded = self.shared.gate.run(|| {
+            if let Some(docker) = docker {
+                // Its log is in the agent's files: the container can go.
+                if let Some(id) = record.running.as_ref().and_then(|p| p.docker_id()) {
+                    let (docker, id) = (docker.clone(), id.to_string());
+                    tokio::spawn(async move { docker.remove(&id).await });
+                }
+                end(record, exit.code, exit.oom_killed, exit.at, &back_off);
+                return;
+            }
             if !process::group_members(exit.pid).is_empty() {
                 process::signal_group(exit.pid, Signal::Kill);
             }
             // Also what left the group (setsid) but not the cgroup.
             cgroups::kill_all(uid, &exit.container);
-            let oom_killed = cgroups::oom_killed(uid, &exit.container);
+            let oom_killed = exit.oom_killed || cgroups::oom_killed(uid, &exit.container);
             end(record, exit.code, oom_killed, exit.at, &back_off);
         });
         if recorded.is_some() {
@@ -770,6 +924,14 @@ impl Worker {
             .await;
         self.remove_cgroups().await;
         self.teardown_network().await;
+        if let Some(docker) = self.shared.driver.docker() {
+            // Whatever the records say: every container labelled as the pod's.
+            let docker = docker.clone();
+            if self.shared.gate.run(|| ()).is_some() {
+                docker.remove_pod(&self.uid).await;
+            }
+            self.record.sandbox_id = None;
+        }
         self.record.finished = true;
         if let Some(pod) = being_deleted {
             self.pod = Some(pod);
@@ -817,17 +979,36 @@ impl Worker {
     }
 
     fn signal_running(&self, signal: Signal) {
-        for (name, identity) in self.running() {
-            // A pid that is now another process's is not signalled.
-            if process::is_running(identity) {
-                self.shared.gate.run(|| {
-                    process::signal_group(identity.pid, signal);
-                    if signal == Signal::Kill {
-                        // Also what left the group (setsid) but not the cgroup.
-                        cgroups::kill_all(&self.uid, &name);
-                    }
-                });
-            }
+        for (name, _) in self.running() {
+            self.signal(&name, None, signal);
+        }
+    }
+
+    /// Signals the container's current process (if it is still `pid`).
+    fn signal(&self, name: &str, pid: Option<u32>, signal: Signal) {
+        let Some(process) = (self.record.containers.get(name))
+            .and_then(|c| c.running.as_ref())
+            .filter(|process| pid.is_none_or(|pid| process.pid == pid))
+        else {
+            return;
+        };
+        if let (Some(docker), Some(id)) = (self.shared.driver.docker(), process.docker_id()) {
+            let (docker, id) = (docker.clone(), id.to_string());
+            self.shared
+                .gate
+                .run(|| tokio::spawn(async move { docker.kill(&id, signal).await }));
+            return;
+        }
+        let identity = process.identity();
+        // A pid that is now another process's is not signalled.
+        if process::is_running(identity) {
+            self.shared.gate.run(|| {
+                process::signal_group(identity.pid, signal);
+                if signal == Signal::Kill {
+                    // Also what left the group (setsid) but not the cgroup.
+                    cgroups::kill_all(&self.uid, name);
+                }
+            });
         }
     }
 
@@ -1118,8 +1299,10 @@ impl Worker {
                 env,
                 working_dir: str_at(container, "/workingDir").map(str::to_string),
                 netns: (self.record.pod_ip.is_some()).then(|| wharf_cni::netns_name(&self.uid)),
+                docker: (self.shared.driver.docker().cloned())
+                    .zip(process.docker_id().map(str::to_string)),
             };
-            let known = reported(pod, name, process.pid);
+            let known = reported(pod, name, &process.container_id());
             let task = self.probe_tasks.spawn(probes::run(
                 target,
                 declared,
@@ -1171,10 +1354,6 @@ impl Worker {
                 || containers(pod, "initContainers")
                     .any(|c| name_of(c) == report.container && is_sidecar(c))
         });
-        let running = (self.record.containers.get(&report.container))
-            .and_then(|c| c.running.as_ref())
-            .map(RunningProcess::identity)
-            .filter(|identity| identity.pid == report.pid);
         tracing::info!(
             namespace = self.record.namespace,
             pod = self.record.name,
@@ -1203,13 +1382,7 @@ impl Worker {
                 if restarts { ", will be restarted" } else { "" }
             ),
         );
-        if let Some(identity) = running
-            && process::is_running(identity)
-        {
-            self.shared
-                .gate
-                .run(|| process::signal_group(identity.pid, Signal::Term));
-        }
+        self.signal(&report.container, Some(report.pid), Signal::Term);
     }
 
     /// SIGKILL to the unhealthy containers whose grace period is over;
@@ -1217,6 +1390,7 @@ impl Worker {
     fn escalate_kills(&mut self) -> Option<Instant> {
         let now = Instant::now();
         let mut wake = None;
+        let mut kills = Vec::new();
         for (name, probed) in &mut self.probed {
             let Health::Stopping(deadline) = probed.health else {
                 continue;
@@ -1226,22 +1400,17 @@ impl Worker {
                 continue;
             }
             probed.health = Health::Killed;
-            let running = (self.record.containers.get(name))
-                .and_then(|c| c.running.as_ref())
-                .map(RunningProcess::identity)
-                .filter(|identity| identity.pid == probed.pid && process::is_running(*identity));
-            if let Some(identity) = running {
-                tracing::info!(
-                    namespace = self.record.namespace,
-                    pod = self.record.name,
-                    container = name,
-                    pid = identity.pid,
-                    "an unhealthy container outlived its grace period: SIGKILL"
-                );
-                self.shared
-                    .gate
-                    .run(|| process::signal_group(identity.pid, Signal::Kill));
-            }
+            tracing::info!(
+                namespace = self.record.namespace,
+                pod = self.record.name,
+                container = name,
+                pid = probed.pid,
+                "an unhealthy container outlived its grace period: SIGKILL"
+            );
+            kills.push((name.clone(), probed.pid));
+        }
+        for (name, pid) in kills {
+            self.signal(&name, Some(pid), Signal::Kill);
         }
         wake
     }
@@ -1291,6 +1460,14 @@ impl Worker {
             }
             return Err(retry);
         };
+        if let Some(docker) = self.shared.driver.docker().cloned()
+            && let Err(message) = self.ensure_sandbox(&docker).await
+        {
+            for name in &names {
+                self.block(name, "ContainerCreating", &message);
+            }
+            return Err(retry);
+        }
         let mut config = wharf_cni::CniConfig::new(&cidr, &self.shared.config.data_dir);
         config.plugin_dir = plugin_dir;
         let uid = self.uid.clone();
@@ -1326,6 +1503,45 @@ impl Worker {
                 tracing::error!(%join, "pod network setup panicked");
                 Err(retry)
             }
+        }
+    }
+
+    /// The docker driver's pause container, whose network namespace is
+    /// named as the process driver's (`ip netns attach`), so the CNI
+    /// plugins wire it the same way.
+    async fn ensure_sandbox(&mut self, docker: &DockerRuntime) -> Result<(), String> {
+        let netns = wharf_cni::netns_name(&self.uid);
+        let named = Path::new("/var/run/netns").join(&netns).exists();
+        if self.record.sandbox_id.is_some() && named {
+            return Ok(());
+        }
+        if let Some(stale) = self.record.sandbox_id.take() {
+            docker.remove(&stale).await;
+        }
+        let started = docker
+            .run_sandbox(&self.uid, &self.record.namespace, &self.record.name)
+            .await
+            .map_err(|message| format!("failed to create the pod sandbox: {message}"))?;
+        self.record.sandbox_id = Some(started.id.clone());
+        self.save();
+        if named {
+            // A namespace of an earlier sandbox: this one's replaces it.
+            let _ = tokio::process::Command::new(process::ip_binary())
+                .args(["netns", "delete", &netns])
+                .status()
+                .await;
+        }
+        let attached = tokio::process::Command::new(process::ip_binary())
+            .args(["netns", "attach", &netns, &started.pid.to_string()])
+            .output()
+            .await;
+        match attached {
+            Ok(output) if output.status.success() => Ok(()),
+            Ok(output) => Err(format!(
+                "cannot name the sandbox's network namespace: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )),
+            Err(error) => Err(format!("cannot run ip: {error}")),
         }
     }
 
@@ -1430,9 +1646,9 @@ fn end(
         exit_code,
         reason: reason.into(),
         message,
+        container_id: process.container_id(),
         started_at: process.started_at,
         finished_at: rfc3339(at),
-        container_id: format!("process://{}", process.pid),
     });
     record.finished_ms = millis(at);
     let ran = Duration::from_millis(record.finished_ms.saturating_sub(process.started_ms));
@@ -1454,6 +1670,7 @@ async fn wait_child(container: String, pid: u32, mut child: tokio::process::Chil
         container,
         pid,
         code,
+        oom_killed: false,
         at: SystemTime::now(),
     }
 }
@@ -1467,6 +1684,27 @@ async fn watch_adopted(container: String, identity: Identity) -> Exit {
         container,
         pid: identity.pid,
         code: None,
+        oom_killed: false,
+        at: SystemTime::now(),
+    }
+}
+
+/// Follows a Docker container's log and waits for its end. `since`: where
+/// an adopted container's log resumes (seconds since the epoch).
+async fn docker_waiter(
+    docker: DockerRuntime,
+    container: String,
+    pid: u32,
+    id: String,
+    log: std::path::PathBuf,
+    since: i32,
+) -> Exit {
+    let ended = docker.wait(&id, &log, since).await;
+    Exit {
+        container,
+        pid,
+        code: ended.code,
+        oom_killed: ended.oom_killed,
         at: SystemTime::now(),
     }
 }
@@ -1474,13 +1712,12 @@ async fn watch_adopted(container: String, identity: Identity) -> Exit {
 /// What the pod's status already says of a container's process `pid`: an
 /// adopted process keeps being started and ready until its probes say
 /// otherwise, rather than flapping when the agent restarts.
-fn reported(pod: &Value, container: &str, pid: u32) -> Known {
-    let id = format!("process://{pid}");
+fn reported(pod: &Value, container: &str, id: &str) -> Known {
     let status = ["containerStatuses", "initContainerStatuses"]
         .iter()
         .filter_map(|list| pod.pointer(&format!("/status/{list}"))?.as_array())
         .flatten()
-        .find(|c| str_at(c, "/name") == Some(container) && str_at(c, "/containerID") == Some(&id));
+        .find(|c| str_at(c, "/name") == Some(container) && str_at(c, "/containerID") == Some(id));
     let flag = |field: &str| status.and_then(|c| c.get(field)?.as_bool()) == Some(true);
     Known {
         started: flag("started"),
@@ -1609,6 +1846,7 @@ mod tests {
                 start_ticks: 1,
                 started_at: rfc3339(started),
                 started_ms: millis(started),
+                container_id: None,
             }),
             back_off_ms: Some(40_000),
             ..ContainerRecord::default()

@@ -377,6 +377,8 @@ pub(super) struct Target {
     pub working_dir: Option<String>,
     /// The pod's network namespace, if it has one.
     pub netns: Option<String>,
+    /// The Docker container to exec in (the docker driver).
+    pub docker: Option<(super::docker::DockerRuntime, String)>,
 }
 
 /// What is already known of the process (an adopted one keeps what was
@@ -598,6 +600,23 @@ impl Prober<'_> {
     async fn exec(&self, command: &[String]) -> Result<(), ProbeError> {
         let target = self.target;
         let program = &command[0];
+        if let Some((docker, id)) = &target.docker {
+            let (code, mut text) = (self.gate.run(|| docker.exec(id, command)))
+                .ok_or(ProbeError::AgentStopping)?
+                .await
+                .map_err(|message| ProbeError::ExecStart {
+                    program: program.clone(),
+                    source: std::io::Error::other(message),
+                })?;
+            if code == 0 {
+                return Ok(());
+            }
+            text.truncate(MAX_OUTPUT);
+            return Err(ProbeError::ExecFailed {
+                code,
+                output: String::from_utf8_lossy(&text).trim().to_string(),
+            });
+        }
         let mut exec = match &target.netns {
             Some(netns) => {
                 let mut exec = Command::new(process::ip_binary());
@@ -1060,6 +1079,7 @@ mod tests {
             ],
             working_dir: Some(dir.path().to_str().unwrap().into()),
             netns: None,
+            docker: None,
         };
         std::fs::write(dir.path().join("marker"), "").unwrap();
         let gate = Gate::default();

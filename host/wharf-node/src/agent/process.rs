@@ -149,7 +149,6 @@ pub(super) fn is_running(identity: Identity) -> bool {
 }
 
 /// The identity of a live process, if it runs.
-#[cfg(test)]
 pub(super) fn identity_of(pid: u32) -> Option<Identity> {
     let stat = stat(pid).filter(|stat| !stat.ended)?;
     Some(Identity {
