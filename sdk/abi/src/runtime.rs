@@ -16,11 +16,12 @@
 //!
 //! - `wharf_runtime_abi_version() -> u32`: [`RUNTIME_ABI_VERSION`]; the host
 //!   refuses a library that answers anything else.
-//! - `wharf_runtime_new(config: WharfStr, out: *mut WharfBuf) -> *mut c_void`:
-//!   a driver instance, with the driver's name (UTF-8, the scheme of its
-//!   container IDs: `<name>://<id>`) in `*out`; or null, with the message in
-//!   `*out` (prefixed `panicked: ` when it panicked). `config` is the text
-//!   the node agent was configured with for this driver (may be empty).
+//! - `wharf_runtime_new(config: WharfStr, out_instance: *mut *mut c_void,
+//!   out: *mut WharfBuf) -> u32`: `OK` with a driver instance in
+//!   `*out_instance` and the driver's name (UTF-8, the scheme of its
+//!   container IDs: `<name>://<id>`) in `*out`; else `*out_instance` is left
+//!   alone and `*out` holds the message. `config` is the text the node agent
+//!   was configured with for this driver (may be empty).
 //! - `wharf_runtime_start(instance, spec: WharfStr, out) -> u32`: `spec` is
 //!   an encoded [`StartSpec`]; `OK` with the new container's ID (UTF-8, unique
 //!   for this driver) in `*out`.
@@ -35,8 +36,8 @@
 //! - `wharf_runtime_free_buf(buf)`: frees a buffer the driver returned; null
 //!   is a no-op.
 //!
-//! Every call but `new` returns [`status::OK`](crate::status::OK),
-//! [`status::FAILED`](crate::status::FAILED) or
+//! `new`, `start`, `state`, `signal` and `remove` return
+//! [`status::OK`](crate::status::OK), [`status::FAILED`](crate::status::FAILED) or
 //! [`status::PANICKED`](crate::status::PANICKED), the last two with the
 //! message in `*out`. No panic unwinds across the boundary.
 //!
