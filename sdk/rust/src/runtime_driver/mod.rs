@@ -119,7 +119,7 @@ pub trait RuntimeDriver: Sized + Send + Sync + 'static {
 /// of `wharf_plugin_abi::runtime`, so the crate's `cdylib` is a runtime
 /// driver the node agent can load. Native targets, `runtime` feature.
 ///
-/// ```ignore
+/// ```text
 /// wharf_sdk::export_runtime_driver!(MyDriver);
 /// ```
 #[macro_export]

@@ -32,13 +32,13 @@ unsafe fn answer(out: *mut WharfBuf, bytes: Vec<u8>) {
     }
 }
 
+/// The panic's message (`PANICKED` already says it was a panic).
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    let text = payload
+    payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned());
-    format!("the runtime driver panicked: {text}")
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// Runs `call` with panics caught: `OK` with its answer in `out`, or
