@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds every crate under plugins/ as a wasm32-wasip2 component, with the
 # `plugin` profile (small and fast), into target/wasm32-wasip2/plugin/, and
-# the controllers and scheduling policies as native shared libraries into
-# target/release/ (trusted native plugins, and the WebAssembly-overhead
-# measurements).
+# the controllers, scheduling policies and the example runtime driver as
+# native shared libraries into target/release/ (trusted native plugins, and
+# the WebAssembly-overhead measurements).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages_in() {
@@ -13,9 +13,13 @@ packages_in() {
 }
 # One build per plugin kind: the SDK's world feature (controller, scheduler)
 # must not be unified across kinds, so each component carries its own world.
+# Runtime drivers are native shared libraries only.
 for kind in plugins/*/; do
+    if [[ "$kind" == plugins/runtimes/ ]]; then
+        continue
+    fi
     mapfile -t packages < <(packages_in "${kind%/}")
     cargo build --locked --target wasm32-wasip2 --profile plugin "${packages[@]}"
 done
 mapfile -t policies < <(packages_in plugins/scheduling)
-cargo build --locked --release -p wharf-controller-replicaset -p wharf-controller-deployment "${policies[@]}"
+cargo build --locked --release -p wharf-controller-replicaset -p wharf-controller-deployment -p wharf-runtime-example "${policies[@]}"

@@ -6,6 +6,10 @@
 //! `wharf_sdk::native`. In short: strings are borrowed for one call; a
 //! buffer is freed by the side that allocated it ([`WharfBuf::free`] on that
 //! side's own allocator); `list` and `create_all` answer with frames.
+//!
+//! Besides controllers: scheduling policies ([`policy`]) and container
+//! runtime drivers ([`runtime`]), whose records cross in the binary form of
+//! [`codec`].
 
 // Raw pointers are this crate's subject: reading a borrowed string and
 // freeing a buffer are unsafe, with their contracts on each function.
@@ -13,7 +17,9 @@
 
 use std::ffi::c_void;
 
+pub mod codec;
 pub mod policy;
+pub mod runtime;
 
 /// The ABI version; a plugin and a host must agree on it.
 pub const ABI_VERSION: u32 = 1;

@@ -119,6 +119,12 @@
 //!   imports; anything else can implement it too.
 //! - Helpers every controller needs: [`owner_reference`], [`controller_of`],
 //!   [`Selector`] (label selectors, matching and text).
+//!
+//! # Container runtime drivers
+//!
+//! With the `runtime` feature, on native targets, `runtime_driver` is the
+//! other kind of native plugin: a `RuntimeDriver` the node agent loads from a
+//! shared library to run pods' containers (see `export_runtime_driver!`).
 
 mod backend;
 mod context;
@@ -133,6 +139,8 @@ mod selector;
 // Native only (documented everywhere): components never carry it.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+#[cfg(all(feature = "runtime", not(target_arch = "wasm32")))]
+pub mod runtime_driver;
 #[cfg(any(not(target_arch = "wasm32"), doc))]
 pub mod testing;
 #[cfg(all(target_arch = "wasm32", feature = "controller"))]
