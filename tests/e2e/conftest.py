@@ -253,6 +253,26 @@ def docker_engine():
     engine.stop()
 
 
+def target_dir() -> Path:
+    metadata = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+        cwd=REPO, check=True, capture_output=True, text=True,
+    )
+    return Path(json.loads(metadata.stdout)["target_directory"])
+
+
+@pytest.fixture
+def native_cluster():
+    """A cluster whose local node agent runs pods through the example
+    native runtime driver (plugins/runtimes/example-runtime), loaded from
+    the shared library scripts/build-plugins.sh builds."""
+    library = target_dir() / "release" / "libwharf_runtime_example.so"
+    assert library.exists(), f"{library} is missing: build it with scripts/build-plugins.sh"
+    cluster = Cluster("embedded", ["--runtime", "native", "--runtime-library", str(library)], node=True)
+    yield cluster
+    stop_pods_and_cleanup(cluster)
+
+
 @pytest.fixture
 def docker_cluster(docker_engine):
     """A cluster whose local node agent runs pods as Docker containers."""

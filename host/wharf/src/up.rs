@@ -63,10 +63,17 @@ pub struct Up {
     #[arg(long)]
     no_proxy: bool,
     /// The local node's container runtime: `process` (host processes, no
-    /// daemon needed) or `docker` (the Docker Engine; images must be
-    /// present or pullable).
-    #[arg(long, default_value = "process", value_parser = ["process", "docker"])]
+    /// daemon needed), `docker` (the Docker Engine; images must be present
+    /// or pullable) or `native` (a driver library, `--runtime-library`).
+    #[arg(long, default_value = "process", value_parser = ["process", "docker", "native"])]
     runtime: String,
+    /// The shared library of a native runtime driver (`--runtime native`),
+    /// built with `wharf_sdk::runtime_driver`.
+    #[arg(long, required_if_eq("runtime", "native"))]
+    runtime_library: Option<std::path::PathBuf>,
+    /// The configuration handed to the native runtime driver.
+    #[arg(long, default_value = "")]
+    runtime_config: String,
     /// The Docker Engine's socket (`unix:///path`) for `--runtime docker`;
     /// by default `DOCKER_HOST` or /var/run/docker.sock.
     #[arg(long)]
@@ -315,11 +322,16 @@ pub async fn run(options: Up) -> Result<(), String> {
         let mut config = wharf_node::AgentConfig::new(name, options.data_dir.join("node"));
         config.api_address = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
         config.cni_plugin_dir = pod_networks();
-        if options.runtime == "docker" {
-            config.runtime = wharf_node::RuntimeConfig::Docker {
+        config.runtime = match options.runtime.as_str() {
+            "docker" => wharf_node::RuntimeConfig::Docker {
                 host: options.docker_host.clone(),
-            };
-        }
+            },
+            "native" => wharf_node::RuntimeConfig::Native {
+                library: options.runtime_library.clone().unwrap_or_default(),
+                config: options.runtime_config.clone(),
+            },
+            _ => wharf_node::RuntimeConfig::Process,
+        };
         let client = wharf_apiserver::LocalClient::new(state.clone());
         Some(
             wharf_node::NodeAgent::start(client, config)

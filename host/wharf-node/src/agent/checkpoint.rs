@@ -93,6 +93,12 @@ impl RunningProcess {
         self.container_id.as_deref()?.strip_prefix("docker://")
     }
 
+    /// The runtime's own id of the container (after `<runtime>://`), if a
+    /// driver other than `process` ran it.
+    pub(super) fn runtime_id(&self) -> Option<&str> {
+        Some(self.container_id.as_deref()?.split_once("://")?.1)
+    }
+
     pub(super) fn identity(&self) -> Identity {
         Identity {
             pid: self.pid,

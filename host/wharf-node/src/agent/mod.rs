@@ -269,10 +269,7 @@ impl NodeAgent {
         let driver = runtime::Driver::connect(&config.runtime)
             .await
             .map_err(|message| AgentError::Runtime {
-                driver: match config.runtime {
-                    RuntimeConfig::Process => "process",
-                    RuntimeConfig::Docker { .. } => "docker",
-                },
+                driver: config.runtime.kind(),
                 message,
             })?;
         let shared = Arc::new(Shared {

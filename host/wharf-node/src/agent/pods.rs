@@ -66,6 +66,7 @@ use super::probes::{self, ContainerProbes, Finding, Known, ProbeKind, Report, Ta
 use super::process::{self, DEFAULT_PATH, Identity, Launch, Signal};
 use super::status::{self, ContainerView, PodView, State, Termination};
 use wharf_apiserver::watcher::{Seen, Watcher};
+use wharf_native_runtime::{ContainerState, NativeRuntime, Signal as NativeSignal, StartSpec};
 
 /// How often an adopted process (not the agent's child) is looked for.
 const ADOPTED_POLL: Duration = Duration::from_millis(250);
@@ -374,6 +375,15 @@ impl Worker {
             let Some(process) = container.running.clone() else {
                 continue;
             };
+            if let (Some(native), Some(id)) = (self.shared.driver.native(), process.runtime_id()) {
+                self.processes.spawn(native_waiter(
+                    native.clone(),
+                    name.clone(),
+                    process.pid,
+                    id.to_string(),
+                ));
+                continue;
+            }
             if let (Some(docker), Some(id)) = (self.shared.driver.docker(), process.docker_id()) {
                 // The engine knows how it ends, even if it already has.
                 tracing::info!(
@@ -620,6 +630,15 @@ impl Worker {
         let (command, args) = (expand(&command), expand(&args));
         let working_dir = str_at(container, "/workingDir").map(str::to_string);
         let limits = Limits::of(container);
+        if let Some(native) = self.shared.driver.native().cloned() {
+            self.blocked.remove(&name);
+            let mut argv = command;
+            argv.extend(args);
+            let image = str_at(container, "/image").unwrap_or_default().to_string();
+            self.launch_native(native, &name, argv, env, working_dir, limits, image)
+                .await;
+            return None;
+        }
         let Some(docker) = docker else {
             self.blocked.remove(&name);
             let mut argv = command;
@@ -693,6 +712,79 @@ impl Worker {
             tokio::spawn(async move { docker.remove(&id).await });
         }
         None
+    }
+
+    /// Starts a container through a native driver and records it.
+    #[allow(clippy::too_many_arguments)]
+    async fn launch_native(
+        &mut self,
+        native: Arc<NativeRuntime>,
+        name: &str,
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+        working_dir: Option<String>,
+        limits: Limits,
+        image: String,
+    ) {
+        let restart_count = self.next_restart_count(name);
+        let log = self.log_path(name, restart_count);
+        if let Some(dir) = log.parent()
+            && let Err(error) = std::fs::create_dir_all(dir)
+        {
+            tracing::warn!(path = %dir.display(), %error, "cannot create a container's log directory");
+        }
+        let spec = StartSpec {
+            pod_uid: self.uid.clone(),
+            pod_namespace: self.record.namespace.clone(),
+            pod_name: self.record.name.clone(),
+            container: name.to_string(),
+            image,
+            argv,
+            env,
+            working_dir,
+            log_path: log.to_string_lossy().into_owned(),
+            netns: (self.record.pod_ip.is_some()).then(|| wharf_cni::netns_name(&self.uid)),
+            memory_limit_bytes: limits.memory_bytes,
+            cpu_limit_millis: limits.cpu_millis,
+            mounts: Vec::new(),
+        };
+        let program = spec.argv.first().cloned().unwrap_or_default();
+        let driver = native.clone();
+        let started = tokio::task::spawn_blocking(move || {
+            let id = driver.start(&spec).map_err(|error| error.to_string())?;
+            let pid = match driver.state(&id) {
+                Ok(ContainerState::Running { pid }) => pid.unwrap_or(0),
+                _ => 0,
+            };
+            Ok::<_, String>((id, pid))
+        })
+        .await
+        .unwrap_or_else(|join| Err(format!("the driver's start panicked: {join}")));
+        let gate = self.shared.gate.clone();
+        gate.run(|| match started {
+            Ok((id, pid)) => {
+                let identity = process::identity_of(pid).unwrap_or(Identity {
+                    pid,
+                    start_ticks: 0,
+                });
+                let container_id = format!("{}://{id}", native.name());
+                self.record_start(
+                    name,
+                    restart_count,
+                    Ok((identity, Some(container_id))),
+                    &program,
+                );
+                self.processes
+                    .spawn(native_waiter(native, name.to_string(), pid, id));
+            }
+            Err(message) => {
+                let message = format!(
+                    "the {} runtime cannot start {program:?}: {message}",
+                    native.name()
+                );
+                self.record_start(name, restart_count, Err(message), &program);
+            }
+        });
     }
 
     /// The restart count of the container's next start.
@@ -852,7 +944,17 @@ impl Worker {
         }
         let uid = &self.uid;
         let docker = self.shared.driver.docker();
+        let native = self.shared.driver.native();
         let recorded = self.shared.gate.run(|| {
+            if let Some(native) = native {
+                if let Some(id) = record.running.as_ref().and_then(|p| p.runtime_id())
+                    && let Err(error) = native.remove(id)
+                {
+                    tracing::warn!(id, %error, "the runtime driver cannot remove a container");
+                }
+                end(record, exit.code, exit.oom_killed, exit.at, &back_off);
+                return;
+            }
             if let Some(docker) = docker {
                 // Its log is in the agent's files: the container can go.
                 if let Some(id) = record.running.as_ref().and_then(|p| p.docker_id()) {
@@ -992,6 +1094,18 @@ impl Worker {
         else {
             return;
         };
+        if let (Some(native), Some(id)) = (self.shared.driver.native(), process.runtime_id()) {
+            let signal = match signal {
+                Signal::Term => NativeSignal::Term,
+                Signal::Kill => NativeSignal::Kill,
+            };
+            self.shared.gate.run(|| {
+                if let Err(error) = native.signal(id, signal) {
+                    tracing::warn!(id, %error, "the runtime driver cannot signal a container");
+                }
+            });
+            return;
+        }
         if let (Some(docker), Some(id)) = (self.shared.driver.docker(), process.docker_id()) {
             let (docker, id) = (docker.clone(), id.to_string());
             self.shared
@@ -1685,6 +1799,37 @@ async fn watch_adopted(container: String, identity: Identity) -> Exit {
         pid: identity.pid,
         code: None,
         oom_killed: false,
+        at: SystemTime::now(),
+    }
+}
+
+/// How often a native driver is asked whether a container still runs.
+const NATIVE_POLL: Duration = Duration::from_millis(200);
+
+/// Waits for a native driver's container to end, asking its state.
+async fn native_waiter(
+    native: Arc<NativeRuntime>,
+    container: String,
+    pid: u32,
+    id: String,
+) -> Exit {
+    let (code, oom_killed) = loop {
+        match native.state(&id) {
+            Ok(ContainerState::Running { .. }) => tokio::time::sleep(NATIVE_POLL).await,
+            Ok(ContainerState::Exited { code, oom_killed }) => break (Some(code), oom_killed),
+            // The driver no longer knows it (it was reloaded): unknown.
+            Ok(ContainerState::Unknown) => break (None, false),
+            Err(error) => {
+                tracing::warn!(container, id, %error, "the runtime driver cannot tell a container's state");
+                break (None, false);
+            }
+        }
+    };
+    Exit {
+        container,
+        pid,
+        code,
+        oom_killed,
         at: SystemTime::now(),
     }
 }

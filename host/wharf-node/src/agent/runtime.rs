@@ -1,5 +1,10 @@
 //! Which runtime driver runs the pods' containers, chosen once per agent.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wharf_native_runtime::NativeRuntime;
+
 use super::docker::DockerRuntime;
 
 /// The runtime driver the agent runs containers with.
@@ -11,6 +16,19 @@ pub enum RuntimeConfig {
     /// Containers of the Docker Engine at `host` (`unix:///path`; `None`:
     /// `DOCKER_HOST` or the default socket).
     Docker { host: Option<String> },
+    /// A third party's driver: a shared library speaking the runtime ABI
+    /// (`wharf_sdk::runtime_driver`), given `config`.
+    Native { library: PathBuf, config: String },
+}
+
+impl RuntimeConfig {
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            RuntimeConfig::Process => "process",
+            RuntimeConfig::Docker { .. } => "docker",
+            RuntimeConfig::Native { .. } => "native",
+        }
+    }
 }
 
 /// A connected driver.
@@ -18,6 +36,7 @@ pub enum RuntimeConfig {
 pub(super) enum Driver {
     Process,
     Docker(DockerRuntime),
+    Native(Arc<NativeRuntime>),
 }
 
 impl Driver {
@@ -27,6 +46,14 @@ impl Driver {
             RuntimeConfig::Docker { host } => {
                 Driver::Docker(DockerRuntime::connect(host.as_deref()).await?)
             }
+            RuntimeConfig::Native { library, config } => {
+                let (library, config) = (library.clone(), config.clone());
+                let loaded =
+                    tokio::task::spawn_blocking(move || NativeRuntime::load(&library, &config))
+                        .await
+                        .map_err(|join| join.to_string())?;
+                Driver::Native(Arc::new(loaded.map_err(|error| error.to_string())?))
+            }
         })
     }
 
@@ -35,13 +62,21 @@ impl Driver {
         match self {
             Driver::Process => "process://1.0".into(),
             Driver::Docker(docker) => format!("docker://{}", docker.version),
+            Driver::Native(native) => format!("{}://native", native.name()),
         }
     }
 
     pub(super) fn docker(&self) -> Option<&DockerRuntime> {
         match self {
             Driver::Docker(docker) => Some(docker),
-            Driver::Process => None,
+            _ => None,
+        }
+    }
+
+    pub(super) fn native(&self) -> Option<&Arc<NativeRuntime>> {
+        match self {
+            Driver::Native(native) => Some(native),
+            _ => None,
         }
     }
 }
