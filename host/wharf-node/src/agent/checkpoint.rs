@@ -40,6 +40,11 @@ pub(super) struct PodRecord {
     /// The docker driver's pause container, holding the pod's network.
     #[serde(default)]
     pub sandbox_id: Option<String>,
+    /// Mount points the process driver made on the node for the pod's
+    /// volumes (the topmost directory or file each created), removed with
+    /// the pod if empty.
+    #[serde(default)]
+    pub mount_points: Vec<std::path::PathBuf>,
     /// By container name (init and app containers' names are distinct).
     #[serde(default)]
     pub containers: BTreeMap<String, ContainerRecord>,

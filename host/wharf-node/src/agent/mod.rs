@@ -72,6 +72,7 @@ mod probes;
 mod process;
 mod runtime;
 mod status;
+mod volumes;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};

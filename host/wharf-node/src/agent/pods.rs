@@ -65,8 +65,11 @@ use super::node::{NODE_IP, read_modify_write};
 use super::probes::{self, ContainerProbes, Finding, Known, ProbeKind, Report, Target};
 use super::process::{self, DEFAULT_PATH, Identity, Launch, Signal};
 use super::status::{self, ContainerView, PodView, State, Termination};
+use super::volumes::{self, VolumeError};
 use wharf_apiserver::watcher::{Seen, Watcher};
-use wharf_native_runtime::{ContainerState, NativeRuntime, Signal as NativeSignal, StartSpec};
+use wharf_native_runtime::{
+    ContainerState, Mount as NativeMount, NativeRuntime, Signal as NativeSignal, StartSpec,
+};
 
 /// How often an adopted process (not the agent's child) is looked for.
 const ADOPTED_POLL: Duration = Duration::from_millis(250);
@@ -630,13 +633,42 @@ impl Worker {
         let (command, args) = (expand(&command), expand(&args));
         let working_dir = str_at(container, "/workingDir").map(str::to_string);
         let limits = Limits::of(container);
+        let mounts = match volumes::prepare(&self.shared, pod, &self.uid).await {
+            Ok(prepared) => volumes::mounts(container, &prepared),
+            Err(error) => Err(error),
+        };
+        let mounts = match mounts {
+            Ok(mounts) => mounts,
+            Err(VolumeError(message)) => {
+                if self.blocked.get(&name).is_none_or(|(_, m)| *m != message) {
+                    self.event(true, "FailedMount", message.clone());
+                }
+                self.block(&name, "ContainerCreating", &message);
+                return retry;
+            }
+        };
+        if self.shared.driver.is_process() && !mounts.is_empty() && !volumes::can_mount() {
+            self.block(
+                &name,
+                "CreateContainerError",
+                "volumes need root: the process runtime bind-mounts them in a private mount namespace",
+            );
+            return retry;
+        }
         if let Some(native) = self.shared.driver.native().cloned() {
             self.blocked.remove(&name);
             let mut argv = command;
             argv.extend(args);
             let image = str_at(container, "/image").unwrap_or_default().to_string();
-            self.launch_native(native, &name, argv, env, working_dir, limits, image)
-                .await;
+            let launch = NativeLaunch {
+                argv,
+                env,
+                working_dir,
+                limits,
+                image,
+                mounts,
+            };
+            self.launch_native(native, &name, launch).await;
             return None;
         }
         let Some(docker) = docker else {
@@ -644,7 +676,7 @@ impl Worker {
             let mut argv = command;
             argv.extend(args);
             let gate = self.shared.gate.clone();
-            gate.run(|| self.launch(&name, &argv, &env, working_dir.as_deref(), limits));
+            gate.run(|| self.launch(&name, &argv, &env, working_dir.as_deref(), limits, &mounts));
             return None;
         };
         // The image's PATH, unless the container sets one.
@@ -678,7 +710,12 @@ impl Worker {
                 network_mode,
                 memory_bytes: limits.memory_bytes,
                 cpu_millis: limits.cpu_millis,
-                binds: Vec::new(),
+                binds: (mounts.iter())
+                    .map(|m| {
+                        let mode = if m.read_only { ":ro" } else { "" };
+                        format!("{}:{}{mode}", m.host_path.display(), m.container_path)
+                    })
+                    .collect(),
             })
             .await;
         let log = self.log_path(&name, restart_count);
@@ -715,17 +752,20 @@ impl Worker {
     }
 
     /// Starts a container through a native driver and records it.
-    #[allow(clippy::too_many_arguments)]
     async fn launch_native(
         &mut self,
         native: Arc<NativeRuntime>,
         name: &str,
-        argv: Vec<String>,
-        env: Vec<(String, String)>,
-        working_dir: Option<String>,
-        limits: Limits,
-        image: String,
+        launch: NativeLaunch,
     ) {
+        let NativeLaunch {
+            argv,
+            env,
+            working_dir,
+            limits,
+            image,
+            mounts,
+        } = launch;
         let restart_count = self.next_restart_count(name);
         let log = self.log_path(name, restart_count);
         if let Some(dir) = log.parent()
@@ -746,7 +786,13 @@ impl Worker {
             netns: (self.record.pod_ip.is_some()).then(|| wharf_cni::netns_name(&self.uid)),
             memory_limit_bytes: limits.memory_bytes,
             cpu_limit_millis: limits.cpu_millis,
-            mounts: Vec::new(),
+            mounts: (mounts.into_iter())
+                .map(|m| NativeMount {
+                    host_path: m.host_path.to_string_lossy().into_owned(),
+                    container_path: m.container_path,
+                    read_only: m.read_only,
+                })
+                .collect(),
         };
         let program = spec.argv.first().cloned().unwrap_or_default();
         let driver = native.clone();
@@ -814,7 +860,20 @@ impl Worker {
         env: &[(String, String)],
         working_dir: Option<&str>,
         limits: Limits,
+        mounts: &[volumes::Mount],
     ) {
+        let mount_script = if mounts.is_empty() {
+            None
+        } else {
+            match volumes::mount_script(mounts, &mut self.record.mount_points) {
+                Ok(script) => Some(script),
+                Err(VolumeError(message)) => {
+                    let restart_count = self.next_restart_count(name);
+                    self.record_start(name, restart_count, Err(message), &argv[0]);
+                    return;
+                }
+            }
+        };
         let netns = self
             .record
             .pod_ip
@@ -832,6 +891,7 @@ impl Worker {
                 log,
                 netns: netns.as_deref(),
                 cgroup_procs: &cgroup_procs,
+                mount_script: mount_script.as_deref(),
             })
         });
         match spawned {
@@ -1026,6 +1086,10 @@ impl Worker {
             .await;
         self.remove_cgroups().await;
         self.teardown_network().await;
+        let mount_points = std::mem::take(&mut self.record.mount_points);
+        self.shared
+            .gate
+            .run(|| volumes::remove_created(&mount_points));
         if let Some(docker) = self.shared.driver.docker() {
             // Whatever the records say: every container labelled as the pod's.
             let docker = docker.clone();
@@ -1801,6 +1865,16 @@ async fn watch_adopted(container: String, identity: Identity) -> Exit {
         oom_killed: false,
         at: SystemTime::now(),
     }
+}
+
+/// What a native driver starts.
+struct NativeLaunch {
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    working_dir: Option<String>,
+    limits: Limits,
+    image: String,
+    mounts: Vec<volumes::Mount>,
 }
 
 /// How often a native driver is asked whether a container still runs.

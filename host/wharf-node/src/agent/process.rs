@@ -35,14 +35,39 @@ pub(super) struct Launch<'a> {
     /// The `cgroup.procs` files the process joins before its program runs
     /// (the container's cgroup, one per hierarchy); empty: none.
     pub cgroup_procs: &'a [PathBuf],
+    /// `sh` commands that mount the container's volumes, run in a private
+    /// mount namespace of its own (`unshare`); none: the node's mounts.
+    pub mount_script: Option<&'a str>,
 }
 
 /// The `ip` command (the agent clears the environment, so no PATH lookup).
 pub(super) fn ip_binary() -> &'static str {
-    ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+    binary("ip")
+}
+
+/// A system command by its full path (the agent clears the environment, so
+/// no PATH lookup); the bare name if none is found.
+pub(super) fn binary(name: &'static str) -> &'static str {
+    let found = match name {
+        "ip" => ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"],
+        "unshare" => [
+            "/usr/bin/unshare",
+            "/bin/unshare",
+            "/usr/sbin/unshare",
+            "/sbin/unshare",
+        ],
+        "mount" => [
+            "/usr/bin/mount",
+            "/bin/mount",
+            "/usr/sbin/mount",
+            "/sbin/mount",
+        ],
+        _ => return name,
+    };
+    found
         .into_iter()
         .find(|path| std::path::Path::new(path).exists())
-        .unwrap_or("ip")
+        .unwrap_or(name)
 }
 
 /// A process as it can be found again: pid and start time.
@@ -67,6 +92,23 @@ pub(super) fn spawn(launch: Launch<'_>) -> io::Result<(Child, Identity)> {
         find_program(launch.program, launch.env, launch.working_dir)?;
         script = join_cgroup_script(launch.cgroup_procs)?;
         argv.extend(["/bin/sh", "-c", &script, "sh"]);
+    }
+    // Then the volumes, in a mount namespace of the process's own (the
+    // one `ip netns exec` makes next is a copy of it).
+    let mount_script;
+    if let Some(mounts) = launch.mount_script {
+        mount_script = format!("{mounts}exec \"$@\"");
+        argv.extend([
+            binary("unshare"),
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "/bin/sh",
+            "-c",
+            &mount_script,
+            "sh",
+        ]);
     }
     if let Some(netns) = launch.netns {
         argv.extend([ip_binary(), "netns", "exec", netns]);

@@ -73,6 +73,10 @@ impl Driver {
         }
     }
 
+    pub(super) fn is_process(&self) -> bool {
+        matches!(self, Driver::Process)
+    }
+
     pub(super) fn native(&self) -> Option<&Arc<NativeRuntime>> {
         match self {
             Driver::Native(native) => Some(native),

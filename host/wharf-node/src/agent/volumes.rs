@@ -1,0 +1,481 @@
+//! A pod's volumes, as the kubelet sets them up before its containers
+//! start: emptyDir, configMap, secret and hostPath.
+//!
+//! Each volume is a directory of the node (`hostPath` is its own path; the
+//! others live under `<data_dir>/pods/<uid>/volumes/<plugin>/<name>`, and go
+//! with the pod's record). ConfigMap and Secret volumes are written from
+//! the objects each time a container starts, one file per key (or per
+//! `items` entry) with `defaultMode` / `mode`. A container's `volumeMounts`
+//! then become [`Mount`]s, which the drivers make: the process driver bind
+//! mounts them in a private mount namespace per container process, the
+//! docker driver hands them to the engine as binds.
+//!
+//! Not done: `emptyDir.medium: Memory` (a plain directory, not tmpfs),
+//! `sizeLimit`, projected and downwardAPI volumes, live updates of mounted
+//! ConfigMaps and Secrets, `mountPropagation`.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde_json::Value;
+use wharf_apiserver::ApiError;
+
+use super::Shared;
+use super::checkpoint::pods_dir;
+
+/// One mount of a container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Mount {
+    pub host_path: PathBuf,
+    pub container_path: String,
+    pub read_only: bool,
+}
+
+/// Why a pod's volumes cannot be set up (as the kubelet's FailedMount).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct VolumeError(pub String);
+
+/// The directory under which a pod's volumes (all but hostPath) live.
+pub(super) fn pod_volumes_dir(data_dir: &Path, uid: &str) -> PathBuf {
+    pods_dir(data_dir).join(uid).join("volumes")
+}
+
+/// Sets up every volume the pod declares; their host directories by name.
+pub(super) async fn prepare(
+    shared: &Shared,
+    pod: &Value,
+    uid: &str,
+) -> Result<HashMap<String, PathBuf>, VolumeError> {
+    let namespace = str_at(pod, "/metadata/namespace").unwrap_or("default");
+    let base = pod_volumes_dir(&shared.config.data_dir, uid);
+    let mut prepared = HashMap::new();
+    for volume in list_at(pod, "/spec/volumes") {
+        let name = str_at(volume, "/name").unwrap_or_default();
+        if !super::checkpoint::safe_name(name) {
+            return Err(VolumeError(format!(
+                "volume name {name:?} is not a Kubernetes name"
+            )));
+        }
+        let failed = |message: String| {
+            VolumeError(format!(
+                "MountVolume.SetUp failed for volume \"{name}\" : {message}"
+            ))
+        };
+        let path = if let Some(host) = volume.get("hostPath") {
+            host_path(host).map_err(failed)?
+        } else if volume.get("emptyDir").is_some() {
+            let dir = base.join("empty-dir").join(name);
+            std::fs::create_dir_all(&dir).map_err(|e| failed(e.to_string()))?;
+            // As the kubelet's: writable by any user of the pod.
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777));
+            dir
+        } else if let Some(source) = volume.get("configMap") {
+            let dir = base.join("configmap").join(name);
+            let data = fetch(shared, namespace, source, false)
+                .await
+                .map_err(failed)?;
+            write_keys(&dir, source, data).map_err(failed)?;
+            dir
+        } else if let Some(source) = volume.get("secret") {
+            let dir = base.join("secret").join(name);
+            let data = fetch(shared, namespace, source, true)
+                .await
+                .map_err(failed)?;
+            write_keys(&dir, source, data).map_err(failed)?;
+            dir
+        } else {
+            return Err(failed(
+                "this volume type is not supported (emptyDir, configMap, secret and hostPath are)"
+                    .into(),
+            ));
+        };
+        prepared.insert(name.to_string(), path);
+    }
+    Ok(prepared)
+}
+
+/// The container's mounts, from its `volumeMounts` over the prepared
+/// volumes.
+pub(super) fn mounts(
+    container: &Value,
+    prepared: &HashMap<String, PathBuf>,
+) -> Result<Vec<Mount>, VolumeError> {
+    let mut mounts = Vec::new();
+    for mount in list_at(container, "/volumeMounts") {
+        let name = str_at(mount, "/name").unwrap_or_default();
+        let Some(source) = prepared.get(name) else {
+            return Err(VolumeError(format!(
+                "volumeMount {name:?} names no volume of the pod"
+            )));
+        };
+        let container_path = str_at(mount, "/mountPath").unwrap_or_default();
+        if !container_path.starts_with('/') {
+            return Err(VolumeError(format!(
+                "the mountPath of volume {name:?} must be absolute"
+            )));
+        }
+        let mut host_path = source.clone();
+        if let Some(sub_path) = str_at(mount, "/subPath").filter(|p| !p.is_empty()) {
+            let relative = Path::new(sub_path);
+            if relative.is_absolute()
+                || relative
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(VolumeError(format!(
+                    "subPath {sub_path:?} must be a relative path inside the volume"
+                )));
+            }
+            host_path = host_path.join(relative);
+            if !host_path.exists() {
+                std::fs::create_dir_all(&host_path)
+                    .map_err(|e| VolumeError(format!("cannot create subPath {sub_path:?}: {e}")))?;
+            }
+        }
+        mounts.push(Mount {
+            host_path,
+            container_path: container_path.to_string(),
+            read_only: mount.get("readOnly").and_then(Value::as_bool) == Some(true),
+        });
+    }
+    Ok(mounts)
+}
+
+/// The `sh` commands that make `mounts` in the current (private) mount
+/// namespace, creating missing targets first; each is recorded in
+/// `created` (the topmost path made), for the pod's teardown.
+pub(super) fn mount_script(
+    mounts: &[Mount],
+    created: &mut Vec<PathBuf>,
+) -> Result<String, VolumeError> {
+    let mut script = String::new();
+    for mount in mounts {
+        let target = Path::new(&mount.container_path);
+        let is_file = mount.host_path.is_file();
+        if !target.exists() {
+            let mut top = target.to_path_buf();
+            while let Some(parent) = top.parent() {
+                if parent.exists() {
+                    break;
+                }
+                top = parent.to_path_buf();
+            }
+            let made = if is_file {
+                target
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::File::create(target).map(drop))
+            } else {
+                std::fs::create_dir_all(target)
+            };
+            made.map_err(|e| {
+                VolumeError(format!(
+                    "cannot create the mount point {}: {e}",
+                    target.display()
+                ))
+            })?;
+            created.push(top);
+        }
+        let (source, target) = (quote(&mount.host_path)?, quote(target)?);
+        let mount_command = super::process::binary("mount");
+        script.push_str(&format!("{mount_command} --bind {source} {target} && "));
+        if mount.read_only {
+            script.push_str(&format!("{mount_command} -o remount,bind,ro {target} && "));
+        }
+    }
+    Ok(script)
+}
+
+/// Removes the mount points made for a pod's containers, if empty (what
+/// the pod wrote into a volume stays in the volume, not there).
+pub(super) fn remove_created(created: &[PathBuf]) {
+    for top in created {
+        remove_empty(top);
+    }
+}
+
+fn remove_empty(path: &Path) {
+    if path.is_dir() {
+        if let Ok(entries) = std::fs::read_dir(path) {
+            for entry in entries.flatten() {
+                remove_empty(&entry.path());
+            }
+        }
+        let _ = std::fs::remove_dir(path);
+    } else if path.metadata().is_ok_and(|m| m.len() == 0) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Whether this agent may mount (effective uid 0): the process driver's
+/// volumes need a private mount namespace.
+pub(super) fn can_mount() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
+fn quote(path: &Path) -> Result<String, VolumeError> {
+    let text = path
+        .to_str()
+        .filter(|text| !text.contains('\''))
+        .ok_or_else(|| VolumeError(format!("{} is a path sh cannot quote", path.display())))?;
+    Ok(format!("'{text}'"))
+}
+
+fn host_path(source: &Value) -> Result<PathBuf, String> {
+    let path = str_at(source, "/path").unwrap_or_default();
+    if !path.starts_with('/') {
+        return Err(format!("hostPath {path:?} must be absolute"));
+    }
+    let path = PathBuf::from(path);
+    let kind = str_at(source, "/type").unwrap_or_default();
+    let found = |ok: bool, what: &str| {
+        if ok {
+            Ok(path.clone())
+        } else {
+            Err(format!(
+                "hostPath type check failed: {} is not a {what}",
+                path.display()
+            ))
+        }
+    };
+    match kind {
+        "" => Ok(path),
+        "DirectoryOrCreate" => {
+            std::fs::create_dir_all(&path).map_err(|e| e.to_string())?;
+            Ok(path)
+        }
+        "FileOrCreate" => {
+            if !path.exists() {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+                }
+                std::fs::File::create(&path).map_err(|e| e.to_string())?;
+            }
+            Ok(path)
+        }
+        "Directory" => found(path.is_dir(), "directory"),
+        "File" => found(path.is_file(), "file"),
+        "Socket" | "CharDevice" | "BlockDevice" => found(path.exists(), kind),
+        other => Err(format!("hostPath type {other:?} is not supported")),
+    }
+}
+
+/// The ConfigMap's or Secret's data as bytes by key; `None` for an
+/// optional one that does not exist.
+async fn fetch(
+    shared: &Shared,
+    namespace: &str,
+    source: &Value,
+    secret: bool,
+) -> Result<Option<Vec<(String, Vec<u8>)>>, String> {
+    let (name_field, kind, resource) = if secret {
+        ("/secretName", "secret", &shared.resources.secrets)
+    } else {
+        ("/name", "configmap", &shared.resources.config_maps)
+    };
+    let name = str_at(source, name_field).unwrap_or_default();
+    let optional = source.get("optional").and_then(Value::as_bool) == Some(true);
+    let object = match shared.client.get(resource, Some(namespace), name).await {
+        Ok(object) => object,
+        Err(ApiError::NotFound { .. }) if optional => return Ok(None),
+        Err(ApiError::NotFound { .. }) => return Err(format!("{kind} \"{name}\" not found")),
+        Err(error) => return Err(format!("cannot read {kind} \"{name}\": {error}")),
+    };
+    let mut data = Vec::new();
+    if let Some(map) = object.get("data").and_then(Value::as_object) {
+        for (key, value) in map {
+            let text = value.as_str().unwrap_or_default();
+            let bytes = if secret {
+                base64::engine::general_purpose::STANDARD
+                    .decode(text.as_bytes())
+                    .map_err(|_| format!("key {key:?} of {kind} \"{name}\" is not base64"))?
+            } else {
+                text.as_bytes().to_vec()
+            };
+            data.push((key.clone(), bytes));
+        }
+    }
+    if !secret && let Some(map) = object.get("binaryData").and_then(Value::as_object) {
+        for (key, value) in map {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(value.as_str().unwrap_or_default().as_bytes())
+                .map_err(|_| {
+                    format!("binaryData key {key:?} of configmap \"{name}\" is not base64")
+                })?;
+            data.push((key.clone(), bytes));
+        }
+    }
+    Ok(Some(data))
+}
+
+/// Writes the keys (all, or the `items` chosen) into `dir`, afresh.
+fn write_keys(
+    dir: &Path,
+    source: &Value,
+    data: Option<Vec<(String, Vec<u8>)>>,
+) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let default_mode = source
+        .get("defaultMode")
+        .and_then(Value::as_u64)
+        .map_or(0o644, |m| m as u32 & 0o777);
+    let data: HashMap<String, Vec<u8>> = data.unwrap_or_default().into_iter().collect();
+    let items: Vec<(String, String, u32)> = match source.get("items").and_then(Value::as_array) {
+        Some(items) => {
+            let mut chosen = Vec::new();
+            for item in items {
+                let key = str_at(item, "/key").unwrap_or_default().to_string();
+                if !data.contains_key(&key) {
+                    return Err(format!("key {key:?} is not in the object"));
+                }
+                let path = str_at(item, "/path").unwrap_or(&key).to_string();
+                let mode = item
+                    .get("mode")
+                    .and_then(Value::as_u64)
+                    .map_or(default_mode, |m| m as u32 & 0o777);
+                chosen.push((key, path, mode));
+            }
+            chosen
+        }
+        None => data
+            .keys()
+            .map(|key| (key.clone(), key.clone(), default_mode))
+            .collect(),
+    };
+    for (key, path, mode) in items {
+        let relative = Path::new(&path);
+        if relative.is_absolute()
+            || relative
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(format!(
+                "path {path:?} must be relative and stay inside the volume"
+            ));
+        }
+        let file = dir.join(relative);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+        }
+        std::fs::write(&file, &data[&key]).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn list_at<'a>(object: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
+    object.pointer(pointer).and_then(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_are_written_with_their_modes_and_items_choose_and_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = Some(vec![
+            ("a".to_string(), b"1".to_vec()),
+            ("b".to_string(), b"2".to_vec()),
+        ]);
+        write_keys(dir.path(), &json!({"defaultMode": 0o600}), data.clone()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"1");
+        let mode = std::fs::metadata(dir.path().join("b"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let source = json!({"items": [{"key": "b", "path": "sub/renamed", "mode": 0o400}]});
+        write_keys(dir.path(), &source, data.clone()).unwrap();
+        assert!(!dir.path().join("a").exists());
+        assert_eq!(std::fs::read(dir.path().join("sub/renamed")).unwrap(), b"2");
+        let escape = json!({"items": [{"key": "a", "path": "../x"}]});
+        assert!(write_keys(dir.path(), &escape, data.clone()).is_err());
+        let missing = json!({"items": [{"key": "zz"}]});
+        assert!(write_keys(dir.path(), &missing, data).is_err());
+    }
+
+    #[test]
+    fn volume_mounts_name_prepared_volumes_and_sub_paths_stay_inside() {
+        let dir = tempfile::tempdir().unwrap();
+        let prepared = HashMap::from([("data".to_string(), dir.path().to_path_buf())]);
+        let container = json!({"volumeMounts": [
+            {"name": "data", "mountPath": "/data", "readOnly": true},
+            {"name": "data", "mountPath": "/logs", "subPath": "logs"},
+        ]});
+        let made = mounts(&container, &prepared).unwrap();
+        assert_eq!(
+            made[0],
+            Mount {
+                host_path: dir.path().into(),
+                container_path: "/data".into(),
+                read_only: true
+            }
+        );
+        assert_eq!(made[1].host_path, dir.path().join("logs"));
+        assert!(dir.path().join("logs").is_dir());
+        for bad in [
+            json!({"volumeMounts": [{"name": "other", "mountPath": "/x"}]}),
+            json!({"volumeMounts": [{"name": "data", "mountPath": "relative"}]}),
+            json!({"volumeMounts": [{"name": "data", "mountPath": "/x", "subPath": "../up"}]}),
+        ] {
+            assert!(mounts(&bad, &prepared).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_paths_are_checked_by_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("made");
+        let source = json!({"path": made.to_str().unwrap(), "type": "DirectoryOrCreate"});
+        assert_eq!(host_path(&source).unwrap(), made);
+        assert!(made.is_dir());
+        assert!(host_path(&json!({"path": made.to_str().unwrap(), "type": "File"})).is_err());
+        assert!(host_path(&json!({"path": "relative"})).is_err());
+    }
+
+    #[test]
+    fn mount_points_made_for_a_container_are_removed_when_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = dir.path().join("volume");
+        std::fs::create_dir(&volume).unwrap();
+        let target = dir.path().join("new/deeper/mount");
+        let mut created = Vec::new();
+        let script = mount_script(
+            &[Mount {
+                host_path: volume.clone(),
+                container_path: target.to_str().unwrap().into(),
+                read_only: true,
+            }],
+            &mut created,
+        )
+        .unwrap();
+        assert!(target.is_dir());
+        assert_eq!(created, [dir.path().join("new")]);
+        assert!(
+            script.contains("mount --bind") && script.contains("-o remount,bind,ro"),
+            "{script}"
+        );
+        remove_created(&created);
+        assert!(!dir.path().join("new").exists());
+    }
+}
