@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::{LocalClient, Patch, ResourceDef};
+use crate::{ApiClient, Patch, ResourceDef};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -40,7 +40,8 @@ pub struct Source {
 
 impl Recorder {
     /// Starts the writer on the current runtime.
-    pub fn start(client: LocalClient, source: Source) -> Self {
+    pub fn start(client: impl Into<ApiClient>, source: Source) -> Self {
+        let client: ApiClient = client.into();
         let (sender, receiver) = mpsc::channel(10_000);
         tokio::spawn(write_events(client, source, receiver));
         Self { sender }
@@ -54,7 +55,7 @@ impl Recorder {
     }
 }
 
-async fn write_events(client: LocalClient, source: Source, mut receiver: mpsc::Receiver<PodEvent>) {
+async fn write_events(client: ApiClient, source: Source, mut receiver: mpsc::Receiver<PodEvent>) {
     let Ok(events) = client.resource("", "v1", "Event") else {
         return;
     };
@@ -97,7 +98,7 @@ async fn write_events(client: LocalClient, source: Source, mut receiver: mpsc::R
     }
 }
 
-async fn create(client: &LocalClient, events: &ResourceDef, namespace: &str, object: &Value) {
+async fn create(client: &ApiClient, events: &ResourceDef, namespace: &str, object: &Value) {
     if let Err(error) = client.create(events, Some(namespace), object).await {
         tracing::debug!(%error, "scheduler event not written");
     }

@@ -6,6 +6,7 @@
 //! drive it without a socket.
 
 pub mod allocator;
+pub mod api_client;
 mod body;
 pub mod client;
 mod discovery;
@@ -16,6 +17,7 @@ mod logs;
 pub mod modules;
 mod objects;
 pub mod patch;
+pub mod remote;
 mod request;
 mod resources;
 mod selectors;
@@ -34,11 +36,13 @@ use axum::routing::{any, get};
 use serde_json::json;
 use wharf_store::Store;
 
+pub use api_client::ApiClient;
 pub use client::LocalClient;
 pub use discovery::Discovery;
 pub use error::{ApiError, ApiResult};
 pub use objects::{Objects, now_micro_time, now_rfc3339};
 pub use patch::Patch;
+pub use remote::RemoteClient;
 pub use resources::{Registry, ResourceDef};
 pub use selectors::{FieldSelector, LabelSelector};
 pub use watch_cache::{CachedEvent, Delivery, WatchCache, WatchFilter, WatchType};

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ApiError, Delivery, LocalClient, ResourceDef, WatchType};
+use crate::{ApiClient, ApiError, Delivery, ResourceDef, WatchType};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -18,7 +18,7 @@ pub enum Seen {
 }
 
 pub struct Watcher {
-    client: LocalClient,
+    client: ApiClient,
     resource: Arc<ResourceDef>,
     /// Applied to the list (empty: none); the watch has no field selector,
     /// so its events are filtered by the caller.
@@ -27,9 +27,13 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    pub fn new(client: LocalClient, resource: Arc<ResourceDef>, field_selector: String) -> Self {
+    pub fn new(
+        client: impl Into<ApiClient>,
+        resource: Arc<ResourceDef>,
+        field_selector: String,
+    ) -> Self {
         Self {
-            client,
+            client: client.into(),
             resource,
             field_selector,
             events: None,

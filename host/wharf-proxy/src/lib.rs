@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use wharf_apiserver::LocalClient;
+use wharf_apiserver::ApiClient;
 
 /// How the proxy runs.
 #[derive(Clone, Debug)]
@@ -59,7 +59,11 @@ pub struct Proxy {
 
 impl Proxy {
     /// Starts the watches and the sync loop on the current runtime.
-    pub async fn start(client: LocalClient, config: ProxyConfig) -> Result<Proxy, ProxyError> {
+    pub async fn start(
+        client: impl Into<ApiClient>,
+        config: ProxyConfig,
+    ) -> Result<Proxy, ProxyError> {
+        let client: ApiClient = client.into();
         proxier::apply(&rules::render_removal(&config.table))
             .await
             .map_err(ProxyError::Unavailable)?;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 use wharf_apiserver::watcher::{Seen, Watcher};
-use wharf_apiserver::{LocalClient, ResourceDef, WatchType};
+use wharf_apiserver::{ApiClient, ResourceDef, WatchType};
 
 use crate::rules::{ServicePort, render};
 
@@ -181,7 +181,7 @@ pub async fn apply(script: &str) -> Result<(), String> {
 
 /// Lists and watches one kind into the state, re-listing when the watch ends.
 pub async fn watch_kind(
-    client: LocalClient,
+    client: ApiClient,
     resource: Arc<ResourceDef>,
     state: Arc<std::sync::Mutex<State>>,
     changed: Arc<Notify>,

@@ -1,6 +1,7 @@
 //! `wharf`: the command that runs Wharf and measures it.
 
 mod bench;
+mod node_cmd;
 mod plugin_cmd;
 mod up;
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Commands {
     /// Run Wharf: the store and the API server; writes a kubeconfig.
     Up(Box<up::Up>),
+    /// Run a node agent (and service proxy) for an API server elsewhere.
+    Node(Box<node_cmd::Node>),
     /// Manage plugin modules.
     Plugin {
         #[command(subcommand)]
@@ -55,6 +58,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Commands::Up(options) => up::run(*options).await,
+            Commands::Node(options) => node_cmd::run(*options).await,
             Commands::Plugin { command } => plugin_cmd::run(command).await,
             Commands::Bench { target } => bench::run(target).await,
         }

@@ -62,22 +62,8 @@ pub struct Up {
     /// NodePorts; it needs root and `nft`).
     #[arg(long)]
     no_proxy: bool,
-    /// The local node's container runtime: `process` (host processes, no
-    /// daemon needed), `docker` (the Docker Engine; images must be present
-    /// or pullable) or `native` (a driver library, `--runtime-library`).
-    #[arg(long, default_value = "process", value_parser = ["process", "docker", "native"])]
-    runtime: String,
-    /// The shared library of a native runtime driver (`--runtime native`),
-    /// built with `wharf_sdk::runtime_driver`.
-    #[arg(long, required_if_eq("runtime", "native"))]
-    runtime_library: Option<std::path::PathBuf>,
-    /// The configuration handed to the native runtime driver.
-    #[arg(long, default_value = "")]
-    runtime_config: String,
-    /// The Docker Engine's socket (`unix:///path`) for `--runtime docker`;
-    /// by default `DOCKER_HOST` or /var/run/docker.sock.
-    #[arg(long)]
-    docker_host: Option<String>,
+    #[command(flatten)]
+    runtime: crate::node_cmd::RuntimeArgs,
 }
 
 /// The sample plugin set: each manifest's `spec.module` names its component.
@@ -246,33 +232,13 @@ async fn start_hollow_nodes(
 /// Debian's CNI plugins, if this process may use them (root): pods then
 /// get their own network namespace; else they share the host's network,
 /// which is said once.
-fn pod_networks() -> Option<std::path::PathBuf> {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|ids| ids.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false);
-    let plugins = std::path::PathBuf::from("/usr/lib/cni");
-    if root && plugins.join("bridge").exists() {
-        return Some(plugins);
-    }
-    tracing::warn!(
-        "pods run in this machine's network namespace (podIP = hostIP): a network per pod needs root and Debian's containernetworking-plugins"
-    );
-    None
-}
-
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "wharf".into())
 }
 
-fn default_data_dir() -> PathBuf {
+pub fn default_data_dir() -> PathBuf {
     let base = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
@@ -314,48 +280,23 @@ pub async fn run(options: Up) -> Result<(), String> {
     let agent = if options.no_node {
         None
     } else {
-        let name = options
-            .node_name
-            .clone()
-            .unwrap_or_else(hostname)
-            .to_lowercase();
-        let mut config = wharf_node::AgentConfig::new(name, options.data_dir.join("node"));
-        config.api_address = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-        config.cni_plugin_dir = pod_networks();
-        config.runtime = match options.runtime.as_str() {
-            "docker" => wharf_node::RuntimeConfig::Docker {
-                host: options.docker_host.clone(),
-            },
-            "native" => wharf_node::RuntimeConfig::Native {
-                library: options.runtime_library.clone().unwrap_or_default(),
-                config: options.runtime_config.clone(),
-            },
-            _ => wharf_node::RuntimeConfig::Process,
-        };
         let client = wharf_apiserver::LocalClient::new(state.clone());
-        Some(
-            wharf_node::NodeAgent::start(client, config)
-                .await
-                .map_err(|e| format!("the node agent: {e}"))?,
-        )
+        let name = options.node_name.clone().unwrap_or_else(hostname);
+        let api = SocketAddr::from(([127, 0, 0, 1], 0));
+        let data_dir = options.data_dir.join("node");
+        Some(crate::node_cmd::start_agent(client, name, data_dir, &options.runtime, api).await?)
     };
     let proxy = if options.no_proxy {
         None
     } else {
-        let client = wharf_apiserver::LocalClient::new(state.clone());
-        let config = wharf_proxy::ProxyConfig {
-            // The cluster CIDR nodeipam hands node CIDRs out of.
-            cluster_cidr: Some("10.244.0.0/16".into()),
-            ..Default::default()
-        };
-        match wharf_proxy::Proxy::start(client, config).await {
-            Ok(proxy) => Some(proxy),
-            Err(error) => {
-                tracing::warn!(%error, "running without the service proxy");
-                None
-            }
-        }
+        crate::node_cmd::start_proxy(wharf_apiserver::LocalClient::new(state.clone())).await
     };
+    // Node agents elsewhere (`wharf node`) check log requests with it.
+    wharf_apiserver::api_client::publish_kubelet_token(&wharf_apiserver::LocalClient::new(
+        state.clone(),
+    ))
+    .await
+    .map_err(|e| format!("publishing the kubelet token: {e}"))?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
@@ -385,7 +326,7 @@ pub async fn run(options: Up) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let mut terminate =
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(signal) => signal,

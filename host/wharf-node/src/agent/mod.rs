@@ -2,7 +2,8 @@
 //!
 //! [`NodeAgent::start`] registers this machine as a Node, heartbeats it, and
 //! runs the pods bound to it (`spec.nodeName`) as plain host processes. It
-//! talks to the API server only through [`LocalClient`], as the kubelet
+//! talks to the API server only through an [`ApiClient`] (in process in
+//! `wharf up`, over HTTP for `wharf node --server`), as the kubelet
 //! talks to kube-apiserver: what it does is what `kubectl` sees.
 //!
 //! The pieces, one noun each:
@@ -79,7 +80,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use wharf_apiserver::{ApiError, LocalClient, ResourceDef};
+use wharf_apiserver::{ApiClient, ApiError, ResourceDef};
 
 pub use logs::container_log_path;
 pub use runtime::RuntimeConfig;
@@ -113,6 +114,9 @@ pub struct AgentConfig {
     pub cni_plugin_dir: Option<PathBuf>,
     /// The runtime driver: processes (default) or Docker containers.
     pub runtime: RuntimeConfig,
+    /// The Node's InternalIP, where the API server reaches the agent's API
+    /// and pods in the host's network are; default 127.0.0.1.
+    pub node_ip: String,
 }
 
 /// CrashLoopBackOff: the first restart is immediate, then the delay starts
@@ -152,6 +156,7 @@ impl AgentConfig {
             kubelet_port: None,
             cni_plugin_dir: None,
             runtime: RuntimeConfig::Process,
+            node_ip: "127.0.0.1".into(),
         }
     }
 
@@ -230,7 +235,11 @@ pub struct NodeAgent {
 impl NodeAgent {
     /// Registers the Node (or adopts it), then heartbeats it and runs the
     /// pods bound to it. Returns once the Node is registered.
-    pub async fn start(client: LocalClient, mut config: AgentConfig) -> Result<Self, AgentError> {
+    pub async fn start(
+        client: impl Into<ApiClient>,
+        mut config: AgentConfig,
+    ) -> Result<Self, AgentError> {
+        let client: ApiClient = client.into();
         config.check()?;
         // The API first, so that the Node is registered with its port.
         let mut api = None;
@@ -239,15 +248,13 @@ impl NodeAgent {
                 .await
                 .map_err(|source| AgentError::Api { address, source })?;
             config.kubelet_port = listener.local_addr().ok().map(|a| a.port());
-            let token =
-                client
-                    .state()
-                    .kubelet_token()
-                    .await
-                    .map_err(|source| AgentError::KindMissing {
-                        kind: "the kubelet token",
-                        source: Box::new(source),
-                    })?;
+            let token = client
+                .kubelet_token()
+                .await
+                .map_err(|source| AgentError::KindMissing {
+                    kind: "the kubelet token",
+                    source: Box::new(source),
+                })?;
             api = Some((listener, token));
         }
         for dir in [
@@ -334,7 +341,7 @@ struct Shared {
     driver: runtime::Driver,
     /// The pods' events (Created, Started, Killing, Unhealthy).
     events: wharf_apiserver::events::Recorder,
-    client: LocalClient,
+    client: ApiClient,
     config: AgentConfig,
     resources: Resources,
     gate: Gate,

@@ -13,15 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wharf_apiserver::{ApiError, ApiResult, LocalClient, Patch, ResourceDef, now_rfc3339};
+use wharf_apiserver::{ApiClient, ApiError, ApiResult, Patch, ResourceDef, now_rfc3339};
 
 use super::{AgentError, Shared};
 
 const LEASE_NAMESPACE: &str = "kube-node-lease";
 const LEASE_DURATION_SECONDS: u64 = 40;
 pub(super) const KUBELET_VERSION: &str = "v1.37.0";
-/// The node's address (host network only, for now).
-pub(super) const NODE_IP: &str = "127.0.0.1";
 /// The kubelet's default `evictionHard: memory.available<100Mi`, in KiB.
 const EVICTION_MEMORY_KIB: u64 = 100 * 1024;
 const MAX_PODS: &str = "110";
@@ -37,7 +35,7 @@ pub(super) async fn register(shared: &Shared) -> Result<String, AgentError> {
         source: Box::new(source),
     };
     let nodes = &shared.resources.nodes;
-    let machine = Machine::read(shared.driver.version());
+    let machine = Machine::read(shared.driver.version(), shared.config.node_ip.clone());
     let node = new_node(shared, &machine);
     let uid = match shared.client.create(nodes, None, &node).await {
         Ok(created) => created,
@@ -72,7 +70,7 @@ pub(super) async fn heartbeat(shared: Arc<Shared>, node_uid: String) {
     }
     // The status was written at registration.
     status.tick().await;
-    let machine = Machine::read(shared.driver.version());
+    let machine = Machine::read(shared.driver.version(), shared.config.node_ip.clone());
     loop {
         tokio::select! {
             _ = lease.tick() => {
@@ -103,10 +101,12 @@ struct Machine {
     boot_id: String,
     /// The runtime driver's name and version (`process://1.0`).
     runtime_version: String,
+    /// The Node's InternalIP.
+    node_ip: String,
 }
 
 impl Machine {
-    fn read(runtime_version: String) -> Self {
+    fn read(runtime_version: String, node_ip: String) -> Self {
         let read = |path: &str| {
             std::fs::read_to_string(path)
                 .map(|text| text.trim().to_string())
@@ -128,6 +128,7 @@ impl Machine {
             system_uuid,
             boot_id: read("/proc/sys/kernel/random/boot_id"),
             runtime_version,
+            node_ip,
         }
     }
 }
@@ -256,7 +257,7 @@ fn reported_status(name: &str, machine: &Machine, current: &Value, now: &str) ->
         ("conditions", json!(conditions)),
         (
             "addresses",
-            json!([{"type": "InternalIP", "address": NODE_IP}, {"type": "Hostname", "address": name}]),
+            json!([{"type": "InternalIP", "address": machine.node_ip}, {"type": "Hostname", "address": name}]),
         ),
         (
             "nodeInfo",
@@ -342,7 +343,7 @@ async fn renew_lease(shared: &Shared, node_uid: &str) -> ApiResult<()> {
 /// Reads an object, lets `change` edit it (false: nothing to write), and
 /// writes it back guarded by its resourceVersion, re-reading on conflict.
 pub(super) async fn read_modify_write(
-    client: &LocalClient,
+    client: &ApiClient,
     resource: &ResourceDef,
     namespace: Option<&str>,
     name: &str,
@@ -477,6 +478,7 @@ mod tests {
             system_uuid: "s".into(),
             boot_id: "b".into(),
             runtime_version: "process://1.0".into(),
+            node_ip: "127.0.0.1".into(),
         };
         let current = json!({"conditions": [
             {"type": "Ready", "status": "True", "lastTransitionTime": "then"},

@@ -61,7 +61,7 @@ use super::checkpoint::{self, ContainerRecord, PodRecord, RunningProcess};
 use super::docker::{DockerRuntime, DockerStart};
 use super::env::{self, EnvError, PodAddresses};
 use super::logs::{self, container_log_path};
-use super::node::{NODE_IP, read_modify_write};
+use super::node::read_modify_write;
 use super::probes::{self, ContainerProbes, Finding, Known, ProbeKind, Report, Target};
 use super::process::{self, DEFAULT_PATH, Identity, Launch, Signal};
 use super::status::{self, ContainerView, PodView, State, Termination};
@@ -611,10 +611,10 @@ impl Worker {
             .record
             .pod_ip
             .clone()
-            .unwrap_or_else(|| NODE_IP.to_string());
+            .unwrap_or_else(|| self.shared.config.node_ip.clone());
         let addresses = PodAddresses {
             pod_ip: &pod_ip,
-            host_ip: NODE_IP,
+            host_ip: &self.shared.config.node_ip,
         };
         let mut env = match env::container_env(&self.shared, pod, container, &addresses).await {
             Ok(env) => env,
@@ -1402,8 +1402,9 @@ impl Worker {
             sandbox_ready: !stopped,
             initialized: self.record.initialized,
             terminal,
-            host_ip: NODE_IP.into(),
-            pod_ip: self.record.pod_ip.clone().unwrap_or_else(|| NODE_IP.into()),
+            host_ip: self.shared.config.node_ip.clone(),
+            pod_ip: (self.record.pod_ip.clone())
+                .unwrap_or_else(|| self.shared.config.node_ip.clone()),
             start_time: self.record.start_time.clone().unwrap_or_else(now_rfc3339),
         }
     }
@@ -1453,11 +1454,12 @@ impl Worker {
             if let Some(stale) = self.probed.remove(name) {
                 stale.task.abort();
             }
-            let pod_ip = (self.record.pod_ip.clone()).unwrap_or_else(|| NODE_IP.to_string());
+            let pod_ip =
+                (self.record.pod_ip.clone()).unwrap_or_else(|| self.shared.config.node_ip.clone());
             let env = if declared.execs() {
                 let addresses = PodAddresses {
                     pod_ip: &pod_ip,
-                    host_ip: NODE_IP,
+                    host_ip: &self.shared.config.node_ip,
                 };
                 // Made as for the start; if that no longer can be (a
                 // ConfigMap deleted since), the probe gets a bare one.

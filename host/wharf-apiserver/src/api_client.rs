@@ -1,0 +1,206 @@
+//! A client of the API server wherever it runs: in this process
+//! ([`LocalClient`]: `wharf up`) or across HTTP ([`RemoteClient`]: `wharf
+//! node --server`). Components that may run on either side (the node
+//! agent, the service proxy, list-and-watch, the event recorder) take this.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::client::{Listed, LocalClient};
+use crate::error::{ApiError, ApiResult};
+use crate::patch::Patch;
+use crate::remote::{KUBELET_TOKEN_SECRET, RemoteClient};
+use crate::resources::ResourceDef;
+use crate::watch_cache::Delivery;
+
+#[derive(Clone)]
+pub enum ApiClient {
+    Local(LocalClient),
+    Remote(Arc<RemoteClient>),
+}
+
+impl From<LocalClient> for ApiClient {
+    fn from(client: LocalClient) -> Self {
+        ApiClient::Local(client)
+    }
+}
+
+impl From<RemoteClient> for ApiClient {
+    fn from(client: RemoteClient) -> Self {
+        ApiClient::Remote(Arc::new(client))
+    }
+}
+
+impl ApiClient {
+    /// The in-process client, when the API server is in this process.
+    pub fn local(&self) -> Option<&LocalClient> {
+        match self {
+            ApiClient::Local(client) => Some(client),
+            ApiClient::Remote(_) => None,
+        }
+    }
+
+    /// The served kind with this group, version and kind name.
+    pub fn resource(&self, group: &str, version: &str, kind: &str) -> ApiResult<Arc<ResourceDef>> {
+        match self {
+            ApiClient::Local(client) => client.resource(group, version, kind),
+            ApiClient::Remote(client) => (client.registry().by_kind(group, version, kind).cloned())
+                .ok_or_else(|| {
+                    ApiError::NoSuchPath(format!(
+                        "no kind \"{kind}\" is registered for {group}/{version}"
+                    ))
+                }),
+        }
+    }
+
+    pub async fn get(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Value> {
+        match self {
+            ApiClient::Local(client) => client.get(resource, namespace, name).await,
+            ApiClient::Remote(client) => client.get(resource, namespace, name).await,
+        }
+    }
+
+    pub async fn list(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+        field_selector: Option<&str>,
+    ) -> ApiResult<Listed> {
+        match self {
+            ApiClient::Local(client) => {
+                client
+                    .list(resource, namespace, label_selector, field_selector)
+                    .await
+            }
+            ApiClient::Remote(client) => {
+                client
+                    .list(resource, namespace, label_selector, field_selector)
+                    .await
+            }
+        }
+    }
+
+    /// Changes after `after`, with progress reports; dropping the receiver
+    /// stops the watch.
+    pub fn watch(
+        &self,
+        resource: &Arc<ResourceDef>,
+        namespace: Option<String>,
+        after: i64,
+    ) -> mpsc::Receiver<Delivery> {
+        match self {
+            ApiClient::Local(client) => client.watch(resource, namespace, after),
+            ApiClient::Remote(client) => client.watch(resource, namespace, after),
+        }
+    }
+
+    pub async fn create(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+    ) -> ApiResult<Value> {
+        match self {
+            ApiClient::Local(client) => client.create(resource, namespace, object).await,
+            ApiClient::Remote(client) => client.create(resource, namespace, object).await,
+        }
+    }
+
+    pub async fn update(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+        status: bool,
+    ) -> ApiResult<Value> {
+        match self {
+            ApiClient::Local(client) => client.update(resource, namespace, object, status).await,
+            ApiClient::Remote(client) => client.update(resource, namespace, object, status).await,
+        }
+    }
+
+    pub async fn patch(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Patch,
+        status: bool,
+    ) -> ApiResult<Value> {
+        match self {
+            ApiClient::Local(client) => {
+                client.patch(resource, namespace, name, patch, status).await
+            }
+            ApiClient::Remote(client) => {
+                client.patch(resource, namespace, name, patch, status).await
+            }
+        }
+    }
+
+    /// Deletes with the kind's default propagation.
+    pub async fn delete(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Value> {
+        match self {
+            ApiClient::Local(client) => client.delete(resource, namespace, name).await,
+            ApiClient::Remote(client) => client.delete(resource, namespace, name, None, None).await,
+        }
+    }
+
+    /// The cluster-wide token node agents check the API server's log
+    /// requests with: from the store in process, else from the Secret the
+    /// API server publishes it in.
+    pub async fn kubelet_token(&self) -> ApiResult<String> {
+        match self {
+            ApiClient::Local(client) => client.state().kubelet_token().await,
+            ApiClient::Remote(_) => {
+                let secrets = self.resource("", "v1", "Secret")?;
+                let (namespace, name) = KUBELET_TOKEN_SECRET;
+                let secret = self.get(&secrets, Some(namespace), name).await?;
+                let encoded = secret
+                    .pointer("/data/token")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                use base64::Engine;
+                let token = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .map_err(|_| {
+                        ApiError::Internal(format!(
+                            "the {namespace}/{name} Secret's token is not base64"
+                        ))
+                    })?;
+                String::from_utf8(token)
+                    .map_err(|_| ApiError::Internal("the kubelet token is not UTF-8".into()))
+            }
+        }
+    }
+}
+
+/// Publishes the kubelet token in its Secret, for node agents elsewhere.
+pub async fn publish_kubelet_token(client: &LocalClient) -> ApiResult<()> {
+    use base64::Engine;
+    let token = client.state().kubelet_token().await?;
+    let secrets = client.resource("", "v1", "Secret")?;
+    let (namespace, name) = KUBELET_TOKEN_SECRET;
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "data": {"token": base64::engine::general_purpose::STANDARD.encode(token)},
+    });
+    match client.create(&secrets, Some(namespace), &secret).await {
+        Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
+        Err(error) => Err(error),
+    }
+}

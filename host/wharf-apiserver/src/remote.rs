@@ -1,0 +1,586 @@
+//! The API server over HTTP, for components that run on another machine
+//! than the API server (`wharf node --server URL`): the same operations as
+//! [`LocalClient`](crate::LocalClient), through the REST API kubectl uses,
+//! with the server's `Status` errors turned back into [`ApiError`]s.
+//!
+//! Only plain `http://` servers (what `wharf up` serves) are spoken to.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::client::Listed;
+use crate::error::{ApiError, ApiResult};
+use crate::patch::Patch;
+use crate::resources::{Registry, ResourceDef};
+use crate::watch_cache::{CachedEvent, Delivery, WatchType};
+
+/// Where the cluster-wide kubelet token is published for node agents that
+/// run elsewhere (they check the API server's log requests with it).
+pub const KUBELET_TOKEN_SECRET: (&str, &str) = ("kube-system", "wharf-kubelet-token");
+
+/// A client of an API server across HTTP.
+pub struct RemoteClient {
+    /// `http://host:port`, without a trailing slash.
+    base: String,
+    token: Option<String>,
+    http: Client<HttpConnector, Full<Bytes>>,
+    registry: Registry,
+}
+
+impl RemoteClient {
+    /// A client of the server at `server` (`http://host:port`), sending
+    /// `token` as a bearer token if given.
+    pub fn new(server: &str, token: Option<String>) -> Result<Self, String> {
+        let base = server.trim_end_matches('/').to_string();
+        if !base.starts_with("http://") {
+            return Err(format!(
+                "{server}: only http:// API servers are supported (what `wharf up` serves)"
+            ));
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        Ok(Self {
+            base,
+            token,
+            http: Client::builder(TokioExecutor::new()).build(connector),
+            registry: Registry::builtin(),
+        })
+    }
+
+    /// The server and token of a kubeconfig's current context (`server`
+    /// overrides its server).
+    pub fn from_kubeconfig(path: &std::path::Path, server: Option<&str>) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let config: Value =
+            serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let named = |list: &str, name: &str| {
+            (config
+                .get(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten())
+            .find(|entry| entry.get("name").and_then(Value::as_str) == Some(name))
+            .cloned()
+        };
+        let current = config
+            .get("current-context")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let context = named("contexts", current)
+            .and_then(|c| c.get("context").cloned())
+            .ok_or_else(|| format!("{}: no context {current:?}", path.display()))?;
+        let text_at = |value: &Value, pointer: &str| {
+            value
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let cluster = text_at(&context, "/cluster")
+            .and_then(|name| named("clusters", &name))
+            .and_then(|c| text_at(&c, "/cluster/server"));
+        let token = text_at(&context, "/user")
+            .and_then(|name| named("users", &name))
+            .and_then(|u| text_at(&u, "/user/token"));
+        let server = match (server, cluster) {
+            (Some(server), _) => server.to_string(),
+            (None, Some(cluster)) => cluster,
+            (None, None) => {
+                return Err(format!(
+                    "{}: the current context names no server",
+                    path.display()
+                ));
+            }
+        };
+        Self::new(&server, token)
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn path(&self, resource: &ResourceDef, namespace: Option<&str>, name: Option<&str>) -> String {
+        let mut path = if resource.group.is_empty() {
+            format!("{}/api/{}", self.base, resource.version)
+        } else {
+            format!("{}/apis/{}/{}", self.base, resource.group, resource.version)
+        };
+        if resource.namespaced
+            && let Some(namespace) = namespace
+        {
+            path.push_str(&format!("/namespaces/{namespace}"));
+        }
+        path.push('/');
+        path.push_str(resource.plural);
+        if let Some(name) = name {
+            path.push('/');
+            path.push_str(name);
+        }
+        path
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        content_type: &str,
+        body: Option<Vec<u8>>,
+    ) -> ApiResult<hyper::Response<hyper::body::Incoming>> {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("accept", "application/json");
+        if body.is_some() {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| ApiError::Internal(format!("cannot build a request: {e}")))?;
+        self.http.request(request).await.map_err(|e| {
+            ApiError::Timeout(format!(
+                "the API server at {} cannot be reached: {e}",
+                self.base
+            ))
+        })
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        content_type: &str,
+        body: Option<Vec<u8>>,
+    ) -> ApiResult<Value> {
+        let response = self.send(method, uri, content_type, body).await?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ApiError::Timeout(format!("the API server's answer broke off: {e}")))?
+            .to_bytes();
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            json!({"kind": "Status", "code": status.as_u16(), "message": String::from_utf8_lossy(&bytes)})
+        });
+        if status.is_success() {
+            Ok(value)
+        } else {
+            Err(status_error(status.as_u16(), &value))
+        }
+    }
+
+    pub async fn get(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Value> {
+        self.call("GET", &self.path(resource, namespace, Some(name)), "", None)
+            .await
+    }
+
+    /// Every matching object, following continue tokens.
+    pub async fn list(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        label_selector: Option<&str>,
+        field_selector: Option<&str>,
+    ) -> ApiResult<Listed> {
+        let mut items = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let mut query = vec![("limit", "500".to_string())];
+            for (key, value) in [
+                ("labelSelector", label_selector),
+                ("fieldSelector", field_selector),
+            ] {
+                if let Some(value) = value.filter(|v| !v.is_empty()) {
+                    query.push((key, value.to_string()));
+                }
+            }
+            if let Some(token) = &next {
+                query.push(("continue", token.clone()));
+            }
+            let uri = format!(
+                "{}?{}",
+                self.path(resource, namespace, None),
+                encode_query(&query)
+            );
+            let mut page = self.call("GET", &uri, "", None).await?;
+            if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
+                let (api_version, kind) = (resource.api_version(), resource.kind);
+                items.extend(page_items.into_iter().map(|mut item| {
+                    // Lists leave out their items' apiVersion and kind.
+                    item["apiVersion"] = json!(api_version);
+                    item["kind"] = json!(kind);
+                    item
+                }));
+            }
+            let revision = page
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .and_then(|rv| rv.parse().ok())
+                .unwrap_or(0);
+            match page.pointer("/metadata/continue").and_then(Value::as_str) {
+                Some(token) if !token.is_empty() => next = Some(token.to_string()),
+                _ => return Ok(Listed { items, revision }),
+            }
+        }
+    }
+
+    pub async fn create(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+    ) -> ApiResult<Value> {
+        let body = serde_json::to_vec(object).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        self.call(
+            "POST",
+            &self.path(resource, namespace, None),
+            "application/json",
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn update(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+        status: bool,
+    ) -> ApiResult<Value> {
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut uri = self.path(resource, namespace, Some(name));
+        if status {
+            uri.push_str("/status");
+        }
+        let body = serde_json::to_vec(object).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        self.call("PUT", &uri, "application/json", Some(body)).await
+    }
+
+    pub async fn patch(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Patch,
+        status: bool,
+    ) -> ApiResult<Value> {
+        let mut uri = self.path(resource, namespace, Some(name));
+        if status {
+            uri.push_str("/status");
+        }
+        let (content_type, body) = match patch {
+            Patch::Json(patch) => ("application/json-patch+json", serde_json::to_vec(patch)),
+            Patch::Merge(patch) => ("application/merge-patch+json", serde_json::to_vec(patch)),
+            Patch::Strategic(patch) => (
+                "application/strategic-merge-patch+json",
+                serde_json::to_vec(patch),
+            ),
+            Patch::Apply(patch) => {
+                uri.push_str("?fieldManager=wharf-node");
+                ("application/apply-patch+yaml", serde_json::to_vec(patch))
+            }
+        };
+        let body = body.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        self.call("PATCH", &uri, content_type, Some(body)).await
+    }
+
+    pub async fn delete(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        propagation: Option<&str>,
+        uid: Option<&str>,
+    ) -> ApiResult<Value> {
+        let mut options = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
+        if let Some(propagation) = propagation {
+            options["propagationPolicy"] = json!(propagation);
+        }
+        if let Some(uid) = uid {
+            options["preconditions"] = json!({"uid": uid});
+        }
+        let body = serde_json::to_vec(&options).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        self.call(
+            "DELETE",
+            &self.path(resource, namespace, Some(name)),
+            "application/json",
+            Some(body),
+        )
+        .await
+    }
+
+    /// Changes after revision `after`, with bookmarks as progress reports.
+    /// Dropping the receiver stops the watch.
+    pub fn watch(
+        self: &Arc<Self>,
+        resource: &Arc<ResourceDef>,
+        namespace: Option<String>,
+        after: i64,
+    ) -> mpsc::Receiver<Delivery> {
+        let (sender, receiver) = mpsc::channel(1024);
+        let (client, resource) = (self.clone(), resource.clone());
+        tokio::spawn(async move {
+            if let Err(error) = client
+                .stream_watch(&resource, namespace.as_deref(), after, &sender)
+                .await
+            {
+                let _ = sender.send(Delivery::Error(error)).await;
+            }
+        });
+        receiver
+    }
+
+    async fn stream_watch(
+        &self,
+        resource: &Arc<ResourceDef>,
+        namespace: Option<&str>,
+        after: i64,
+        sender: &mpsc::Sender<Delivery>,
+    ) -> ApiResult<()> {
+        let query = [
+            ("watch", "1".to_string()),
+            ("allowWatchBookmarks", "true".to_string()),
+            ("resourceVersion", after.to_string()),
+        ];
+        let uri = format!(
+            "{}?{}",
+            self.path(resource, namespace, None),
+            encode_query(&query)
+        );
+        let response = self.send("GET", &uri, "", None).await?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Err(status_error(status.as_u16(), &value));
+        }
+        let mut body = response.into_body().into_data_stream();
+        let mut pending: Vec<u8> = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::Timeout(format!("the watch broke off: {e}")))?;
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let delivery = parse_watch_line(resource, &line)?;
+                if sender.send(delivery).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        Err(ApiError::Timeout("the watch ended".into()))
+    }
+}
+
+/// One line of a watch stream as the in-process watch delivers it.
+fn parse_watch_line(resource: &Arc<ResourceDef>, line: &[u8]) -> ApiResult<Delivery> {
+    let mut event: Value = serde_json::from_slice(line)
+        .map_err(|e| ApiError::Internal(format!("a watch line is not JSON: {e}")))?;
+    let object = event
+        .get_mut("object")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    let revision = object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0);
+    let watch_type = match event.get("type").and_then(Value::as_str) {
+        Some("ADDED") => WatchType::Added,
+        Some("MODIFIED") => WatchType::Modified,
+        Some("DELETED") => WatchType::Deleted,
+        Some("BOOKMARK") => return Ok(Delivery::Progress(revision)),
+        Some("ERROR") => {
+            let code = object.get("code").and_then(Value::as_u64).unwrap_or(500) as u16;
+            return Ok(Delivery::Error(status_error(code, &object)));
+        }
+        other => {
+            return Err(ApiError::Internal(format!(
+                "unknown watch event type {other:?}"
+            )));
+        }
+    };
+    let namespace = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str);
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let key = resource.key(namespace, name);
+    let object_json = Bytes::from(serde_json::to_vec(&object).unwrap_or_default());
+    Ok(Delivery::Event(
+        watch_type,
+        Arc::new(CachedEvent {
+            revision,
+            resource: resource.clone(),
+            key,
+            kind: if watch_type == WatchType::Deleted {
+                wharf_store::EventKind::Delete
+            } else {
+                wharf_store::EventKind::Put
+            },
+            object: Arc::new(object),
+            previous: None,
+            object_json,
+        }),
+    ))
+}
+
+/// The [`ApiError`] a `Status` answer stands for.
+fn status_error(code: u16, status: &Value) -> ApiError {
+    let text = |pointer: &str| {
+        status
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let message = text("/message");
+    let (group, kind, name) = (
+        text("/details/group"),
+        text("/details/kind"),
+        text("/details/name"),
+    );
+    match (code, status.get("reason").and_then(Value::as_str)) {
+        (404, Some("NotFound")) if !name.is_empty() => ApiError::NotFound { group, kind, name },
+        (404, _) => ApiError::NoSuchPath(message),
+        (409, Some("AlreadyExists")) => ApiError::AlreadyExists { group, kind, name },
+        (409, _) => ApiError::Conflict {
+            group,
+            kind,
+            name,
+            message: message
+                .split_once(": ")
+                .map_or(message.clone(), |(_, rest)| rest.to_string()),
+        },
+        (410, _) => ApiError::Gone(message),
+        (403, _) => ApiError::Forbidden(message),
+        (400 | 422, _) => ApiError::BadRequest(message),
+        (413, _) => ApiError::TooLarge(message),
+        (504, _) => ApiError::Timeout(message),
+        _ => ApiError::Internal(format!("{code}: {message}")),
+    }
+}
+
+fn encode_query(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(key, value)| format!("{key}={}", percent_encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_become_the_errors_they_stand_for() {
+        let not_found = json!({"kind": "Status", "code": 404, "reason": "NotFound", "message": "pods \"a\" not found",
+            "details": {"name": "a", "kind": "pods"}});
+        assert!(
+            matches!(status_error(404, &not_found), ApiError::NotFound { name, .. } if name == "a")
+        );
+        let conflict = json!({"reason": "Conflict", "message": "Operation cannot be fulfilled on pods \"a\": the object has been modified",
+            "details": {"name": "a", "kind": "pods"}});
+        assert!(
+            matches!(status_error(409, &conflict), ApiError::Conflict { message, .. } if message == "the object has been modified")
+        );
+        assert!(matches!(
+            status_error(410, &json!({"message": "too old"})),
+            ApiError::Gone(_)
+        ));
+        assert!(matches!(
+            status_error(
+                409,
+                &json!({"reason": "AlreadyExists", "details": {"name": "a"}})
+            ),
+            ApiError::AlreadyExists { .. }
+        ));
+    }
+
+    #[test]
+    fn watch_lines_become_deliveries() {
+        let registry = Registry::builtin();
+        let pods = registry.get("", "v1", "pods").unwrap().clone();
+        let line = br#"{"type":"MODIFIED","object":{"metadata":{"name":"a","namespace":"d","resourceVersion":"7"}}}"#;
+        match parse_watch_line(&pods, line).unwrap() {
+            Delivery::Event(WatchType::Modified, event) => {
+                assert_eq!(
+                    (event.revision, event.key.as_str()),
+                    (7, "/registry/core/pods/d/a")
+                );
+            }
+            _ => panic!("not an event"),
+        }
+        let bookmark = br#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"9"}}}"#;
+        assert!(matches!(
+            parse_watch_line(&pods, bookmark).unwrap(),
+            Delivery::Progress(9)
+        ));
+        let expired =
+            br#"{"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old"}}"#;
+        assert!(matches!(
+            parse_watch_line(&pods, expired).unwrap(),
+            Delivery::Error(ApiError::Gone(_))
+        ));
+        assert_eq!(percent_encode("spec.nodeName=a b"), "spec.nodeName%3Da%20b");
+    }
+
+    #[test]
+    fn only_http_servers_are_taken() {
+        assert!(RemoteClient::new("https://x:6443", None).is_err());
+        let client = RemoteClient::new("http://127.0.0.1:6443/", None).unwrap();
+        let registry = Registry::builtin();
+        let pods = registry.get("", "v1", "pods").unwrap();
+        assert_eq!(
+            client.path(pods, Some("d"), Some("a")),
+            "http://127.0.0.1:6443/api/v1/namespaces/d/pods/a"
+        );
+        let deployments = registry.get("apps", "v1", "deployments").unwrap();
+        assert_eq!(
+            client.path(deployments, None, None),
+            "http://127.0.0.1:6443/apis/apps/v1/deployments"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! `wharf node`: a node agent (and service proxy) for a cluster whose API
+//! server runs elsewhere, reached over HTTP with a kubeconfig; and what it
+//! shares with the node `wharf up` runs in process: the runtime options and
+//! how the agent and proxy start.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use wharf_apiserver::{ApiClient, RemoteClient};
+
+/// The container runtime of a node.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RuntimeArgs {
+    /// The node's container runtime: `process` (host processes, no daemon
+    /// needed), `docker` (the Docker Engine; images must be present or
+    /// pullable) or `native` (a driver library, `--runtime-library`).
+    #[arg(long, default_value = "process", value_parser = ["process", "docker", "native"])]
+    runtime: String,
+    /// The Docker Engine's socket (`unix:///path`) for `--runtime docker`;
+    /// by default `DOCKER_HOST` or /var/run/docker.sock.
+    #[arg(long)]
+    docker_host: Option<String>,
+    /// The shared library of a native runtime driver (`--runtime native`),
+    /// built with `wharf_sdk::runtime_driver`.
+    #[arg(long, required_if_eq("runtime", "native"))]
+    runtime_library: Option<PathBuf>,
+    /// The configuration handed to the native runtime driver.
+    #[arg(long, default_value = "")]
+    runtime_config: String,
+}
+
+impl RuntimeArgs {
+    fn config(&self) -> wharf_node::RuntimeConfig {
+        match self.runtime.as_str() {
+            "docker" => wharf_node::RuntimeConfig::Docker {
+                host: self.docker_host.clone(),
+            },
+            "native" => wharf_node::RuntimeConfig::Native {
+                library: self.runtime_library.clone().unwrap_or_default(),
+                config: self.runtime_config.clone(),
+            },
+            _ => wharf_node::RuntimeConfig::Process,
+        }
+    }
+}
+
+/// `wharf node --server URL --kubeconfig FILE`.
+#[derive(clap::Args)]
+pub struct Node {
+    /// The kubeconfig to reach the API server with (its current context).
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    /// The API server (`http://host:port`); by default the kubeconfig's.
+    #[arg(long)]
+    server: Option<String>,
+    /// The node's name; by default this machine's hostname.
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Where pods' logs and records live.
+    #[arg(long, default_value_os_t = crate::up::default_data_dir().join("node"))]
+    data_dir: PathBuf,
+    /// The Node's InternalIP: the API server reaches the agent's API (pod
+    /// logs) there.
+    #[arg(long, default_value = "127.0.0.1")]
+    node_ip: IpAddr,
+    /// The port of the agent's API (the kubelet port; 0 picks a free one).
+    #[arg(long, default_value_t = 10250)]
+    kubelet_port: u16,
+    /// Do not run the service proxy on this node.
+    #[arg(long)]
+    no_proxy: bool,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+/// Starts a node agent for `name` with `runtime`, listening for the API
+/// server on `api_address`.
+pub async fn start_agent(
+    client: impl Into<ApiClient>,
+    name: String,
+    data_dir: PathBuf,
+    runtime: &RuntimeArgs,
+    api_address: SocketAddr,
+) -> Result<wharf_node::NodeAgent, String> {
+    let mut config = wharf_node::AgentConfig::new(name.to_lowercase(), data_dir);
+    config.api_address = Some(api_address);
+    config.node_ip = api_address.ip().to_string();
+    config.cni_plugin_dir = pod_networks();
+    config.runtime = runtime.config();
+    wharf_node::NodeAgent::start(client, config)
+        .await
+        .map_err(|e| format!("the node agent: {e}"))
+}
+
+/// The service proxy, or none (said once) where it cannot run.
+pub async fn start_proxy(client: impl Into<ApiClient>) -> Option<wharf_proxy::Proxy> {
+    let config = wharf_proxy::ProxyConfig {
+        // The cluster CIDR nodeipam hands node CIDRs out of.
+        cluster_cidr: Some("10.244.0.0/16".into()),
+        ..Default::default()
+    };
+    match wharf_proxy::Proxy::start(client, config).await {
+        Ok(proxy) => Some(proxy),
+        Err(error) => {
+            tracing::warn!(%error, "running without the service proxy");
+            None
+        }
+    }
+}
+
+/// The CNI plugins' folder, when pods can have a network each (root, and
+/// Debian's containernetworking-plugins installed).
+fn pod_networks() -> Option<PathBuf> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|ids| ids.split_whitespace().next() == Some("0"))
+        })
+        .unwrap_or(false);
+    let plugins = PathBuf::from("/usr/lib/cni");
+    if root && plugins.join("bridge").exists() {
+        return Some(plugins);
+    }
+    tracing::warn!(
+        "pods run in this machine's network namespace (podIP = hostIP): a network per pod needs root and Debian's containernetworking-plugins"
+    );
+    None
+}
+
+pub async fn run(options: Node) -> Result<(), String> {
+    let remote = RemoteClient::from_kubeconfig(&options.kubeconfig, options.server.as_deref())?;
+    let client = ApiClient::from(remote);
+    std::fs::create_dir_all(&options.data_dir)
+        .map_err(|e| format!("{}: {e}", options.data_dir.display()))?;
+    let name = options
+        .node_name
+        .clone()
+        .unwrap_or_else(crate::up::hostname);
+    let agent = start_agent(
+        client.clone(),
+        name.clone(),
+        options.data_dir.clone(),
+        &options.runtime,
+        SocketAddr::new(options.node_ip, options.kubelet_port),
+    )
+    .await?;
+    let proxy = if options.no_proxy {
+        None
+    } else {
+        start_proxy(client).await
+    };
+    println!("wharf: node {} ready", name.to_lowercase());
+    crate::up::shutdown_signal().await;
+    if let Some(proxy) = proxy {
+        proxy.stop().await;
+    }
+    // Pods keep running: the next agent on this data directory adopts them.
+    agent.stop();
+    println!("wharf: node stopped");
+    Ok(())
+}
