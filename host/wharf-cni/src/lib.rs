@@ -191,6 +191,19 @@ fn gateway_of(cidr: &str) -> Option<String> {
 /// A bridge left by an earlier cluster with another pod CIDR keeps its old
 /// address, and the bridge plugin refuses it: drop the stale addresses.
 fn forget_stale_bridge_address(config: &CniConfig) {
+    // Once per bridge and CIDR in this process: what is stale is so from
+    // before the agent started.
+    static CHECKED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    {
+        let mut checked = CHECKED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (config.bridge.clone(), config.pod_cidr.clone());
+        if checked.contains(&key) {
+            return;
+        }
+        checked.push(key);
+    }
     let Some(gateway) = gateway_of(&config.pod_cidr) else {
         return;
     };
@@ -216,9 +229,21 @@ fn forget_stale_bridge_address(config: &CniConfig) {
 
 /// Creates the pod's namespace and wires it; on failure nothing is left.
 pub fn setup(config: &CniConfig, pod_uid: &str) -> Result<PodNetwork, CniError> {
+    setup_named(config, &netns_name(pod_uid), pod_uid)
+}
+
+/// Creates the namespace `netns` and wires it as CNI container
+/// `container_id` (a pod's UID, or a warm network's own id); on failure
+/// nothing is left.
+pub fn setup_named(
+    config: &CniConfig,
+    netns: &str,
+    container_id: &str,
+) -> Result<PodNetwork, CniError> {
     enable_forwarding();
     forget_stale_bridge_address(config);
-    let netns = netns_name(pod_uid);
+    let pod_uid = container_id;
+    let netns = netns.to_string();
     let network = PodNetwork {
         netns: netns.clone(),
         ip: String::new(),
@@ -248,7 +273,7 @@ pub fn setup(config: &CniConfig, pod_uid: &str) -> Result<PodNetwork, CniError> 
     let result = match result {
         Ok(result) => result,
         Err(error) => {
-            let _ = teardown(config, pod_uid);
+            let _ = teardown_named(config, &network.netns, pod_uid);
             return Err(error);
         }
     };
@@ -265,7 +290,7 @@ pub fn setup(config: &CniConfig, pod_uid: &str) -> Result<PodNetwork, CniError> 
     match ip {
         Some(ip) => Ok(PodNetwork { netns, ip }),
         None => {
-            let _ = teardown(config, pod_uid);
+            let _ = teardown_named(config, &netns, pod_uid);
             Err(CniError::NoAddress {
                 plugin: "bridge".into(),
                 result: result.to_string(),
@@ -277,7 +302,12 @@ pub fn setup(config: &CniConfig, pod_uid: &str) -> Result<PodNetwork, CniError> 
 /// Unwires the pod and deletes its namespace (its address goes back to
 /// the pool); a pod already gone is fine.
 pub fn teardown(config: &CniConfig, pod_uid: &str) -> Result<(), CniError> {
-    let netns = netns_name(pod_uid);
+    teardown_named(config, &netns_name(pod_uid), pod_uid)
+}
+
+/// Unwires CNI container `container_id` and deletes the namespace `netns`.
+pub fn teardown_named(config: &CniConfig, netns: &str, container_id: &str) -> Result<(), CniError> {
+    let pod_uid = container_id;
     let path = format!("/var/run/netns/{netns}");
     let exists = Path::new(&path).exists();
     let netns_arg = if exists { path.as_str() } else { "" };
@@ -298,7 +328,7 @@ pub fn teardown(config: &CniConfig, pod_uid: &str) -> Result<(), CniError> {
         "lo",
     );
     if exists {
-        run(Command::new("ip").args(["netns", "delete", &netns]))?;
+        run(Command::new("ip").args(["netns", "delete", netns]))?;
     }
     bridge.map(drop)
 }

@@ -27,6 +27,10 @@ pub struct RuntimeArgs {
     /// The configuration handed to the native runtime driver.
     #[arg(long, default_value = "")]
     runtime_config: String,
+    /// Pod networks kept wired ahead of pods, so that pods start without
+    /// waiting for the CNI plugins (process and native drivers, as root).
+    #[arg(long, default_value_t = 8)]
+    warm_pod_networks: usize,
 }
 
 impl RuntimeArgs {
@@ -87,6 +91,7 @@ pub async fn start_agent(
     config.node_ip = api_address.ip().to_string();
     config.cni_plugin_dir = pod_networks();
     config.runtime = runtime.config();
+    config.warm_networks = runtime.warm_pod_networks;
     wharf_node::NodeAgent::start(client, config)
         .await
         .map_err(|e| format!("the node agent: {e}"))
@@ -158,7 +163,7 @@ pub async fn run(options: Node) -> Result<(), String> {
         proxy.stop().await;
     }
     // Pods keep running: the next agent on this data directory adopts them.
-    agent.stop();
+    agent.shutdown().await;
     println!("wharf: node stopped");
     Ok(())
 }

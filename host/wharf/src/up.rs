@@ -320,7 +320,7 @@ pub async fn run(options: Up) -> Result<(), String> {
     }
     // Pods keep running: the next `wharf up` adopts them.
     if let Some(agent) = agent {
-        agent.stop();
+        agent.shutdown().await;
     }
     println!("wharf: stopped");
     Ok(())

@@ -37,6 +37,13 @@ pub(super) struct PodRecord {
     /// The pod's own address, when it has a network namespace (CNI).
     #[serde(default)]
     pub pod_ip: Option<String>,
+    /// The pod's network namespace, when it took a warm one (else it is
+    /// named after the pod's UID).
+    #[serde(default)]
+    pub netns: Option<String>,
+    /// The CNI container id its network was wired as (else the pod's UID).
+    #[serde(default)]
+    pub cni_id: Option<String>,
     /// The docker driver's pause container, holding the pod's network.
     #[serde(default)]
     pub sandbox_id: Option<String>,

@@ -74,6 +74,7 @@ mod process;
 mod runtime;
 mod status;
 mod volumes;
+mod warm;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -117,6 +118,10 @@ pub struct AgentConfig {
     /// The Node's InternalIP, where the API server reaches the agent's API
     /// and pods in the host's network are; default 127.0.0.1.
     pub node_ip: String,
+    /// Pod networks kept wired ahead of pods (process and native drivers,
+    /// with CNI), so that pods start without waiting for the plugins;
+    /// default 0.
+    pub warm_networks: usize,
 }
 
 /// CrashLoopBackOff: the first restart is immediate, then the delay starts
@@ -157,6 +162,7 @@ impl AgentConfig {
             cni_plugin_dir: None,
             runtime: RuntimeConfig::Process,
             node_ip: "127.0.0.1".into(),
+            warm_networks: 0,
         }
     }
 
@@ -230,6 +236,7 @@ pub enum AgentError {
 pub struct NodeAgent {
     gate: Gate,
     tasks: Vec<JoinHandle<()>>,
+    warm: Option<Arc<warm::WarmNetworks>>,
 }
 
 impl NodeAgent {
@@ -280,7 +287,17 @@ impl NodeAgent {
                 driver: config.runtime.kind(),
                 message,
             })?;
+        let warm = (config.cni_plugin_dir.clone())
+            .filter(|_| config.warm_networks > 0 && driver.docker().is_none())
+            .map(|plugin_dir| {
+                Arc::new(warm::WarmNetworks::new(
+                    config.warm_networks,
+                    &config.data_dir,
+                    plugin_dir,
+                ))
+            });
         let shared = Arc::new(Shared {
+            warm: warm.clone(),
             driver,
             resources: Resources {
                 nodes: kind("Node", "")?,
@@ -305,6 +322,9 @@ impl NodeAgent {
             tokio::spawn(node::heartbeat(shared.clone(), node)),
             tokio::spawn(pods::run(shared.clone())),
         ];
+        if let Some(warm) = warm {
+            tasks.push(tokio::spawn(warm::fill(shared.clone(), warm)));
+        }
         if let Some((listener, token)) = api {
             let data_dir = shared.config.data_dir.clone();
             tasks.push(tokio::spawn(async move {
@@ -318,12 +338,28 @@ impl NodeAgent {
         Ok(Self {
             gate: shared.gate.clone(),
             tasks,
+            warm: shared.warm.clone(),
         })
+    }
+
+    /// How many warm pod networks are ready now.
+    pub fn warm_networks_ready(&self) -> usize {
+        self.warm.as_ref().map_or(0, |warm| warm.ready_count())
     }
 
     /// Stops the agent (as dropping it does). Once it returns, the agent
     /// starts no process, signals none, and writes no record.
     pub fn stop(self) {}
+
+    /// Stops the agent, then tears down its warm pod networks (pods keep
+    /// running, as with [`NodeAgent::stop`]).
+    pub async fn shutdown(mut self) {
+        let warm = self.warm.take();
+        drop(self);
+        if let Some(warm) = warm {
+            warm.drain().await;
+        }
+    }
 }
 
 impl Drop for NodeAgent {
@@ -337,6 +373,8 @@ impl Drop for NodeAgent {
 
 /// What every task of one agent shares.
 struct Shared {
+    /// Pod networks wired ahead of pods, if the agent keeps some.
+    warm: Option<Arc<warm::WarmNetworks>>,
     /// What runs the containers.
     driver: runtime::Driver,
     /// The pods' events (Created, Started, Killing, Unhealthy).

@@ -783,7 +783,7 @@ impl Worker {
             env,
             working_dir,
             log_path: log.to_string_lossy().into_owned(),
-            netns: (self.record.pod_ip.is_some()).then(|| wharf_cni::netns_name(&self.uid)),
+            netns: (self.record.pod_ip.is_some()).then(|| self.netns()),
             memory_limit_bytes: limits.memory_bytes,
             cpu_limit_millis: limits.cpu_millis,
             mounts: (mounts.into_iter())
@@ -874,11 +874,7 @@ impl Worker {
                 }
             }
         };
-        let netns = self
-            .record
-            .pod_ip
-            .is_some()
-            .then(|| wharf_cni::netns_name(&self.uid));
+        let netns = self.record.pod_ip.is_some().then(|| self.netns());
         let restart_count = self.next_restart_count(name);
         let log = self.log_path(name, restart_count);
         let spawned = logs::open_log(&log).and_then(|log| {
@@ -1478,7 +1474,7 @@ impl Worker {
                 pod_ip,
                 env,
                 working_dir: str_at(container, "/workingDir").map(str::to_string),
-                netns: (self.record.pod_ip.is_some()).then(|| wharf_cni::netns_name(&self.uid)),
+                netns: (self.record.pod_ip.is_some()).then(|| self.netns()),
                 docker: (self.shared.driver.docker().cloned())
                     .zip(process.docker_id().map(str::to_string)),
             };
@@ -1640,6 +1636,31 @@ impl Worker {
             }
             return Err(retry);
         };
+        if let Some(warm) = self
+            .shared
+            .warm
+            .as_ref()
+            .filter(|_| self.shared.driver.docker().is_none())
+            && let Some(taken) = warm.take(&cidr)
+        {
+            tracing::info!(
+                namespace = self.record.namespace,
+                pod = self.record.name,
+                ip = taken.ip,
+                "pod network ready (warm)"
+            );
+            self.record.pod_ip = Some(taken.ip);
+            self.record.netns = Some(taken.netns);
+            self.record.cni_id = Some(taken.cni_id);
+            self.save();
+            for name in &names {
+                if (self.blocked.get(name)).is_some_and(|(reason, _)| reason == "ContainerCreating")
+                {
+                    self.blocked.remove(name);
+                }
+            }
+            return Ok(());
+        }
         if let Some(docker) = self.shared.driver.docker().cloned()
             && let Err(message) = self.ensure_sandbox(&docker).await
         {
@@ -1725,18 +1746,13 @@ impl Worker {
         }
     }
 
-    /// The node's `spec.podCIDR`, which pod networks take addresses from.
     async fn node_pod_cidr(&self) -> Option<String> {
-        let nodes = &self.shared.resources.nodes;
-        let node = self
-            .shared
-            .client
-            .get(nodes, None, &self.shared.config.node_name)
-            .await
-            .ok()?;
-        str_at(&node, "/spec/podCIDR")
-            .filter(|cidr| !cidr.is_empty())
-            .map(str::to_string)
+        node_pod_cidr(&self.shared).await
+    }
+
+    /// The pod's network namespace: a warm one it took, or its own.
+    fn netns(&self) -> String {
+        (self.record.netns.clone()).unwrap_or_else(|| wharf_cni::netns_name(&self.uid))
     }
 
     /// Takes the pod's network down (its address back to the pool).
@@ -1750,8 +1766,13 @@ impl Worker {
         let cidr = self.node_pod_cidr().await.unwrap_or_default();
         let mut config = wharf_cni::CniConfig::new(&cidr, &self.shared.config.data_dir);
         config.plugin_dir = plugin_dir;
-        let uid = self.uid.clone();
-        match tokio::task::spawn_blocking(move || wharf_cni::teardown(&config, &uid)).await {
+        let netns = self.netns();
+        let cni_id = (self.record.cni_id.clone()).unwrap_or_else(|| self.uid.clone());
+        match tokio::task::spawn_blocking(move || {
+            wharf_cni::teardown_named(&config, &netns, &cni_id)
+        })
+        .await
+        {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, "pod network teardown failed"),
             Err(join) => tracing::error!(%join, "pod network teardown panicked"),
@@ -1798,6 +1819,17 @@ impl Worker {
             tracing::error!(namespace = self.record.namespace, pod = self.record.name, %error, "cannot write the pod's checkpoint; a restarted agent may not adopt its processes");
         }
     }
+}
+
+/// The node's `spec.podCIDR`, which pod networks take addresses from.
+pub(super) async fn node_pod_cidr(shared: &Shared) -> Option<String> {
+    let nodes = &shared.resources.nodes;
+    let node = (shared.client.get(nodes, None, &shared.config.node_name))
+        .await
+        .ok()?;
+    str_at(&node, "/spec/podCIDR")
+        .filter(|cidr| !cidr.is_empty())
+        .map(str::to_string)
 }
 
 /// Records that a container's process ended (`code` unknown: `None`).

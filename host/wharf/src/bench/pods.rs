@@ -1,7 +1,8 @@
 //! `wharf bench pods`: the node side. 100 pods (a `sleep` each) created
 //! against one node agent with the process driver and the scheduler with
 //! the sample policies: startup latency from creation to Running seen on a
-//! watch (Kubernetes' pod startup SLO is 5 s at p99 without image pulls).
+//! watch (Kubernetes' pod startup SLO is 5 s at p99 without image pulls),
+//! with `--warm-networks` pod networks wired ahead (8, as `wharf up`).
 //! Then the service proxy: a pod streaming bytes, read from the node
 //! directly (podIP:port) and through its Service's ClusterIP (nftables
 //! DNAT), throughput of each.
@@ -30,6 +31,10 @@ pub struct PodsBench {
     /// see what the pod networks cost).
     #[arg(long)]
     host_network: bool,
+    /// Pod networks the agent keeps wired ahead of pods (waited for before
+    /// the pods are created); `wharf up`'s default.
+    #[arg(long, default_value_t = 8)]
+    warm_networks: usize,
     /// Where the policy components are; by default the build's
     /// `wasm32-wasip2/plugin` folder next to this binary's.
     #[arg(long)]
@@ -53,6 +58,11 @@ pub async fn run(options: PodsBench) -> Result<(), String> {
     let mut config = wharf_node::AgentConfig::new("bench-node", temp.path().join("node"));
     config.pod_cidr_hint = Some("10.244.250.0/24".into());
     config.cni_plugin_dir = (!options.host_network).then(|| PathBuf::from("/usr/lib/cni"));
+    config.warm_networks = if options.host_network {
+        0
+    } else {
+        options.warm_networks
+    };
     let agent = wharf_node::NodeAgent::start(client.clone(), config)
         .await
         .map_err(|e| e.to_string())?;
@@ -67,6 +77,13 @@ pub async fn run(options: PodsBench) -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?;
     super::scheduler::wait_for_policies(&client).await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while agent.warm_networks_ready() < config_warm(&options) {
+        if Instant::now() > deadline {
+            return Err("the warm pod networks were not ready within 2 minutes".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The proxy's table and the agent go whatever happens.
     let measured = async {
@@ -80,11 +97,14 @@ pub async fn run(options: PodsBench) -> Result<(), String> {
         Ok::<_, String>((startup, throughput))
     }
     .await;
+    // Nothing is left behind: the pods' processes and networks go with them.
+    let records = temp.path().join("node").join("pods");
+    remove_pods(&client, &records).await;
     let (startup, (direct, proxied)) = match measured {
         Ok(measured) => measured,
         Err(error) => {
             proxy.stop().await;
-            agent.stop();
+            agent.shutdown().await;
             return Err(error);
         }
     };
@@ -95,7 +115,7 @@ pub async fn run(options: PodsBench) -> Result<(), String> {
         100.0 * proxied / direct
     );
     proxy.stop().await;
-    agent.stop();
+    agent.shutdown().await;
     println!(
         "summary: pods startup p50 {:.0} ms, p99 {:.0} ms; proxied throughput {:.0}% of direct",
         startup.quantile_ms(0.5),
@@ -103,6 +123,14 @@ pub async fn run(options: PodsBench) -> Result<(), String> {
         100.0 * proxied / direct
     );
     Ok(())
+}
+
+fn config_warm(options: &PodsBench) -> usize {
+    if options.host_network {
+        0
+    } else {
+        options.warm_networks
+    }
 }
 
 async fn startup_phase(client: &LocalClient, count: usize) -> Result<Latencies, String> {
@@ -165,6 +193,29 @@ async fn startup_phase(client: &LocalClient, count: usize) -> Result<Latencies, 
             .await;
     }
     Ok(latencies)
+}
+
+/// Deletes every pod and waits (a minute at most) until the agent has
+/// stopped them all and removed their records.
+async fn remove_pods(client: &LocalClient, records: &std::path::Path) {
+    if let Ok(pods) = client.resource("", "v1", "Pod")
+        && let Ok(listed) = client.list(&pods, None, None, None).await
+    {
+        for pod in listed.items {
+            let namespace = pod.pointer("/metadata/namespace").and_then(Value::as_str);
+            let name = pod
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let _ = client.delete(&pods, namespace, name).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline
+        && std::fs::read_dir(records).is_ok_and(|mut entries| entries.next().is_some())
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn read_bytes(address: &str, bytes: u64) -> Result<f64, String> {
