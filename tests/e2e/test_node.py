@@ -98,6 +98,12 @@ def test_a_container_that_exits_restarts_and_its_previous_log_stays(node_cluster
     described = cluster.kubectl("describe", "pod", "crasher").stdout
     assert "Restart Count:" in described
 
+    def backed_off():
+        events = get_json(cluster, "events", "--field-selector", "involvedObject.name=crasher,reason=BackOff")["items"]
+        assert events and events[0]["type"] == "Warning", events
+        assert events[0]["message"].startswith("Back-off restarting failed container app in pod crasher_default("), events
+    eventually(backed_off, timeout=40)
+
 
 def test_restart_policy_never_ends_failed_with_the_exit_code(node_cluster):
     cluster = node_cluster

@@ -284,6 +284,8 @@ struct Worker {
     processes: JoinSet<Exit>,
     /// Containers that cannot be created: waiting reason and message.
     blocked: HashMap<String, (String, String)>,
+    /// The back-offs reported (container, end of the process waited on).
+    backed_off: HashSet<(String, u64)>,
     /// A status write failed: sync again soon.
     status_pending: bool,
     /// By container name.
@@ -324,6 +326,7 @@ impl Worker {
             record,
             processes: JoinSet::new(),
             blocked: HashMap::new(),
+            backed_off: HashSet::new(),
             status_pending: false,
             probed: HashMap::new(),
             probe_tasks: JoinSet::new(),
@@ -564,6 +567,18 @@ impl Worker {
                 if now >= due {
                     self.start(pod, container).await
                 } else {
+                    // As the kubelet: once per wait, repeats counted.
+                    let (name, ended) = (name_of(container).to_string(), record.finished_ms);
+                    if self.backed_off.insert((name.clone(), ended)) {
+                        self.event(
+                            true,
+                            "BackOff",
+                            format!(
+                                "Back-off restarting failed container {name} in pod {}_{}({})",
+                                self.record.name, self.record.namespace, self.uid
+                            ),
+                        );
+                    }
                     Some(after(Duration::from_millis(due - now)))
                 }
             }
