@@ -223,3 +223,27 @@ def test_a_failing_liveness_probe_restarts_the_container(node_cluster):
         assert events and events[0]["message"].startswith("Liveness probe failed:"), events
         assert events[0]["source"] == {"component": "kubelet", "host": get_json(cluster, "pod", "dying")["spec"]["nodeName"]}
     eventually(unhealthy)
+
+
+def test_a_host_port_reaches_the_pod_until_it_is_deleted(node_cluster):
+    cluster = node_cluster
+    wait_node(cluster)
+    port = 18000 + os.getpid() % 1000
+    pod = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ported"},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "web", "image": "none", "command": ["python3", "-m", "http.server", "8000"],
+            "ports": [{"containerPort": 8000, "hostPort": port}],
+        }]},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    pod_ip = eventually(lambda: running_and_ready(cluster, "ported"), timeout=60)["podIP"]
+    assert pod_ip != "127.0.0.1"  # its own network; the portmap plugin maps the port
+
+    def get():
+        return subprocess.run(["curl", "--noproxy", "*", "-s", "-m", "2", f"http://127.0.0.1:{port}/"],
+                              capture_output=True, text=True).stdout
+    eventually(lambda: "Directory listing" in get() or fail(), timeout=30)
+    cluster.kubectl("delete", "pod", "ported", "--wait=false")
+    eventually(lambda: not get_json(cluster, "pods")["items"] or fail(), timeout=60)
+    assert "Directory listing" not in get()

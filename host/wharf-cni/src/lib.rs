@@ -62,6 +62,50 @@ impl CniConfig {
     fn loopback_config(&self) -> Value {
         json!({"cniVersion": "1.0.0", "name": "wharf-lo", "type": "loopback"})
     }
+
+    /// The portmap plugin's configuration for `ports`, chained after the
+    /// bridge (`previous`: its result, for ADD).
+    fn portmap_config(&self, ports: &[PortMapping], previous: Option<&Value>) -> Value {
+        let mappings: Vec<Value> = ports
+            .iter()
+            .map(|port| {
+                let mut mapping = json!({
+                    "hostPort": port.host_port,
+                    "containerPort": port.container_port,
+                    "protocol": port.protocol.to_lowercase(),
+                });
+                if let Some(host_ip) = port.host_ip.as_ref().filter(|ip| !ip.is_empty()) {
+                    mapping["hostIP"] = json!(host_ip);
+                }
+                mapping
+            })
+            .collect();
+        let mut config = json!({
+            "cniVersion": "1.0.0",
+            "name": "wharf-pods",
+            "type": "portmap",
+            "capabilities": {"portMappings": true},
+            "snat": true,
+            "runtimeConfig": {"portMappings": mappings},
+        });
+        if let Some(previous) = previous {
+            config["prevResult"] = previous.clone();
+        }
+        config
+    }
+}
+
+/// A `hostPort` of a pod: traffic to the node's `host_port` goes to the
+/// pod's `container_port` (the portmap plugin's DNAT rules).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortMapping {
+    pub host_port: u16,
+    pub container_port: u16,
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: String,
+    /// Only this address of the node (none: all of them).
+    #[serde(default)]
+    pub host_ip: Option<String>,
 }
 
 /// Why a pod network could not be set up or torn down.
@@ -229,7 +273,7 @@ fn forget_stale_bridge_address(config: &CniConfig) {
 
 /// Creates the pod's namespace and wires it; on failure nothing is left.
 pub fn setup(config: &CniConfig, pod_uid: &str) -> Result<PodNetwork, CniError> {
-    setup_named(config, &netns_name(pod_uid), pod_uid)
+    setup_named(config, &netns_name(pod_uid), pod_uid, &[])
 }
 
 /// Creates the namespace `netns` and wires it as CNI container
@@ -239,6 +283,7 @@ pub fn setup_named(
     config: &CniConfig,
     netns: &str,
     container_id: &str,
+    ports: &[PortMapping],
 ) -> Result<PodNetwork, CniError> {
     enable_forwarding();
     forget_stale_bridge_address(config);
@@ -270,10 +315,25 @@ pub fn setup_named(
             "eth0",
         )
     });
+    // The pod's host ports, chained after the bridge.
+    let result = result.and_then(|result| {
+        if ports.is_empty() {
+            return Ok(result);
+        }
+        plugin(
+            config,
+            &config.portmap_config(ports, Some(&result)),
+            "ADD",
+            pod_uid,
+            &network.netns_path(),
+            "eth0",
+        )
+        .map(|_| result)
+    });
     let result = match result {
         Ok(result) => result,
         Err(error) => {
-            let _ = teardown_named(config, &network.netns, pod_uid);
+            let _ = teardown_named(config, &network.netns, pod_uid, ports);
             return Err(error);
         }
     };
@@ -290,7 +350,7 @@ pub fn setup_named(
     match ip {
         Some(ip) => Ok(PodNetwork { netns, ip }),
         None => {
-            let _ = teardown_named(config, &netns, pod_uid);
+            let _ = teardown_named(config, &netns, pod_uid, ports);
             Err(CniError::NoAddress {
                 plugin: "bridge".into(),
                 result: result.to_string(),
@@ -302,15 +362,32 @@ pub fn setup_named(
 /// Unwires the pod and deletes its namespace (its address goes back to
 /// the pool); a pod already gone is fine.
 pub fn teardown(config: &CniConfig, pod_uid: &str) -> Result<(), CniError> {
-    teardown_named(config, &netns_name(pod_uid), pod_uid)
+    teardown_named(config, &netns_name(pod_uid), pod_uid, &[])
 }
 
 /// Unwires CNI container `container_id` and deletes the namespace `netns`.
-pub fn teardown_named(config: &CniConfig, netns: &str, container_id: &str) -> Result<(), CniError> {
+pub fn teardown_named(
+    config: &CniConfig,
+    netns: &str,
+    container_id: &str,
+    ports: &[PortMapping],
+) -> Result<(), CniError> {
     let pod_uid = container_id;
     let path = format!("/var/run/netns/{netns}");
     let exists = Path::new(&path).exists();
     let netns_arg = if exists { path.as_str() } else { "" };
+    let portmap = if ports.is_empty() {
+        Ok(Value::Null)
+    } else {
+        plugin(
+            config,
+            &config.portmap_config(ports, None),
+            "DEL",
+            pod_uid,
+            netns_arg,
+            "eth0",
+        )
+    };
     let bridge = plugin(
         config,
         &config.bridge_config(),
@@ -330,7 +407,7 @@ pub fn teardown_named(config: &CniConfig, netns: &str, container_id: &str) -> Re
     if exists {
         run(Command::new("ip").args(["netns", "delete", netns]))?;
     }
-    bridge.map(drop)
+    bridge.and(portmap).map(drop)
 }
 
 /// Pods reach the world through the node: IPv4 forwarding on.

@@ -44,6 +44,9 @@ pub(super) struct PodRecord {
     /// The CNI container id its network was wired as (else the pod's UID).
     #[serde(default)]
     pub cni_id: Option<String>,
+    /// Its host ports, mapped by the portmap plugin.
+    #[serde(default)]
+    pub host_ports: Vec<wharf_cni::PortMapping>,
     /// The docker driver's pause container, holding the pod's network.
     #[serde(default)]
     pub sandbox_id: Option<String>,

@@ -1651,11 +1651,10 @@ impl Worker {
             }
             return Err(retry);
         };
-        if let Some(warm) = self
-            .shared
-            .warm
-            .as_ref()
-            .filter(|_| self.shared.driver.docker().is_none())
+        // Host ports are mapped as the pod's network is wired: not warm.
+        let ports = host_ports(pod);
+        if let Some(warm) = (self.shared.warm.as_ref())
+            .filter(|_| self.shared.driver.docker().is_none() && ports.is_empty())
             && let Some(taken) = warm.take(&cidr)
         {
             tracing::info!(
@@ -1686,8 +1685,15 @@ impl Worker {
         }
         let mut config = wharf_cni::CniConfig::new(&cidr, &self.shared.config.data_dir);
         config.plugin_dir = plugin_dir;
-        let uid = self.uid.clone();
-        match tokio::task::spawn_blocking(move || wharf_cni::setup(&config, &uid)).await {
+        let (uid, netns) = (self.uid.clone(), wharf_cni::netns_name(&self.uid));
+        // Recorded first: a teardown after a failed setup removes them too.
+        self.record.host_ports = ports.clone();
+        self.save();
+        match tokio::task::spawn_blocking(move || {
+            wharf_cni::setup_named(&config, &netns, &uid, &ports)
+        })
+        .await
+        {
             Ok(Ok(network)) => {
                 tracing::info!(
                     namespace = self.record.namespace,
@@ -1783,8 +1789,9 @@ impl Worker {
         config.plugin_dir = plugin_dir;
         let netns = self.netns();
         let cni_id = (self.record.cni_id.clone()).unwrap_or_else(|| self.uid.clone());
+        let ports = self.record.host_ports.clone();
         match tokio::task::spawn_blocking(move || {
-            wharf_cni::teardown_named(&config, &netns, &cni_id)
+            wharf_cni::teardown_named(&config, &netns, &cni_id, &ports)
         })
         .await
         {
@@ -1834,6 +1841,31 @@ impl Worker {
             tracing::error!(namespace = self.record.namespace, pod = self.record.name, %error, "cannot write the pod's checkpoint; a restarted agent may not adopt its processes");
         }
     }
+}
+
+/// The pod's `hostPort`s, for the portmap plugin.
+fn host_ports(pod: &Value) -> Vec<wharf_cni::PortMapping> {
+    let mut ports = Vec::new();
+    for container in containers(pod, "initContainers").chain(containers(pod, "containers")) {
+        for port in (container.get("ports").and_then(Value::as_array))
+            .into_iter()
+            .flatten()
+        {
+            let number = |field: &str| {
+                (port.get(field).and_then(Value::as_u64)).and_then(|n| u16::try_from(n).ok())
+            };
+            let Some(host_port) = number("hostPort").filter(|p| *p > 0) else {
+                continue;
+            };
+            ports.push(wharf_cni::PortMapping {
+                host_port,
+                container_port: number("containerPort").unwrap_or(host_port),
+                protocol: str_at(port, "/protocol").unwrap_or("TCP").to_string(),
+                host_ip: str_at(port, "/hostIP").map(str::to_string),
+            });
+        }
+    }
+    ports
 }
 
 /// The node's `spec.podCIDR`, which pod networks take addresses from.

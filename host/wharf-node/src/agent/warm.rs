@@ -43,6 +43,10 @@ pub(super) struct WarmNetworks {
     file: PathBuf,
     data_dir: PathBuf,
     plugin_dir: PathBuf,
+    /// Set by [`WarmNetworks::drain`]: nothing is added any more.
+    closed: std::sync::atomic::AtomicBool,
+    /// Networks being wired (by blocking jobs that outlive an aborted task).
+    wiring: std::sync::atomic::AtomicUsize,
 }
 
 impl WarmNetworks {
@@ -54,12 +58,21 @@ impl WarmNetworks {
             file: data_dir.join("warm-networks.json"),
             data_dir: data_dir.to_path_buf(),
             plugin_dir,
+            closed: std::sync::atomic::AtomicBool::new(false),
+            wiring: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     /// Tears down every ready network (the agent stops: they are a cache,
     /// and their addresses go back to the node's pool).
     pub(super) async fn drain(&self) {
+        use std::sync::atomic::Ordering;
+        self.closed.store(true, Ordering::SeqCst);
+        // A network being wired is added (or torn down) by its job first.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.wiring.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let drained = {
             let mut ready = self.ready.lock().unwrap_or_else(PoisonError::into_inner);
             let drained = std::mem::take(&mut *ready);
@@ -71,7 +84,7 @@ impl WarmNetworks {
             for warm in drained {
                 let mut config = wharf_cni::CniConfig::new(&warm.cidr, &data_dir);
                 config.plugin_dir = plugin_dir.clone();
-                if let Err(error) = wharf_cni::teardown_named(&config, &warm.netns, &warm.cni_id) {
+                if let Err(error) = wharf_cni::teardown_named(&config, &warm.netns, &warm.cni_id, &[]) {
                     tracing::warn!(netns = warm.netns, %error, "cannot tear down a warm pod network");
                 }
             }
@@ -158,7 +171,7 @@ pub(super) async fn fill(shared: Arc<Shared>, warm: Arc<WarmNetworks>) {
             ..config.clone()
         };
         let _ = tokio::task::spawn_blocking(move || {
-            wharf_cni::teardown_named(&config, &earlier.netns, &earlier.cni_id)
+            wharf_cni::teardown_named(&config, &earlier.netns, &earlier.cni_id, &[])
         })
         .await;
     }
@@ -174,23 +187,33 @@ pub(super) async fn fill(shared: Arc<Shared>, warm: Arc<WarmNetworks>) {
         }
         let id = uuid_like();
         let (netns, cni_id) = (format!("wharf-w{}", &id[..12]), format!("warm-{id}"));
-        let (c, n, i) = (config.clone(), netns.clone(), cni_id.clone());
-        let wired = tokio::task::spawn_blocking(move || wharf_cni::setup_named(&c, &n, &i)).await;
-        match wired {
-            Ok(Ok(network)) => {
-                failures = 0;
+        let (job_config, job_warm, job_cidr) = (config.clone(), warm.clone(), cidr.clone());
+        warm.wiring
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // The job adds what it wired itself, so a stop mid-way leaks nothing.
+        let wired = tokio::task::spawn_blocking(move || {
+            let wired = wharf_cni::setup_named(&job_config, &netns, &cni_id, &[]).map(|network| {
                 let ready = Warm {
                     netns,
                     cni_id,
                     ip: network.ip,
-                    cidr: cidr.clone(),
+                    cidr: job_cidr,
                 };
-                if shared.gate.run(|| warm.add(ready.clone())).is_none() {
-                    // The agent stopped meanwhile: nothing would take it.
-                    let _ = wharf_cni::teardown_named(&config, &ready.netns, &ready.cni_id);
-                    return;
+                if job_warm.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ =
+                        wharf_cni::teardown_named(&job_config, &ready.netns, &ready.cni_id, &[]);
+                } else {
+                    job_warm.add(ready);
                 }
-            }
+            });
+            job_warm
+                .wiring
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            wired
+        })
+        .await;
+        match wired {
+            Ok(Ok(())) => failures = 0,
             Ok(Err(error)) => {
                 failures += 1;
                 tracing::warn!(%error, "cannot wire a warm pod network; retrying");
