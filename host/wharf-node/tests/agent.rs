@@ -1289,7 +1289,14 @@ async fn a_container_runs_in_its_cgroup_with_its_memory_and_cpu_limits() {
     };
 
     let expected = format!("/wharf/{uid}/app");
-    let memberships = read_trimmed(Path::new(&format!("/proc/{pid}/cgroup")));
+    // The container's `sh` joins its cgroup first thing, but may not have
+    // run yet when the pod is reported Running.
+    let joined = |memberships: &str| memberships.contains(&expected);
+    let memberships = eventually("the process joins its cgroup", async || {
+        let memberships = read_trimmed(Path::new(&format!("/proc/{pid}/cgroup")));
+        joined(&memberships).then_some(memberships)
+    })
+    .await;
     let in_cgroup = |controller: &str| {
         memberships.lines().any(|line| {
             let mut fields = line.splitn(3, ':');

@@ -342,11 +342,11 @@ fn valid_env_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
+pub(super) fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
     object.pointer(pointer).and_then(Value::as_str)
 }
 
-fn list_at<'a>(object: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> {
+pub(super) fn list_at<'a>(object: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> {
     object
         .pointer(pointer)
         .and_then(Value::as_array)

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wharf_apiserver::{ApiClient, ApiError, ApiResult, Patch, ResourceDef, now_rfc3339};
 
+use super::env::str_at;
 use super::{AgentError, Shared};
 
 const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -427,10 +428,6 @@ fn uuid_form(id: &str) -> String {
         &id[16..20],
         &id[20..]
     )
-}
-
-fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
-    object.pointer(pointer).and_then(Value::as_str)
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ use super::Shared;
 use super::cgroups::{self, Limits};
 use super::checkpoint::{self, ContainerRecord, PodRecord, RunningProcess};
 use super::docker::{DockerRuntime, DockerStart};
+use super::env::str_at;
 use super::env::{self, EnvError, PodAddresses};
 use super::logs::{self, container_log_path};
 use super::node::read_modify_write;
@@ -2053,10 +2054,6 @@ fn grace_with_minimum(seconds: u64) -> u64 {
 
 fn name_of(object: &Value) -> &str {
     str_at(object, "/name").unwrap_or_default()
-}
-
-fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
-    object.pointer(pointer).and_then(Value::as_str)
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

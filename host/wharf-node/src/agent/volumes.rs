@@ -24,6 +24,8 @@ use wharf_apiserver::ApiError;
 
 use super::Shared;
 use super::checkpoint::pods_dir;
+use super::env::list_at;
+use super::env::str_at;
 
 /// One mount of a container.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -371,18 +373,6 @@ fn write_keys(
             .map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-fn list_at<'a>(object: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> {
-    object
-        .pointer(pointer)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-}
-
-fn str_at<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
-    object.pointer(pointer).and_then(Value::as_str)
 }
 
 #[cfg(test)]
