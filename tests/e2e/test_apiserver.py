@@ -10,6 +10,9 @@ import urllib.request
 
 import pytest
 
+from test_node import fail
+from test_plugins import eventually
+
 DEPLOYMENT = """
 apiVersion: apps/v1
 kind: Deployment
@@ -185,13 +188,25 @@ def test_delete_with_propagation_policies(cluster):
     assert "deleted" in cluster.kubectl("delete", "deploy", "web").stdout
     assert cluster.kubectl("get", "deploy", "web", check=False).returncode != 0
 
-    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT)
+    # A finalizer of our own holds the Deployment once marked.
+    held = DEPLOYMENT.replace("  labels: {app: web, tier: front}", "  labels: {app: web, tier: front}\n  finalizers: [example.com/hold]")
+    cluster.kubectl("apply", "-f", "-", input=held)
     apps = kubernetes.client.AppsV1Api(cluster.client())
+    eventually(lambda: apps.list_namespaced_replica_set("default", label_selector="app=web").items or fail())
     apps.delete_namespaced_deployment("web", "default", propagation_policy="Foreground")
     marked = apps.read_namespaced_deployment("web", "default")
     assert marked.metadata.deletion_timestamp is not None
-    assert "foregroundDeletion" in marked.metadata.finalizers
-    # Whoever owns the finalizer finishes the delete by removing it.
+    assert "foregroundDeletion" in marked.metadata.finalizers or not apps.list_namespaced_replica_set(
+        "default", label_selector="app=web").items
+
+    # The garbage collector deletes the dependents first, then lifts its
+    # finalizer; ours still holds the Deployment.
+    def dependents_gone():
+        current = apps.read_namespaced_deployment("web", "default")
+        assert current.metadata.finalizers == ["example.com/hold"], current.metadata.finalizers
+        assert not apps.list_namespaced_replica_set("default", label_selector="app=web").items
+    eventually(dependents_gone, timeout=60)
+    # Whoever owns the last finalizer finishes the delete by removing it.
     apps.patch_namespaced_deployment("web", "default", [{"op": "remove", "path": "/metadata/finalizers"}])
     with pytest.raises(kubernetes.client.ApiException) as gone:
         apps.read_namespaced_deployment("web", "default")
