@@ -1,56 +1,60 @@
-//! The node agent: Wharf's kubelet, with the `process` runtime driver.
+//! The node agent: Wharf's kubelet, with its runtime drivers.
 //!
 //! [`NodeAgent::start`] registers this machine as a Node, heartbeats it, and
-//! runs the pods bound to it (`spec.nodeName`) as plain host processes. It
-//! talks to the API server only through an [`ApiClient`] (in process in
-//! `wharf up`, over HTTP for `wharf node --server`), as the kubelet
-//! talks to kube-apiserver: what it does is what `kubectl` sees.
+//! runs the pods bound to it (`spec.nodeName`) through one runtime driver:
+//! host processes (`process`, the default), Docker containers (`docker`),
+//! or a third party's shared library (`native`). It talks to the API server
+//! only through an [`ApiClient`] (in process in `wharf up`, over HTTP for
+//! `wharf node`), as the kubelet talks to kube-apiserver: what it does is
+//! what `kubectl` sees.
 //!
 //! The pieces, one noun each:
 //!
 //! - `node.rs`: registration (create or adopt the Node; capacity, labels,
 //!   addresses, node info and conditions from this machine), the Lease
 //!   heartbeat in `kube-node-lease`, the periodic node status.
-//! - `pods.rs`: the pod watch and one worker task per pod: init containers
-//!   in order, app containers, restarts with CrashLoopBackOff, deletion with
-//!   a grace period, adoption of the processes a previous agent started.
+//! - `pods.rs`: the pod watch and one worker task per pod: network and
+//!   volumes, init containers in order, app containers, restarts with
+//!   CrashLoopBackOff, deletion with a grace period, adoption of what a
+//!   previous agent started.
+//! - `runtime.rs`: which driver; `process.rs` (a container is one process
+//!   started from its `command`/`args` in a process group of its own, in
+//!   its cgroup, mount and network namespaces), `docker.rs` (bollard: a
+//!   pause container per pod holding its network namespace), and the
+//!   `native` driver through `wharf-native-runtime`.
 //! - `probes.rs`: startup, liveness and readiness probes (exec, httpGet,
 //!   tcpSocket), a task per container process reporting to its worker.
-//! - `process.rs`: the driver: a container is one process started from its
-//!   `command`/`args` in a process group of its own; signals; `/proc`.
 //! - `env.rs`: a container's environment (`env`, `envFrom`, ConfigMaps,
 //!   Secrets, the downward API) and `$(VAR)` expansion.
+//! - `volumes.rs`: emptyDir, configMap, secret and hostPath volumes and a
+//!   container's mounts of them.
+//! - `warm.rs`: pod networks wired ahead of pods.
 //! - `status.rs`: the pod status a kubelet reports (phase, conditions,
 //!   container statuses), computed from the runtime's records.
 //! - `checkpoint.rs`: per-pod records on disk, so that a restarted agent
-//!   adopts processes instead of starting them twice.
-//! - `cgroups.rs`: a cgroup per container with its limits.
-//! - `logs.rs`: where container logs go.
-//! - `watcher.rs`: list-and-watch with re-list on errors.
+//!   adopts processes and containers instead of starting them twice.
+//! - `cgroups.rs`: a cgroup per container of the process driver, with its
+//!   limits.
+//! - `logs.rs`: where container logs go (every driver writes there).
 //!
-//! Files under `data_dir`: `pods/<uid>/checkpoint.json` (the records) and
-//! `logs/<namespace>_<pod>_<uid>/<container>/<restart>.log` (as the
-//! kubelet's `/var/log/pods`).
+//! Files under `data_dir`: `pods/<uid>/checkpoint.json` (the records),
+//! `pods/<uid>/volumes/` (the pod's emptyDir, configMap and secret
+//! volumes), `logs/<namespace>_<pod>_<uid>/<container>/<restart>.log` (as
+//! the kubelet's `/var/log/pods`) and `warm-networks.json`.
 //!
-//! # What the process runtime does not do yet (next milestone)
+//! # What is not done
 //!
-//! - Network: every pod shares the host's network namespace (podIP = hostIP
-//!   = 127.0.0.1, as `hostNetwork: true`). Next: a network namespace per pod
-//!   (`unshare`/`nsenter` helpers, no unsafe code) wired by the CNI plugins
-//!   (bridge, host-local, loopback, portmap) as the kubelet calls them, so
-//!   that each pod gets its own IP from the node's pod CIDR.
-//! - Resources: each container runs in a cgroup of its own
-//!   (`cgroups.rs`: `wharf/<pod-uid>/<container>`, v1 or v2) with its
-//!   memory and cpu limits, and stopping it kills everything in its cgroup;
-//!   a container over its memory limit ends `OOMKilled`. Without writable
-//!   cgroups (no root) nothing is enforced. Not yet: requests (cpu shares,
-//!   `memory.low`), `pids.max`, pod-level limits, hugepages.
-//! - Volumes: none are mounted. Containers see the node's filesystem;
-//!   `volumeMounts` are ignored. Next: emptyDir, configMap, secret,
-//!   projected (service account token) and hostPath volumes, in a mount
-//!   namespace per pod.
-//! - Images: not pulled. The program named by `command` (or `args[0]`) runs
-//!   from the node's filesystem; `image` is only reported back.
+//! - Resources: each process-driver container runs in a cgroup of its own
+//!   (`wharf/<pod-uid>/<container>`, v1 or v2) with its memory and cpu
+//!   limits; the docker driver gives the engine the same limits. Not yet:
+//!   requests (cpu shares, `memory.low`), `pids.max`, pod-level limits,
+//!   hugepages.
+//! - Volumes: not projected, downwardAPI or persistent ones;
+//!   `emptyDir.medium: Memory` is a plain directory; mounted ConfigMaps and
+//!   Secrets are written when a container starts, not updated live.
+//! - Images: the process driver pulls none: the program named by `command`
+//!   (or `args[0]`) runs from the node's filesystem and `image` is only
+//!   reported back. The docker driver pulls as `imagePullPolicy` says.
 //! - Lifecycle hooks (postStart, preStop) are not run. Probes are, but not
 //!   gRPC or HTTPS ones (each run of one fails, saying so), and an httpGet
 //!   probe does not follow redirects (a 3xx is a success, as the kubelet's
@@ -60,7 +64,8 @@
 //! - Exit codes of processes that exit while no agent is their parent (an
 //!   adopted process, or one that ended while the agent was down) cannot be
 //!   read; they are reported as `ContainerStatusUnknown` (137). A per-
-//!   container shim process, as containerd's, would keep them.
+//!   container shim process, as containerd's, would keep them. (The docker
+//!   driver has them from the engine.)
 
 mod cgroups;
 mod checkpoint;
