@@ -219,8 +219,7 @@ impl DockerRuntime {
 
     /// Creates and starts one container of a pod.
     pub(super) async fn start(&self, start: DockerStart<'_>) -> Result<Started, String> {
-        let mut env: Vec<String> = start.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        env.sort_by_key(|entry| entry.starts_with("PATH=")); // Stable; PATH last.
+        let env: Vec<String> = start.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let body = ContainerCreateBody {
             image: Some(start.image.into()),
             entrypoint: (!start.command.is_empty()).then_some(start.command),
