@@ -247,3 +247,29 @@ def test_a_host_port_reaches_the_pod_until_it_is_deleted(node_cluster):
     cluster.kubectl("delete", "pod", "ported", "--wait=false")
     eventually(lambda: not get_json(cluster, "pods")["items"] or fail(), timeout=60)
     assert "Directory listing" not in get()
+
+
+def test_a_deleted_pod_terminates_gracefully_before_it_is_gone(node_cluster):
+    cluster = node_cluster
+    wait_node(cluster)
+    marker = f"wharf-e2e-graceful-{os.getpid()}-{time.time_ns()}"
+    script = f"trap 'sleep 2; exit 0' TERM; while true; do sleep 0.1; done # {marker}"
+    graceful = json.loads(pod("graceful", ("app", script)))
+    graceful["spec"]["terminationGracePeriodSeconds"] = 20
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(graceful))
+    eventually(lambda: running_and_ready(cluster, "graceful"))
+    cluster.kubectl("delete", "pod", "graceful", "--wait=false")
+    # Terminating: marked with its grace period while its container stops.
+    marked = get_json(cluster, "pod", "graceful")["metadata"]
+    assert marked["deletionGracePeriodSeconds"] == 20 and marked["deletionTimestamp"], marked
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0
+    # The agent deletes it once its process has ended (the trap's 2 s).
+    eventually(lambda: cluster.kubectl("get", "pod", "graceful", check=False).returncode != 0 or fail(), timeout=15)
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0
+
+    # --force --grace-period=0 deletes at once.
+    cluster.kubectl("apply", "-f", "-", input=pod("forced", ("app", f"trap '' TERM; sleep 3600 # {marker}")))
+    eventually(lambda: running_and_ready(cluster, "forced"))
+    cluster.kubectl("delete", "pod", "forced", "--force", "--grace-period=0")
+    assert cluster.kubectl("get", "pod", "forced", check=False).returncode != 0
+    eventually(lambda: subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0 or fail(), timeout=30)

@@ -154,7 +154,30 @@ impl ApiClient {
     ) -> ApiResult<Value> {
         match self {
             ApiClient::Local(client) => client.delete(resource, namespace, name).await,
-            ApiClient::Remote(client) => client.delete(resource, namespace, name, None, None).await,
+            ApiClient::Remote(client) => {
+                client
+                    .delete(resource, namespace, name, None, None, None)
+                    .await
+            }
+        }
+    }
+
+    /// Deletes the object now (a pod its kubelet has stopped: no grace
+    /// period), if it is still the one with `uid`.
+    pub async fn delete_at_once(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        uid: &str,
+    ) -> ApiResult<Value> {
+        match self {
+            ApiClient::Local(client) => client.delete_at_once(resource, namespace, name, uid).await,
+            ApiClient::Remote(client) => {
+                client
+                    .delete(resource, namespace, name, None, Some(uid), Some(0))
+                    .await
+            }
         }
     }
 

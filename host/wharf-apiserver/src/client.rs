@@ -202,6 +202,26 @@ impl LocalClient {
             .await
     }
 
+    /// Deletes the object now (a pod with no grace period: its kubelet has
+    /// stopped it), if it is still the one with `uid`.
+    pub async fn delete_at_once(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        uid: &str,
+    ) -> ApiResult<Value> {
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            precondition_uid: Some(uid.to_string()),
+            ..DeleteParams::default()
+        };
+        self.state
+            .objects
+            .delete(resource, namespace, name, &params)
+            .await
+    }
+
     /// Deletes with the Background propagation policy.
     pub async fn delete(
         &self,

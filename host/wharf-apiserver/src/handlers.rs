@@ -430,8 +430,24 @@ fn delete_params(
             .get("dryRun")
             .and_then(Value::as_array)
             .is_some_and(|d| d.iter().any(|v| v == "All"));
+    let grace_period_seconds = match options.get("gracePeriodSeconds") {
+        Some(value) => Some(value.as_i64().ok_or_else(|| {
+            ApiError::BadRequest("gracePeriodSeconds: Invalid value: must be an integer".into())
+        })?),
+        None => query
+            .get("gracePeriodSeconds")
+            .map(|text| {
+                text.parse::<i64>().map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "gracePeriodSeconds: Invalid value: {text:?}: must be an integer"
+                    ))
+                })
+            })
+            .transpose()?,
+    };
     Ok(DeleteParams {
         propagation,
+        grace_period_seconds,
         precondition_uid: options
             .pointer("/preconditions/uid")
             .and_then(Value::as_str)

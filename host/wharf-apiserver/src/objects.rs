@@ -67,6 +67,9 @@ pub enum Part {
 #[derive(Default)]
 pub struct DeleteParams {
     pub propagation: Option<String>,
+    /// `gracePeriodSeconds` (pods): `None` is the pod's own
+    /// `terminationGracePeriodSeconds`; 0 deletes at once.
+    pub grace_period_seconds: Option<i64>,
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
     pub dry_run: bool,
@@ -99,6 +102,34 @@ fn encode(object: &Value) -> ApiResult<Bytes> {
     serde_json::to_vec(&object)
         .map(Bytes::from)
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// How long a deleted object may take to stop: a pod bound to a node and
+/// not finished gets `requested` or its `terminationGracePeriodSeconds`
+/// (30 by default), as kube-apiserver's graceful deletion; anything else 0.
+fn pod_grace_seconds(resource: &ResourceDef, object: &Value, requested: Option<i64>) -> i64 {
+    if resource.kind != "Pod" || !resource.group.is_empty() {
+        return 0;
+    }
+    let bound = object
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|node| !node.is_empty());
+    let finished = matches!(
+        object.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
+    if !bound || finished {
+        return 0;
+    }
+    requested
+        .or_else(|| {
+            object
+                .pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+        })
+        .unwrap_or(30)
+        .max(0)
 }
 
 /// The current time, to the second (Kubernetes' `metav1.Time` precision).
@@ -620,13 +651,20 @@ impl Objects {
                 // Kubernetes does not write (nor bump the resourceVersion) for a no-op.
                 return Ok(current.object);
             }
+            // The last finalizer gone from an object being deleted deletes
+            // it, unless a pod's grace period still runs (its kubelet
+            // deletes it).
             let finished = next
                 .pointer("/metadata/deletionTimestamp")
                 .is_some_and(|t| !t.is_null())
                 && next
                     .pointer("/metadata/finalizers")
                     .and_then(Value::as_array)
-                    .is_none_or(|f| f.is_empty());
+                    .is_none_or(|f| f.is_empty())
+                && next
+                    .pointer("/metadata/deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .is_none_or(|grace| grace == 0);
             let key = resource.key(namespace, name);
             let service = resource.kind == "Service" && resource.group.is_empty();
             let mut claimed = crate::allocator::Claimed::default();
@@ -758,7 +796,15 @@ impl Objects {
                     .pointer("/spec/finalizers")
                     .and_then(Value::as_array)
                     .is_some_and(|f| !f.is_empty());
-            if finalizers.is_empty() && !namespace_finalizers {
+            let grace = pod_grace_seconds(resource, &current.object, params.grace_period_seconds);
+            let marked_grace = metadata
+                .get("deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
+            if grace > 0 && marked_grace.is_some_and(|marked| marked <= grace) {
+                // Already terminating, as soon or sooner: nothing changes.
+                return Ok(current.object);
+            }
+            if finalizers.is_empty() && !namespace_finalizers && grace == 0 {
                 if params.dry_run {
                     return Ok(current.object);
                 }
@@ -785,9 +831,18 @@ impl Objects {
             // Graceful: mark, and let whoever owns the finalizers finish.
             let mut marked = current.object.clone();
             let metadata = metadata_mut(&mut marked);
-            if metadata.get("deletionTimestamp").is_none_or(Value::is_null) {
-                metadata.insert("deletionTimestamp".into(), json!(now_rfc3339()));
-                metadata.insert("deletionGracePeriodSeconds".into(), json!(0));
+            let unmarked = metadata.get("deletionTimestamp").is_none_or(Value::is_null);
+            // Marked anew, or sooner (a shorter grace period, down to 0).
+            if unmarked || marked_grace.is_some_and(|marked| grace < marked) {
+                // A pod's kubelet stops it within `grace`, then deletes it.
+                let at = now()
+                    .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(grace))
+                    .unwrap_or_else(|_| now());
+                metadata.insert(
+                    "deletionTimestamp".into(),
+                    json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                );
+                metadata.insert("deletionGracePeriodSeconds".into(), json!(grace));
             }
             if !finalizers.is_empty() {
                 metadata.insert("finalizers".into(), Value::Array(finalizers));

@@ -310,8 +310,12 @@ impl RemoteClient {
         name: &str,
         propagation: Option<&str>,
         uid: Option<&str>,
+        grace_period_seconds: Option<i64>,
     ) -> ApiResult<Value> {
         let mut options = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
+        if let Some(grace) = grace_period_seconds {
+            options["gracePeriodSeconds"] = json!(grace);
+        }
         if let Some(propagation) = propagation {
             options["propagationPolicy"] = json!(propagation);
         }

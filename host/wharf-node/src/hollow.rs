@@ -709,6 +709,29 @@ impl Kubelet {
             let Some(node) = table.nodes.get_mut(node) else {
                 return;
             };
+            if pod
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null())
+            {
+                // Nothing runs: a hollow kubelet stops a pod at once.
+                let (client, pods) = (self.client.clone(), self.pods.clone());
+                let (namespace, name, uid) = (
+                    str_at(pod, "/metadata/namespace").map(str::to_string),
+                    name_of(pod).to_string(),
+                    uid.to_string(),
+                );
+                tokio::spawn(async move {
+                    let deleted = client
+                        .delete_at_once(&pods, namespace.as_deref(), &name, &uid)
+                        .await;
+                    if let Err(error) = deleted
+                        && !matches!(error, ApiError::NotFound { .. } | ApiError::Conflict { .. })
+                    {
+                        tracing::warn!(pod = name, %error, "cannot delete a stopped pod");
+                    }
+                });
+                return;
+            }
             if str_at(pod, "/status/phase") == Some("Running") {
                 // Known after a restart: keep the IP from being given again.
                 let ip = str_at(pod, "/status/podIP").and_then(|ip| ip.parse().ok());

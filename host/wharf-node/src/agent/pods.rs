@@ -1256,8 +1256,12 @@ impl Worker {
         {
             return;
         }
-        match self.shared.client.delete(pods, Some(namespace), name).await {
-            Ok(_) | Err(ApiError::NotFound { .. }) => {}
+        // Stopped: no grace period is left.
+        let deleted = (self.shared.client)
+            .delete_at_once(pods, Some(namespace), name, &self.uid)
+            .await;
+        match deleted {
+            Ok(_) | Err(ApiError::NotFound { .. } | ApiError::Conflict { .. }) => {}
             Err(error) => {
                 tracing::warn!(namespace, pod = name, %error, "cannot delete the stopped pod")
             }
