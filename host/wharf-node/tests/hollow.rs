@@ -297,7 +297,10 @@ async fn a_deleted_pods_ip_goes_to_the_next_pod() {
         .await
         .is_ok()
     {
-        assert!(tokio::time::Instant::now() < deadline, "the pod is still there");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pod is still there"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(create("third").await, first, "the lowest free IP is reused");
