@@ -54,3 +54,19 @@ def test_orphaned_dependents_stay_without_the_owners_reference(embedded_cluster)
     left = get_json(cluster, "replicaset", replica_set)
     assert not left["metadata"].get("ownerReferences"), left["metadata"]
     assert names(cluster, "pods", "orphans") == pods
+
+
+def test_pods_bound_to_a_node_that_does_not_exist_are_collected(embedded_cluster):
+    cluster = embedded_cluster
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "real"}}))
+    for name, node in (("stranded", "ghost"), ("placed", "real")):
+        cluster.kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": node, "containers": [{"name": "app", "image": "none", "command": ["sleep", "3600"]}]},
+        }))
+    # Deleting it only marks it: no kubelet will ever finish the deletion...
+    cluster.kubectl("delete", "pod", "stranded", "--wait=false")
+    assert get_json(cluster, "pod", "stranded")["metadata"]["deletionTimestamp"]
+    # ...so the pod garbage collector does, after its 40 s quarantine.
+    eventually(lambda: cluster.kubectl("get", "pod", "stranded", check=False).returncode != 0 or fail(), timeout=120)
+    assert get_json(cluster, "pod", "placed")["spec"]["nodeName"] == "real"

@@ -7,7 +7,8 @@
 //! plugin's permissions ([`host`]). The [`manager`] runs every `Plugin`
 //! object of type `controller` and reloads it when its module changes.
 //! The [`gc`] deletes objects whose owners are gone, as kube's garbage
-//! collector does, for every kind.
+//! collector does, for every kind; [`podgc`] deletes pods bound to nodes
+//! that do not exist.
 
 pub mod gc;
 pub mod host;
@@ -16,7 +17,9 @@ pub mod leader;
 pub mod manager;
 pub mod plugin;
 pub mod plugin_spec;
+pub mod podgc;
 pub mod queue;
 
 pub use gc::GarbageCollector;
 pub use manager::ControllerManager;
+pub use podgc::PodGarbageCollector;

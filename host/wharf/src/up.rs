@@ -176,6 +176,8 @@ async fn start_controllers(
             async move {
                 // Stopped (dropped) when leadership is lost.
                 let _collector = wharf_controller_manager::GarbageCollector::start(client.clone());
+                let _pod_collector =
+                    wharf_controller_manager::PodGarbageCollector::start(client.clone());
                 let _scheduler = match wharf_scheduler::Scheduler::start(client, runtime) {
                     Ok(scheduler) => Some(scheduler),
                     Err(error) => {
