@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::client::{Listed, LocalClient};
 use crate::error::{ApiError, ApiResult};
+use crate::objects::DeleteParams;
 use crate::patch::Patch;
 use crate::remote::{KUBELET_TOKEN_SECRET, RemoteClient};
 use crate::resources::ResourceDef;
@@ -145,38 +146,57 @@ impl ApiClient {
         }
     }
 
-    /// Deletes with the kind's default propagation.
+    /// Deletes with the kind's default propagation (and a pod with its
+    /// own grace period).
     pub async fn delete(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
         name: &str,
     ) -> ApiResult<Value> {
-        match self {
-            ApiClient::Local(client) => client.delete(resource, namespace, name).await,
-            ApiClient::Remote(client) => {
-                client
-                    .delete(resource, namespace, name, None, None, None)
-                    .await
-            }
-        }
+        self.delete_with(resource, namespace, name, &DeleteParams::default())
+            .await
     }
 
-    /// Deletes the object now (a pod its kubelet has stopped: no grace
-    /// period), if it is still the one with `uid`.
-    pub async fn delete_at_once(
+    /// Deletes with `params` (precondition, propagation, grace period).
+    pub async fn delete_with(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
         name: &str,
-        uid: &str,
+        params: &DeleteParams,
     ) -> ApiResult<Value> {
         match self {
-            ApiClient::Local(client) => client.delete_at_once(resource, namespace, name, uid).await,
-            ApiClient::Remote(client) => {
-                client
-                    .delete(resource, namespace, name, None, Some(uid), Some(0))
-                    .await
+            ApiClient::Local(client) => client.delete_with(resource, namespace, name, params).await,
+            ApiClient::Remote(client) => client.delete(resource, namespace, name, params).await,
+        }
+    }
+
+    /// Reads an object, lets `change` edit it (false: nothing to write),
+    /// and writes it (or its status) back guarded by its resourceVersion,
+    /// re-reading on a conflict (8 tries). Returns what was written, or the
+    /// object as read when nothing changed.
+    pub async fn read_modify_write(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        status: bool,
+        mut change: impl FnMut(&mut Value) -> bool,
+    ) -> ApiResult<Value> {
+        const ATTEMPTS: u64 = 8;
+        let mut attempt = 0;
+        loop {
+            let mut object = self.get(resource, namespace, name).await?;
+            if !change(&mut object) {
+                return Ok(object);
+            }
+            attempt += 1;
+            match self.update(resource, namespace, &object, status).await {
+                Err(ApiError::Conflict { .. }) if attempt < ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * attempt)).await;
+                }
+                other => return other,
             }
         }
     }

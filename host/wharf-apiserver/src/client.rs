@@ -180,58 +180,30 @@ impl LocalClient {
             .await
     }
 
-    /// Deletes the object only if it is still the one with `uid`, with a
-    /// propagation policy (`Foreground`, `Background`, `Orphan`; `None`:
-    /// the kind's default).
-    pub async fn delete_precisely(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        name: &str,
-        uid: &str,
-        propagation: Option<&str>,
-    ) -> ApiResult<Value> {
-        let params = DeleteParams {
-            propagation: propagation.map(str::to_string),
-            precondition_uid: Some(uid.to_string()),
-            ..DeleteParams::default()
-        };
-        self.state
-            .objects
-            .delete(resource, namespace, name, &params)
-            .await
-    }
-
-    /// Deletes the object now (a pod with no grace period: its kubelet has
-    /// stopped it), if it is still the one with `uid`.
-    pub async fn delete_at_once(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        name: &str,
-        uid: &str,
-    ) -> ApiResult<Value> {
-        let params = DeleteParams {
-            grace_period_seconds: Some(0),
-            precondition_uid: Some(uid.to_string()),
-            ..DeleteParams::default()
-        };
-        self.state
-            .objects
-            .delete(resource, namespace, name, &params)
-            .await
-    }
-
-    /// Deletes with the Background propagation policy.
+    /// Deletes with the kind's default propagation (and a pod with its
+    /// own grace period).
     pub async fn delete(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
         name: &str,
     ) -> ApiResult<Value> {
+        self.delete_with(resource, namespace, name, &DeleteParams::default())
+            .await
+    }
+
+    /// Deletes with `params` (`DeleteOptions`: precondition, propagation,
+    /// grace period).
+    pub async fn delete_with(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        params: &DeleteParams,
+    ) -> ApiResult<Value> {
         self.state
             .objects
-            .delete(resource, namespace, name, &DeleteParams::default())
+            .delete(resource, namespace, name, params)
             .await
     }
 }

@@ -40,7 +40,7 @@ pub use api_client::ApiClient;
 pub use client::LocalClient;
 pub use discovery::Discovery;
 pub use error::{ApiError, ApiResult};
-pub use objects::{Objects, now_micro_time, now_rfc3339};
+pub use objects::{DeleteParams, Objects, now_micro_time, now_rfc3339};
 pub use patch::Patch;
 pub use remote::RemoteClient;
 pub use resources::{Registry, ResourceDef};

@@ -64,7 +64,7 @@ pub enum Part {
 }
 
 /// Delete options from the query or the `DeleteOptions` body.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 pub struct DeleteParams {
     pub propagation: Option<String>,
     /// `gracePeriodSeconds` (pods): `None` is the pod's own
@@ -73,6 +73,32 @@ pub struct DeleteParams {
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
     pub dry_run: bool,
+}
+
+impl DeleteParams {
+    /// Deletes only the object with `uid` (not a new one with its name).
+    pub fn of_uid(uid: &str) -> Self {
+        Self {
+            precondition_uid: Some(uid.to_string()),
+            ..Self::default()
+        }
+    }
+
+    /// With no grace period (a pod its kubelet has stopped).
+    pub fn at_once(self) -> Self {
+        Self {
+            grace_period_seconds: Some(0),
+            ..self
+        }
+    }
+
+    /// With this propagation policy (`Foreground`, `Background`, `Orphan`).
+    pub fn propagation(self, policy: &str) -> Self {
+        Self {
+            propagation: Some(policy.to_string()),
+            ..self
+        }
+    }
 }
 
 /// Adds `apiVersion`, `kind` and `metadata.resourceVersion` to stored JSON.

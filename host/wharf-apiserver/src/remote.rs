@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::client::Listed;
 use crate::error::{ApiError, ApiResult};
+use crate::objects::DeleteParams;
 use crate::patch::Patch;
 use crate::resources::{Registry, ResourceDef};
 use crate::watch_cache::{CachedEvent, Delivery, WatchType};
@@ -308,19 +309,23 @@ impl RemoteClient {
         resource: &ResourceDef,
         namespace: Option<&str>,
         name: &str,
-        propagation: Option<&str>,
-        uid: Option<&str>,
-        grace_period_seconds: Option<i64>,
+        params: &DeleteParams,
     ) -> ApiResult<Value> {
         let mut options = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
-        if let Some(grace) = grace_period_seconds {
+        if let Some(grace) = params.grace_period_seconds {
             options["gracePeriodSeconds"] = json!(grace);
         }
-        if let Some(propagation) = propagation {
+        if let Some(propagation) = &params.propagation {
             options["propagationPolicy"] = json!(propagation);
         }
-        if let Some(uid) = uid {
+        if let Some(uid) = &params.precondition_uid {
             options["preconditions"] = json!({"uid": uid});
+        }
+        if let Some(version) = &params.precondition_resource_version {
+            options["preconditions"]["resourceVersion"] = json!(version);
+        }
+        if params.dry_run {
+            options["dryRun"] = json!(["All"]);
         }
         let body = serde_json::to_vec(&options).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         self.call(

@@ -25,11 +25,11 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use wharf_apiserver::watcher::{Seen, Watcher};
-use wharf_apiserver::{ApiError, LocalClient, ResourceDef, WatchType};
+use wharf_apiserver::{ApiClient, ApiError, DeleteParams, LocalClient, ResourceDef, WatchType};
 
 const FOREGROUND: &str = "foregroundDeletion";
 const ORPHAN: &str = "orphan";
-/// How many times a failed write is tried before the next event retries it.
+/// How many times a failed delete is tried before the next event retries it.
 const ATTEMPTS: usize = 5;
 
 /// A running garbage collector; dropping it stops it.
@@ -382,12 +382,11 @@ impl Collector {
             // Only this object: a new one with the same name is not garbage.
             let deleted = self
                 .client
-                .delete_precisely(
+                .delete_with(
                     &resource,
                     node.namespace.as_deref(),
                     &node.name,
-                    uid,
-                    Some(propagation),
+                    &DeleteParams::of_uid(uid).propagation(propagation),
                 )
                 .await;
             match deleted {
@@ -475,26 +474,15 @@ impl Collector {
         resource: &ResourceDef,
         namespace: Option<&str>,
         name: &str,
-        change: impl Fn(&mut Value) -> bool,
+        change: impl FnMut(&mut Value) -> bool,
     ) {
-        for attempt in 1..=ATTEMPTS {
-            let Ok(mut object) = self.client.get(resource, namespace, name).await else {
-                return;
-            };
-            if !change(&mut object) {
-                return;
-            }
-            match self
-                .client
-                .update(resource, namespace, &object, false)
-                .await
-            {
-                Ok(_) | Err(ApiError::NotFound { .. }) => return,
-                Err(ApiError::Conflict { .. }) if attempt < ATTEMPTS => continue,
-                Err(error) => {
-                    tracing::warn!(kind = resource.kind, name, %error, "garbage collector: cannot update an object");
-                    return;
-                }
+        let written = ApiClient::from(self.client.clone())
+            .read_modify_write(resource, namespace, name, false, change)
+            .await;
+        match written {
+            Ok(_) | Err(ApiError::NotFound { .. }) => {}
+            Err(error) => {
+                tracing::warn!(kind = resource.kind, name, %error, "garbage collector: cannot update an object");
             }
         }
     }

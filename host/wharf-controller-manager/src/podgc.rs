@@ -13,12 +13,12 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use wharf_apiserver::{ApiError, LocalClient};
+use wharf_apiserver::{ApiError, DeleteParams, LocalClient};
 
 /// How long a pod's node must be missing before the pod goes (kube's).
 pub const QUARANTINE: Duration = Duration::from_secs(40);
-/// How often pods and nodes are compared.
-const PERIOD: Duration = Duration::from_secs(10);
+/// How often pods and nodes are compared (kube's `gcCheckPeriod`).
+const PERIOD: Duration = Duration::from_secs(20);
 
 /// A running pod garbage collector; dropping it stops it.
 pub struct PodGarbageCollector {
@@ -71,7 +71,12 @@ async fn run(client: LocalClient) {
                 "pod garbage collector: deleting a pod bound to a node that does not exist"
             );
             let deleted = client
-                .delete_at_once(&pods, Some(&pod.namespace), &pod.name, &pod.uid)
+                .delete_with(
+                    &pods,
+                    Some(&pod.namespace),
+                    &pod.name,
+                    &DeleteParams::of_uid(&pod.uid).at_once(),
+                )
                 .await;
             if let Err(error) = deleted
                 && !matches!(error, ApiError::NotFound { .. } | ApiError::Conflict { .. })

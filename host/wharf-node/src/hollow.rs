@@ -34,7 +34,8 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use wharf_apiserver::watcher::{Seen, Watcher};
 use wharf_apiserver::{
-    ApiError, ApiResult, LocalClient, Patch, ResourceDef, WatchType, now_rfc3339,
+    ApiClient, ApiError, ApiResult, DeleteParams, LocalClient, Patch, ResourceDef, WatchType,
+    now_rfc3339,
 };
 
 /// The label that makes a Node hollow.
@@ -47,8 +48,6 @@ const REGISTER_CONCURRENCY: usize = 64;
 const POD_WORKERS: usize = 64;
 /// Node indices (and so pod CIDRs) available: 10.0.0.0/8 in /24s.
 const MAX_NODES: u32 = 1 << 16;
-/// Read-modify-write attempts before a conflict is reported.
-const MAX_ATTEMPTS: usize = 8;
 const TAINT_EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
 /// The conditions a kubelet sets on a running pod, in its order.
 const POD_CONDITIONS: [&str; 4] = [
@@ -722,7 +721,12 @@ impl Kubelet {
                 );
                 tokio::spawn(async move {
                     let deleted = client
-                        .delete_at_once(&pods, namespace.as_deref(), &name, &uid)
+                        .delete_with(
+                            &pods,
+                            namespace.as_deref(),
+                            &name,
+                            &DeleteParams::of_uid(&uid).at_once(),
+                        )
                         .await;
                     if let Err(error) = deleted
                         && !matches!(error, ApiError::NotFound { .. } | ApiError::Conflict { .. })
@@ -807,31 +811,19 @@ impl Kubelet {
     }
 
     /// Reads an object, lets `change` edit it (false: nothing to write), and
-    /// writes it back guarded by its resourceVersion, re-reading on conflict.
+    /// writes it back, re-reading on conflict ([`ApiClient::read_modify_write`]).
     async fn read_modify_write(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
         name: &str,
         status: bool,
-        mut change: impl FnMut(&mut Value) -> bool,
+        change: impl FnMut(&mut Value) -> bool,
     ) -> ApiResult<()> {
-        let mut attempt = 0;
-        loop {
-            let mut object = self.client.get(resource, namespace, name).await?;
-            if !change(&mut object) {
-                return Ok(());
-            }
-            attempt += 1;
-            match self
-                .client
-                .update(resource, namespace, &object, status)
-                .await
-            {
-                Err(ApiError::Conflict { .. }) if attempt < MAX_ATTEMPTS => continue,
-                other => return other.map(drop),
-            }
-        }
+        ApiClient::from(self.client.clone())
+            .read_modify_write(resource, namespace, name, status, change)
+            .await
+            .map(drop)
     }
 }
 

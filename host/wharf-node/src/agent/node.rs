@@ -10,10 +10,9 @@
 //! False), hugepages.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
-use wharf_apiserver::{ApiClient, ApiError, ApiResult, Patch, ResourceDef, now_rfc3339};
+use wharf_apiserver::{ApiError, ApiResult, Patch, now_rfc3339};
 
 use super::env::str_at;
 use super::{AgentError, Shared};
@@ -24,8 +23,6 @@ pub(super) const KUBELET_VERSION: &str = "v1.37.0";
 /// The kubelet's default `evictionHard: memory.available<100Mi`, in KiB.
 const EVICTION_MEMORY_KIB: u64 = 100 * 1024;
 const MAX_PODS: &str = "110";
-/// Read-modify-write attempts before a conflict is reported.
-const MAX_ATTEMPTS: usize = 8;
 
 /// Creates the Node, or adopts the one that exists (labels and pod CIDR
 /// completed, status rewritten). Returns its UID.
@@ -44,13 +41,14 @@ pub(super) async fn register(shared: &Shared) -> Result<String, AgentError> {
             tracing::info!(node = name, "adopting the existing node");
             let wanted = node["metadata"]["labels"].clone();
             let pod_cidr = shared.config.pod_cidr_hint.clone();
-            read_modify_write(&shared.client, nodes, None, name, false, |node| {
-                let before = node.clone();
-                complete_node(node, &wanted, pod_cidr.as_deref());
-                *node != before
-            })
-            .await
-            .map_err(failed)?;
+            (shared.client)
+                .read_modify_write(nodes, None, name, false, |node| {
+                    let before = node.clone();
+                    complete_node(node, &wanted, pod_cidr.as_deref());
+                    *node != before
+                })
+                .await
+                .map_err(failed)?;
             write_status(shared, &machine).await.map_err(failed)?
         }
         Err(source) => return Err(failed(source)),
@@ -285,13 +283,8 @@ fn reported_status(name: &str, machine: &Machine, current: &Value, now: &str) ->
 async fn write_status(shared: &Shared, machine: &Machine) -> ApiResult<Value> {
     let name = &shared.config.node_name;
     let mut written = None;
-    read_modify_write(
-        &shared.client,
-        &shared.resources.nodes,
-        None,
-        name,
-        true,
-        |node| {
+    (shared.client)
+        .read_modify_write(&shared.resources.nodes, None, name, true, |node| {
             let current = node.get("status").cloned().unwrap_or_else(|| json!({}));
             node["status"] = reported_status(name, machine, &current, &now_rfc3339());
             if let Some(port) = shared.config.kubelet_port {
@@ -299,9 +292,8 @@ async fn write_status(shared: &Shared, machine: &Machine) -> ApiResult<Value> {
             }
             written = Some(node.clone());
             true
-        },
-    )
-    .await?;
+        })
+        .await?;
     written.ok_or_else(|| ApiError::Internal("the node status was not written".into()))
 }
 
@@ -338,32 +330,6 @@ async fn renew_lease(shared: &Shared, node_uid: &str) -> ApiResult<()> {
     {
         Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
         Err(error) => Err(error),
-    }
-}
-
-/// Reads an object, lets `change` edit it (false: nothing to write), and
-/// writes it back guarded by its resourceVersion, re-reading on conflict.
-pub(super) async fn read_modify_write(
-    client: &ApiClient,
-    resource: &ResourceDef,
-    namespace: Option<&str>,
-    name: &str,
-    status: bool,
-    mut change: impl FnMut(&mut Value) -> bool,
-) -> ApiResult<Value> {
-    let mut attempt = 0;
-    loop {
-        let mut object = client.get(resource, namespace, name).await?;
-        if !change(&mut object) {
-            return Ok(object);
-        }
-        attempt += 1;
-        match client.update(resource, namespace, &object, status).await {
-            Err(ApiError::Conflict { .. }) if attempt < MAX_ATTEMPTS => {
-                tokio::time::sleep(Duration::from_millis(10 * attempt as u64)).await;
-            }
-            other => return other,
-        }
     }
 }
 

@@ -53,7 +53,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
-use wharf_apiserver::{ApiError, WatchType, now_rfc3339};
+use wharf_apiserver::{ApiError, DeleteParams, WatchType, now_rfc3339};
 
 use super::Shared;
 use super::cgroups::{self, Limits};
@@ -62,7 +62,6 @@ use super::docker::{DockerRuntime, DockerStart};
 use super::env::str_at;
 use super::env::{self, EnvError, PodAddresses};
 use super::logs::{self, container_log_path};
-use super::node::read_modify_write;
 use super::probes::{self, ContainerProbes, Finding, Known, ProbeKind, Report, Target};
 use super::process::{self, DEFAULT_PATH, Identity, Launch, Signal};
 use super::status::{self, ContainerView, PodView, State, Termination};
@@ -663,7 +662,7 @@ impl Worker {
                 return retry;
             }
         };
-        if self.shared.driver.is_process() && !mounts.is_empty() && !volumes::can_mount() {
+        if self.shared.driver.is_process() && !mounts.is_empty() && !super::running_as_root() {
             self.block(
                 &name,
                 "CreateContainerError",
@@ -1258,7 +1257,12 @@ impl Worker {
         }
         // Stopped: no grace period is left.
         let deleted = (self.shared.client)
-            .delete_at_once(pods, Some(namespace), name, &self.uid)
+            .delete_with(
+                pods,
+                Some(namespace),
+                name,
+                &DeleteParams::of_uid(&self.uid).at_once(),
+            )
             .await;
         match deleted {
             Ok(_) | Err(ApiError::NotFound { .. } | ApiError::Conflict { .. }) => {}
@@ -1285,25 +1289,25 @@ impl Worker {
             return;
         }
         let (namespace, name) = (self.record.namespace.clone(), self.record.name.clone());
-        let written = read_modify_write(
-            &self.shared.client,
-            &self.shared.resources.pods,
-            Some(&namespace),
-            &name,
-            true,
-            |fresh| {
-                if str_at(fresh, "/metadata/uid") != Some(self.uid.as_str()) {
-                    return false;
-                }
-                let status = status::pod_status(fresh, &self.view(fresh, terminal), &now);
-                if fresh.get("status") == Some(&status) {
-                    return false;
-                }
-                fresh["status"] = status;
-                true
-            },
-        )
-        .await;
+        let written = (self.shared.client)
+            .read_modify_write(
+                &self.shared.resources.pods,
+                Some(&namespace),
+                &name,
+                true,
+                |fresh| {
+                    if str_at(fresh, "/metadata/uid") != Some(self.uid.as_str()) {
+                        return false;
+                    }
+                    let status = status::pod_status(fresh, &self.view(fresh, terminal), &now);
+                    if fresh.get("status") == Some(&status) {
+                        return false;
+                    }
+                    fresh["status"] = status;
+                    true
+                },
+            )
+            .await;
         self.status_pending = false;
         match written {
             Ok(written) if str_at(&written, "/metadata/uid") == Some(self.uid.as_str()) => {
@@ -1672,12 +1676,7 @@ impl Worker {
             self.record.netns = Some(taken.netns);
             self.record.cni_id = Some(taken.cni_id);
             self.save();
-            for name in &names {
-                if (self.blocked.get(name)).is_some_and(|(reason, _)| reason == "ContainerCreating")
-                {
-                    self.blocked.remove(name);
-                }
-            }
+            self.network_ready(&names);
             return Ok(());
         }
         if let Some(docker) = self.shared.driver.docker().cloned()
@@ -1708,15 +1707,7 @@ impl Worker {
                 );
                 self.record.pod_ip = Some(network.ip);
                 self.save();
-                for name in &names {
-                    if self
-                        .blocked
-                        .get(name)
-                        .is_some_and(|(reason, _)| reason == "ContainerCreating")
-                    {
-                        self.blocked.remove(name);
-                    }
-                }
+                self.network_ready(&names);
                 Ok(())
             }
             Ok(Err(error)) => {
@@ -1729,6 +1720,15 @@ impl Worker {
             Err(join) => {
                 tracing::error!(%join, "pod network setup panicked");
                 Err(retry)
+            }
+        }
+    }
+
+    /// The network is up: containers held for it may be created.
+    fn network_ready(&mut self, names: &[String]) {
+        for name in names {
+            if (self.blocked.get(name)).is_some_and(|(reason, _)| reason == "ContainerCreating") {
+                self.blocked.remove(name);
             }
         }
     }
