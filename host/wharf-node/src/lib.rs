@@ -15,5 +15,6 @@ mod server;
 
 pub use agent::{
     AgentConfig, AgentError, BackOffConfig, NodeAgent, RuntimeConfig, container_log_path,
+    running_as_root,
 };
 pub use hollow::{HollowConfig, HollowError, HollowNodes};

@@ -291,18 +291,11 @@ async fn a_deleted_pods_ip_goes_to_the_next_pod() {
         .await
         .unwrap();
     // Terminating first (its IP held), then deleted by the hollow kubelet.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while (cluster.client)
-        .get(&cluster.pods, Some("default"), "first")
-        .await
-        .is_ok()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the pod is still there"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually("the deleted pod gone", async || {
+        let found = (cluster.client.get(&cluster.pods, Some("default"), "first")).await;
+        found.is_err().then_some(())
+    })
+    .await;
     assert_eq!(create("third").await, first, "the lowest free IP is reused");
 }
 

@@ -116,17 +116,8 @@ pub async fn start_proxy(client: impl Into<ApiClient>) -> Option<wharf_proxy::Pr
 /// The CNI plugins' folder, when pods can have a network each (root, and
 /// Debian's containernetworking-plugins installed).
 fn pod_networks() -> Option<PathBuf> {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(|ids| ids.split_whitespace().next() == Some("0"))
-        })
-        .unwrap_or(false);
     let plugins = PathBuf::from("/usr/lib/cni");
-    if root && plugins.join("bridge").exists() {
+    if wharf_node::running_as_root() && plugins.join("bridge").exists() {
         return Some(plugins);
     }
     tracing::warn!(

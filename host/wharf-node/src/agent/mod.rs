@@ -91,6 +91,18 @@ use wharf_apiserver::{ApiClient, ApiError, ResourceDef};
 pub use logs::container_log_path;
 pub use runtime::RuntimeConfig;
 
+/// Whether this process runs as root (effective uid 0): pod networks and
+/// the process driver's volumes (a private mount namespace) need it.
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
 /// What the node agent runs as.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {

@@ -211,18 +211,6 @@ fn remove_empty(path: &Path) {
     }
 }
 
-/// Whether this agent may mount (effective uid 0): the process driver's
-/// volumes need a private mount namespace.
-pub(super) fn can_mount() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("Uid:"))
-            .and_then(|ids| ids.split_whitespace().nth(1))
-            == Some("0")
-    })
-}
-
 fn quote(path: &Path) -> Result<String, VolumeError> {
     let text = path
         .to_str()

@@ -185,7 +185,7 @@ pub(super) async fn fill(shared: Arc<Shared>, warm: Arc<WarmNetworks>) {
         if stopped(&shared) {
             return;
         }
-        let id = uuid_like();
+        let id = uuid::Uuid::new_v4().simple().to_string();
         let (netns, cni_id) = (format!("wharf-w{}", &id[..12]), format!("warm-{id}"));
         let (job_config, job_warm, job_cidr) = (config.clone(), warm.clone(), cidr.clone());
         warm.wiring
@@ -227,25 +227,6 @@ pub(super) async fn fill(shared: Arc<Shared>, warm: Arc<WarmNetworks>) {
     }
 }
 
-/// A random hex id (no dependency for 16 bytes of the kernel's randomness).
-fn uuid_like() -> String {
-    let bytes = std::fs::read("/proc/sys/kernel/random/uuid").unwrap_or_default();
-    let text: String = String::from_utf8_lossy(&bytes)
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .collect();
-    if text.len() >= 16 {
-        text
-    } else {
-        format!(
-            "{:032x}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +247,5 @@ mod tests {
         assert_eq!(warm.take("10.0.1.0/24").unwrap().netns, "b");
         assert!(warm.take("10.0.1.0/24").is_none());
         assert_eq!(warm.recorded(), [one("a", "10.0.0.0/24")]);
-        assert!(uuid_like().len() >= 16);
     }
 }
