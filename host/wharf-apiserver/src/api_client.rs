@@ -35,14 +35,6 @@ impl From<RemoteClient> for ApiClient {
 }
 
 impl ApiClient {
-    /// The in-process client, when the API server is in this process.
-    pub fn local(&self) -> Option<&LocalClient> {
-        match self {
-            ApiClient::Local(client) => Some(client),
-            ApiClient::Remote(_) => None,
-        }
-    }
-
     /// The served kind with this group, version and kind name.
     pub fn resource(&self, group: &str, version: &str, kind: &str) -> ApiResult<Arc<ResourceDef>> {
         match self {

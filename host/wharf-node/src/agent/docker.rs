@@ -382,7 +382,7 @@ impl DockerRuntime {
     }
 
     /// The ids of the containers labelled with the pod's UID, running or not.
-    pub(super) async fn pod_containers(&self, uid: &str) -> Vec<String> {
+    async fn pod_containers(&self, uid: &str) -> Vec<String> {
         let filters = HashMap::from([("label", vec![format!("{POD_UID_LABEL}={uid}")])]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
