@@ -30,9 +30,7 @@ pub async fn core(
     Path(rest): Path<String>,
     request: Request,
 ) -> Response {
-    serve(state, "", "v1", &rest, request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    in_request(serve(state, "", "v1", &rest, request)).await
 }
 
 /// `/apis/{group}/{version}/{*rest}`.
@@ -41,9 +39,28 @@ pub async fn grouped(
     Path((group, version, rest)): Path<(String, String, String)>,
     request: Request,
 ) -> Response {
-    serve(state, &group, &version, &rest, request)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    in_request(serve(state, &group, &version, &rest, request)).await
+}
+
+/// Serves one request as its user (anonymous until the API server
+/// authenticates), with the warnings admission collected as `Warning`
+/// headers.
+async fn in_request(handle: impl std::future::Future<Output = ApiResult<Response>>) -> Response {
+    let (result, warnings) =
+        crate::admission::in_request(crate::admission::UserInfo::anonymous(), handle).await;
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    add_warnings(response.headers_mut(), &warnings);
+    response
+}
+
+/// One `Warning: 299 - "text"` header per warning, as kube-apiserver sends them.
+fn add_warnings(headers: &mut HeaderMap, warnings: &[String]) {
+    for warning in warnings {
+        let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            headers.append("Warning", value);
+        }
+    }
 }
 
 /// A JSON response with an optional `Warning` header per warning.
@@ -60,12 +77,7 @@ fn json_response(
         header::CONTENT_TYPE,
         HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")),
     );
-    for warning in warnings {
-        let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
-        if let Ok(value) = HeaderValue::from_str(&text) {
-            headers.append("Warning", value);
-        }
-    }
+    add_warnings(headers, warnings);
     response
 }
 

@@ -5,6 +5,7 @@
 //! Kubernetes API conventions. The app is a function, [`app`], so tests can
 //! drive it without a socket.
 
+pub mod admission;
 pub mod allocator;
 pub mod api_client;
 mod body;
@@ -36,6 +37,7 @@ use axum::routing::{any, get};
 use serde_json::json;
 use wharf_store::Store;
 
+pub use admission::{AdmissionChain, Attributes, Operation, UserInfo};
 pub use api_client::ApiClient;
 pub use client::LocalClient;
 pub use discovery::Discovery;

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use wharf_store::{ContinueToken, Store};
 
+use crate::admission::{self, AdmissionChain, Attributes, Operation};
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::resources::{Registry, ResourceDef};
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -26,6 +27,8 @@ pub struct Objects {
     pub registry: Arc<Registry>,
     /// Service ClusterIPs and NodePorts.
     pub allocator: crate::allocator::Allocator,
+    /// The admission plugins, once `wharf up` has set them.
+    pub admission: Arc<std::sync::OnceLock<Arc<dyn AdmissionChain>>>,
 }
 
 /// One object read from the store.
@@ -271,7 +274,34 @@ impl Objects {
             store,
             registry,
             allocator,
+            admission: Arc::default(),
         }
+    }
+
+    /// The admission chain, if any plugin reviews writes of `resource`.
+    fn admission_for(&self, resource: &ResourceDef) -> Option<Arc<dyn AdmissionChain>> {
+        self.admission
+            .get()
+            .filter(|chain| chain.reviews(resource))
+            .cloned()
+    }
+
+    /// Runs the mutating plugins on `object`; what they changed is decoded,
+    /// defaulted and, later, validated again like the client's own input.
+    fn mutate(
+        &self,
+        chain: &dyn AdmissionChain,
+        attributes: &Attributes<'_>,
+        object: &mut Value,
+    ) -> ApiResult<()> {
+        let before = object.clone();
+        admission::blocking(|| chain.mutate(attributes, object))?;
+        if *object != before {
+            let (decoded, _) = self.admit(attributes.resource, object, true)?;
+            *object = decoded;
+            validation::apply_defaults(attributes.resource, object);
+        }
+        Ok(())
     }
 
     pub async fn get(
@@ -494,6 +524,29 @@ impl Objects {
         }
         validation::apply_defaults(resource, &mut object);
         self.check_namespace(resource, namespace).await?;
+        let chain = self.admission_for(resource);
+        let user = admission::current_user();
+        if let Some(chain) = &chain {
+            let server_set = metadata_mut(&mut object).clone();
+            let attributes = Attributes {
+                operation: Operation::Create,
+                resource,
+                subresource: None,
+                namespace,
+                name: given_name.as_deref().unwrap_or_default(),
+                old_object: None,
+                dry_run,
+                user: &user,
+            };
+            self.mutate(chain.as_ref(), &attributes, &mut object)?;
+            let metadata = metadata_mut(&mut object);
+            for key in ["uid", "creationTimestamp", "namespace", "generation"] {
+                match server_set.get(key) {
+                    Some(value) => metadata.insert(key.into(), value.clone()),
+                    None => metadata.remove(key),
+                };
+            }
+        }
 
         for _ in 0..MAX_RETRIES {
             let name = match (&given_name, &generate_name) {
@@ -509,6 +562,19 @@ impl Objects {
             causes.extend(validation::validate(resource, &object));
             if !causes.is_empty() {
                 return Err(Self::invalid(resource, &name, causes));
+            }
+            if let Some(chain) = &chain {
+                let attributes = Attributes {
+                    operation: Operation::Create,
+                    resource,
+                    subresource: None,
+                    namespace,
+                    name: &name,
+                    old_object: None,
+                    dry_run,
+                    user: &user,
+                };
+                admission::blocking(|| chain.validate(&attributes, Some(&object)))?;
             }
             if dry_run {
                 return Ok(object);
@@ -629,6 +695,13 @@ impl Objects {
     where
         F: FnMut(&Value) -> ApiResult<Value>,
     {
+        let chain = self.admission_for(resource);
+        let user = admission::current_user();
+        let subresource = match part {
+            Part::Main => None,
+            Part::Status => Some("status"),
+            Part::Whole => Some("binding"),
+        };
         for _ in 0..MAX_RETRIES {
             let current = self.get(resource, namespace, name).await?;
             let requested = change(&current.object)?;
@@ -651,9 +724,26 @@ impl Objects {
                     name_of(&next)
                 )));
             }
+            let attributes = Attributes {
+                operation: Operation::Update,
+                resource,
+                subresource,
+                namespace,
+                name,
+                old_object: Some(&current.object),
+                dry_run,
+                user: &user,
+            };
+            if let Some(chain) = &chain {
+                self.mutate(chain.as_ref(), &attributes, &mut next)?;
+                next = merge_server_fields(resource, &current.object, next, part);
+            }
             let causes = validation::validate(resource, &next);
             if !causes.is_empty() {
                 return Err(Self::invalid(resource, name, causes));
+            }
+            if let Some(chain) = &chain {
+                admission::blocking(|| chain.validate(&attributes, Some(&next)))?;
             }
             if spec_of(&next) != spec_of(&current.object) {
                 let generation = current
@@ -802,6 +892,21 @@ impl Objects {
                     ),
                 });
             }
+            if let Some(chain) = self.admission_for(resource) {
+                let user = admission::current_user();
+                let attributes = Attributes {
+                    operation: Operation::Delete,
+                    resource,
+                    subresource: None,
+                    namespace,
+                    name,
+                    old_object: Some(&current.object),
+                    dry_run: params.dry_run,
+                    user: &user,
+                };
+                admission::blocking(|| chain.validate(&attributes, None))?;
+            }
+            let metadata = &current.object["metadata"];
             let mut finalizers: Vec<Value> = metadata["finalizers"]
                 .as_array()
                 .cloned()

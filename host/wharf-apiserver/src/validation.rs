@@ -306,6 +306,7 @@ pub fn validate(resource: &ResourceDef, object: &Value) -> Vec<Cause> {
     }
     match resource.kind {
         "Plugin" => {
+            // The worlds of `wit/plugins.wit`, and those this host serves.
             const TYPES: [&str; 5] = [
                 "controller",
                 "scheduler",
@@ -313,17 +314,23 @@ pub fn validate(resource: &ResourceDef, object: &Value) -> Vec<Cause> {
                 "admission",
                 "addon",
             ];
+            const SERVED: [&str; 3] = ["controller", "scheduler", "admission"];
             let plugin_type = object
                 .pointer("/spec/type")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            if !TYPES.contains(&plugin_type) {
+            if !SERVED.contains(&plugin_type) {
+                let not_yet = if TYPES.contains(&plugin_type) {
+                    format!(": plugins of type \"{plugin_type}\" are not served by this host yet")
+                } else {
+                    String::new()
+                };
                 causes.push(Cause {
                     reason: "FieldValueNotSupported",
                     field: "spec.type".into(),
                     message: format!(
-                        "Unsupported value: \"{plugin_type}\": supported values: \"{}\"",
-                        TYPES.join("\", \"")
+                        "Unsupported value: \"{plugin_type}\"{not_yet}: supported values: \"{}\"",
+                        SERVED.join("\", \"")
                     ),
                 });
             }

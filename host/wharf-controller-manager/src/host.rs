@@ -348,14 +348,7 @@ impl ControllerHost for PluginHost {
     }
 
     fn log(&self, level: Level, message: &str) {
-        let plugin = self.plugin.as_str();
-        match level {
-            Level::Trace => tracing::trace!(plugin, "{message}"),
-            Level::Debug => tracing::debug!(plugin, "{message}"),
-            Level::Info => tracing::info!(plugin, "{message}"),
-            Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
-        }
+        wharf_plugins::log_as(&self.plugin, level, message);
     }
 
     fn state_get(&self, key: &str) -> Option<Vec<u8>> {

@@ -6,7 +6,6 @@
 //! instance, and instantiates the new module before its next call. No key is
 //! lost, because keys live in the queue, not in the instance.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -14,7 +13,7 @@ use std::time::Duration;
 use wharf_plugins::controller::{
     ControllerHost, InstanceKind, Kind, ModuleKind, Outcome, Registration,
 };
-use wharf_plugins::{Limits, PluginError};
+use wharf_plugins::{Limits, PluginError, PluginStats};
 
 use crate::host::PluginHost;
 use crate::informer::{Change, Informers, key_of};
@@ -28,39 +27,6 @@ pub struct ControllerSpec {
     pub workers: usize,
 }
 
-/// Counters for the plugin's status.
-#[derive(Default)]
-pub struct Stats {
-    pub calls: AtomicU64,
-    pub errors: AtomicU64,
-    pub total_micros: AtomicU64,
-    pub last_error: Mutex<Option<(String, String)>>,
-}
-
-impl Stats {
-    fn record(&self, elapsed: Duration, error: Option<&PluginError>) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.total_micros
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-        if let Some(error) = error {
-            self.errors.fetch_add(1, Ordering::Relaxed);
-            *self.last_error.lock().expect("stats") =
-                Some((error.reason().to_string(), error.to_string()));
-        }
-    }
-
-    /// Mean call latency.
-    pub fn mean(&self) -> Duration {
-        let calls = self.calls.load(Ordering::Relaxed);
-        Duration::from_micros(
-            self.total_micros
-                .load(Ordering::Relaxed)
-                .checked_div(calls)
-                .unwrap_or(0),
-        )
-    }
-}
-
 /// The module workers should run, with a generation that changes on reload.
 struct Current {
     generation: u64,
@@ -72,7 +38,7 @@ pub struct ControllerPlugin {
     pub name: String,
     pub spec: ControllerSpec,
     pub registration: Registration,
-    pub stats: Arc<Stats>,
+    pub stats: Arc<PluginStats>,
     pub queue: Arc<WorkQueue>,
     current: Arc<RwLock<Current>>,
     host: Arc<PluginHost>,

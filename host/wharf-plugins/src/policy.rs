@@ -17,23 +17,27 @@ use std::path::Path;
 use std::sync::Arc;
 
 use libloading::Library;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Store, StoreLimits};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, InstancePre, Linker};
 use wharf_plugin_abi::policy::{
     self as abi, Change, Decode, Encode, Filtered, Pod, Registration, Rejection, symbols,
 };
 use wharf_plugin_abi::{WharfBuf, WharfStr, status};
 
-use crate::controller::{classify, ticks};
 use crate::engine::Runtime;
 use crate::error::PluginError;
+use crate::imports::LogOnlyHost;
 use crate::limits::Limits;
+use crate::world::{Instance, Module, Sandbox, World};
 
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "scheduler",
+        with: {
+            "wharf:plugin/log": crate::controller::bindings::wharf::plugin::log,
+            "wharf:plugin/clock": crate::controller::bindings::wharf::plugin::clock,
+        },
     });
 }
 
@@ -137,41 +141,24 @@ impl<'a> PreparedChanges<'a> {
     }
 }
 
-/// What each store of a policy instance holds.
-struct InstanceState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limits: StoreLimits,
-    name: Arc<str>,
-}
+/// The `scheduler` world.
+pub struct SchedulerWorld;
 
-impl WasiView for InstanceState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+impl World for SchedulerWorld {
+    const NAME: &'static str = "scheduler";
+    type Pre = bindings::SchedulerPre<Sandbox>;
+    type Bindings = bindings::Scheduler;
+
+    fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+        bindings::Scheduler::add_to_linker::<_, HasSelf<Sandbox>>(linker, |sandbox| sandbox)
     }
-}
 
-impl bindings::wharf::plugin::log::Host for InstanceState {
-    fn log(&mut self, level: bindings::wharf::plugin::log::Level, message: String) {
-        use bindings::wharf::plugin::log::Level;
-        let plugin = &*self.name;
-        match level {
-            Level::Trace | Level::Debug => tracing::debug!(plugin, "{message}"),
-            Level::Info => tracing::info!(plugin, "{message}"),
-            Level::Warn => tracing::warn!(plugin, "{message}"),
-            Level::Error => tracing::error!(plugin, "{message}"),
-        }
+    fn prepare(pre: InstancePre<Sandbox>) -> wasmtime::Result<Self::Pre> {
+        bindings::SchedulerPre::new(pre)
     }
-}
 
-impl bindings::wharf::plugin::clock::Host for InstanceState {
-    fn now_millis(&mut self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Bindings> {
+        pre.instantiate(store)
     }
 }
 
@@ -185,9 +172,8 @@ pub enum PolicyModule {
 impl PolicyModule {
     /// Compiles (or takes from the cache) and links a policy component.
     pub fn load_wasm(runtime: &Arc<Runtime>, bytes: &[u8]) -> Result<Self, PluginError> {
-        let (component, digest) = runtime.compile(bytes)?;
-        Ok(PolicyModule::Wasm(Arc::new(WasmPolicyModule::link(
-            runtime, component, digest,
+        Ok(PolicyModule::Wasm(Arc::new(WasmPolicyModule::load(
+            runtime, bytes,
         )?)))
     }
 
@@ -201,7 +187,7 @@ impl PolicyModule {
     /// The module's content digest, `sha256:<hex>`.
     pub fn digest(&self) -> &str {
         match self {
-            PolicyModule::Wasm(module) => &module.digest,
+            PolicyModule::Wasm(module) => module.digest(),
             PolicyModule::Native(module) => &module.digest,
         }
     }
@@ -214,78 +200,37 @@ impl PolicyModule {
         limits: &Limits,
     ) -> Result<(PolicyInstance, Registration), PluginError> {
         match self {
-            PolicyModule::Wasm(module) => module.instantiate(name, config, limits),
+            PolicyModule::Wasm(module) => module.instantiate_policy(name, config, limits),
             PolicyModule::Native(module) => module.instantiate(config),
         }
     }
 }
 
 /// A compiled policy component.
-pub struct WasmPolicyModule {
-    pre: bindings::SchedulerPre<InstanceState>,
-    runtime: Arc<Runtime>,
-    digest: String,
-}
+pub type WasmPolicyModule = Module<SchedulerWorld>;
 
-impl WasmPolicyModule {
-    fn link(
-        runtime: &Arc<Runtime>,
-        component: Component,
-        digest: String,
-    ) -> Result<Self, PluginError> {
-        let link_error = |e: wasmtime::Error| PluginError::Link {
-            world: "scheduler",
-            reason: format!("{e:#}"),
-        };
-        let mut linker: Linker<InstanceState> = Linker::new(runtime.engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
-        bindings::Scheduler::add_to_linker::<_, HasSelf<InstanceState>>(&mut linker, |state| state)
-            .map_err(link_error)?;
-        let pre = linker.instantiate_pre(&component).map_err(link_error)?;
-        let pre = bindings::SchedulerPre::new(pre).map_err(link_error)?;
-        Ok(Self {
-            pre,
-            runtime: runtime.clone(),
-            digest,
-        })
-    }
-
-    fn instantiate(
+impl Module<SchedulerWorld> {
+    fn instantiate_policy(
         &self,
         name: &str,
         config: &str,
         limits: &Limits,
     ) -> Result<(PolicyInstance, Registration), PluginError> {
-        let state = InstanceState {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            limits: crate::limits::store_limits(limits),
-            name: name.into(),
-        };
-        let mut store = Store::new(self.runtime.engine(), state);
-        store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(ticks(limits.call_deadline));
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| classify(e, limits))?;
-        let registration = match bindings.wharf_plugin_policy().call_init(&mut store, config) {
-            Ok(Ok(r)) => Registration {
-                name: r.name,
-                filters: r.filters,
-                scores: r.scores,
-                wants_pods: r.wants_pods,
-                wants_usage: r.wants_usage,
-                wants_pod_json: r.wants_pod_json,
-            },
-            Ok(Err(message)) => return Err(PluginError::Failed(message)),
-            Err(error) => return Err(classify(error, limits)),
+        let mut instance = self.instantiate(Arc::new(LogOnlyHost::new(name)), limits)?;
+        let registration = instance
+            .call(|bindings, store| bindings.wharf_plugin_policy().call_init(store, config))?
+            .map_err(PluginError::Failed)?;
+        let registration = Registration {
+            name: registration.name,
+            filters: registration.filters,
+            scores: registration.scores,
+            wants_pods: registration.wants_pods,
+            wants_usage: registration.wants_usage,
+            wants_pod_json: registration.wants_pod_json,
         };
         Ok((
             PolicyInstance::Wasm(WasmPolicyInstance {
-                store,
-                bindings,
-                limits: limits.clone(),
+                instance,
                 wants_json: registration.wants_pod_json,
             }),
             registration,
@@ -347,47 +292,36 @@ impl PolicyInstance {
 
 /// A live WebAssembly policy instance.
 pub struct WasmPolicyInstance {
-    store: Store<InstanceState>,
-    bindings: bindings::Scheduler,
-    limits: Limits,
+    instance: Instance<SchedulerWorld>,
     wants_json: bool,
 }
 
 impl WasmPolicyInstance {
-    fn arm(&mut self) {
-        self.store
-            .set_epoch_deadline(ticks(self.limits.call_deadline));
-    }
-
     fn update(&mut self, changes: &[wit::Change]) -> Result<(), PluginError> {
-        self.arm();
-        self.bindings
-            .wharf_plugin_policy()
-            .call_update(&mut self.store, changes)
-            .map_err(|e| classify(e, &self.limits))
+        self.instance
+            .call(|bindings, store| bindings.wharf_plugin_policy().call_update(store, changes))
     }
 
     fn filter(&mut self, pod: &wit::Pod, candidates: &[u32]) -> Result<Filtered, PluginError> {
-        self.arm();
-        match self
-            .bindings
-            .wharf_plugin_policy()
-            .call_filter(&mut self.store, pod, candidates)
-        {
-            Ok(Ok(filtered)) => Ok(Filtered {
-                rejections: filtered
-                    .rejections
-                    .into_iter()
-                    .map(|r| Rejection {
-                        position: r.position,
-                        reasons: r.reasons,
-                    })
-                    .collect(),
-                skip_score: filtered.skip_score,
-            }),
-            Ok(Err(message)) => Err(PluginError::Failed(message)),
-            Err(error) => Err(classify(error, &self.limits)),
-        }
+        let filtered = self
+            .instance
+            .call(|bindings, store| {
+                bindings
+                    .wharf_plugin_policy()
+                    .call_filter(store, pod, candidates)
+            })?
+            .map_err(PluginError::Failed)?;
+        Ok(Filtered {
+            rejections: filtered
+                .rejections
+                .into_iter()
+                .map(|r| Rejection {
+                    position: r.position,
+                    reasons: r.reasons,
+                })
+                .collect(),
+            skip_score: filtered.skip_score,
+        })
     }
 
     fn score(
@@ -396,24 +330,23 @@ impl WasmPolicyInstance {
         candidates: &[u32],
         scores: &mut Vec<i64>,
     ) -> Result<(), PluginError> {
-        self.arm();
-        match self
-            .bindings
-            .wharf_plugin_policy()
-            .call_score(&mut self.store, pod, candidates)
-        {
-            Ok(Ok(answer)) if answer.len() == candidates.len() => {
-                *scores = answer;
-                Ok(())
-            }
-            Ok(Ok(answer)) => Err(PluginError::Failed(format!(
+        let answer = self
+            .instance
+            .call(|bindings, store| {
+                bindings
+                    .wharf_plugin_policy()
+                    .call_score(store, pod, candidates)
+            })?
+            .map_err(PluginError::Failed)?;
+        if answer.len() != candidates.len() {
+            return Err(PluginError::Failed(format!(
                 "score returned {} scores for {} candidates",
                 answer.len(),
                 candidates.len()
-            ))),
-            Ok(Err(message)) => Err(PluginError::Failed(message)),
-            Err(error) => Err(classify(error, &self.limits)),
+            )));
         }
+        *scores = answer;
+        Ok(())
     }
 }
 

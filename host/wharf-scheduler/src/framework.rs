@@ -4,13 +4,12 @@
 //! feasible ones, the best node (ties broken at random).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use wharf_plugin_abi::policy::{Change, Pod, Registration};
 use wharf_plugins::policy::{PolicyInstance, PolicyModule, PreparedChanges, PreparedPod};
-use wharf_plugins::{Limits, PluginError};
+use wharf_plugins::{Limits, PluginError, PluginStats};
 
 use crate::nodes::NodeTable;
 
@@ -31,32 +30,6 @@ pub fn feasible_nodes_to_find(all: usize) -> usize {
     (all * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
 }
 
-/// A policy's counters, shared with the status writer.
-#[derive(Default)]
-pub struct PolicyStats {
-    pub calls: AtomicU64,
-    pub errors: AtomicU64,
-    pub nanos: AtomicU64,
-    pub last_error: Mutex<Option<(String, String)>>,
-}
-
-impl PolicyStats {
-    pub fn mean(&self) -> Duration {
-        let calls = self.calls.load(Ordering::Relaxed).max(1);
-        Duration::from_nanos(self.nanos.load(Ordering::Relaxed) / calls)
-    }
-
-    fn record(&self, started: Instant, result: Result<(), &PluginError>) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        if let Err(error) = result {
-            self.errors.fetch_add(1, Ordering::Relaxed);
-            *self.last_error.lock().expect("stats") =
-                Some((error.reason().to_string(), error.to_string()));
-        }
-    }
-}
 
 /// Everything needed to (re)build a policy instance.
 #[derive(Clone)]
@@ -73,7 +46,7 @@ pub struct PolicySpec {
     /// Whether its extension points are switched on by config.
     pub filter_enabled: bool,
     pub score_enabled: bool,
-    pub stats: Arc<PolicyStats>,
+    pub stats: Arc<PluginStats>,
 }
 
 /// A running policy.
@@ -223,7 +196,7 @@ impl Profile {
             }
             let started = Instant::now();
             let result = policy.instance.update(&prepared[kind]);
-            policy.spec.stats.record(started, result.as_ref().map(drop));
+            policy.spec.stats.record(started.elapsed(), result.as_ref().err());
             if result.is_err() {
                 policy.poisoned = true;
             }
@@ -239,7 +212,7 @@ impl Profile {
             match ActivePolicy::start(policy.spec.clone(), table) {
                 Ok(fresh) => *policy = fresh,
                 Err(error) => {
-                    policy.spec.stats.record(Instant::now(), Err(&error));
+                    policy.spec.stats.record_error(&error);
                 }
             }
         }
@@ -302,7 +275,7 @@ impl Profile {
                 }
                 let started = Instant::now();
                 let result = policy.instance.filter(&prepared, &candidates);
-                policy.spec.stats.record(started, result.as_ref().map(drop));
+                policy.spec.stats.record(started.elapsed(), result.as_ref().err());
                 let rejections = match result {
                     Ok(filtered) => {
                         policy.skip_score =
@@ -365,7 +338,7 @@ impl Profile {
                     "score {bad} is outside [0, 100]"
                 )));
             }
-            policy.spec.stats.record(started, result.as_ref().map(drop));
+            policy.spec.stats.record(started.elapsed(), result.as_ref().err());
             if let Err(error) = result {
                 policy.poisoned |= error.poisons_instance();
                 return Err(ScheduleError::Policy {

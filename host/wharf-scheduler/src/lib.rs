@@ -64,7 +64,6 @@ impl Scheduler {
             .resource("", "v1", "Node")
             .map_err(|e| SchedulerError::MissingKind("nodes", e))?;
         let (sender, inputs) = std::sync::mpsc::channel();
-        let board = policies::Board::default();
         let counters = Arc::new(Counters::default());
         let tasks = vec![
             tokio::spawn(watch(
@@ -81,12 +80,17 @@ impl Scheduler {
                 Input::Node,
                 Input::NodesListed,
             )),
-            tokio::spawn(policies::run(
-                client.clone(),
-                runtime,
-                sender.clone(),
-                board.clone(),
-            )),
+            tokio::spawn(
+                wharf_plugin_host::Supervisor::new(
+                    Arc::new(policies::PolicyWorld {
+                        runtime,
+                        inputs: sender.clone(),
+                    }),
+                    client.clone(),
+                )
+                .run(std::future::pending()),
+            ),
+            tokio::spawn(tick(sender.clone())),
         ];
         let state = Loop {
             recorder: wharf_apiserver::events::Recorder::start(
@@ -101,7 +105,6 @@ impl Scheduler {
             client,
             inputs,
             sender: sender.clone(),
-            board,
             counters: counters.clone(),
             queue: queue::SchedulingQueue::default(),
             table: nodes::NodeTable::default(),
@@ -148,6 +151,17 @@ impl Scheduler {
 impl Drop for Scheduler {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Wakes the loop for its housekeeping every 500 ms, until it is gone.
+async fn tick(inputs: std::sync::mpsc::Sender<Input>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        ticker.tick().await;
+        if inputs.send(Input::Tick).is_err() {
+            return;
+        }
     }
 }
 

@@ -20,7 +20,7 @@ pub const COMPONENT: &str = "default-scheduler";
 use crate::framework::{ActivePolicy, Profile, ScheduleError};
 use crate::nodes::{AssignedPod, NodeTable};
 use crate::pod;
-use crate::policies::{Board, PolicyEvent, set_phase};
+use crate::policies::PolicyEvent;
 use crate::queue::{Popped, SchedulingQueue};
 
 /// What the loop reacts to.
@@ -58,7 +58,6 @@ pub(crate) struct Loop {
     pub inputs: Receiver<Input>,
     pub sender: Sender<Input>,
     pub recorder: Recorder,
-    pub board: Board,
     pub counters: Arc<Counters>,
     pub queue: SchedulingQueue,
     pub table: NodeTable,
@@ -141,19 +140,19 @@ impl Loop {
             }
             Input::Policy(PolicyEvent::Install(spec)) => {
                 let name = spec.name.clone();
-                let digest = spec.module.digest().to_string();
+                let stats = spec.stats.clone();
                 self.profile.push_changes(&mut self.table);
                 match ActivePolicy::start(spec, &self.table) {
                     Ok(policy) => {
                         tracing::info!(plugin = %name, policy = %policy.registration.name, "scheduler policy loaded");
                         self.profile.install(policy);
-                        set_phase(&self.board, &name, "Loaded", String::new(), Some(&digest));
+                        *stats.start_failure.lock().expect("stats") = None;
                         // A new policy set may fit pods the old one did not.
                         self.queue.move_all_unschedulable();
                     }
                     Err(error) => {
                         tracing::warn!(plugin = %name, %error, "scheduler policy failed to start");
-                        set_phase(&self.board, &name, "Failed", error.to_string(), None);
+                        *stats.start_failure.lock().expect("stats") = Some(error.to_string());
                     }
                 }
             }

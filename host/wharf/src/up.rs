@@ -165,8 +165,8 @@ async fn start_controllers(
         None => tracing::warn!("no plugin directory; no sample plugins installed"),
     }
     let identity = format!("{}-{}", hostname(), std::process::id());
-    let election = wharf_controller_manager::leader::ElectionConfig::new(identity);
-    tokio::spawn(wharf_controller_manager::leader::run(
+    let election = wharf_plugin_host::leader::ElectionConfig::new(identity);
+    tokio::spawn(wharf_plugin_host::leader::run(
         client.clone(),
         election,
         move |mut stopped| {

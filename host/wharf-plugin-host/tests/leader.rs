@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wharf_apiserver::{ApiState, LocalClient};
-use wharf_controller_manager::leader::{ElectionConfig, run};
+use wharf_plugin_host::leader::{ElectionConfig, run};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
 fn fast(identity: &str) -> ElectionConfig {

@@ -1,5 +1,6 @@
-//! The parts of a `Plugin` spec every plugin kind shares: where its module
-//! comes from (`spec.module`), its limits (`spec.limits`), and reading the
+//! The parts of a `Plugin` spec every world shares: where its module comes
+//! from (`spec.module`), its limits (`spec.limits`), its permissions
+//! (`spec.permissions`), its config (`spec.config`), and reading the
 //! module's bytes.
 
 use std::path::PathBuf;
@@ -7,7 +8,49 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use wharf_apiserver::LocalClient;
-use wharf_plugins::Limits;
+use wharf_plugins::{Limits, PermissionRule, Permissions};
+
+/// A `Plugin` object's spec, as every world reads it.
+#[derive(Clone, Debug)]
+pub struct PluginSpec {
+    /// The Plugin object's name.
+    pub name: String,
+    pub source: ModuleSource,
+    pub limits: Limits,
+    pub permissions: Permissions,
+    /// `spec.config` (`{}` when absent): the world takes its own settings
+    /// from it and gives the plugin the whole of it.
+    pub config: Value,
+    /// The whole spec, for settings of one world (`spec.workers`).
+    pub raw: Value,
+}
+
+impl PluginSpec {
+    /// Reads a spec, with `defaults` for the limits it does not set.
+    pub fn parse(name: &str, spec: &Value, defaults: Limits) -> Result<Self, String> {
+        let permissions: Vec<PermissionRule> = match spec.get("permissions") {
+            Some(rules) => serde_json::from_value(rules.clone())
+                .map_err(|e| format!("spec.permissions: {e}"))?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            name: name.to_string(),
+            source: module_source(spec)?,
+            limits: limits(spec, defaults)?,
+            permissions: Permissions(permissions),
+            config: spec
+                .get("config")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Default::default())),
+            raw: spec.clone(),
+        })
+    }
+
+    /// `spec.config` as the JSON text given to the plugin's `init`.
+    pub fn config_text(&self) -> String {
+        self.config.to_string()
+    }
+}
 
 /// Where a module comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,8 +108,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// `spec.limits` (memory, callTimeout) over the defaults, or why it is wrong.
-pub fn limits(spec: &Value) -> Result<Limits, String> {
-    let defaults = Limits::default();
+pub fn limits(spec: &Value, defaults: Limits) -> Result<Limits, String> {
     let memory_bytes = match spec.pointer("/limits/memory").and_then(Value::as_str) {
         Some(text) => parse_memory(text)
             .ok_or_else(|| format!("spec.limits.memory: cannot read {text:?} (use 64Mi)"))?,

@@ -1,0 +1,145 @@
+//! Admission: the door every write passes before it is stored.
+//!
+//! The API server knows only this interface: an [`AdmissionChain`] set once
+//! on [`crate::ApiState`] (by `wharf up`, from the admission plugins) is
+//! asked to mutate each create and update after defaulting, and to validate
+//! each create, update and delete after the built-in validation, dry runs
+//! included. Who asks, and the warnings admission gives back, travel with
+//! the request ([`RequestContext`]) so that the HTTP edge can send them as
+//! `Warning` headers.
+
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use crate::error::ApiResult;
+use crate::resources::ResourceDef;
+
+/// CREATE, UPDATE or DELETE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+        }
+    }
+}
+
+/// Who asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInfo {
+    pub username: String,
+    pub groups: Vec<String>,
+}
+
+impl UserInfo {
+    /// A client the API server has not authenticated (all of them, until
+    /// authentication exists).
+    pub fn anonymous() -> Self {
+        Self {
+            username: "system:anonymous".into(),
+            groups: vec!["system:unauthenticated".into()],
+        }
+    }
+
+    /// The components inside `wharf up`, which call the API in-process.
+    pub fn in_process() -> Self {
+        Self {
+            username: "system:wharf".into(),
+            groups: vec!["system:masters".into(), "system:authenticated".into()],
+        }
+    }
+}
+
+/// One write as admission sees it.
+pub struct Attributes<'a> {
+    pub operation: Operation,
+    pub resource: &'a ResourceDef,
+    /// `status` or `binding` for a write to a subresource.
+    pub subresource: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub name: &'a str,
+    /// The stored object (updates and deletes).
+    pub old_object: Option<&'a Value>,
+    pub dry_run: bool,
+    pub user: &'a UserInfo,
+}
+
+/// The admission plugins, as the API server calls them. Both phases may
+/// block the calling thread for as long as their plugins' deadlines allow;
+/// the API server calls them where blocking is allowed.
+pub trait AdmissionChain: Send + Sync + 'static {
+    /// Whether any plugin reviews writes of `resource` (the fast path:
+    /// nothing else is done for a kind no plugin reviews).
+    fn reviews(&self, resource: &ResourceDef) -> bool;
+
+    /// The mutating plugins, in order; each may change `object`. An error
+    /// refuses the write.
+    fn mutate(&self, attributes: &Attributes<'_>, object: &mut Value) -> ApiResult<()>;
+
+    /// The validating plugins; `object` is none for a delete.
+    fn validate(&self, attributes: &Attributes<'_>, object: Option<&Value>) -> ApiResult<()>;
+}
+
+/// What travels with one API request: who asks, and the warnings its
+/// handling collected for the client.
+pub struct RequestContext {
+    pub user: UserInfo,
+    warnings: Mutex<Vec<String>>,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestContext;
+}
+
+/// Runs `handle` as a request of `user`; returns its output and the
+/// warnings collected meanwhile.
+pub async fn in_request<F: std::future::Future>(user: UserInfo, handle: F) -> (F::Output, Vec<String>) {
+    let context = RequestContext {
+        user,
+        warnings: Mutex::default(),
+    };
+    REQUEST
+        .scope(context, async move {
+            let output = handle.await;
+            let warnings = REQUEST
+                .try_with(|context| std::mem::take(&mut *context.warnings.lock().expect("warnings")))
+                .unwrap_or_default();
+            (output, warnings)
+        })
+        .await
+}
+
+/// The user of the current request (in-process callers have no request).
+pub fn current_user() -> UserInfo {
+    REQUEST
+        .try_with(|context| context.user.clone())
+        .unwrap_or_else(|_| UserInfo::in_process())
+}
+
+/// Adds a warning for the current request's client (none: logged).
+pub fn warn(message: String) {
+    if REQUEST
+        .try_with(|context| context.warnings.lock().expect("warnings").push(message.clone()))
+        .is_err()
+    {
+        tracing::debug!(%message, "admission warning for an in-process write");
+    }
+}
+
+/// Runs a blocking admission call from async code: on a multi-threaded
+/// runtime the worker hands its other tasks away first.
+pub(crate) fn blocking<T>(call: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
+        _ => call(),
+    }
+}

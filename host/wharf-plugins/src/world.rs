@@ -1,0 +1,228 @@
+//! One abstraction for every world of the `wharf:plugin` package: how a
+//! component of that world is linked, instantiated and called in its
+//! sandbox. Each world (`controller`, `scheduler`, `admission`…) is a small
+//! [`World`] impl over its generated bindings; loading, the store with its
+//! memory limit, the per-call deadline and the classification of failures
+//! are written once, here.
+//!
+//! Failures are classified from wasmtime's typed errors and the store's own
+//! record, never from message text: [`Trap::Interrupt`] is a deadline, a
+//! memory growth the limiter refused during the call is out of memory, any
+//! other trap is a trap.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, Store, StoreLimits, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::controller::ControllerHost;
+use crate::engine::{EPOCH_TICK, Runtime};
+use crate::error::PluginError;
+use crate::limits::Limits;
+
+/// A world of the `wharf:plugin` package, as the host serves it.
+pub trait World: Sized + Send + Sync + 'static {
+    /// The WIT world's name, as errors and statuses say it.
+    const NAME: &'static str;
+    /// The generated, linked form (`…Pre`), ready to instantiate.
+    type Pre: Send + Sync + 'static;
+    /// The generated bindings of one instance.
+    type Bindings: Send + 'static;
+
+    /// Memory and call deadline when the Plugin spec sets none.
+    fn default_limits() -> Limits {
+        Limits::default()
+    }
+    /// Adds the world's own imports (WASI is added for every world).
+    fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()>;
+    /// Checks the component's exports and keeps the linked form.
+    fn prepare(pre: InstancePre<Sandbox>) -> wasmtime::Result<Self::Pre>;
+    /// A new instance in `store`.
+    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Bindings>;
+}
+
+/// What every instance's store holds: an empty WASI context (no files, no
+/// sockets, no environment), its memory limiter, and the host its imports
+/// call.
+pub struct Sandbox {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    pub(crate) host: Arc<dyn ControllerHost>,
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The store's resource limits, remembering whether it refused memory
+/// during the current call (so that the failure is classified from the
+/// store's record rather than the error's text).
+struct Limiter {
+    limits: StoreLimits,
+    memory_refused: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum);
+        if !matches!(allowed, Ok(true)) {
+            self.memory_refused = true;
+        }
+        allowed
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+/// A compiled component of world `W`, linked and ready to instantiate.
+pub struct Module<W: World> {
+    pre: W::Pre,
+    runtime: Arc<Runtime>,
+    digest: String,
+}
+
+impl<W: World> Module<W> {
+    /// Compiles (or loads from the cache) and links a component.
+    pub fn load(runtime: &Arc<Runtime>, bytes: &[u8]) -> Result<Self, PluginError> {
+        let (component, digest) = runtime.compile(bytes)?;
+        Self::link(runtime, component, digest)
+    }
+
+    fn link(
+        runtime: &Arc<Runtime>,
+        component: Component,
+        digest: String,
+    ) -> Result<Self, PluginError> {
+        let link_error = |e: wasmtime::Error| PluginError::Link {
+            world: W::NAME,
+            reason: format!("{e:#}"),
+        };
+        let mut linker: Linker<Sandbox> = Linker::new(runtime.engine());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
+        W::add_to_linker(&mut linker).map_err(link_error)?;
+        let pre = linker.instantiate_pre(&component).map_err(link_error)?;
+        let pre = W::prepare(pre).map_err(link_error)?;
+        Ok(Self {
+            pre,
+            runtime: runtime.clone(),
+            digest,
+        })
+    }
+
+    /// The module's content digest, `sha256:<hex>`.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// A fresh instance with its own store, memory limit and host.
+    pub fn instantiate(
+        &self,
+        host: Arc<dyn ControllerHost>,
+        limits: &Limits,
+    ) -> Result<Instance<W>, PluginError> {
+        let sandbox = Sandbox {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                limits: crate::limits::store_limits(limits),
+                memory_refused: false,
+            },
+            host,
+        };
+        let mut store = Store::new(self.runtime.engine(), sandbox);
+        store.limiter(|sandbox| &mut sandbox.limiter);
+        store.set_epoch_deadline(ticks(limits.call_deadline));
+        let bindings = W::instantiate(&self.pre, &mut store)
+            .map_err(|e| classify(e, limits, store.data().limiter.memory_refused))?;
+        Ok(Instance {
+            store,
+            bindings,
+            limits: limits.clone(),
+        })
+    }
+}
+
+/// One live instance of world `W`. Not shareable: its caller owns it. After
+/// a call fails with an error that [poisons](PluginError::poisons_instance)
+/// it, it must be dropped and a new one made.
+pub struct Instance<W: World> {
+    store: Store<Sandbox>,
+    bindings: W::Bindings,
+    limits: Limits,
+}
+
+impl<W: World> Instance<W> {
+    /// Calls into the instance under the call deadline and the memory
+    /// limit; a trap, an interrupted loop or refused memory is the call's
+    /// [`PluginError`].
+    pub fn call<T>(
+        &mut self,
+        call: impl FnOnce(&W::Bindings, &mut Store<Sandbox>) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        self.store
+            .set_epoch_deadline(ticks(self.limits.call_deadline));
+        self.store.data_mut().limiter.memory_refused = false;
+        let result = call(&self.bindings, &mut self.store);
+        result.map_err(|error| {
+            classify(
+                error,
+                &self.limits,
+                self.store.data().limiter.memory_refused,
+            )
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+/// A deadline in epoch ticks (at least one).
+pub(crate) fn ticks(deadline: Duration) -> u64 {
+    (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+/// Turns a failed call into the runtime's error, from wasmtime's trap code
+/// and whether the store refused memory during the call.
+fn classify(error: wasmtime::Error, limits: &Limits, memory_refused: bool) -> PluginError {
+    let trap = error.downcast_ref::<Trap>().copied();
+    let text = format!("{error:#}");
+    match trap {
+        Some(Trap::Interrupt) => PluginError::Timeout(limits.call_deadline),
+        Some(Trap::AllocationTooLarge) => PluginError::OutOfMemory(text),
+        _ if memory_refused => PluginError::OutOfMemory(text),
+        _ => PluginError::Trap(text),
+    }
+}
