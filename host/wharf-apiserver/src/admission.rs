@@ -102,7 +102,10 @@ tokio::task_local! {
 
 /// Runs `handle` as a request of `user`; returns its output and the
 /// warnings collected meanwhile.
-pub async fn in_request<F: std::future::Future>(user: UserInfo, handle: F) -> (F::Output, Vec<String>) {
+pub async fn in_request<F: std::future::Future>(
+    user: UserInfo,
+    handle: F,
+) -> (F::Output, Vec<String>) {
     let context = RequestContext {
         user,
         warnings: Mutex::default(),
@@ -111,7 +114,9 @@ pub async fn in_request<F: std::future::Future>(user: UserInfo, handle: F) -> (F
         .scope(context, async move {
             let output = handle.await;
             let warnings = REQUEST
-                .try_with(|context| std::mem::take(&mut *context.warnings.lock().expect("warnings")))
+                .try_with(|context| {
+                    std::mem::take(&mut *context.warnings.lock().expect("warnings"))
+                })
                 .unwrap_or_default();
             (output, warnings)
         })
@@ -128,7 +133,13 @@ pub fn current_user() -> UserInfo {
 /// Adds a warning for the current request's client (none: logged).
 pub fn warn(message: String) {
     if REQUEST
-        .try_with(|context| context.warnings.lock().expect("warnings").push(message.clone()))
+        .try_with(|context| {
+            context
+                .warnings
+                .lock()
+                .expect("warnings")
+                .push(message.clone())
+        })
         .is_err()
     {
         tracing::debug!(%message, "admission warning for an in-process write");

@@ -67,6 +67,11 @@ pub enum ApiError {
     /// 504 Timeout.
     #[error("{0}")]
     Timeout(String),
+    /// 500 InternalError: an admission plugin whose failurePolicy is Fail
+    /// could not review the write (it trapped, ran past its deadline or out
+    /// of memory). Unlike `Internal`, the client is told which plugin.
+    #[error("Internal error occurred: failed calling admission plugin \"{plugin}\": {message}")]
+    AdmissionFailed { plugin: String, message: String },
 }
 
 /// One field that failed validation.
@@ -109,7 +114,9 @@ impl ApiError {
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::AdmissionFailed { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -127,7 +134,7 @@ impl ApiError {
             ApiError::Gone(_) => "Expired",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
-            ApiError::Internal(_) => "InternalError",
+            ApiError::Internal(_) | ApiError::AdmissionFailed { .. } => "InternalError",
             ApiError::Timeout(_) => "Timeout",
         }
     }

@@ -251,6 +251,14 @@ impl Registry {
                 short_names: &["sa"],
                 ..Default::default()
             }),
+            typed::<core::v1::LimitRange>(Extras {
+                short_names: &["limits"],
+                ..Default::default()
+            }),
+            typed::<core::v1::ResourceQuota>(Extras {
+                short_names: &["quota"],
+                ..status()
+            }),
             typed::<core::v1::Event>(Extras {
                 short_names: &["ev"],
                 field_labels: &[
@@ -406,6 +414,35 @@ mod tests {
             .get("rbac.authorization.k8s.io", "v1", "clusterroles")
             .unwrap();
         assert!(!roles.namespaced);
+    }
+
+    #[test]
+    fn limit_ranges_and_resource_quotas_are_namespaced_core_kinds() {
+        let registry = Registry::builtin();
+        let limits = registry.get("", "v1", "limitranges").unwrap();
+        assert_eq!(
+            (
+                limits.kind,
+                limits.namespaced,
+                limits.status,
+                limits.short_names
+            ),
+            ("LimitRange", true, false, &["limits"][..])
+        );
+        let quotas = registry.get("", "v1", "resourcequotas").unwrap();
+        assert_eq!(
+            (
+                quotas.kind,
+                quotas.namespaced,
+                quotas.status,
+                quotas.short_names
+            ),
+            ("ResourceQuota", true, true, &["quota"][..])
+        );
+        assert_eq!(
+            quotas.key(Some("team-a"), "compute"),
+            "/registry/core/resourcequotas/team-a/compute"
+        );
     }
 
     #[test]

@@ -457,6 +457,31 @@ fn columns(kind: &str) -> &'static [Column] {
             NAME,
             ("Created At", "date", 0, "Time when the role was created"),
         ],
+        "LimitRange" => &[
+            NAME,
+            (
+                "Created At",
+                "date",
+                0,
+                "CreationTimestamp is a timestamp representing the server time when this object was created.",
+            ),
+        ],
+        "ResourceQuota" => &[
+            NAME,
+            AGE,
+            (
+                "Request",
+                "string",
+                0,
+                "Request represents a minimum amount of cpu/memory that a container may consume.",
+            ),
+            (
+                "Limit",
+                "string",
+                0,
+                "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.",
+            ),
+        ],
         "Plugin" => &[
             NAME,
             (
@@ -1025,6 +1050,11 @@ fn cells(kind: &str, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<V
             ]
         }
         "Role" | "ClusterRole" => vec![name, json!(text(at("/metadata/creationTimestamp")))],
+        "LimitRange" => vec![name, json!(text(at("/metadata/creationTimestamp")))],
+        "ResourceQuota" => {
+            let (request, limit) = quota_columns(status);
+            vec![name, created, json!(request), json!(limit)]
+        }
         "Plugin" => vec![
             name,
             json!(text(at("/spec/type"))),
@@ -1038,6 +1068,31 @@ fn cells(kind: &str, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<V
         ],
         _ => vec![name, created],
     }
+}
+
+/// The REQUEST and LIMIT columns of a ResourceQuota (`printResourceQuota`):
+/// `resource: used/hard` for each resource of `status.hard` in name order,
+/// `limits.*` in the second. Quantities print as stored.
+fn quota_columns(status: Option<&Value>) -> (String, String) {
+    let hard = status
+        .and_then(|s| s.get("hard"))
+        .and_then(Value::as_object);
+    let mut resources: Vec<(&String, &Value)> = hard.into_iter().flatten().collect();
+    resources.sort_by(|a, b| a.0.cmp(b.0));
+    let (mut request, mut limit) = (Vec::new(), Vec::new());
+    for (resource, hard) in resources {
+        let used = status
+            .and_then(|s| s.get("used"))
+            .and_then(|used| used.get(resource))
+            .and_then(Value::as_str)
+            .unwrap_or("0");
+        let cell = format!("{resource}: {used}/{}", hard.as_str().unwrap_or("0"));
+        match resource.split_once('.') {
+            Some(("limits", _)) => limit.push(cell),
+            _ => request.push(cell),
+        }
+    }
+    (request.join(", "), limit.join(", "))
 }
 
 fn pod_cells(pod: &Value, name: Value, created: Value) -> Vec<Value> {
@@ -1175,6 +1230,53 @@ mod tests {
             let cells = table["rows"][0]["cells"].as_array().unwrap().len();
             assert_eq!(columns, cells, "{}", resource.kind);
         }
+    }
+
+    #[test]
+    fn resource_quota_rows_split_requests_from_limits() {
+        let registry = Registry::builtin();
+        let quotas = registry.get("", "v1", "resourcequotas").unwrap();
+        let quota = json!({
+            "metadata": {"name": "compute", "creationTimestamp": "2020-01-01T00:00:00Z"},
+            "status": {
+                "hard": {"requests.cpu": "1", "pods": "2", "limits.memory": "1Gi", "limits.cpu": "2",
+                         "requests.nvidia.com/gpu": "4"},
+                "used": {"pods": "1", "requests.cpu": "500m", "limits.cpu": "1"}
+            }
+        });
+        let table = render(quotas, &[&quota], IncludeObject::None, json!({}), true);
+        let cells = &table["rows"][0]["cells"];
+        assert_eq!(cells[0], "compute");
+        assert_eq!(
+            cells[2],
+            "pods: 1/2, requests.cpu: 500m/1, requests.nvidia.com/gpu: 0/4"
+        );
+        assert_eq!(cells[3], "limits.cpu: 1/2, limits.memory: 0/1Gi");
+        let names: Vec<&str> = table["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|column| column["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Name", "Age", "Request", "Limit"]);
+        // A quota not yet counted shows empty columns.
+        let fresh = json!({"metadata": {"name": "new"}});
+        let table = render(quotas, &[&fresh], IncludeObject::None, json!({}), false);
+        assert_eq!(table["rows"][0]["cells"][2], "");
+    }
+
+    #[test]
+    fn limit_range_rows_show_when_they_were_created() {
+        let registry = Registry::builtin();
+        let limits = registry.get("", "v1", "limitranges").unwrap();
+        let range =
+            json!({"metadata": {"name": "limits", "creationTimestamp": "2020-01-01T00:00:00Z"}});
+        let table = render(limits, &[&range], IncludeObject::None, json!({}), true);
+        assert_eq!(
+            table["rows"][0]["cells"],
+            json!(["limits", "2020-01-01T00:00:00Z"])
+        );
+        assert_eq!(table["columnDefinitions"][1]["type"], "date");
     }
 
     #[test]

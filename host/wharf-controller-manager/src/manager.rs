@@ -200,7 +200,9 @@ mod tests {
         );
         let parse = |spec: Value| PluginSpec::parse("x", &spec, Limits::default());
         assert!(parse(json!({"module": "ftp://x"})).is_err());
-        let native = parse(json!({"module": "file:///p/librs.so"})).unwrap().source;
+        let native = parse(json!({"module": "file:///p/librs.so"}))
+            .unwrap()
+            .source;
         assert!(native.is_native());
         assert!(!ModuleSource::File(PathBuf::from("/plugins/rs.wasm")).is_native());
         assert!(parse(json!({"module": "/x.wasm", "limits": {"memory": "huge"}})).is_err());

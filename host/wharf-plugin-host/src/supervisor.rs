@@ -208,7 +208,8 @@ impl<W: PluginWorld> Supervisor<W> {
         if entry.spec == spec && (entry.running.is_some() || entry.retry.is_some()) {
             return;
         }
-        let module_only = entry.running.is_some() && without_module(&entry.spec) == without_module(&spec);
+        let module_only =
+            entry.running.is_some() && without_module(&entry.spec) == without_module(&spec);
         entry.spec = spec.clone();
         let plugin = match PluginSpec::parse(&name, &spec, self.world.default_limits()) {
             Ok(plugin) => plugin,
@@ -321,8 +322,9 @@ impl<W: PluginWorld> Supervisor<W> {
             Ok((Err(error), running)) => {
                 tracing::warn!(world = W::TYPE, plugin = %name, %error, "the new module does not load; the old one keeps serving");
                 entry.running = Some(running);
-                entry.message =
-                    format!("the new module does not load ({error}); the previous one keeps serving");
+                entry.message = format!(
+                    "the new module does not load ({error}); the previous one keeps serving"
+                );
             }
             Err(join) => {
                 entry.phase = "Failed";
@@ -348,7 +350,8 @@ impl<W: PluginWorld> Supervisor<W> {
         let now = Instant::now();
         let mut due = Vec::new();
         for (name, entry) in &mut self.plugins {
-            let Ok(plugin) = PluginSpec::parse(name, &entry.spec, self.world.default_limits()) else {
+            let Ok(plugin) = PluginSpec::parse(name, &entry.spec, self.world.default_limits())
+            else {
                 continue;
             };
             if entry.retry.is_some_and(|(at, _)| at <= now) {

@@ -54,7 +54,10 @@ impl World for AdmissionWorld {
         bindings::AdmissionPre::new(pre)
     }
 
-    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Bindings> {
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<Sandbox>,
+    ) -> wasmtime::Result<Self::Bindings> {
         pre.instantiate(store)
     }
 }

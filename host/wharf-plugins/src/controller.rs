@@ -98,7 +98,10 @@ impl World for ControllerWorld {
         bindings::ControllerPre::new(pre)
     }
 
-    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Bindings> {
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<Sandbox>,
+    ) -> wasmtime::Result<Self::Bindings> {
         pre.instantiate(store)
     }
 }

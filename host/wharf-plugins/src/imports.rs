@@ -6,7 +6,7 @@
 //! reuse these interfaces (`with:`), so a world links exactly the ones it
 //! imports.
 
-use crate::controller::bindings::wharf::plugin::{cluster, clock, events, log, state, types};
+use crate::controller::bindings::wharf::plugin::{clock, cluster, events, log, state, types};
 use crate::controller::{ApiError, Event, Kind, Level, ListOptions, PatchType};
 use crate::world::Sandbox;
 

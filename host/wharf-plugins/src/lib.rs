@@ -36,5 +36,5 @@ pub mod world;
 pub use engine::{EPOCH_TICK, Runtime, RuntimeConfig, digest};
 pub use error::PluginError;
 pub use imports::log_as;
-pub use stats::PluginStats;
 pub use limits::{Limits, PermissionRule, Permissions};
+pub use stats::PluginStats;

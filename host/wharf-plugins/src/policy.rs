@@ -157,7 +157,10 @@ impl World for SchedulerWorld {
         bindings::SchedulerPre::new(pre)
     }
 
-    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Bindings> {
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<Sandbox>,
+    ) -> wasmtime::Result<Self::Bindings> {
         pre.instantiate(store)
     }
 }

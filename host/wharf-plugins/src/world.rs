@@ -40,7 +40,8 @@ pub trait World: Sized + Send + Sync + 'static {
     /// Checks the component's exports and keeps the linked form.
     fn prepare(pre: InstancePre<Sandbox>) -> wasmtime::Result<Self::Pre>;
     /// A new instance in `store`.
-    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Bindings>;
+    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>)
+    -> wasmtime::Result<Self::Bindings>;
 }
 
 /// What every instance's store holds: an empty WASI context (no files, no

@@ -30,7 +30,6 @@ pub fn feasible_nodes_to_find(all: usize) -> usize {
     (all * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
 }
 
-
 /// Everything needed to (re)build a policy instance.
 #[derive(Clone)]
 pub struct PolicySpec {
@@ -196,7 +195,10 @@ impl Profile {
             }
             let started = Instant::now();
             let result = policy.instance.update(&prepared[kind]);
-            policy.spec.stats.record(started.elapsed(), result.as_ref().err());
+            policy
+                .spec
+                .stats
+                .record(started.elapsed(), result.as_ref().err());
             if result.is_err() {
                 policy.poisoned = true;
             }
@@ -275,7 +277,10 @@ impl Profile {
                 }
                 let started = Instant::now();
                 let result = policy.instance.filter(&prepared, &candidates);
-                policy.spec.stats.record(started.elapsed(), result.as_ref().err());
+                policy
+                    .spec
+                    .stats
+                    .record(started.elapsed(), result.as_ref().err());
                 let rejections = match result {
                     Ok(filtered) => {
                         policy.skip_score =
@@ -338,7 +343,10 @@ impl Profile {
                     "score {bad} is outside [0, 100]"
                 )));
             }
-            policy.spec.stats.record(started.elapsed(), result.as_ref().err());
+            policy
+                .spec
+                .stats
+                .record(started.elapsed(), result.as_ref().err());
             if let Err(error) = result {
                 policy.poisoned |= error.poisons_instance();
                 return Err(ScheduleError::Policy {

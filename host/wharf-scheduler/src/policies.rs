@@ -95,7 +95,8 @@ impl PluginWorld for PolicyWorld {
         plugin: &PluginSpec,
         bytes: &[u8],
     ) -> Result<RunningPolicy, (PluginError, Option<RunningPolicy>)> {
-        self.start(plugin, bytes).map_err(|error| (error, Some(old)))
+        self.start(plugin, bytes)
+            .map_err(|error| (error, Some(old)))
     }
 
     fn reload(

@@ -80,6 +80,7 @@ const SAMPLE_PLUGINS: &[&str] = &[
     include_str!("../../../plugins/scheduling/node-resources-fit/plugin.yaml"),
     include_str!("../../../plugins/scheduling/pod-topology-spread/plugin.yaml"),
     include_str!("../../../plugins/scheduling/balanced-allocation/plugin.yaml"),
+    include_str!("../../../plugins/admission/pod-security/plugin.yaml"),
 ];
 
 fn default_plugin_dir() -> Option<PathBuf> {
@@ -144,8 +145,8 @@ async fn install_sample_plugins(
     Ok(installed)
 }
 
-/// Runs the controller manager and the scheduler whenever this process
-/// holds the leader lease.
+/// Runs the admission plugins, and the controller manager and the
+/// scheduler whenever this process holds the leader lease.
 async fn start_controllers(
     state: Arc<ApiState>,
     data_dir: &std::path::Path,
@@ -156,7 +157,16 @@ async fn start_controllers(
         ..Default::default()
     })
     .map_err(|e| e.to_string())?;
-    let client = wharf_apiserver::LocalClient::new(state);
+    let client = wharf_apiserver::LocalClient::new(state.clone());
+    // Admission runs in every API server, leader or not.
+    let admission = wharf_admission::AdmissionPlugins::new(client.clone(), runtime.clone());
+    let chain: Arc<dyn wharf_apiserver::AdmissionChain> = admission.chain();
+    if state.objects.admission.set(chain).is_err() {
+        return Err("the API server already has an admission chain".into());
+    }
+    tokio::spawn(
+        wharf_plugin_host::Supervisor::new(admission, client.clone()).run(std::future::pending()),
+    );
     match plugin_dir.or_else(default_plugin_dir) {
         Some(dir) => {
             let installed = install_sample_plugins(&client, &dir).await?;

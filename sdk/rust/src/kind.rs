@@ -5,8 +5,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// A kind of object, as the WIT `kind` record names it: `group` is empty for
 /// the core group (`""`, `"v1"`, `"Pod"`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct GroupVersionKind {
+    #[serde(default)]
     pub group: String,
     pub version: String,
     pub kind: String,

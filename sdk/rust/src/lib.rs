@@ -126,6 +126,7 @@
 //! other kind of native plugin: a `RuntimeDriver` the node agent loads from a
 //! shared library to run pods' containers (see `export_runtime_driver!`).
 
+pub mod admission;
 mod backend;
 mod context;
 mod controller;
@@ -133,6 +134,8 @@ mod error;
 mod kind;
 mod owner;
 pub mod prelude;
+pub mod quantity;
+pub mod quota;
 mod runtime;
 pub mod scheduling;
 mod selector;
@@ -270,6 +273,42 @@ macro_rules! export_controller {
                 // SAFETY: the host upholds the ABI of `wharf_sdk::native`.
                 unsafe { $crate::native::free_plugin_buf(buf) }
             }
+        };
+    };
+}
+
+/// Exports an [`admission::Admission`] as the component's `review` (world
+/// `admission`). The crate enables the SDK's `admission` feature (and not
+/// the default `controller` one). Nothing is generated on native targets:
+/// test the plugin with [`admission::testing::Harness`].
+#[macro_export]
+macro_rules! export_admission {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            struct WharfReviewExport;
+
+            impl $crate::admission::wit::Guest for WharfReviewExport {
+                fn init(
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<
+                    $crate::admission::wit::bindings::exports::wharf::plugin::review::Registration,
+                    ::std::string::String,
+                > {
+                    $crate::admission::wit::init::<$plugin>(&config)
+                }
+
+                fn review(
+                    request: $crate::admission::wit::bindings::exports::wharf::plugin::review::Request,
+                ) -> $crate::admission::wit::bindings::exports::wharf::plugin::review::Response {
+                    $crate::admission::wit::review(request)
+                }
+            }
+
+            $crate::admission::wit::bindings::export_admission_world!(
+                WharfReviewExport with_types_in $crate::admission::wit::bindings
+            );
         };
     };
 }

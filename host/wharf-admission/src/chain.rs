@@ -1,0 +1,304 @@
+//! The admission chain: the current set of admission plugins, as the API
+//! server calls them.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use serde_json::Value;
+use wharf_apiserver::admission::warn;
+use wharf_apiserver::{AdmissionChain, ApiError, ApiResult, Attributes, LabelSelector, Operation};
+use wharf_controller_manager::informer::Informers;
+use wharf_plugins::admission::{
+    AdmissionInstance, AdmissionModule, Decision, Registration, Request, UserInfo,
+};
+use wharf_plugins::controller::{ControllerHost, Kind};
+use wharf_plugins::{Limits, PluginError, PluginStats};
+
+/// What happens to a write when its plugin fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// The write is refused (the default).
+    Fail,
+    /// The write goes on as if the plugin had allowed it.
+    Ignore,
+}
+
+/// One admission plugin in the chain.
+pub struct ActivePlugin {
+    pub name: String,
+    pub registration: Registration,
+    pub order: i64,
+    pub failure_policy: FailurePolicy,
+    pub namespace_selector: LabelSelector,
+    pub object_selector: LabelSelector,
+    pub module: Arc<AdmissionModule>,
+    pub host: Arc<dyn ControllerHost>,
+    pub limits: Limits,
+    pub config: String,
+    pub stats: Arc<PluginStats>,
+    /// Instances not in use; a review takes one (or makes one) and gives
+    /// it back unless its call poisoned it.
+    pub idle: Mutex<Vec<AdmissionInstance>>,
+}
+
+impl ActivePlugin {
+    fn reviews(&self, group: &str, kind: &str, operation: Operation) -> bool {
+        self.registration
+            .kinds
+            .iter()
+            .any(|k| (k.group == group || k.group == "*") && (k.kind == kind || k.kind == "*"))
+            && self
+                .registration
+                .operations
+                .iter()
+                .any(|o| o == operation.as_str() || o == "*")
+    }
+
+    /// One review on an instance of the pool.
+    fn call(&self, request: &Request) -> Result<wharf_plugins::admission::Response, PluginError> {
+        let taken = self.idle.lock().expect("idle").pop();
+        let mut instance = match taken {
+            Some(instance) => instance,
+            None => {
+                let (instance, _) =
+                    self.module
+                        .start(self.host.clone(), &self.limits, &self.config)?;
+                instance
+            }
+        };
+        let started = Instant::now();
+        let result = instance.review(request);
+        self.stats.record(started.elapsed(), result.as_ref().err());
+        if !result.as_ref().is_err_and(PluginError::poisons_instance) {
+            self.idle.lock().expect("idle").push(instance);
+        }
+        result
+    }
+}
+
+/// The plugins in calling order: mutating ones first, then validating
+/// ones, each by `order` and then name.
+#[derive(Default)]
+struct Snapshot {
+    plugins: Vec<Arc<ActivePlugin>>,
+    /// `group/kind` of everything some plugin reviews (`*` for all kinds).
+    kinds: HashSet<String>,
+}
+
+/// The admission plugins the API server calls.
+pub struct Chain {
+    current: RwLock<Arc<Snapshot>>,
+    informers: Arc<Informers>,
+}
+
+impl Chain {
+    pub fn new(informers: Arc<Informers>) -> Arc<Self> {
+        Arc::new(Self {
+            current: RwLock::default(),
+            informers,
+        })
+    }
+
+    /// Puts `plugin` in (replacing one of the same name) in one swap.
+    pub fn install(&self, plugin: Arc<ActivePlugin>) {
+        self.change(|plugins| {
+            plugins.retain(|p| p.name != plugin.name);
+            plugins.push(plugin);
+        });
+    }
+
+    /// Takes a plugin out.
+    pub fn remove(&self, name: &str) {
+        self.change(|plugins| plugins.retain(|p| p.name != name));
+    }
+
+    fn change(&self, edit: impl FnOnce(&mut Vec<Arc<ActivePlugin>>)) {
+        let mut current = self.current.write().expect("chain");
+        let mut plugins = current.plugins.clone();
+        edit(&mut plugins);
+        plugins.sort_by(|a, b| {
+            (!a.registration.mutating, a.order, &a.name).cmp(&(
+                !b.registration.mutating,
+                b.order,
+                &b.name,
+            ))
+        });
+        let kinds = plugins
+            .iter()
+            .flat_map(|p| p.registration.kinds.iter())
+            .map(|k| {
+                if k.kind == "*" {
+                    "*".to_string()
+                } else {
+                    format!("{}/{}", k.group, k.kind)
+                }
+            })
+            .collect();
+        *current = Arc::new(Snapshot { plugins, kinds });
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.read().expect("chain").clone()
+    }
+
+    /// Whether `plugin`'s selectors take this write.
+    fn selected(
+        &self,
+        plugin: &ActivePlugin,
+        attributes: &Attributes<'_>,
+        object: Option<&Value>,
+    ) -> bool {
+        if !plugin.object_selector.is_empty() {
+            let labelled = object.or(attributes.old_object).unwrap_or(&Value::Null);
+            if !plugin.object_selector.matches(labelled) {
+                return false;
+            }
+        }
+        if !plugin.namespace_selector.is_empty() {
+            let Some(namespace) = attributes.namespace else {
+                return false;
+            };
+            let object = self
+                .informers
+                .get_or_start("", "v1", "Namespace")
+                .ok()
+                .and_then(|informer| informer.get(None, namespace));
+            match object {
+                Some(object) => return plugin.namespace_selector.matches(&object),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// Runs the plugins of one phase.
+    fn run(
+        &self,
+        mutating: bool,
+        attributes: &Attributes<'_>,
+        mut object: Option<&mut Value>,
+    ) -> ApiResult<()> {
+        let snapshot = self.snapshot();
+        let (group, kind) = (attributes.resource.group, attributes.resource.kind);
+        for plugin in &snapshot.plugins {
+            if plugin.registration.mutating != mutating
+                || !plugin.reviews(group, kind, attributes.operation)
+                || !self.selected(plugin, attributes, object.as_deref())
+            {
+                continue;
+            }
+            let request = request_of(attributes, object.as_deref());
+            let response = match plugin.call(&request) {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::warn!(plugin = %plugin.name, %error, "admission plugin failed");
+                    match plugin.failure_policy {
+                        FailurePolicy::Ignore => continue,
+                        FailurePolicy::Fail => {
+                            return Err(ApiError::AdmissionFailed {
+                                plugin: plugin.name.clone(),
+                                message: error.to_string(),
+                            });
+                        }
+                    }
+                }
+            };
+            for warning in response.warnings {
+                warn(warning);
+            }
+            for (key, value) in response.audit_annotations {
+                tracing::info!(target: "wharf::audit", plugin = %plugin.name, key, value, operation = attributes.operation.as_str(), kind, name = attributes.name, "admission audit annotation");
+            }
+            match response.decision {
+                Decision::Allow => {}
+                Decision::Deny(message) => {
+                    return Err(ApiError::Forbidden(format!(
+                        "admission plugin \"{}\" denied the request: {message}",
+                        plugin.name
+                    )));
+                }
+                Decision::Patch(patch) => {
+                    let Some(target) = object.as_deref_mut().filter(|_| mutating) else {
+                        return self.failed(
+                            plugin,
+                            "a validating plugin may not change the object".into(),
+                        );
+                    };
+                    if let Err(message) = apply_patch(target, &patch) {
+                        plugin
+                            .stats
+                            .record_error(&PluginError::Failed(message.clone()));
+                        self.failed(plugin, message)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A plugin answered with something the host cannot use.
+    fn failed(&self, plugin: &ActivePlugin, message: String) -> ApiResult<()> {
+        match plugin.failure_policy {
+            FailurePolicy::Ignore => Ok(()),
+            FailurePolicy::Fail => Err(ApiError::AdmissionFailed {
+                plugin: plugin.name.clone(),
+                message,
+            }),
+        }
+    }
+}
+
+impl AdmissionChain for Chain {
+    fn reviews(&self, resource: &wharf_apiserver::ResourceDef) -> bool {
+        let snapshot = self.snapshot();
+        !snapshot.kinds.is_empty()
+            && (snapshot.kinds.contains("*")
+                || snapshot
+                    .kinds
+                    .contains(&format!("{}/{}", resource.group, resource.kind)))
+    }
+
+    fn mutate(&self, attributes: &Attributes<'_>, object: &mut Value) -> ApiResult<()> {
+        self.run(true, attributes, Some(object))
+    }
+
+    fn validate(&self, attributes: &Attributes<'_>, object: Option<&Value>) -> ApiResult<()> {
+        let mut copy = object.cloned();
+        self.run(false, attributes, copy.as_mut())
+    }
+}
+
+fn request_of(attributes: &Attributes<'_>, object: Option<&Value>) -> Request {
+    let resource = attributes.resource;
+    Request {
+        uid: uuid::Uuid::new_v4().to_string(),
+        operation: attributes.operation.as_str().to_string(),
+        kind: Kind {
+            group: resource.group.to_string(),
+            version: resource.version.to_string(),
+            kind: resource.kind.to_string(),
+        },
+        sub_resource: attributes.subresource.map(str::to_string),
+        namespace: attributes.namespace.map(str::to_string),
+        name: attributes.name.to_string(),
+        object: object.map(Value::to_string),
+        old_object: attributes.old_object.map(Value::to_string),
+        user: UserInfo {
+            username: attributes.user.username.clone(),
+            groups: attributes.user.groups.clone(),
+        },
+        dry_run: attributes.dry_run,
+    }
+}
+
+/// Applies a plugin's JSON patch; the object is unchanged when it fails.
+fn apply_patch(object: &mut Value, patch: &str) -> Result<(), String> {
+    let patch: json_patch::Patch = serde_json::from_str(patch)
+        .map_err(|e| format!("the plugin's patch is not a JSON patch: {e}"))?;
+    let mut patched = object.clone();
+    json_patch::patch(&mut patched, &patch)
+        .map_err(|e| format!("the plugin's patch does not apply: {e}"))?;
+    *object = patched;
+    Ok(())
+}

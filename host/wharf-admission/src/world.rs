@@ -1,0 +1,201 @@
+//! The admission world as the supervisor drives it.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use wharf_apiserver::{LabelSelector, LocalClient};
+use wharf_controller_manager::host::PluginHost;
+use wharf_controller_manager::informer::Informers;
+use wharf_plugin_host::{PluginSpec, PluginWorld, RunningPlugin};
+use wharf_plugins::admission::{AdmissionModule, AdmissionWorld};
+use wharf_plugins::world::World;
+use wharf_plugins::{Limits, PluginError, PluginStats, Runtime};
+
+use crate::chain::{ActivePlugin, Chain, FailurePolicy};
+
+/// The admission world: plugins loaded here go into the [`Chain`].
+pub struct AdmissionPlugins {
+    client: LocalClient,
+    runtime: Arc<Runtime>,
+    informers: Arc<Informers>,
+    chain: Arc<Chain>,
+}
+
+impl AdmissionPlugins {
+    pub fn new(client: LocalClient, runtime: Arc<Runtime>) -> Arc<Self> {
+        let informers = Arc::new(Informers::new(
+            client.clone(),
+            tokio::runtime::Handle::current(),
+        ));
+        Arc::new(Self {
+            client,
+            runtime,
+            chain: Chain::new(informers.clone()),
+            informers,
+        })
+    }
+
+    /// The chain to set on the API server.
+    pub fn chain(&self) -> Arc<Chain> {
+        self.chain.clone()
+    }
+
+    /// Loads a plugin and learns what it reviews.
+    fn load(
+        &self,
+        plugin: &PluginSpec,
+        bytes: &[u8],
+        stats: Arc<PluginStats>,
+    ) -> Result<Arc<ActivePlugin>, PluginError> {
+        if plugin.source.is_native() {
+            return Err(PluginError::Failed(
+                "admission plugins are WebAssembly components; native libraries are not served for this world".into(),
+            ));
+        }
+        let config = &plugin.config;
+        let failure_policy = match config.get("failurePolicy").and_then(Value::as_str) {
+            None | Some("Fail") => FailurePolicy::Fail,
+            Some("Ignore") => FailurePolicy::Ignore,
+            Some(other) => {
+                return Err(PluginError::Failed(format!(
+                    "spec.config.failurePolicy: Unsupported value: \"{other}\": supported values: \"Fail\", \"Ignore\""
+                )));
+            }
+        };
+        let selector = |field: &str| -> Result<LabelSelector, PluginError> {
+            let text = config
+                .get(field)
+                .map(selector_text)
+                .transpose()
+                .map_err(|e| PluginError::Failed(format!("spec.config.{field}: {e}")))?
+                .unwrap_or_default();
+            LabelSelector::parse(&text)
+                .map_err(|e| PluginError::Failed(format!("spec.config.{field}: {e}")))
+        };
+        let module = Arc::new(AdmissionModule::load(&self.runtime, bytes)?);
+        let host = Arc::new(PluginHost::new(
+            plugin.name.clone(),
+            self.client.clone(),
+            self.informers.clone(),
+            plugin.permissions.clone(),
+            tokio::runtime::Handle::current(),
+        ));
+        let config_text = plugin.config_text();
+        let (instance, registration) = module.start(host.clone(), &plugin.limits, &config_text)?;
+        host.set_watched(&registration.reads)
+            .map_err(|e| PluginError::Failed(format!("cannot watch what the plugin reads: {e}")))?;
+        Ok(Arc::new(ActivePlugin {
+            name: plugin.name.clone(),
+            order: config.get("order").and_then(Value::as_i64).unwrap_or(0),
+            failure_policy,
+            namespace_selector: selector("namespaceSelector")?,
+            object_selector: selector("objectSelector")?,
+            registration,
+            module,
+            host,
+            limits: plugin.limits.clone(),
+            config: config_text,
+            stats,
+            idle: Mutex::new(vec![instance]),
+        }))
+    }
+}
+
+/// A label selector object (`matchLabels`, `matchExpressions`) as the
+/// selector text the API server parses.
+fn selector_text(selector: &Value) -> Result<String, String> {
+    let mut parts = Vec::new();
+    if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
+        for (key, value) in labels {
+            let value = value.as_str().ok_or("matchLabels values must be strings")?;
+            parts.push(format!("{key}={value}"));
+        }
+    }
+    for expression in selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = expression
+            .get("key")
+            .and_then(Value::as_str)
+            .ok_or("matchExpressions need a key")?;
+        let values: Vec<&str> = expression
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let operator = expression
+            .get("operator")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        parts.push(match operator {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.to_string(),
+            "DoesNotExist" => format!("!{key}"),
+            other => return Err(format!("unsupported operator {other:?}")),
+        });
+    }
+    Ok(parts.join(","))
+}
+
+/// An admission plugin in the chain.
+pub struct RunningAdmission {
+    plugin: Arc<ActivePlugin>,
+}
+
+impl RunningPlugin for RunningAdmission {
+    fn digest(&self) -> String {
+        self.plugin.module.digest().to_string()
+    }
+
+    fn stats(&self) -> Arc<PluginStats> {
+        self.plugin.stats.clone()
+    }
+}
+
+impl PluginWorld for AdmissionPlugins {
+    const TYPE: &'static str = "admission";
+    type Running = RunningAdmission;
+
+    fn default_limits(&self) -> Limits {
+        AdmissionWorld::default_limits()
+    }
+
+    fn start(&self, plugin: &PluginSpec, bytes: &[u8]) -> Result<RunningAdmission, PluginError> {
+        let plugin = self.load(plugin, bytes, Arc::default())?;
+        self.chain.install(plugin.clone());
+        Ok(RunningAdmission { plugin })
+    }
+
+    /// The chain swaps by name: no moment without the plugin.
+    fn replace(
+        &self,
+        old: RunningAdmission,
+        plugin: &PluginSpec,
+        bytes: &[u8],
+    ) -> Result<RunningAdmission, (PluginError, Option<RunningAdmission>)> {
+        self.start(plugin, bytes)
+            .map_err(|error| (error, Some(old)))
+    }
+
+    fn reload(
+        &self,
+        running: &mut RunningAdmission,
+        plugin: &PluginSpec,
+        bytes: &[u8],
+    ) -> Result<(), PluginError> {
+        let loaded = self.load(plugin, bytes, running.plugin.stats.clone())?;
+        self.chain.install(loaded.clone());
+        running.plugin = loaded;
+        Ok(())
+    }
+
+    fn stop(&self, running: RunningAdmission) {
+        self.chain.remove(&running.plugin.name);
+    }
+}

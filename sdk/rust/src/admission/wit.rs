@@ -1,0 +1,243 @@
+//! The wasm32 side of the `admission` world: its bindings (generated once,
+//! here), the [`Backend`] over its imports (`cluster`, `log`, `clock`), and
+//! the functions [`export_admission!`](crate::export_admission) wires to its
+//! exports.
+
+use std::cell::RefCell;
+
+use super::Admission;
+use super::types::{Decision, Operation, Request, Response, UserInfo};
+use crate::backend::{Backend, Event, ListParams, LogLevel, PatchType};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::kind::GroupVersionKind;
+
+#[allow(unsafe_code, clippy::all, missing_docs)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "admission",
+        pub_export_macro: true,
+        export_macro_name: "export_admission_world",
+        default_bindings_module: "::wharf_sdk::admission::wit::bindings",
+    });
+}
+
+use bindings::exports::wharf::plugin::review as exports;
+use bindings::wharf::plugin::{clock, cluster, log, types};
+
+pub use exports::Guest;
+
+type Review = Box<dyn Fn(&Context<'_>, &Request) -> Result<Response>>;
+
+thread_local! {
+    /// The instance's plugin, set by `init`.
+    static PLUGIN: RefCell<Option<Review>> = const { RefCell::new(None) };
+}
+
+/// The WIT `init` export.
+pub fn init<A: Admission>(config: &str) -> std::result::Result<exports::Registration, String> {
+    let config: serde_json::Value =
+        serde_json::from_str(config).map_err(|e| format!("the config is not JSON: {e}"))?;
+    let registration = A::registration(&config).map_err(|e| e.to_string())?;
+    let mut plugin = A::default();
+    plugin.configure(&config).map_err(|e| e.to_string())?;
+    PLUGIN.with(|slot| {
+        *slot.borrow_mut() = Some(Box::new(move |ctx, request| plugin.review(ctx, request)))
+    });
+    Ok(exports::Registration {
+        kinds: registration.kinds.iter().map(to_wit_kind).collect(),
+        operations: registration
+            .operations
+            .iter()
+            .map(|o| o.as_str().to_string())
+            .collect(),
+        mutating: registration.mutating,
+        reads: registration.reads.iter().map(to_wit_kind).collect(),
+    })
+}
+
+/// The WIT `review` export. A plugin error becomes a denial that says so
+/// (the host turns an error of its own into its failure policy).
+pub fn review(request: exports::Request) -> exports::Response {
+    let request = from_wit_request(request);
+    let answer = PLUGIN.with(|slot| {
+        let slot = slot.borrow();
+        let plugin = slot
+            .as_ref()
+            .ok_or_else(|| Error::Other("review was called before init".into()))?;
+        plugin(&Context::new(&WitBackend), &request)
+    });
+    let response = answer.unwrap_or_else(|error| Response::deny(format!("plugin error: {error}")));
+    exports::Response {
+        decision: match response.decision {
+            Decision::Allow => exports::Decision::Allow,
+            Decision::Deny(message) => exports::Decision::Deny(message),
+            Decision::Patch(operations) => {
+                exports::Decision::Patch(Decision::patch_text(&operations))
+            }
+        },
+        warnings: response.warnings,
+        audit_annotations: response.audit_annotations.into_iter().collect(),
+    }
+}
+
+fn from_wit_request(request: exports::Request) -> Request {
+    let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+    Request {
+        uid: request.uid,
+        operation: Operation::parse(&request.operation).unwrap_or(Operation::Update),
+        kind: GroupVersionKind::new(request.kind.group, request.kind.version, request.kind.kind),
+        sub_resource: request.sub_resource,
+        namespace: request.namespace,
+        name: request.name,
+        object: parse(request.object),
+        old_object: parse(request.old_object),
+        user: UserInfo {
+            username: request.user.username,
+            groups: request.user.groups,
+        },
+        dry_run: request.dry_run,
+    }
+}
+
+/// The host, through the `admission` world's imports (no state, no events).
+struct WitBackend;
+
+impl Backend for WitBackend {
+    fn get(
+        &self,
+        kind: &GroupVersionKind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<String>> {
+        Ok(cluster::get(&to_wit_kind(kind), namespace, name)?)
+    }
+
+    fn list(
+        &self,
+        kind: &GroupVersionKind,
+        namespace: Option<&str>,
+        params: &ListParams,
+    ) -> Result<Vec<String>> {
+        let options = cluster::ListOptions {
+            namespace: namespace.map(str::to_owned),
+            label_selector: params.label_selector.clone(),
+            field_selector: params.field_selector.clone(),
+        };
+        Ok(cluster::list(&to_wit_kind(kind), &options)?)
+    }
+
+    fn create(
+        &self,
+        kind: &GroupVersionKind,
+        namespace: Option<&str>,
+        object: &str,
+    ) -> Result<String> {
+        Ok(cluster::create(&to_wit_kind(kind), namespace, object)?)
+    }
+
+    fn update(
+        &self,
+        kind: &GroupVersionKind,
+        namespace: Option<&str>,
+        object: &str,
+    ) -> Result<String> {
+        Ok(cluster::update(&to_wit_kind(kind), namespace, object)?)
+    }
+
+    fn update_status(
+        &self,
+        kind: &GroupVersionKind,
+        namespace: Option<&str>,
+        object: &str,
+    ) -> Result<String> {
+        Ok(cluster::update_status(
+            &to_wit_kind(kind),
+            namespace,
+            object,
+        )?)
+    }
+
+    fn patch(
+        &self,
+        kind: &GroupVersionKind,
+        namespace: Option<&str>,
+        name: &str,
+        patch_type: PatchType,
+        patch: &str,
+        status: bool,
+    ) -> Result<String> {
+        let patch_type = match patch_type {
+            PatchType::Merge => cluster::PatchType::Merge,
+            PatchType::Json => cluster::PatchType::Json,
+            PatchType::Strategic => cluster::PatchType::Strategic,
+        };
+        Ok(cluster::patch(
+            &to_wit_kind(kind),
+            namespace,
+            name,
+            patch_type,
+            patch,
+            status,
+        )?)
+    }
+
+    fn delete(&self, kind: &GroupVersionKind, namespace: Option<&str>, name: &str) -> Result<()> {
+        Ok(cluster::delete(&to_wit_kind(kind), namespace, name)?)
+    }
+
+    fn emit_event(&self, event: &Event) {
+        self.log(
+            LogLevel::Info,
+            &format!(
+                "event {} on {}: {}",
+                event.reason, event.regarding.name, event.message
+            ),
+        );
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Trace => log::Level::Trace,
+            LogLevel::Debug => log::Level::Debug,
+            LogLevel::Info => log::Level::Info,
+            LogLevel::Warn => log::Level::Warn,
+            LogLevel::Error => log::Level::Error,
+        };
+        log::log(level, message);
+    }
+
+    fn now_millis(&self) -> u64 {
+        clock::now_millis()
+    }
+
+    fn state_get(&self, _key: &str) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn state_set(&self, _key: &str, _value: &[u8]) {}
+
+    fn state_delete(&self, _key: &str) {}
+}
+
+fn to_wit_kind(kind: &GroupVersionKind) -> types::Kind {
+    types::Kind {
+        group: kind.group.clone(),
+        version: kind.version.clone(),
+        kind: kind.kind.clone(),
+    }
+}
+
+impl From<types::ApiError> for Error {
+    fn from(error: types::ApiError) -> Self {
+        match error {
+            types::ApiError::NotFound(message) => Error::NotFound(message),
+            types::ApiError::AlreadyExists(message) => Error::AlreadyExists(message),
+            types::ApiError::Conflict(message) => Error::Conflict(message),
+            types::ApiError::Forbidden(message) => Error::Forbidden(message),
+            types::ApiError::Invalid(message) => Error::Invalid(message),
+            types::ApiError::Other(message) => Error::Other(message),
+        }
+    }
+}
