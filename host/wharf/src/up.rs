@@ -81,9 +81,12 @@ const SAMPLE_PLUGINS: &[&str] = &[
     include_str!("../../../plugins/scheduling/pod-topology-spread/plugin.yaml"),
     include_str!("../../../plugins/scheduling/balanced-allocation/plugin.yaml"),
     include_str!("../../../plugins/admission/pod-security/plugin.yaml"),
+    include_str!("../../../plugins/admission/limit-ranger/plugin.yaml"),
+    include_str!("../../../plugins/admission/resource-quota/plugin.yaml"),
+    include_str!("../../../plugins/controllers/resourcequota/plugin.yaml"),
 ];
 
-fn default_plugin_dir() -> Option<PathBuf> {
+pub(crate) fn default_plugin_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     Some(exe.parent()?.parent()?.join("wasm32-wasip2").join("plugin"))
 }
@@ -101,11 +104,21 @@ async fn install_sample_plugins(
     client: &wharf_apiserver::LocalClient,
     dir: &std::path::Path,
 ) -> Result<usize, String> {
+    install_plugins(client, dir, |_| true).await
+}
+
+/// Creates or updates the sample `Plugin` objects that `wanted` picks and
+/// whose components exist in `dir`.
+pub(crate) async fn install_plugins(
+    client: &wharf_apiserver::LocalClient,
+    dir: &std::path::Path,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> Result<usize, String> {
     let plugins = client
         .resource("wharf.dev", "v1alpha1", "Plugin")
         .map_err(|e| e.to_string())?;
     let mut installed = 0;
-    for mut plugin in sample_plugins()? {
+    for mut plugin in sample_plugins()?.into_iter().filter(|p| wanted(p)) {
         let file = plugin["spec"]["module"]
             .as_str()
             .unwrap_or_default()

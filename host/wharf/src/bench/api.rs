@@ -77,16 +77,7 @@ pub async fn run(options: ApiBench) -> Result<(), String> {
             format!("http://{address}")
         }
     };
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let client: HttpClient = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(256)
-        .build(connector);
-    let api = Api {
-        client,
-        base,
-        run: uuid_suffix(),
-    };
+    let api = Api::new(base);
 
     // Seed the objects the lists return, alone in a namespace of their own.
     let payload = "x".repeat(1024);
@@ -169,8 +160,9 @@ fn uuid_suffix() -> String {
     )
 }
 
+/// An HTTP client of one API server, for benchmarks.
 #[derive(Clone)]
-struct Api {
+pub(super) struct Api {
     client: HttpClient,
     base: String,
     /// Names this run's objects, so that runs against one server do not collide.
@@ -178,7 +170,20 @@ struct Api {
 }
 
 impl Api {
-    async fn send(
+    pub(super) fn new(base: String) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client: HttpClient = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Self {
+            client,
+            base,
+            run: uuid_suffix(),
+        }
+    }
+
+    pub(super) async fn send(
         &self,
         method: Method,
         path: &str,

@@ -1,6 +1,7 @@
 //! `wharf bench …`: benchmarks of Wharf's parts. Each prints its figures and
 //! ends with a one-line summary holding the headline figure.
 
+mod admission;
 mod api;
 mod plugins;
 mod pods;
@@ -15,6 +16,8 @@ use clap::Subcommand;
 pub enum Target {
     /// The object store: creates, compare-and-swap updates and watch delivery.
     Store(store::StoreBench),
+    /// Admission plugins: pod creates at a steady rate with and without the sample set.
+    Admission(admission::AdmissionBench),
     /// The API server over HTTP: steady mixed load, watch delivery, max creates.
     Api(api::ApiBench),
     /// The plugin platform: instantiation, reconcile round trip, hot swap, 10,000 pods.
@@ -29,6 +32,7 @@ pub enum Target {
 pub async fn run(target: Target) -> Result<(), String> {
     match target {
         Target::Store(options) => store::run(options).await,
+        Target::Admission(options) => admission::run(options).await,
         Target::Api(options) => api::run(options).await,
         Target::Plugins(options) => plugins::run(options).await,
         Target::Scheduler(options) => scheduler::run(options).await,
