@@ -148,6 +148,11 @@ pub mod runtime_driver;
 pub mod testing;
 #[cfg(all(target_arch = "wasm32", feature = "controller"))]
 mod wit;
+#[cfg(all(
+    target_arch = "wasm32",
+    any(feature = "controller", feature = "admission")
+))]
+mod wit_backend;
 
 pub use backend::{Backend, Event, EventType, ListParams, LogLevel, PatchType};
 pub use context::{Context, Patch, time_from_millis};

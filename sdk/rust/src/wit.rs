@@ -4,11 +4,9 @@
 
 use std::cell::RefCell;
 
-use crate::backend::{Backend, Event, EventType, ListParams, LogLevel, PatchType};
+use crate::backend::{Event, EventType};
 use crate::context::Context;
 use crate::controller::{Action, Controller};
-use crate::error::{Error, Result};
-use crate::kind::GroupVersionKind;
 use crate::runtime::{self, Reconcile};
 
 #[allow(unsafe_code, clippy::all, missing_docs)]
@@ -64,101 +62,7 @@ pub fn reconcile(
 /// The host, through the `controller` world's imports.
 struct WitBackend;
 
-impl Backend for WitBackend {
-    fn get(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Option<String>> {
-        Ok(cluster::get(&to_wit_kind(kind), namespace, name)?)
-    }
-
-    fn list(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        params: &ListParams,
-    ) -> Result<Vec<String>> {
-        let options = cluster::ListOptions {
-            namespace: namespace.map(str::to_owned),
-            label_selector: params.label_selector.clone(),
-            field_selector: params.field_selector.clone(),
-        };
-        Ok(cluster::list(&to_wit_kind(kind), &options)?)
-    }
-
-    fn create(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        object: &str,
-    ) -> Result<String> {
-        Ok(cluster::create(&to_wit_kind(kind), namespace, object)?)
-    }
-
-    fn create_all(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        objects: &[String],
-    ) -> Vec<Result<String>> {
-        cluster::create_all(&to_wit_kind(kind), namespace, objects)
-            .into_iter()
-            .map(|result| result.map_err(Into::into))
-            .collect()
-    }
-
-    fn update(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        object: &str,
-    ) -> Result<String> {
-        Ok(cluster::update(&to_wit_kind(kind), namespace, object)?)
-    }
-
-    fn update_status(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        object: &str,
-    ) -> Result<String> {
-        Ok(cluster::update_status(
-            &to_wit_kind(kind),
-            namespace,
-            object,
-        )?)
-    }
-
-    fn patch(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        name: &str,
-        patch_type: PatchType,
-        patch: &str,
-        status: bool,
-    ) -> Result<String> {
-        let patch_type = match patch_type {
-            PatchType::Merge => cluster::PatchType::Merge,
-            PatchType::Json => cluster::PatchType::Json,
-            PatchType::Strategic => cluster::PatchType::Strategic,
-        };
-        Ok(cluster::patch(
-            &to_wit_kind(kind),
-            namespace,
-            name,
-            patch_type,
-            patch,
-            status,
-        )?)
-    }
-
-    fn delete(&self, kind: &GroupVersionKind, namespace: Option<&str>, name: &str) -> Result<()> {
-        Ok(cluster::delete(&to_wit_kind(kind), namespace, name)?)
-    }
-
+crate::wit_backend::wit_backend!(WitBackend, cluster, types, log, clock, {
     fn emit_event(&self, event: &Event) {
         events::emit(&events::Event {
             regarding: types::ObjectRef {
@@ -175,21 +79,6 @@ impl Backend for WitBackend {
         });
     }
 
-    fn log(&self, level: LogLevel, message: &str) {
-        let level = match level {
-            LogLevel::Trace => log::Level::Trace,
-            LogLevel::Debug => log::Level::Debug,
-            LogLevel::Info => log::Level::Info,
-            LogLevel::Warn => log::Level::Warn,
-            LogLevel::Error => log::Level::Error,
-        };
-        log::log(level, message);
-    }
-
-    fn now_millis(&self) -> u64 {
-        clock::now_millis()
-    }
-
     fn state_get(&self, key: &str) -> Option<Vec<u8>> {
         state::get(key)
     }
@@ -201,25 +90,4 @@ impl Backend for WitBackend {
     fn state_delete(&self, key: &str) {
         state::delete(key);
     }
-}
-
-fn to_wit_kind(kind: &GroupVersionKind) -> types::Kind {
-    types::Kind {
-        group: kind.group.clone(),
-        version: kind.version.clone(),
-        kind: kind.kind.clone(),
-    }
-}
-
-impl From<types::ApiError> for Error {
-    fn from(error: types::ApiError) -> Self {
-        match error {
-            types::ApiError::NotFound(message) => Error::NotFound(message),
-            types::ApiError::AlreadyExists(message) => Error::AlreadyExists(message),
-            types::ApiError::Conflict(message) => Error::Conflict(message),
-            types::ApiError::Forbidden(message) => Error::Forbidden(message),
-            types::ApiError::Invalid(message) => Error::Invalid(message),
-            types::ApiError::Other(message) => Error::Other(message),
-        }
-    }
-}
+});

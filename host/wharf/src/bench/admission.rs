@@ -135,10 +135,20 @@ async fn prepare_namespace(api: &Api) -> Result<(), String> {
         "defaultRequest": {"cpu": "100m", "memory": "64Mi"},
         "max": {"cpu": "2", "memory": "1Gi"},
     }]}});
-    post(api, &format!("/api/v1/namespaces/{NAMESPACE}/limitranges"), &limits).await?;
+    post(
+        api,
+        &format!("/api/v1/namespaces/{NAMESPACE}/limitranges"),
+        &limits,
+    )
+    .await?;
     let hard = json!({"pods": "1000000", "requests.cpu": "100000", "requests.memory": "10000Gi"});
     let quota = json!({"metadata": {"name": "pods"}, "spec": {"hard": hard}});
-    post(api, &format!("/api/v1/namespaces/{NAMESPACE}/resourcequotas"), &quota).await?;
+    post(
+        api,
+        &format!("/api/v1/namespaces/{NAMESPACE}/resourcequotas"),
+        &quota,
+    )
+    .await?;
     let status = json!({"status": {"hard": hard, "used": {"pods": "0", "requests.cpu": "0", "requests.memory": "0"}}});
     api.send(
         Method::PATCH,

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use super::Admission;
 use super::types::{Decision, Operation, Request, Response, UserInfo};
-use crate::backend::{Backend, Event, ListParams, LogLevel, PatchType};
+use crate::backend::{Event, LogLevel};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::kind::GroupVersionKind;
@@ -104,89 +104,7 @@ fn from_wit_request(request: exports::Request) -> Request {
 /// The host, through the `admission` world's imports (no state, no events).
 struct WitBackend;
 
-impl Backend for WitBackend {
-    fn get(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> Result<Option<String>> {
-        Ok(cluster::get(&to_wit_kind(kind), namespace, name)?)
-    }
-
-    fn list(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        params: &ListParams,
-    ) -> Result<Vec<String>> {
-        let options = cluster::ListOptions {
-            namespace: namespace.map(str::to_owned),
-            label_selector: params.label_selector.clone(),
-            field_selector: params.field_selector.clone(),
-        };
-        Ok(cluster::list(&to_wit_kind(kind), &options)?)
-    }
-
-    fn create(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        object: &str,
-    ) -> Result<String> {
-        Ok(cluster::create(&to_wit_kind(kind), namespace, object)?)
-    }
-
-    fn update(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        object: &str,
-    ) -> Result<String> {
-        Ok(cluster::update(&to_wit_kind(kind), namespace, object)?)
-    }
-
-    fn update_status(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        object: &str,
-    ) -> Result<String> {
-        Ok(cluster::update_status(
-            &to_wit_kind(kind),
-            namespace,
-            object,
-        )?)
-    }
-
-    fn patch(
-        &self,
-        kind: &GroupVersionKind,
-        namespace: Option<&str>,
-        name: &str,
-        patch_type: PatchType,
-        patch: &str,
-        status: bool,
-    ) -> Result<String> {
-        let patch_type = match patch_type {
-            PatchType::Merge => cluster::PatchType::Merge,
-            PatchType::Json => cluster::PatchType::Json,
-            PatchType::Strategic => cluster::PatchType::Strategic,
-        };
-        Ok(cluster::patch(
-            &to_wit_kind(kind),
-            namespace,
-            name,
-            patch_type,
-            patch,
-            status,
-        )?)
-    }
-
-    fn delete(&self, kind: &GroupVersionKind, namespace: Option<&str>, name: &str) -> Result<()> {
-        Ok(cluster::delete(&to_wit_kind(kind), namespace, name)?)
-    }
-
+crate::wit_backend::wit_backend!(WitBackend, cluster, types, log, clock, {
     fn emit_event(&self, event: &Event) {
         self.log(
             LogLevel::Info,
@@ -197,21 +115,6 @@ impl Backend for WitBackend {
         );
     }
 
-    fn log(&self, level: LogLevel, message: &str) {
-        let level = match level {
-            LogLevel::Trace => log::Level::Trace,
-            LogLevel::Debug => log::Level::Debug,
-            LogLevel::Info => log::Level::Info,
-            LogLevel::Warn => log::Level::Warn,
-            LogLevel::Error => log::Level::Error,
-        };
-        log::log(level, message);
-    }
-
-    fn now_millis(&self) -> u64 {
-        clock::now_millis()
-    }
-
     fn state_get(&self, _key: &str) -> Option<Vec<u8>> {
         None
     }
@@ -219,25 +122,4 @@ impl Backend for WitBackend {
     fn state_set(&self, _key: &str, _value: &[u8]) {}
 
     fn state_delete(&self, _key: &str) {}
-}
-
-fn to_wit_kind(kind: &GroupVersionKind) -> types::Kind {
-    types::Kind {
-        group: kind.group.clone(),
-        version: kind.version.clone(),
-        kind: kind.kind.clone(),
-    }
-}
-
-impl From<types::ApiError> for Error {
-    fn from(error: types::ApiError) -> Self {
-        match error {
-            types::ApiError::NotFound(message) => Error::NotFound(message),
-            types::ApiError::AlreadyExists(message) => Error::AlreadyExists(message),
-            types::ApiError::Conflict(message) => Error::Conflict(message),
-            types::ApiError::Forbidden(message) => Error::Forbidden(message),
-            types::ApiError::Invalid(message) => Error::Invalid(message),
-            types::ApiError::Other(message) => Error::Other(message),
-        }
-    }
-}
+});
