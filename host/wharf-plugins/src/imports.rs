@@ -126,16 +126,15 @@ impl events::Host for Sandbox {
     }
 }
 
-/// The host of a world that imports no cluster access (the scheduler's
-/// policies): its logs go to `tracing` under the plugin's name. The linker
-/// never gives such a world the other interfaces, so their calls are refused
-/// only in principle.
-pub(crate) struct LogOnlyHost {
+/// A host with no cluster access: its logs go to `tracing` under the
+/// plugin's name, every cluster call is refused. The scheduler's policies
+/// run on it (their world links no cluster interface), and so do tests.
+pub struct NoClusterHost {
     name: std::sync::Arc<str>,
 }
 
-impl LogOnlyHost {
-    pub(crate) fn new(name: &str) -> Self {
+impl NoClusterHost {
+    pub fn new(name: &str) -> Self {
         Self { name: name.into() }
     }
 
@@ -144,7 +143,7 @@ impl LogOnlyHost {
     }
 }
 
-impl crate::controller::ControllerHost for LogOnlyHost {
+impl crate::controller::ControllerHost for NoClusterHost {
     fn get(&self, _: &Kind, _: Option<&str>, _: &str) -> Result<Option<String>, ApiError> {
         Err(self.refused())
     }

@@ -35,6 +35,6 @@ pub mod world;
 
 pub use engine::{EPOCH_TICK, Runtime, RuntimeConfig, digest};
 pub use error::PluginError;
-pub use imports::log_as;
+pub use imports::{NoClusterHost, log_as};
 pub use limits::{Limits, PermissionRule, Permissions};
 pub use stats::PluginStats;

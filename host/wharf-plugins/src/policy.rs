@@ -26,7 +26,7 @@ use wharf_plugin_abi::{WharfBuf, WharfStr, status};
 
 use crate::engine::Runtime;
 use crate::error::PluginError;
-use crate::imports::LogOnlyHost;
+use crate::imports::NoClusterHost;
 use crate::limits::Limits;
 use crate::world::{Instance, Module, Sandbox, World};
 
@@ -219,7 +219,7 @@ impl Module<SchedulerWorld> {
         config: &str,
         limits: &Limits,
     ) -> Result<(PolicyInstance, Registration), PluginError> {
-        let mut instance = self.instantiate(Arc::new(LogOnlyHost::new(name)), limits)?;
+        let mut instance = self.instantiate(Arc::new(NoClusterHost::new(name)), limits)?;
         let registration = instance
             .call(|bindings, store| bindings.wharf_plugin_policy().call_init(store, config))?
             .map_err(PluginError::Failed)?;

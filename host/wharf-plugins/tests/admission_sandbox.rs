@@ -9,10 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wharf_plugins::admission::{AdmissionModule, Decision, Request, UserInfo};
-use wharf_plugins::controller::{
-    ApiError, ControllerHost, Event, Kind, Level, ListOptions, PatchType,
-};
-use wharf_plugins::{Limits, PluginError, Runtime, RuntimeConfig};
+use wharf_plugins::controller::Kind;
+use wharf_plugins::{Limits, NoClusterHost, PluginError, Runtime, RuntimeConfig};
 
 fn component() -> Vec<u8> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -25,45 +23,6 @@ fn component() -> Vec<u8> {
             path.display()
         )
     })
-}
-
-/// The test plugin reads nothing from the cluster.
-struct NoCluster;
-
-impl ControllerHost for NoCluster {
-    fn get(&self, _: &Kind, _: Option<&str>, _: &str) -> Result<Option<String>, ApiError> {
-        Ok(None)
-    }
-    fn list(&self, _: &Kind, _: &ListOptions) -> Result<Vec<String>, ApiError> {
-        Ok(vec![])
-    }
-    fn create(&self, _: &Kind, _: Option<&str>, _: &str) -> Result<String, ApiError> {
-        Err(ApiError::Forbidden("no".into()))
-    }
-    fn update(&self, _: &Kind, _: Option<&str>, _: &str, _: bool) -> Result<String, ApiError> {
-        Err(ApiError::Forbidden("no".into()))
-    }
-    fn patch(
-        &self,
-        _: &Kind,
-        _: Option<&str>,
-        _: &str,
-        _: PatchType,
-        _: &str,
-        _: bool,
-    ) -> Result<String, ApiError> {
-        Err(ApiError::Forbidden("no".into()))
-    }
-    fn delete(&self, _: &Kind, _: Option<&str>, _: &str) -> Result<(), ApiError> {
-        Err(ApiError::Forbidden("no".into()))
-    }
-    fn log(&self, _: Level, _: &str) {}
-    fn state_get(&self, _: &str) -> Option<Vec<u8>> {
-        None
-    }
-    fn state_set(&self, _: &str, _: &[u8]) {}
-    fn state_delete(&self, _: &str) {}
-    fn emit(&self, _: Event) {}
 }
 
 fn request(asked: &str) -> Request {
@@ -102,7 +61,9 @@ fn decisions_come_back_typed_and_a_misbehaving_call_fails_alone() {
         call_deadline: Duration::from_millis(100),
     };
     let config = r#"{"name": "labeller", "mutating": true}"#;
-    let (mut instance, registration) = module.start(Arc::new(NoCluster), &limits, config).unwrap();
+    let (mut instance, registration) = module
+        .start(Arc::new(NoClusterHost::new("test")), &limits, config)
+        .unwrap();
     assert!(registration.mutating);
     assert_eq!(registration.kinds[0].kind, "ConfigMap");
 
@@ -126,12 +87,16 @@ fn decisions_come_back_typed_and_a_misbehaving_call_fails_alone() {
         ("oom", |e| matches!(e, PluginError::OutOfMemory(_))),
     ];
     for (asked, expected) in cases {
-        let (mut instance, _) = module.start(Arc::new(NoCluster), &limits, config).unwrap();
+        let (mut instance, _) = module
+            .start(Arc::new(NoClusterHost::new("test")), &limits, config)
+            .unwrap();
         let error = instance.review(&request(asked)).unwrap_err();
         assert!(expected(&error), "{asked}: {error:?}");
         assert!(error.poisons_instance(), "{asked}: {error:?}");
         // A fresh instance of the same module reviews on.
-        let (mut fresh, _) = module.start(Arc::new(NoCluster), &limits, config).unwrap();
+        let (mut fresh, _) = module
+            .start(Arc::new(NoClusterHost::new("test")), &limits, config)
+            .unwrap();
         let decision = fresh.review(&request("deny")).unwrap().decision;
         assert!(matches!(&decision, Decision::Deny(m) if m == "denied on request"));
     }
