@@ -181,6 +181,9 @@ impl Chain {
     ) -> ApiResult<()> {
         let snapshot = self.snapshot();
         let (group, kind) = (attributes.resource.group, attributes.resource.kind);
+        // The request is encoded once, and its object again only after a
+        // plugin changed it.
+        let mut request: Option<Request> = None;
         for plugin in &snapshot.plugins {
             if plugin.registration.mutating != mutating
                 || !plugin.reviews(group, kind, attributes.operation)
@@ -188,8 +191,8 @@ impl Chain {
             {
                 continue;
             }
-            let request = request_of(attributes, object.as_deref());
-            let response = match plugin.call(&request) {
+            let request = request.get_or_insert_with(|| request_of(attributes, object.as_deref()));
+            let response = match plugin.call(request) {
                 Ok(response) => response,
                 Err(error) => {
                     tracing::warn!(plugin = %plugin.name, %error, "admission plugin failed");
@@ -225,11 +228,14 @@ impl Chain {
                             "a validating plugin may not change the object".into(),
                         );
                     };
-                    if let Err(message) = apply_patch(target, &patch) {
-                        plugin
-                            .stats
-                            .record_error(&PluginError::Failed(message.clone()));
-                        self.failed(plugin, message)?;
+                    match apply_patch(target, &patch) {
+                        Ok(()) => request.object = Some(target.to_string()),
+                        Err(message) => {
+                            plugin
+                                .stats
+                                .record_error(&PluginError::Failed(message.clone()));
+                            self.failed(plugin, message)?;
+                        }
                     }
                 }
             }
