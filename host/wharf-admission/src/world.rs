@@ -199,3 +199,48 @@ impl PluginWorld for AdmissionPlugins {
         self.chain.remove(&running.plugin.name);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_label_selector_object_reads_as_the_api_servers_selector_text() {
+        let cases = [
+            (json!({}), Ok("")),
+            (
+                json!({"matchLabels": {"policy": "fail"}}),
+                Ok("policy=fail"),
+            ),
+            (
+                json!({"matchExpressions": [
+                    {"key": "tier", "operator": "In", "values": ["a", "b"]},
+                    {"key": "env", "operator": "NotIn", "values": ["prod"]},
+                    {"key": "owned", "operator": "Exists"},
+                    {"key": "legacy", "operator": "DoesNotExist"},
+                ]}),
+                Ok("tier in (a,b),env notin (prod),owned,!legacy"),
+            ),
+            (
+                json!({"matchExpressions": [{"key": "x", "operator": "Near"}]}),
+                Err("unsupported operator \"Near\""),
+            ),
+            (
+                json!({"matchLabels": {"n": 1}}),
+                Err("matchLabels values must be strings"),
+            ),
+        ];
+        for (selector, expected) in cases {
+            let text = selector_text(&selector);
+            assert_eq!(
+                text.as_deref(),
+                expected.map_err(String::from).as_deref(),
+                "{selector}"
+            );
+            if let Ok(text) = text {
+                LabelSelector::parse(&text).unwrap();
+            }
+        }
+    }
+}
