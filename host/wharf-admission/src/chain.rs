@@ -2,7 +2,7 @@
 //! server calls them.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -37,9 +37,65 @@ pub struct ActivePlugin {
     pub limits: Limits,
     pub config: String,
     pub stats: Arc<PluginStats>,
-    /// Instances not in use; a review takes one (or makes one) and gives
-    /// it back unless its call poisoned it.
-    pub idle: Mutex<Vec<AdmissionInstance>>,
+    /// Its instances: a review takes an idle one (or makes one, up to the
+    /// pool's size, else waits) and gives it back unless its call poisoned
+    /// it.
+    pub pool: Pool,
+}
+
+/// A plugin's instances, at most `size` of them at once.
+pub struct Pool {
+    state: Mutex<PoolState>,
+    freed: Condvar,
+    size: usize,
+}
+
+struct PoolState {
+    idle: Vec<AdmissionInstance>,
+    /// Instances that exist: idle or in a call.
+    live: usize,
+}
+
+impl Pool {
+    /// A pool of at most `size` instances, holding `first`.
+    pub fn new(first: AdmissionInstance, size: usize) -> Self {
+        Self {
+            state: Mutex::new(PoolState {
+                idle: vec![first],
+                live: 1,
+            }),
+            freed: Condvar::new(),
+            size: size.max(1),
+        }
+    }
+
+    /// An idle instance, or `None` when the caller may make a new one
+    /// (counted as live already: it must [`give_back`](Self::give_back) or
+    /// [`discard`](Self::discard) it). Waits while all `size` are busy.
+    fn take(&self) -> Option<AdmissionInstance> {
+        let mut state = self.state.lock().expect("pool");
+        loop {
+            if let Some(instance) = state.idle.pop() {
+                return Some(instance);
+            }
+            if state.live < self.size {
+                state.live += 1;
+                return None;
+            }
+            state = self.freed.wait(state).expect("pool");
+        }
+    }
+
+    fn give_back(&self, instance: AdmissionInstance) {
+        self.state.lock().expect("pool").idle.push(instance);
+        self.freed.notify_one();
+    }
+
+    /// An instance that is gone (poisoned, or never made).
+    fn discard(&self) {
+        self.state.lock().expect("pool").live -= 1;
+        self.freed.notify_one();
+    }
 }
 
 impl ActivePlugin {
@@ -57,21 +113,26 @@ impl ActivePlugin {
 
     /// One review on an instance of the pool.
     fn call(&self, request: &Request) -> Result<wharf_plugins::admission::Response, PluginError> {
-        let taken = self.idle.lock().expect("idle").pop();
-        let mut instance = match taken {
+        let mut instance = match self.pool.take() {
             Some(instance) => instance,
-            None => {
-                let (instance, _) =
-                    self.module
-                        .start(self.host.clone(), &self.limits, &self.config)?;
-                instance
-            }
+            None => match self
+                .module
+                .start(self.host.clone(), &self.limits, &self.config)
+            {
+                Ok((instance, _)) => instance,
+                Err(error) => {
+                    self.pool.discard();
+                    return Err(error);
+                }
+            },
         };
         let started = Instant::now();
         let result = instance.review(request);
         self.stats.record(started.elapsed(), result.as_ref().err());
-        if !result.as_ref().is_err_and(PluginError::poisons_instance) {
-            self.idle.lock().expect("idle").push(instance);
+        if result.as_ref().is_err_and(PluginError::poisons_instance) {
+            self.pool.discard();
+        } else {
+            self.pool.give_back(instance);
         }
         result
     }

@@ -17,7 +17,9 @@
 //!
 //! Host settings in `spec.config`: `order`, `failurePolicy`,
 //! `namespaceSelector` and `objectSelector` (label selectors, as admission
-//! webhooks have); the whole config also goes to the plugin's `init`.
+//! webhooks have), `instances` (how many reviews of the plugin run at once,
+//! default 4; more wait for one to end); the whole config also goes to the
+//! plugin's `init`.
 
 mod chain;
 mod world;

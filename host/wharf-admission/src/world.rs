@@ -1,6 +1,6 @@
 //! The admission world as the supervisor drives it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::Value;
 use wharf_apiserver::{LabelSelector, LocalClient};
@@ -11,7 +11,11 @@ use wharf_plugins::admission::{AdmissionModule, AdmissionWorld};
 use wharf_plugins::world::World;
 use wharf_plugins::{Limits, PluginError, PluginStats, Runtime};
 
-use crate::chain::{ActivePlugin, Chain, FailurePolicy};
+use crate::chain::{ActivePlugin, Chain, FailurePolicy, Pool};
+
+/// Instances of one plugin that review at once, unless its
+/// `spec.config.instances` says otherwise.
+const DEFAULT_INSTANCES: usize = 4;
 
 /// The admission world: plugins loaded here go into the [`Chain`].
 pub struct AdmissionPlugins {
@@ -72,6 +76,17 @@ impl AdmissionPlugins {
             LabelSelector::parse(&text)
                 .map_err(|e| PluginError::Failed(format!("spec.config.{field}: {e}")))
         };
+        let instances = match config.get("instances") {
+            None => DEFAULT_INSTANCES,
+            Some(value) => value
+                .as_u64()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| {
+                    PluginError::Failed(format!(
+                        "spec.config.instances: {value} is not a whole number from 1 to 64"
+                    ))
+                })? as usize,
+        };
         let module = Arc::new(AdmissionModule::load(&self.runtime, bytes)?);
         let host = Arc::new(PluginHost::new(
             plugin.name.clone(),
@@ -96,7 +111,7 @@ impl AdmissionPlugins {
             limits: plugin.limits.clone(),
             config: config_text,
             stats,
-            idle: Mutex::new(vec![instance]),
+            pool: Pool::new(instance, instances),
         }))
     }
 }
