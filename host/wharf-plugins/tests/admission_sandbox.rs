@@ -81,7 +81,8 @@ fn decisions_come_back_typed_and_a_misbehaving_call_fails_alone() {
         "{patch}"
     );
 
-    let cases: [(&str, fn(&PluginError) -> bool); 3] = [
+    type Expected = fn(&PluginError) -> bool;
+    let cases: [(&str, Expected); 3] = [
         ("loop", |e| matches!(e, PluginError::Timeout(_))),
         ("panic", |e| matches!(e, PluginError::Trap(_))),
         ("oom", |e| matches!(e, PluginError::OutOfMemory(_))),
