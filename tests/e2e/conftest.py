@@ -18,6 +18,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
+# One compile cache for every cluster of the session: each plugin is compiled
+# once, not once per cluster (the cache is keyed by module digest and engine).
+PLUGIN_CACHE = tempfile.mkdtemp(prefix="wharf-plugin-cache-")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(PLUGIN_CACHE, ignore_errors=True)
+
 
 def wharf_binary() -> str:
     """The `wharf` binary the test command built (WHARF_BIN overrides)."""
@@ -97,7 +105,8 @@ class Cluster:
     def start(self):
         self.log = open(os.path.join(self.dir, "wharf.log"), "a")
         self.process = subprocess.Popen(
-            [wharf_binary(), "up", "--data-dir", self.dir, "--listen", f"127.0.0.1:{self.port}", "--store", self.store, *self.extra_args],
+            [wharf_binary(), "up", "--data-dir", self.dir, "--listen", f"127.0.0.1:{self.port}", "--store", self.store,
+             "--plugin-cache", PLUGIN_CACHE, *self.extra_args],
             stdout=subprocess.PIPE, stderr=self.log, text=True,
         )
         line = self.process.stdout.readline()
@@ -144,6 +153,27 @@ class Cluster:
             print(f"kept {self.dir}")
             return
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_plugin_cache():
+    """Compiles every sample plugin into the session's cache once, before
+    the first test, so that no test's cluster waits for the compiler (a cold
+    start of the debug build takes about 40 s on two cores)."""
+    cluster = Cluster("embedded")
+    try:
+        deadline = time.time() + 300
+        while True:
+            listed = cluster.kubectl("get", "plugins", "-o", "json", check=False)
+            plugins = json.loads(listed.stdout).get("items", []) if listed.returncode == 0 else []
+            phases = [p.get("status", {}).get("phase") for p in plugins]
+            if phases and all(phase in ("Loaded", "Degraded") for phase in phases):
+                break
+            assert time.time() < deadline, f"the sample plugins did not load: {phases}"
+            time.sleep(1)
+    finally:
+        cluster.cleanup()
+    yield
 
 
 @pytest.fixture

@@ -23,6 +23,10 @@ pub struct Up {
     /// build's `wasm32-wasip2/plugin` folder next to this binary's.
     #[arg(long)]
     plugin_dir: Option<PathBuf>,
+    /// Where compiled plugins are cached (by module digest and engine);
+    /// by default `DATA_DIR/plugin-cache`. Several servers may share one.
+    #[arg(long)]
+    plugin_cache: Option<PathBuf>,
     /// Start only the API server: no controller manager, no scheduler, no
     /// sample plugins.
     #[arg(long)]
@@ -164,9 +168,10 @@ async fn start_controllers(
     state: Arc<ApiState>,
     data_dir: &std::path::Path,
     plugin_dir: Option<PathBuf>,
+    plugin_cache: Option<PathBuf>,
 ) -> Result<(), String> {
     let runtime = wharf_plugins::Runtime::new(wharf_plugins::RuntimeConfig {
-        cache_dir: Some(data_dir.join("plugin-cache")),
+        cache_dir: Some(plugin_cache.unwrap_or_else(|| data_dir.join("plugin-cache"))),
         ..Default::default()
     })
     .map_err(|e| e.to_string())?;
@@ -299,7 +304,13 @@ pub async fn run(options: Up) -> Result<(), String> {
         .await
         .map_err(|e| format!("starting the API server: {e}"))?;
     if !options.no_controllers {
-        start_controllers(state.clone(), &options.data_dir, options.plugin_dir.clone()).await?;
+        start_controllers(
+            state.clone(),
+            &options.data_dir,
+            options.plugin_dir.clone(),
+            options.plugin_cache.clone(),
+        )
+        .await?;
     }
     let _hollow = start_hollow_nodes(&state, &options).await?;
     let agent = if options.no_node {
