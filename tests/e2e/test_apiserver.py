@@ -143,12 +143,21 @@ def test_get_watch_sees_changes_as_they_happen(cluster):
         assert "NAME" in header, header
         first = watcher.stdout.readline()
         assert "ADDED" in first and "web" in first, first
+        # The deployment controller writes the Deployment's status too:
+        # read on to the event each step must cause.
+        def next_line_with(*words):
+            seen = []
+            while True:
+                line = watcher.stdout.readline()
+                assert line, f"the watch ended; it showed {seen}"
+                if all(word in line for word in words):
+                    return line
+                seen.append(line)
+
         cluster.kubectl("scale", "deploy", "web", "--replicas=4")
-        changed = watcher.stdout.readline()
-        assert "MODIFIED" in changed and "4" in changed, changed
+        next_line_with("MODIFIED", "4")
         cluster.kubectl("delete", "deploy", "web", "--wait=false")
-        deleted = watcher.stdout.readline()
-        assert "DELETED" in deleted, deleted
+        next_line_with("DELETED", "web")
     finally:
         watcher.kill()
         watcher.wait()
@@ -218,10 +227,17 @@ def test_a_stale_update_gets_409_conflict(cluster):
 
     cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT)
     apps = kubernetes.client.AppsV1Api(cluster.client())
-    first = apps.read_namespaced_deployment("web", "default")
-    second = apps.read_namespaced_deployment("web", "default")
-    first.spec.replicas = 5
-    apps.replace_namespaced_deployment("web", "default", first)
+    # The deployment controller may write the Deployment between a read and
+    # the first replace: read both again until the first replace wins.
+    for _ in range(20):
+        first = apps.read_namespaced_deployment("web", "default")
+        second = apps.read_namespaced_deployment("web", "default")
+        first.spec.replicas = 5
+        try:
+            apps.replace_namespaced_deployment("web", "default", first)
+            break
+        except kubernetes.client.ApiException as lost:
+            assert lost.status == 409, lost
     second.spec.replicas = 6
     with pytest.raises(kubernetes.client.ApiException) as stale:
         apps.replace_namespaced_deployment("web", "default", second)
@@ -310,7 +326,7 @@ def test_every_kind_can_be_created_read_and_listed(cluster):
         "pod": "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: busybox}]}\n",
         "node": "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n",
         "service": "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {app: x}, ports: [{port: 80}]}\n",
-        "endpoints": "apiVersion: v1\nkind: Endpoints\nmetadata: {name: s}\n",
+        "endpoints": "apiVersion: v1\nkind: Endpoints\nmetadata: {name: manual}\n",
         "configmap": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {a: b}\n",
         "secret": "apiVersion: v1\nkind: Secret\nmetadata: {name: sec}\nstringData: {a: b}\n",
         "serviceaccount": "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: sa}\n",
