@@ -105,3 +105,21 @@ impl Registration {
         self
     }
 }
+
+/// `resyncSeconds` from a controller's `spec.config`: `None` when absent; a
+/// value that is not a whole number of seconds, at least 1, is
+/// [`Error::Invalid`](crate::Error::Invalid).
+pub fn resync_from_config(config: &serde_json::Value) -> Result<Option<Duration>> {
+    let Some(value) = config.get("resyncSeconds") else {
+        return Ok(None);
+    };
+    let seconds = value
+        .as_u64()
+        .filter(|seconds| *seconds >= 1)
+        .ok_or_else(|| {
+            crate::Error::Invalid(format!(
+                "resyncSeconds must be a whole number of seconds, at least 1, not {value}"
+            ))
+        })?;
+    Ok(Some(Duration::from_secs(seconds)))
+}

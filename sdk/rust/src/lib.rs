@@ -156,7 +156,7 @@ mod wit_backend;
 
 pub use backend::{Backend, Event, EventType, ListParams, LogLevel, PatchType};
 pub use context::{Context, Patch, time_from_millis};
-pub use controller::{Action, Controller, Registration};
+pub use controller::{Action, Controller, Registration, resync_from_config};
 pub use error::{Error, Result};
 pub use kind::{GroupVersionKind, ObjectRef};
 pub use owner::{controller_of, is_controlled_by, owner_reference};

@@ -43,16 +43,8 @@ impl Config {
     /// [`Error::Invalid`].
     pub fn from_json(config: &serde_json::Value) -> Result<Self, Error> {
         let mut parsed = Config::default();
-        if let Some(value) = config.get("resyncSeconds") {
-            let seconds = value
-                .as_u64()
-                .filter(|seconds| *seconds >= 1)
-                .ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "resyncSeconds must be a whole number of seconds, at least 1, not {value}"
-                    ))
-                })?;
-            parsed.resync = Duration::from_secs(seconds);
+        if let Some(resync) = wharf_sdk::resync_from_config(config)? {
+            parsed.resync = resync;
         }
         if let Some(value) = config.get("maxEndpointsPerSlice") {
             parsed.max_endpoints_per_slice = value

@@ -33,16 +33,8 @@ impl Config {
     /// value of the wrong type or below 1 is [`Error::Invalid`].
     pub fn from_json(config: &serde_json::Value) -> Result<Self, Error> {
         let mut parsed = Config::default();
-        if let Some(value) = config.get("resyncSeconds") {
-            let seconds = value
-                .as_u64()
-                .filter(|seconds| *seconds >= 1)
-                .ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "resyncSeconds must be a whole number of seconds, at least 1, not {value}"
-                    ))
-                })?;
-            parsed.resync = Duration::from_secs(seconds);
+        if let Some(resync) = wharf_sdk::resync_from_config(config)? {
+            parsed.resync = resync;
         }
         Ok(parsed)
     }
