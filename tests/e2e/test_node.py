@@ -156,6 +156,13 @@ def test_the_readme_example_a_deployment_behind_a_service_answers_on_its_cluster
     assert len(ips) == 2, ips  # a network namespace each
     cluster_ip = get_json(cluster, "service", "web")["spec"]["clusterIP"]
 
+    # Both replicas behind the Service before counting who answers.
+    def both_endpoints():
+        subsets = get_json(cluster, "endpoints", "web").get("subsets") or []
+        ready = {a["ip"] for s in subsets for a in s.get("addresses", [])}
+        assert ready == ips, (ready, ips)
+    eventually(both_endpoints, timeout=60)
+
     def answers():
         result = subprocess.run(["curl", "--noproxy", "*", "-s", "-m", "3", f"http://{cluster_ip}/"],
                                 capture_output=True, text=True)
