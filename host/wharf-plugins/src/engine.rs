@@ -69,6 +69,11 @@ impl Runtime {
         // only address space (512 slots: 2 TiB of the 128 TiB a process
         // has); memory is committed as a plugin grows, up to its limit.
         wasm.memory_reservation(1 << 32).memory_guard_size(32 << 20);
+        // `perf` can name the plugins' compiled functions when
+        // WHARF_PLUGIN_PERFMAP is set (it writes /tmp/perf-PID.map).
+        if std::env::var_os("WHARF_PLUGIN_PERFMAP").is_some() {
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&wasm).map_err(|e| PluginError::Engine(e.to_string()))?;
         let ticking = Arc::new(AtomicBool::new(true));
         let (ticker_engine, flag) = (engine.weak(), ticking.clone());

@@ -26,7 +26,7 @@ pub use error::{Error, Result};
 pub use etcd::{EtcdConfig, EtcdStore};
 pub use types::{
     ContinueToken, DeleteOutcome, EventKind, KeyValue, ListOptions, ListPage, MAX_VALUE_BYTES,
-    WatchEvent, prefix_end,
+    WatchEvent, Write, prefix_end,
 };
 pub use watch::WatchStream;
 
@@ -59,6 +59,43 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes `key`, guarded by its modify revision when one is given.
     async fn delete(&self, key: &str, expected_mod_revision: Option<i64>) -> Result<DeleteOutcome>;
 
+    /// Applies `writes` (on distinct keys) together: each is checked as its
+    /// own call would be, and either all are stored, each with its own
+    /// revision in order, or none is and the error is the first write's
+    /// that failed. Returns what each wrote (for a delete: the deleted key
+    /// at the delete's revision).
+    ///
+    /// The embedded store applies them in one transaction. This default,
+    /// which [`EtcdStore`] uses, applies them one by one and stops at the
+    /// first failure, leaving the earlier ones stored (an etcd transaction
+    /// would give them all one revision, which the watch cache does not
+    /// expect of a revision).
+    async fn write_all(&self, writes: Vec<Write>) -> Result<Vec<KeyValue>> {
+        check_distinct(&writes)?;
+        let mut written = Vec::with_capacity(writes.len());
+        for write in writes {
+            written.push(match write {
+                Write::Create { key, value } => self.create(&key, value).await?,
+                Write::Update {
+                    key,
+                    value,
+                    expected,
+                } => self.update(&key, value, expected).await?,
+                Write::Delete { key, expected } => {
+                    let outcome = self.delete(&key, expected).await?;
+                    KeyValue {
+                        key,
+                        value: Bytes::new(),
+                        create_revision: outcome.previous.create_revision,
+                        mod_revision: outcome.revision,
+                        version: 0,
+                    }
+                }
+            });
+        }
+        Ok(written)
+    }
+
     /// Every event on keys starting with `prefix` with a revision greater
     /// than `after_revision`, in revision order, none lost and none repeated.
     /// Fails with [`Error::Compacted`] when that history is gone.
@@ -70,4 +107,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// The store's latest revision.
     async fn current_revision(&self) -> Result<i64>;
+}
+
+/// [`Store::write_all`]'s writes must be on distinct keys.
+pub(crate) fn check_distinct(writes: &[Write]) -> Result<()> {
+    let mut keys: Vec<&str> = writes.iter().map(Write::key).collect();
+    keys.sort_unstable();
+    match keys.windows(2).find(|pair| pair[0] == pair[1]) {
+        Some(pair) => Err(Error::InvalidKey {
+            key: pair[0].to_owned(),
+            reason: "written twice in one write_all",
+        }),
+        None => Ok(()),
+    }
 }

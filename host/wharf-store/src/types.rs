@@ -145,3 +145,32 @@ mod tests {
         assert!(matches!(check_key("a\0b"), Err(Error::InvalidKey { .. })));
     }
 }
+
+/// One of the writes [`crate::Store::write_all`] applies together: the
+/// guarded forms of [`crate::Store::create`], `update` and `delete`.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Create {
+        key: String,
+        value: Bytes,
+    },
+    Update {
+        key: String,
+        value: Bytes,
+        expected: i64,
+    },
+    Delete {
+        key: String,
+        expected: Option<i64>,
+    },
+}
+
+impl Write {
+    pub fn key(&self) -> &str {
+        match self {
+            Write::Create { key, .. } | Write::Update { key, .. } | Write::Delete { key, .. } => {
+                key
+            }
+        }
+    }
+}

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use wharf_store::etcd_process::LocalEtcd;
 use wharf_store::{
     EmbeddedConfig, EmbeddedStore, Error, EtcdConfig, EtcdStore, EventKind, ListOptions,
-    MAX_VALUE_BYTES, Store, WatchEvent, WatchStream,
+    MAX_VALUE_BYTES, Store, WatchEvent, WatchStream, Write,
 };
 
 /// A store under test and whatever keeps it alive.
@@ -91,6 +91,7 @@ conformance!(
     compacted_history_is_gone_for_lists_and_watches,
     values_over_the_size_limit_are_refused,
     invalid_keys_are_refused,
+    write_all_stores_each_write_with_its_own_revision_in_order,
 );
 
 fn value(text: &str) -> Bytes {
@@ -449,7 +450,108 @@ async fn invalid_keys_are_refused(store: Arc<dyn Store>) {
     assert!(matches!(error, Error::InvalidKey { .. }), "{error:?}");
 }
 
+async fn write_all_stores_each_write_with_its_own_revision_in_order(store: Arc<dyn Store>) {
+    let quota = store.create("/w/quota", value("used 0")).await.unwrap();
+    let gone = store.create("/w/gone", value("x")).await.unwrap();
+    let mut events = store.watch("/w/", gone.mod_revision).await.unwrap();
+    let written = store
+        .write_all(vec![
+            Write::Update {
+                key: "/w/quota".into(),
+                value: value("used 1"),
+                expected: quota.mod_revision,
+            },
+            Write::Create {
+                key: "/w/pod".into(),
+                value: value("pod"),
+            },
+            Write::Delete {
+                key: "/w/gone".into(),
+                expected: Some(gone.mod_revision),
+            },
+        ])
+        .await
+        .unwrap();
+    let revisions: Vec<i64> = written.iter().map(|kv| kv.mod_revision).collect();
+    assert_eq!(
+        revisions,
+        [1, 2, 3].map(|n| gone.mod_revision + n),
+        "{written:?}"
+    );
+    assert_eq!(written[1].create_revision, written[1].mod_revision);
+    for (key, revision) in ["/w/quota", "/w/pod", "/w/gone"].iter().zip(revisions) {
+        let event = next_event(&mut events).await;
+        assert_eq!((event.kv.key.as_str(), event.revision()), (*key, revision));
+    }
+    assert_eq!(
+        store.get("/w/quota").await.unwrap().unwrap().value,
+        value("used 1")
+    );
+    assert!(store.get("/w/gone").await.unwrap().is_none());
+    // The same key twice is refused before anything is written.
+    let error = store
+        .write_all(vec![
+            Write::Create {
+                key: "/w/twice".into(),
+                value: value("a"),
+            },
+            Write::Create {
+                key: "/w/twice".into(),
+                value: value("b"),
+            },
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidKey { .. }), "{error:?}");
+    assert!(store.get("/w/twice").await.unwrap().is_none());
+}
+
 // Backend-specific behaviour.
+
+/// On the embedded store a failed check stores none of the writes: a quota
+/// charged with a stale revision takes the pod it charged for down with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_write_all_stores_nothing_when_one_write_fails() {
+    let harness = embedded();
+    let store = harness.store.clone();
+    let quota = store.create("/w/quota", value("used 0")).await.unwrap();
+    store
+        .update("/w/quota", value("used 1"), quota.mod_revision)
+        .await
+        .unwrap();
+    let before = store.current_revision().await.unwrap();
+    let error = store
+        .write_all(vec![
+            Write::Create {
+                key: "/w/pod".into(),
+                value: value("pod"),
+            },
+            Write::Update {
+                key: "/w/quota".into(),
+                value: value("used 1"),
+                expected: quota.mod_revision,
+            },
+        ])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Conflict { key, .. } if key == "/w/quota"),
+        "{error:?}"
+    );
+    assert!(store.get("/w/pod").await.unwrap().is_none());
+    assert_eq!(store.current_revision().await.unwrap(), before);
+    // Writes of other callers batched with a failed one are not affected.
+    let (failed, stored) = tokio::join!(
+        store.write_all(vec![Write::Update {
+            key: "/w/quota".into(),
+            value: value("stale"),
+            expected: quota.mod_revision,
+        }]),
+        store.create("/w/other", value("fine")),
+    );
+    assert!(failed.is_err());
+    assert_eq!(stored.unwrap().value, value("fine"));
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_store_keeps_data_and_watch_history_across_a_reopen() {

@@ -16,7 +16,9 @@ use tokio::sync::oneshot;
 use self::writer::{Command, WriteRequest, Writer, WriterHandle, written};
 use crate::types::{check_key, check_value};
 use crate::watch::{History, WatchStream};
-use crate::{DeleteOutcome, Error, KeyValue, ListOptions, ListPage, Result, Store, WatchEvent};
+use crate::{
+    DeleteOutcome, Error, KeyValue, ListOptions, ListPage, Result, Store, WatchEvent, Write,
+};
 
 /// How to open an [`EmbeddedStore`].
 #[derive(Clone, Debug)]
@@ -122,6 +124,23 @@ impl Store for EmbeddedStore {
             expected: expected_mod_revision,
         };
         Ok(written(&*self.write(request).await?))
+    }
+
+    async fn write_all(&self, writes: Vec<Write>) -> Result<Vec<KeyValue>> {
+        crate::check_distinct(&writes)?;
+        for write in &writes {
+            check_key(write.key())?;
+            if let Write::Create { key, value } | Write::Update { key, value, .. } = write {
+                check_value(key, value)?;
+            }
+        }
+        let (reply, answer) = oneshot::channel();
+        self.writer.send(Command::WriteAll {
+            requests: writes,
+            reply,
+        })?;
+        let events = answer.await.map_err(|_| Error::Closed)??;
+        Ok(events.iter().map(|event| written(event)).collect())
     }
 
     async fn delete(&self, key: &str, expected_mod_revision: Option<i64>) -> Result<DeleteOutcome> {

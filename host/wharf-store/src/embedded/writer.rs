@@ -11,7 +11,6 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use redb::{Database, ReadableTable};
 use tokio::sync::oneshot;
 
@@ -28,37 +27,18 @@ const GATHER_WAIT: Duration = Duration::from_micros(200);
 /// Revisions one compaction transaction removes at most.
 const COMPACTION_CHUNK: i64 = 10_000;
 
-/// A write the writer applies.
-pub(super) enum WriteRequest {
-    Create {
-        key: String,
-        value: Bytes,
-    },
-    Update {
-        key: String,
-        value: Bytes,
-        expected: i64,
-    },
-    Delete {
-        key: String,
-        expected: Option<i64>,
-    },
-}
-
-impl WriteRequest {
-    fn key(&self) -> &str {
-        match self {
-            WriteRequest::Create { key, .. }
-            | WriteRequest::Update { key, .. }
-            | WriteRequest::Delete { key, .. } => key,
-        }
-    }
-}
+pub(super) use crate::Write as WriteRequest;
 
 pub(super) enum Command {
     Write {
         request: WriteRequest,
         reply: oneshot::Sender<Result<Arc<WatchEvent>>>,
+    },
+    /// Writes that are applied together or not at all (each gets its own
+    /// revision, consecutive ones).
+    WriteAll {
+        requests: Vec<WriteRequest>,
+        reply: oneshot::Sender<Result<Vec<Arc<WatchEvent>>>>,
     },
     Compact {
         revision: i64,
@@ -113,7 +93,30 @@ pub(super) struct Writer {
     pub(super) history_revisions: i64,
 }
 
-type Reply = oneshot::Sender<Result<Arc<WatchEvent>>>;
+/// One caller's writes in a batch and where its answer goes.
+enum Pending {
+    One(WriteRequest, oneshot::Sender<Result<Arc<WatchEvent>>>),
+    All(
+        Vec<WriteRequest>,
+        oneshot::Sender<Result<Vec<Arc<WatchEvent>>>>,
+    ),
+}
+
+/// What one caller's writes came to.
+enum Outcome {
+    One(Result<Arc<WatchEvent>>),
+    All(Result<Vec<Arc<WatchEvent>>>),
+}
+
+impl Outcome {
+    fn events(&self) -> &[Arc<WatchEvent>] {
+        match self {
+            Outcome::One(Ok(event)) => std::slice::from_ref(event),
+            Outcome::All(Ok(events)) => events,
+            _ => &[],
+        }
+    }
+}
 
 impl Writer {
     fn run(mut self, commands: mpsc::Receiver<Command>) {
@@ -125,7 +128,10 @@ impl Writer {
             let mut next = Some(first);
             while let Some(command) = next {
                 match command {
-                    Command::Write { request, reply } => writes.push((request, reply)),
+                    Command::Write { request, reply } => writes.push(Pending::One(request, reply)),
+                    Command::WriteAll { requests, reply } => {
+                        writes.push(Pending::All(requests, reply))
+                    }
                     Command::Compact { revision, reply } => compactions.push((revision, reply)),
                 }
                 next = if writes.len() >= MAX_BATCH {
@@ -157,7 +163,7 @@ impl Writer {
 
     /// Applies a batch in one transaction with one fsync, publishes the
     /// events, then answers every caller.
-    fn commit_batch(&mut self, writes: Vec<(WriteRequest, Reply)>) {
+    fn commit_batch(&mut self, writes: Vec<Pending>) {
         let mut outcomes = Vec::with_capacity(writes.len());
         let mut revision = self.revision;
         let committed = (|| -> Result<()> {
@@ -167,8 +173,15 @@ impl Writer {
                     index: txn.open_table(INDEX).map_err(Error::backend)?,
                     records: txn.open_table(RECORDS).map_err(Error::backend)?,
                 };
-                for (request, _) in &writes {
-                    outcomes.push(apply(&mut tables, &mut revision, request)?);
+                for pending in &writes {
+                    outcomes.push(match pending {
+                        Pending::One(request, _) => {
+                            Outcome::One(apply(&mut tables, &mut revision, request)?)
+                        }
+                        Pending::All(requests, _) => {
+                            Outcome::All(apply_all(&mut tables, &mut revision, requests)?)
+                        }
+                    });
                 }
                 let mut meta = txn.open_table(META).map_err(Error::backend)?;
                 meta.insert(META_REVISION, revision as u64)
@@ -182,17 +195,33 @@ impl Writer {
                 self.history.publish(
                     outcomes
                         .iter()
-                        .filter_map(|o| o.as_ref().ok().cloned())
+                        .flat_map(|o| o.events().iter().cloned())
                         .collect(),
                 );
-                for ((_, reply), outcome) in writes.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
+                for (pending, outcome) in writes.into_iter().zip(outcomes) {
+                    match (pending, outcome) {
+                        (Pending::One(_, reply), Outcome::One(outcome)) => {
+                            let _ = reply.send(outcome);
+                        }
+                        (Pending::All(_, reply), Outcome::All(outcome)) => {
+                            let _ = reply.send(outcome);
+                        }
+                        _ => unreachable!("outcomes follow the writes"),
+                    }
                 }
             }
             Err(error) => {
                 tracing::error!(%error, "store commit failed");
-                for (_, reply) in writes {
-                    let _ = reply.send(Err(Error::Backend(error.to_string())));
+                let error = || Error::Backend(error.to_string());
+                for pending in writes {
+                    match pending {
+                        Pending::One(_, reply) => {
+                            let _ = reply.send(Err(error()));
+                        }
+                        Pending::All(_, reply) => {
+                            let _ = reply.send(Err(error()));
+                        }
+                    }
                 }
             }
         }
@@ -226,9 +255,45 @@ fn apply(
     revision: &mut i64,
     request: &WriteRequest,
 ) -> Result<Result<Arc<WatchEvent>>> {
+    let (previous, record) = match check(tables, request)? {
+        Ok(checked) => checked,
+        Err(error) => return Ok(Err(error)),
+    };
+    put(tables, revision, request.key(), previous, record).map(Ok)
+}
+
+/// Applies every request or none: all are checked against the state before
+/// any is written (their keys are distinct), then each is written with the
+/// next revision. The first request that fails its check is the error.
+fn apply_all(
+    tables: &mut WriteTables<'_>,
+    revision: &mut i64,
+    requests: &[WriteRequest],
+) -> Result<Result<Vec<Arc<WatchEvent>>>> {
+    let mut checked = Vec::with_capacity(requests.len());
+    for request in requests {
+        match check(tables, request)? {
+            Ok(ok) => checked.push(ok),
+            Err(error) => return Ok(Err(error)),
+        }
+    }
+    let mut events = Vec::with_capacity(requests.len());
+    for (request, (previous, record)) in requests.iter().zip(checked) {
+        events.push(put(tables, revision, request.key(), previous, record)?);
+    }
+    Ok(Ok(events))
+}
+
+/// Whether `request` may be applied now: the key's latest value and the
+/// record to write (its create revision is 0 for a key the write creates:
+/// the revision is only known when it is put). The outer error is a
+/// database failure; the inner one the request's own.
+fn check(
+    tables: &WriteTables<'_>,
+    request: &WriteRequest,
+) -> Result<Result<(Option<KeyValue>, Record)>> {
     let key = request.key();
     let previous = tables.latest_value(key, u64::MAX)?;
-    let next = *revision + 1;
     let record = match (request, &previous) {
         (WriteRequest::Create { .. }, Some(_)) => {
             return Ok(Err(Error::AlreadyExists {
@@ -236,7 +301,7 @@ fn apply(
             }));
         }
         (WriteRequest::Create { value, .. }, None) => Record::Live {
-            create_revision: next,
+            create_revision: 0,
             version: 1,
             value: value.clone(),
         },
@@ -266,6 +331,25 @@ fn apply(
         },
         (WriteRequest::Delete { .. }, Some(_)) => Record::Tombstone,
     };
+    Ok(Ok((previous, record)))
+}
+
+/// Writes a checked record at the next revision.
+fn put(
+    tables: &mut WriteTables<'_>,
+    revision: &mut i64,
+    key: &str,
+    previous: Option<KeyValue>,
+    mut record: Record,
+) -> Result<Arc<WatchEvent>> {
+    let next = *revision + 1;
+    if let Record::Live {
+        create_revision, ..
+    } = &mut record
+        && *create_revision == 0
+    {
+        *create_revision = next;
+    }
     tables
         .index
         .insert((key, next as u64), record.flag())
@@ -275,11 +359,11 @@ fn apply(
         .insert(next as u64, record.encode(key).as_slice())
         .map_err(Error::backend)?;
     *revision = next;
-    Ok(Ok(Arc::new(record.into_event(
+    Ok(Arc::new(record.into_event(
         key.to_owned(),
         next as u64,
         previous,
-    ))))
+    )))
 }
 
 /// Removes the history in (from, upto]: every version that a later one at or
