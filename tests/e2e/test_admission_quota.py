@@ -1,17 +1,20 @@
 """LimitRanger and ResourceQuota, as `wharf up` installs them, through
 kubectl: a pod created without resources gets its namespace's LimitRange
 defaults (and kube's annotation saying so), a pod over the maximum is refused
-with kube's message; a ResourceQuota is charged by every create at once and
+with kube's message; a ResourceQuota is charged by every create in the
+transaction that stores it, never over its limit under racing creates, and
 refuses the one that would exceed it with kube's message, `kubectl describe
 quota` shows the usage, the controller gives back what a deleted pod held,
 and a dry run is checked but charges nothing."""
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from conftest import Cluster
+from test_apiserver import request
 from test_plugins import eventually, get_json, wait_loaded
 
 
@@ -69,8 +72,8 @@ def used(cluster, namespace, name):
 
 
 def used_becomes(cluster, namespace, name, expected, timeout=25):
-    """Waits for the quota's `status.used`. Admission writes it before the
-    create returns, but the controller recounts on that status write too,
+    """Waits for the quota's `status.used`. Admission stores it with the
+    object, but the controller recounts on that status write too,
     and when it lists before the object is stored it writes the count
     without it; its next count (at the latest its 10 s resync) puts it back."""
     def check():
@@ -164,3 +167,27 @@ def test_limit_range_defaults_are_what_the_quota_charges(cluster):
     refused = create_pod(cluster, "compute", "three", check=False)
     assert refusal(refused, "resource-quota") == (
         "exceeded quota: compute, requested: requests.cpu=100m, used: requests.cpu=200m, limited: requests.cpu=250m")
+
+
+def test_creates_racing_for_the_last_units_of_a_quota_never_exceed_it(cluster):
+    # The charge is stored with the pod in one transaction, guarded by the
+    # quota's resourceVersion: of 12 pods created at once against a quota of
+    # 5, exactly 5 are stored, the others are refused with kube's message,
+    # and status.used says 5 as soon as the creates have returned.
+    cluster.kubectl("create", "namespace", "race")
+    quota(cluster, "race", "pods", {"pods": "5"})
+
+    def create(index):
+        return request(cluster, "POST", "/api/v1/namespaces/race/pods", pod(f"racer-{index}").encode())
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(create, range(12)))
+    codes = sorted(code for code, _ in answers)
+    assert codes == [201] * 5 + [403] * 7, answers
+    for code, status in answers:
+        if code == 403:
+            assert status["message"].endswith(
+                "exceeded quota: pods, requested: pods=1, used: pods=5, limited: pods=5"), status
+    names = cluster.kubectl("get", "pods", "-n", "race", "-o", "name").stdout.split()
+    assert len(names) == 5, names
+    assert used(cluster, "race", "pods") == {"pods": "5"}

@@ -1,19 +1,21 @@
 //! The admission chain: the current set of admission plugins, as the API
 //! server calls them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wharf_apiserver::admission::warn;
-use wharf_apiserver::{AdmissionChain, ApiError, ApiResult, Attributes, LabelSelector, Operation};
+use wharf_apiserver::{
+    AdmissionChain, ApiError, ApiResult, Attributes, LabelSelector, Operation, StatusUpdate,
+};
 use wharf_controller_manager::informer::Informers;
 use wharf_plugins::admission::{
     AdmissionInstance, AdmissionModule, Decision, Registration, Request, UserInfo,
 };
 use wharf_plugins::controller::{ControllerHost, Kind};
-use wharf_plugins::{Limits, PluginError, PluginStats};
+use wharf_plugins::{Limits, Permissions, PluginError, PluginStats};
 
 /// What happens to a write when its plugin fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +37,8 @@ pub struct ActivePlugin {
     pub module: Arc<AdmissionModule>,
     pub host: Arc<dyn ControllerHost>,
     pub limits: Limits,
+    /// What its status updates may write (`update` on `PLURAL/status`).
+    pub permissions: Permissions,
     pub config: String,
     pub stats: Arc<PluginStats>,
     /// Its instances: a review takes an idle one (or makes one, up to the
@@ -147,10 +151,20 @@ struct Snapshot {
     kinds: HashSet<String>,
 }
 
+/// How long a review waits for the host's cache to show a status update
+/// stored with an earlier write (then it reads what the cache has: the
+/// store's revision check still catches a stale read).
+const FRESHNESS_WAIT: Duration = Duration::from_secs(1);
+
 /// The admission plugins the API server calls.
 pub struct Chain {
     current: RwLock<Arc<Snapshot>>,
     informers: Arc<Informers>,
+    /// By `group/kind/namespace/name`: the version of an object a status
+    /// update lost to, which the plugins reading the kind must see before
+    /// they review again (updates this server stored are written through
+    /// to the cache instead).
+    fresh: Mutex<HashMap<String, i64>>,
 }
 
 impl Chain {
@@ -158,7 +172,55 @@ impl Chain {
         Arc::new(Self {
             current: RwLock::default(),
             informers,
+            fresh: Mutex::default(),
         })
+    }
+
+    /// Waits (at most [`FRESHNESS_WAIT`]) until the caches `plugin` reads
+    /// from show the versions of the objects status updates were stored
+    /// over, so that it charges the usage they recorded rather than what
+    /// they replaced.
+    fn await_fresh_reads(&self, plugin: &ActivePlugin) {
+        for kind in &plugin.registration.reads {
+            let prefix = format!("{}/{}/", kind.group, kind.kind);
+            let wanted: Vec<(String, i64)> = self
+                .fresh
+                .lock()
+                .expect("fresh")
+                .iter()
+                .filter_map(|(key, revision)| {
+                    Some((key.strip_prefix(&prefix)?.to_owned(), *revision))
+                })
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let Ok(informer) = self
+                .informers
+                .get_or_start(&kind.group, &kind.version, &kind.kind)
+            else {
+                continue;
+            };
+            let started = Instant::now();
+            for (object, revision) in wanted {
+                let (namespace, name) = match object.split_once('/') {
+                    Some((namespace, name)) => (Some(namespace).filter(|n| !n.is_empty()), name),
+                    None => (None, object.as_str()),
+                };
+                while !informer.shows(namespace, name, revision)
+                    && started.elapsed() < FRESHNESS_WAIT
+                {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                if informer.shows(namespace, name, revision) {
+                    let mut fresh = self.fresh.lock().expect("fresh");
+                    let key = format!("{prefix}{object}");
+                    if fresh.get(&key) == Some(&revision) {
+                        fresh.remove(&key);
+                    }
+                }
+            }
+        }
     }
 
     /// Puts `plugin` in (replacing one of the same name) in one swap.
@@ -239,12 +301,13 @@ impl Chain {
         mutating: bool,
         attributes: &Attributes<'_>,
         mut object: Option<&mut Value>,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<Vec<StatusUpdate>> {
         let snapshot = self.snapshot();
         let (group, kind) = (attributes.resource.group, attributes.resource.kind);
         // The request is encoded once, and its object again only after a
         // plugin changed it.
         let mut request: Option<Request> = None;
+        let mut updates = Vec::new();
         for plugin in &snapshot.plugins {
             if plugin.registration.mutating != mutating
                 || !plugin.reviews(group, kind, attributes.operation)
@@ -253,6 +316,7 @@ impl Chain {
                 continue;
             }
             let request = request.get_or_insert_with(|| request_of(attributes, object.as_deref()));
+            self.await_fresh_reads(plugin);
             let response = match plugin.call(request) {
                 Ok(response) => response,
                 Err(error) => {
@@ -274,6 +338,24 @@ impl Chain {
             for (key, value) in response.audit_annotations {
                 tracing::info!(target: "wharf::audit", plugin = %plugin.name, key, value, operation = attributes.operation.as_str(), kind, name = attributes.name, "admission audit annotation");
             }
+            if !response.status_updates.is_empty()
+                && !matches!(response.decision, Decision::Deny(_))
+            {
+                if mutating || attributes.operation == Operation::Delete {
+                    self.failed(
+                        plugin,
+                        "status updates come from validating plugins, with a create or an update"
+                            .into(),
+                    )?;
+                } else if !attributes.dry_run {
+                    for update in response.status_updates.iter() {
+                        match self.status_update(plugin, update) {
+                            Ok(update) => updates.push(update),
+                            Err(message) => self.failed(plugin, message)?,
+                        }
+                    }
+                }
+            }
             match response.decision {
                 Decision::Allow => {}
                 Decision::Deny(message) => {
@@ -284,10 +366,11 @@ impl Chain {
                 }
                 Decision::Patch(patch) => {
                     let Some(target) = object.as_deref_mut().filter(|_| mutating) else {
-                        return self.failed(
+                        self.failed(
                             plugin,
                             "a validating plugin may not change the object".into(),
-                        );
+                        )?;
+                        continue;
                     };
                     match apply_patch(target, &patch) {
                         Ok(()) => request.object = Some(target.to_string()),
@@ -301,7 +384,55 @@ impl Chain {
                 }
             }
         }
-        Ok(())
+        Ok(updates)
+    }
+
+    /// A plugin's status update as the API server takes it, if its
+    /// permissions allow `update` on the kind's `status`.
+    fn status_update(
+        &self,
+        plugin: &ActivePlugin,
+        update: &wharf_plugins::admission::StatusUpdate,
+    ) -> Result<StatusUpdate, String> {
+        let kind = &update.kind;
+        let informer = self
+            .informers
+            .get_or_start(&kind.group, &kind.version, &kind.kind)
+            .map_err(|e| format!("a status update of {} {}: {e}", kind.kind, update.name))?;
+        let resource = format!("{}/status", informer.resource.plural);
+        if !plugin.permissions.allows(
+            &kind.group,
+            &resource,
+            "update",
+            update.namespace.as_deref(),
+        ) {
+            return Err(format!(
+                "a status update of {} {}: the plugin may not update \"{resource}\" in API group \"{}\" (not in its permissions)",
+                kind.kind, update.name, kind.group
+            ));
+        }
+        let resource_version = update.resource_version.parse().map_err(|_| {
+            format!(
+                "a status update of {}: resourceVersion {:?} is not one",
+                update.name, update.resource_version
+            )
+        })?;
+        let status = serde_json::from_str(&update.status).map_err(|e| {
+            format!(
+                "a status update of {}: its status is not JSON: {e}",
+                update.name
+            )
+        })?;
+        Ok(StatusUpdate {
+            plugin: plugin.name.clone(),
+            group: kind.group.clone(),
+            version: kind.version.clone(),
+            kind: kind.kind.clone(),
+            namespace: update.namespace.clone(),
+            name: update.name.clone(),
+            resource_version,
+            status,
+        })
     }
 
     /// A plugin answered with something the host cannot use.
@@ -327,12 +458,38 @@ impl AdmissionChain for Chain {
     }
 
     fn mutate(&self, attributes: &Attributes<'_>, object: &mut Value) -> ApiResult<()> {
-        self.run(true, attributes, Some(object))
+        self.run(true, attributes, Some(object)).map(drop)
     }
 
-    fn validate(&self, attributes: &Attributes<'_>, object: Option<&Value>) -> ApiResult<()> {
+    fn validate(
+        &self,
+        attributes: &Attributes<'_>,
+        object: Option<&Value>,
+    ) -> ApiResult<Vec<StatusUpdate>> {
         let mut copy = object.cloned();
         self.run(false, attributes, copy.as_mut())
+    }
+
+    fn stored(&self, update: &StatusUpdate, revision: i64, object: Option<&Value>) {
+        if let Some(object) = object
+            && let Ok(informer) =
+                self.informers
+                    .get_or_start(&update.group, &update.version, &update.kind)
+        {
+            // Written through: the next review reads it at once.
+            informer.write_through(object.clone());
+            return;
+        }
+        let key = format!(
+            "{}/{}/{}/{}",
+            update.group,
+            update.kind,
+            update.namespace.as_deref().unwrap_or_default(),
+            update.name
+        );
+        let mut fresh = self.fresh.lock().expect("fresh");
+        let wanted = fresh.entry(key).or_default();
+        *wanted = (*wanted).max(revision);
     }
 }
 

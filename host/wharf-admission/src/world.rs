@@ -109,6 +109,7 @@ impl AdmissionPlugins {
             module,
             host,
             limits: plugin.limits.clone(),
+            permissions: plugin.permissions.clone(),
             config: config_text,
             stats,
             pool: Pool::new(instance, instances),

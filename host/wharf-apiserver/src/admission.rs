@@ -73,6 +73,24 @@ pub struct Attributes<'a> {
     pub user: &'a UserInfo,
 }
 
+/// A status a validating plugin asks to store with the write it admitted
+/// (a quota's new usage): the object's `status` replaced, guarded by the
+/// resourceVersion the plugin read. Both are stored, or neither is: a
+/// newer version of the object makes the API server run validation again
+/// on fresh reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusUpdate {
+    /// The plugin that asked (errors name it).
+    pub plugin: String,
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub resource_version: i64,
+    pub status: Value,
+}
+
 /// The admission plugins, as the API server calls them. Both phases may
 /// block the calling thread for as long as their plugins' deadlines allow;
 /// the API server calls them where blocking is allowed.
@@ -85,8 +103,19 @@ pub trait AdmissionChain: Send + Sync + 'static {
     /// refuses the write.
     fn mutate(&self, attributes: &Attributes<'_>, object: &mut Value) -> ApiResult<()>;
 
-    /// The validating plugins; `object` is none for a delete.
-    fn validate(&self, attributes: &Attributes<'_>, object: Option<&Value>) -> ApiResult<()>;
+    /// The validating plugins; `object` is none for a delete. Returns the
+    /// status updates to store with the write (none for a dry run).
+    fn validate(
+        &self,
+        attributes: &Attributes<'_>,
+        object: Option<&Value>,
+    ) -> ApiResult<Vec<StatusUpdate>>;
+
+    /// The store holds a version of `update`'s object at `revision`: the
+    /// plugins that read its kind must see at least that version from now
+    /// on. `object` is that version when it is the update itself (stored
+    /// by this server), none when the update lost to another writer's.
+    fn stored(&self, update: &StatusUpdate, revision: i64, object: Option<&Value>);
 }
 
 /// What travels with one API request: who asks, and the warnings its
@@ -146,11 +175,29 @@ pub fn warn(message: String) {
     }
 }
 
+thread_local! {
+    /// How many admission calls this thread is inside (a plugin's own
+    /// writes run on the thread that called it).
+    static CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Runs a blocking admission call from async code: on a multi-threaded
 /// runtime the worker hands its other tasks away first.
 pub(crate) fn blocking<T>(call: impl FnOnce() -> T) -> T {
+    let counted = || {
+        CALLS.with(|calls| calls.set(calls.get() + 1));
+        let result = call();
+        CALLS.with(|calls| calls.set(calls.get() - 1));
+        result
+    };
     match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(call),
-        _ => call(),
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(counted),
+        _ => counted(),
     }
+}
+
+/// Whether this is a write an admission plugin makes while it reviews
+/// another (which must not wait for anything the reviewed write holds).
+pub(crate) fn nested() -> bool {
+    CALLS.with(|calls| calls.get() > 0)
 }

@@ -37,7 +37,7 @@ use axum::routing::{any, get};
 use serde_json::json;
 use wharf_store::Store;
 
-pub use admission::{AdmissionChain, Attributes, Operation, UserInfo};
+pub use admission::{AdmissionChain, Attributes, Operation, StatusUpdate, UserInfo};
 pub use api_client::ApiClient;
 pub use client::LocalClient;
 pub use discovery::Discovery;

@@ -4,14 +4,15 @@
 //! Objects are stored as JSON without `metadata.resourceVersion`; reads set
 //! it from the key's modify revision, so it is always the store's truth.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use wharf_store::{ContinueToken, Store};
+use wharf_store::{ContinueToken, KeyValue, Store, Write};
 
-use crate::admission::{self, AdmissionChain, Attributes, Operation};
+use crate::admission::{self, AdmissionChain, Attributes, Operation, StatusUpdate};
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::resources::{Registry, ResourceDef};
 use crate::selectors::{FieldSelector, LabelSelector};
@@ -29,6 +30,9 @@ pub struct Objects {
     pub allocator: crate::allocator::Allocator,
     /// The admission plugins, once `wharf up` has set them.
     pub admission: Arc<std::sync::OnceLock<Arc<dyn AdmissionChain>>>,
+    /// By namespace: the turns of the writes there once a status update
+    /// was stored in it ([`Objects::contended`]).
+    contended: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// One object read from the store.
@@ -131,6 +135,15 @@ fn encode(object: &Value) -> ApiResult<Bytes> {
     serde_json::to_vec(&object)
         .map(Bytes::from)
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// What became of an admitted write ([`Objects::store_admitted`]).
+enum Admitted {
+    Stored(KeyValue),
+    /// The store refused the write itself.
+    Failed(wharf_store::Error),
+    /// A status update was of an older version of its object.
+    Stale,
 }
 
 /// How long a deleted object may take to stop: a pod bound to a node and
@@ -274,6 +287,7 @@ impl Objects {
             store,
             registry,
             allocator,
+            contended: Default::default(),
             admission: Arc::default(),
         }
     }
@@ -548,6 +562,8 @@ impl Objects {
             }
         }
 
+        // Held once a status update lost a race: the retries take turns.
+        let mut turn = None;
         for _ in 0..MAX_RETRIES {
             let name = match (&given_name, &generate_name) {
                 (Some(name), _) => name.clone(),
@@ -563,7 +579,11 @@ impl Objects {
             if !causes.is_empty() {
                 return Err(Self::invalid(resource, &name, causes));
             }
+            let mut updates = Vec::new();
             if let Some(chain) = &chain {
+                if turn.is_none() && !admission::nested() && self.contended(namespace) {
+                    turn = Some(self.turn_on(namespace).await);
+                }
                 let attributes = Attributes {
                     operation: Operation::Create,
                     resource,
@@ -574,7 +594,7 @@ impl Objects {
                     dry_run,
                     user: &user,
                 };
-                admission::blocking(|| chain.validate(&attributes, Some(&object)))?;
+                updates = admission::blocking(|| chain.validate(&attributes, Some(&object)))?;
             }
             if dry_run {
                 return Ok(object);
@@ -588,12 +608,29 @@ impl Objects {
                 return Err(error);
             }
             let created = self
-                .store
-                .create(&resource.key(namespace, &name), encode(&object)?)
-                .await;
-            if created.is_err() {
+                .store_admitted(
+                    namespace,
+                    chain.as_ref(),
+                    &updates,
+                    Write::Create {
+                        key: resource.key(namespace, &name),
+                        value: encode(&object)?,
+                    },
+                )
+                .await?;
+            if !matches!(created, Admitted::Stored(_)) {
                 self.allocator.release(claimed).await;
             }
+            let created = match created {
+                Admitted::Stored(kv) => Ok(kv),
+                Admitted::Failed(error) => Err(error),
+                Admitted::Stale => {
+                    if turn.is_none() && !admission::nested() {
+                        turn = Some(self.turn_on(namespace).await);
+                    }
+                    continue;
+                }
+            };
             match created {
                 Ok(kv) => {
                     set_resource_version(&mut object, kv.mod_revision);
@@ -613,6 +650,151 @@ impl Objects {
         Err(ApiError::Timeout(
             "could not generate a unique name; try again".into(),
         ))
+    }
+
+    /// Whether writes in `namespace` take turns to be admitted: once a
+    /// status update was stored there (a quota charged), each write's
+    /// validating phase and its store write go one at a time, so that no
+    /// two charge the same usage and lose races to each other
+    /// (kube-apiserver's quota admission queues a namespace's writes
+    /// too). Writes nothing charges still pass the chain in turn.
+    fn contended(&self, namespace: Option<&str>) -> bool {
+        self.contended
+            .lock()
+            .expect("contended")
+            .contains_key(namespace.unwrap_or_default())
+    }
+
+    /// Waits for this write's turn in `namespace`.
+    async fn turn_on(&self, namespace: Option<&str>) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .contended
+            .lock()
+            .expect("contended")
+            .entry(namespace.unwrap_or_default().to_owned())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
+    /// Stores an admitted write with the status updates admission asked
+    /// for, together or not at all. [`Admitted::Stale`]: an updated object
+    /// changed since its plugin read it; the caller admits the write again
+    /// (the plugin then reads the newer version).
+    async fn store_admitted(
+        &self,
+        namespace: Option<&str>,
+        chain: Option<&Arc<dyn AdmissionChain>>,
+        updates: &[StatusUpdate],
+        main: Write,
+    ) -> ApiResult<Admitted> {
+        let (chain, false) = (chain, updates.is_empty()) else {
+            let written = match main {
+                Write::Create { key, value } => self.store.create(&key, value).await,
+                Write::Update {
+                    key,
+                    value,
+                    expected,
+                } => self.store.update(&key, value, expected).await,
+                Write::Delete { .. } => unreachable!("admission stores creates and updates"),
+            };
+            return Ok(match written {
+                Ok(kv) => Admitted::Stored(kv),
+                Err(error) => Admitted::Failed(error),
+            });
+        };
+        let chain = chain.expect("status updates come from admission");
+        let mut writes = Vec::with_capacity(updates.len() + 1);
+        let mut objects = Vec::with_capacity(updates.len());
+        for update in updates {
+            let failed = |message: String| ApiError::AdmissionFailed {
+                plugin: update.plugin.clone(),
+                message,
+            };
+            let resource = self
+                .registry
+                .by_kind(&update.group, &update.version, &update.kind)
+                .ok_or_else(|| {
+                    failed(format!(
+                        "a status update of {}/{} {}: no such kind is served",
+                        update.group, update.version, update.kind
+                    ))
+                })?;
+            if !resource.status {
+                return Err(failed(format!(
+                    "a status update of {}: {} has no status subresource",
+                    update.name, resource.kind
+                )));
+            }
+            let key = resource.key(update.namespace.as_deref(), &update.name);
+            if key == main.key() {
+                return Err(failed(
+                    "a status update of the object under review (patch it instead)".into(),
+                ));
+            }
+            let Some(stored) = self.store.get(&key).await? else {
+                // Gone since the plugin read it: its next read must say so.
+                chain.stored(update, self.store.current_revision().await?, None);
+                return Ok(Admitted::Stale);
+            };
+            if stored.mod_revision != update.resource_version {
+                chain.stored(update, stored.mod_revision, None);
+                return Ok(Admitted::Stale);
+            }
+            let mut object = decode_stored(resource, &stored.value, stored.mod_revision)?;
+            object["status"] = update.status.clone();
+            let causes = validation::validate(resource, &object);
+            if !causes.is_empty() {
+                return Err(failed(format!(
+                    "its status update of {} {} is invalid: {}",
+                    resource.kind,
+                    update.name,
+                    causes
+                        .iter()
+                        .map(|cause| cause.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )));
+            }
+            writes.push(Write::Update {
+                key,
+                value: encode(&object)?,
+                expected: stored.mod_revision,
+            });
+            objects.push(object);
+        }
+        let main_key = main.key().to_owned();
+        writes.push(main);
+        match self.store.write_all(writes).await {
+            Ok(mut written) => {
+                self.contended
+                    .lock()
+                    .expect("contended")
+                    .entry(namespace.unwrap_or_default().to_owned())
+                    .or_default();
+                for ((update, kv), mut object) in updates.iter().zip(&written).zip(objects) {
+                    set_resource_version(&mut object, kv.mod_revision);
+                    chain.stored(update, kv.mod_revision, Some(&object));
+                }
+                Ok(Admitted::Stored(written.pop().expect("the main write")))
+            }
+            Err(wharf_store::Error::Conflict { key, current, .. }) if key != main_key => {
+                let update = updates
+                    .iter()
+                    .find(|update| {
+                        self.registry
+                            .by_kind(&update.group, &update.version, &update.kind)
+                            .is_some_and(|r| {
+                                r.key(update.namespace.as_deref(), &update.name) == key
+                            })
+                    })
+                    .expect("the conflict is one of the writes");
+                chain.stored(update, current, None);
+                Ok(Admitted::Stale)
+            }
+            Err(wharf_store::Error::NotFound { key }) if key != main_key => Ok(Admitted::Stale),
+            Err(error) => Ok(Admitted::Failed(error)),
+        }
     }
 
     /// Assigns a pending pod to a node and marks it PodScheduled, in one
@@ -702,6 +884,8 @@ impl Objects {
             Part::Status => Some("status"),
             Part::Whole => Some("binding"),
         };
+        // Held once a status update lost a race: the retries take turns.
+        let mut turn = None;
         for _ in 0..MAX_RETRIES {
             let current = self.get(resource, namespace, name).await?;
             let requested = change(&current.object)?;
@@ -742,8 +926,12 @@ impl Objects {
             if !causes.is_empty() {
                 return Err(Self::invalid(resource, name, causes));
             }
+            let mut updates = Vec::new();
             if let Some(chain) = &chain {
-                admission::blocking(|| chain.validate(&attributes, Some(&next)))?;
+                if turn.is_none() && !admission::nested() && self.contended(namespace) {
+                    turn = Some(self.turn_on(namespace).await);
+                }
+                updates = admission::blocking(|| chain.validate(&attributes, Some(&next)))?;
             }
             if spec_of(&next) != spec_of(&current.object) {
                 let generation = current
@@ -800,10 +988,25 @@ impl Objects {
                     .await
                     .map(|outcome| outcome.revision)
             } else {
-                self.store
-                    .update(&key, encode(&next)?, current.revision)
-                    .await
-                    .map(|kv| kv.mod_revision)
+                let write = Write::Update {
+                    key,
+                    value: encode(&next)?,
+                    expected: current.revision,
+                };
+                match self
+                    .store_admitted(namespace, chain.as_ref(), &updates, write)
+                    .await?
+                {
+                    Admitted::Stored(kv) => Ok(kv.mod_revision),
+                    Admitted::Failed(error) => Err(error),
+                    Admitted::Stale => {
+                        self.allocator.release(claimed).await;
+                        if turn.is_none() && !admission::nested() {
+                            turn = Some(self.turn_on(namespace).await);
+                        }
+                        continue;
+                    }
+                }
             };
             if written.is_err() {
                 self.allocator.release(claimed).await;
@@ -904,7 +1107,15 @@ impl Objects {
                     dry_run: params.dry_run,
                     user: &user,
                 };
-                admission::blocking(|| chain.validate(&attributes, None))?;
+                let updates = admission::blocking(|| chain.validate(&attributes, None))?;
+                if let Some(update) = updates.first() {
+                    return Err(ApiError::AdmissionFailed {
+                        plugin: update.plugin.clone(),
+                        message:
+                            "a status update may come with a create or an update, not a delete"
+                                .into(),
+                    });
+                }
             }
             let metadata = &current.object["metadata"];
             let mut finalizers: Vec<Value> = metadata["finalizers"]

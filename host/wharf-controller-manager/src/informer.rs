@@ -139,6 +139,40 @@ impl Informer {
             .collect()
     }
 
+    /// Puts a version of an object this process just stored into the
+    /// cache ahead of its watch event (which then finds it there and
+    /// notifies the handlers as usual); an older version than the cached
+    /// one is ignored.
+    pub fn write_through(&self, object: Value) {
+        let revision = |o: &Value| {
+            o.pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .and_then(|rv| rv.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let key = key_of(&object);
+        let mut cache = self.cache.write().expect("informer cache");
+        if cache
+            .get(&key)
+            .is_none_or(|cached| revision(cached) < revision(&object))
+        {
+            cache.insert(key, Cached::new(object));
+        }
+    }
+
+    /// Whether the cache shows `namespace/name` at `revision` or later
+    /// (or has seen everything up to it).
+    pub fn shows(&self, namespace: Option<&str>, name: &str, revision: i64) -> bool {
+        self.synced_revision() >= revision
+            || self.get(namespace, name).is_some_and(|cached| {
+                cached
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .and_then(|rv| rv.parse::<i64>().ok())
+                    .is_some_and(|rv| rv >= revision)
+            })
+    }
+
     pub fn synced_revision(&self) -> i64 {
         *self.synced.borrow()
     }

@@ -27,7 +27,7 @@ mod bindings {
 }
 
 pub use bindings::exports::wharf::plugin::review::{
-    Decision, Registration, Request, Response, UserInfo,
+    Decision, Registration, Request, Response, StatusUpdate, UserInfo,
 };
 
 /// The `admission` world.

@@ -8,16 +8,18 @@
 //! its `hard` limits ([`quota::check`]). What it charges is computed as the
 //! ResourceQuota controller recounts it (`wharf_sdk::quota::usage_of`).
 //!
-//! The result is each charged quota's new `status.used`: the caller writes
-//! it with the quota's `resourceVersion` as a precondition (on a conflict,
-//! it reads the quotas again and retries), as kube-apiserver does, so two
-//! objects admitted at once cannot both take the last unit.
+//! The result is each charged quota's new `status.used`, which the plugin
+//! hands back as status updates: the host stores them in the same
+//! transaction as the object, guarded by the quota's `resourceVersion`
+//! (when a quota changed meanwhile, the host reviews the write again on
+//! the newer quota), so two objects admitted at once cannot both take the
+//! last unit, and a charge is never stored for an object that was not.
 //!
 //! [`QuotaAdmission`] is that caller (world `admission`, validating): it
 //! reviews creates of the kinds it charges and updates of Services and
 //! PersistentVolumeClaims (the only updates that can charge more), reads
-//! the namespace's quotas from the host's cache, and charges them by
-//! writing their status. A dry run is checked but charges nothing.
+//! the namespace's quotas from the host's cache, and charges them. A dry
+//! run is checked but charges nothing.
 //!
 //! Where this differs from Kubernetes:
 //!
@@ -25,11 +27,10 @@
 //!   registration's operations apply to every kind it names, and the
 //!   plugin must not review the status writes it makes itself to quotas.
 //!   The ResourceQuota controller still counts it.
-//! - Conflicts that last through every retry deny the write (403) rather
-//!   than answer 409 Conflict: an admission plugin can only allow or deny.
-//! - Charges the API server then does not store (the write fails after
-//!   admission) are given back by the controller's next count, as in
-//!   Kubernetes.
+//! - A charge is stored with its object in one transaction on the
+//!   embedded store, so a write that fails after admission charges
+//!   nothing (Kubernetes charges first and leaves the controller's next
+//!   count to give it back; on etcd Wharf does the same).
 
 pub mod quota;
 
@@ -40,10 +41,6 @@ use wharf_sdk::k8s_openapi::api::core::v1::{
 };
 use wharf_sdk::prelude::*;
 use wharf_sdk::serde_json::Value;
-
-/// How many times a charge that lost a race is tried again on fresh
-/// quotas (Kubernetes' `numRetries`).
-pub const RETRIES: usize = 3;
 
 /// The plugin.
 #[derive(Default)]
@@ -129,53 +126,24 @@ struct Write<'a> {
     dry_run: bool,
 }
 
-/// Checks `write` against the namespace's quotas and charges each one it
-/// applies to by writing its new status, guarded by the resourceVersion
-/// read. Quotas whose write lost a race (a conflict, or the quota went)
-/// are read again and charged again, up to [`RETRIES`] times; the ones
-/// already charged are not charged twice (`checkQuotas`).
+/// Checks `write` against the namespace's quotas (as the host's cache has
+/// them) and charges each one it applies to: its new status is stored with
+/// the write, guarded by the resourceVersion read, so that two writes
+/// admitted at once cannot both take the last unit. When a quota changed
+/// since, the host reviews the write again once its cache shows the change.
 fn charge(ctx: &Context, write: &Write<'_>) -> Result<Response, Error> {
-    // The quotas still to charge; `None`: all of the namespace.
-    let mut pending: Option<Vec<String>> = None;
-    let mut lost = String::new();
-    for _ in 0..=RETRIES {
-        let mut quotas: Vec<ResourceQuota> =
-            ctx.list(Some(write.namespace), &ListParams::default())?;
-        if let Some(names) = &pending {
-            quotas.retain(|quota| names.contains(&name_of(quota)));
-        }
-        let charges = match quota::admit(&quotas, write.kind, write.object, write.old) {
-            Ok(charges) => charges,
-            Err(refused) => return Ok(Response::deny(refused.to_string())),
-        };
-        if write.dry_run {
-            return Ok(Response::allow());
-        }
-        let mut failed = Vec::new();
+    let quotas: Vec<ResourceQuota> = ctx.list(Some(write.namespace), &ListParams::default())?;
+    let charges = match quota::admit(&quotas, write.kind, write.object, write.old) {
+        Ok(charges) => charges,
+        Err(refused) => return Ok(Response::deny(refused.to_string())),
+    };
+    let mut response = Response::allow();
+    if !write.dry_run {
         for charge in charges {
-            let name = name_of(&charge.quota);
-            match ctx.update_status(&charge.quota) {
-                Ok(_) => {}
-                Err(error) if error.is_conflict() || error.is_not_found() => {
-                    lost = name.clone();
-                    failed.push(name);
-                }
-                Err(error) => return Err(error),
-            }
+            response = response.update_status(&charge.quota)?;
         }
-        if failed.is_empty() {
-            return Ok(Response::allow());
-        }
-        pending = Some(failed);
     }
-    Ok(Response::deny(format!(
-        "Operation cannot be fulfilled on resourcequotas \"{lost}\": the object has been modified; \
-         please apply your changes to the latest version and try again"
-    )))
-}
-
-fn name_of(quota: &ResourceQuota) -> String {
-    quota.metadata.name.clone().unwrap_or_default()
+    Ok(response)
 }
 
 wharf_sdk::export_admission!(QuotaAdmission);

@@ -1,19 +1,15 @@
 //! The plugin's reviews over a fake cluster holding the quotas: what it
 //! charges, what it refuses, and how it retries a charge that lost a race.
 
-use std::cell::Cell;
-use std::rc::Rc;
-
 use wharf_sdk::admission::testing::Harness;
 use wharf_sdk::admission::{Decision, Operation, Response};
 use wharf_sdk::k8s_openapi::api::core::v1::ResourceQuota;
-use wharf_sdk::prelude::Error;
 use wharf_sdk::quantity::resource_list;
 use wharf_sdk::quota::pretty_print;
 use wharf_sdk::serde_json::{self, Value, json};
 use wharf_sdk::testing::Verb;
 
-use super::{QuotaAdmission, RETRIES};
+use super::QuotaAdmission;
 
 /// A quota as the controller left it: `status.hard` = `spec.hard`, and the
 /// usage it counted.
@@ -58,6 +54,16 @@ object:
   metadata: {name: web}
   spec: {containers: [{name: app, image: nginx, resources: {requests: {cpu: 250m}}}]}
 ";
+
+/// Reviews `yaml` and, as the host does once it has stored the write,
+/// stores the status updates the response asks for; returns the response
+/// without them.
+fn admit(harness: &Harness<QuotaAdmission>, yaml: &str) -> Response {
+    let mut response = harness.review_yaml(yaml).unwrap();
+    harness.store_status_updates(&response).unwrap();
+    response.status_updates.clear();
+    response
+}
 
 fn denial(response: &Response) -> Option<&str> {
     match &response.decision {
@@ -124,7 +130,7 @@ fn a_create_is_charged_to_every_quota_that_limits_it() {
         quota("other", "pods", json!({"pods": "2"}), json!({"pods": "0"})),
     ]);
     let before: ResourceQuota = harness.cluster.get(Some("default"), "pods").unwrap();
-    assert_eq!(harness.review_yaml(POD).unwrap(), Response::allow());
+    assert_eq!(admit(&harness, POD), Response::allow());
     assert_eq!(used(&harness, "default", "pods"), "pods=2");
     assert_eq!(used(&harness, "default", "compute"), "requests.cpu=750m");
     // Quotas that do not limit pods, or of another namespace, are not written.
@@ -174,7 +180,7 @@ fn refusals_carry_kubernetes_messages_and_charge_nothing() {
     ];
     for (case, quota, expected) in cases {
         let harness = harness(vec![quota]);
-        let response = harness.review_yaml(POD).unwrap();
+        let response = admit(&harness, POD);
         assert_eq!(denial(&response), Some(expected), "{case}");
         assert_eq!(status_writes(&harness), 0, "{case}");
     }
@@ -189,7 +195,7 @@ fn a_dry_run_is_checked_but_charges_nothing() {
         json!({"pods": "2"}),
         json!({"pods": "1"}),
     )]);
-    assert_eq!(room.review_yaml(&dry_run).unwrap(), Response::allow());
+    assert_eq!(admit(&room, &dry_run), Response::allow());
     assert_eq!(used(&room, "default", "pods"), "pods=1");
     assert!(room.cluster.writes().is_empty());
 
@@ -199,7 +205,7 @@ fn a_dry_run_is_checked_but_charges_nothing() {
         json!({"pods": "1"}),
         json!({"pods": "1"}),
     )]);
-    let response = full.review_yaml(&dry_run).unwrap();
+    let response = admit(&full, &dry_run);
     assert_eq!(
         denial(&response),
         Some("exceeded quota: pods, requested: pods=1, used: pods=1, limited: pods=1")
@@ -260,11 +266,7 @@ object: {apiVersion: v1, kind: ConfigMap, metadata: {name: settings}}
     ];
     for (case, quotas, request) in cases {
         let harness = harness(quotas);
-        assert_eq!(
-            harness.review_yaml(&request).unwrap(),
-            Response::allow(),
-            "{case}"
-        );
+        assert_eq!(admit(&harness, &request), Response::allow(), "{case}");
         assert!(harness.cluster.writes().is_empty(), "{case}");
     }
 }
@@ -283,12 +285,12 @@ namespace: default
 kind: {group: apps, version: v1, kind: Deployment}
 object: {kind: Deployment, metadata: {name: web}, spec: {selector: {}, template: {}}}
 ";
-    assert_eq!(harness.review_yaml(deployment).unwrap(), Response::allow());
+    assert_eq!(admit(&harness, deployment), Response::allow());
     assert_eq!(
         used(&harness, "default", "objects"),
         "configmaps=0,count/deployments.apps=1"
     );
-    let response = harness.review_yaml(deployment).unwrap();
+    let response = admit(&harness, deployment);
     assert_eq!(
         denial(&response),
         Some(
@@ -319,26 +321,20 @@ oldObject: {{apiVersion: v1, kind: Service, metadata: {{name: web}}, spec: {{typ
     };
     // Unchanged: nothing charged (not even `services` again).
     assert_eq!(
-        harness
-            .review_yaml(&update("ClusterIP", "ClusterIP"))
-            .unwrap(),
+        admit(&harness, &update("ClusterIP", "ClusterIP")),
         Response::allow()
     );
     assert!(harness.cluster.writes().is_empty());
     // ClusterIP → NodePort takes the node port.
     assert_eq!(
-        harness
-            .review_yaml(&update("ClusterIP", "NodePort"))
-            .unwrap(),
+        admit(&harness, &update("ClusterIP", "NodePort")),
         Response::allow()
     );
     assert_eq!(
         used(&harness, "default", "services"),
         "services=1,services.nodeports=1"
     );
-    let response = harness
-        .review_yaml(&update("ClusterIP", "NodePort"))
-        .unwrap();
+    let response = admit(&harness, &update("ClusterIP", "NodePort"));
     assert_eq!(
         denial(&response),
         Some(
@@ -349,63 +345,35 @@ oldObject: {{apiVersion: v1, kind: Service, metadata: {{name: web}}, spec: {{typ
 }
 
 #[test]
-fn a_charge_that_lost_a_race_is_retried_on_the_quota_read_again() {
+fn a_charge_read_from_a_stale_cache_conflicts_and_a_fresh_review_charges_the_new_usage() {
     let harness = harness(vec![
         quota("default", "a", json!({"pods": "5"}), json!({"pods": "1"})),
-        quota("default", "b", json!({"pods": "5"}), json!({"pods": "1"})),
+        quota("default", "b", json!({"pods": "2"}), json!({"pods": "1"})),
     ]);
-    // Quota `b`'s first write conflicts, as when another write charged it first.
-    let conflicts = Rc::new(Cell::new(1));
-    let left = conflicts.clone();
-    harness.cluster.fail_when(move |request| {
-        let conflict = request.verb == Verb::UpdateStatus && request.name == Some("b");
-        (conflict && left.get() > 0).then(|| {
-            left.set(left.get() - 1);
-            Error::Conflict("the object has been modified".into())
-        })
-    });
-    assert_eq!(harness.review_yaml(POD).unwrap(), Response::allow());
-    assert_eq!(conflicts.get(), 0);
-    // `a` is charged once, not again with `b`'s retry.
-    assert_eq!(used(&harness, "default", "a"), "pods=2");
-    assert_eq!(used(&harness, "default", "b"), "pods=2");
-    let writes: Vec<Option<String>> = harness
-        .cluster
-        .calls()
-        .into_iter()
-        .filter(|call| call.verb == Verb::UpdateStatus)
-        .map(|call| call.name)
-        .collect();
-    assert_eq!(
-        writes,
-        [Some("a".into()), Some("b".into()), Some("b".into())]
-    );
-}
-
-#[test]
-fn a_race_lost_every_time_denies_with_kubernetes_conflict_message() {
-    let harness = harness(vec![quota(
-        "default",
-        "pods",
-        json!({"pods": "5"}),
-        json!({"pods": "1"}),
-    )]);
-    // Reads come from a cache that never sees another writer's charge.
+    // Another write charged `b` after the cache was filled.
     harness.cluster.freeze_cache();
     harness
         .cluster
-        .modify::<ResourceQuota>(Some("default"), "pods", |quota| {
+        .modify::<ResourceQuota>(Some("default"), "b", |quota| {
             let status = quota.status.as_mut().unwrap();
             status.used = serde_json::from_value(json!({"pods": "2"})).unwrap();
         });
-    let response = harness.review_yaml(POD).unwrap();
+    let stale = harness.review_yaml(POD).unwrap();
+    assert_eq!(stale.decision, Decision::Allow);
+    let names: Vec<&str> = stale
+        .status_updates
+        .iter()
+        .map(|u| u.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    // The host stores both or neither: `b` changed since it was read.
+    let error = harness.store_status_updates(&stale).unwrap_err();
+    assert!(error.is_conflict(), "{error:?}");
+    // Reviewed again once the cache shows the other charge: `b` is full.
+    harness.cluster.thaw_cache();
+    let response = admit(&harness, POD);
     assert_eq!(
         denial(&response),
-        Some(
-            "Operation cannot be fulfilled on resourcequotas \"pods\": the object has been modified; \
-             please apply your changes to the latest version and try again"
-        )
+        Some("exceeded quota: b, requested: pods=1, used: pods=2, limited: pods=2")
     );
-    assert_eq!(status_writes(&harness), RETRIES + 1);
-    assert_eq!(used(&harness, "default", "pods"), "pods=2");
 }

@@ -65,7 +65,9 @@ mod types;
 #[doc(hidden)]
 pub mod wit;
 
-pub use types::{Decision, Operation, PatchOperation, Registration, Request, Response, UserInfo};
+pub use types::{
+    Decision, Operation, PatchOperation, Registration, Request, Response, StatusUpdate, UserInfo,
+};
 
 use crate::context::Context;
 use crate::error::Result;

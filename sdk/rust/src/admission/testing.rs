@@ -56,6 +56,30 @@ impl<A: Admission> Harness<A> {
         self.review(&request)
     }
 
+    /// Stores `response`'s status updates in the fake cluster as the host
+    /// does once the reviewed write is stored: each object's status
+    /// replaced, guarded by the resourceVersion the plugin read (a
+    /// [`Error::Conflict`] when it changed since: the host would review
+    /// the write again). Recorded as `update_status` calls.
+    pub fn store_status_updates(&self, response: &Response) -> Result<()> {
+        use crate::backend::Backend;
+        for update in &response.status_updates {
+            let mut object = serde_json::json!({
+                "metadata": {"name": update.name, "resourceVersion": update.resource_version},
+                "status": update.status,
+            });
+            if let Some(namespace) = &update.namespace {
+                object["metadata"]["namespace"] = namespace.clone().into();
+            }
+            self.cluster.update_status(
+                &update.kind,
+                update.namespace.as_deref(),
+                &object.to_string(),
+            )?;
+        }
+        Ok(())
+    }
+
     /// The last request's object with `response`'s patch applied.
     pub fn patched(&self, response: &Response) -> Result<Value> {
         let last = self.last.borrow();

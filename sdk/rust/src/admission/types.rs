@@ -183,6 +183,20 @@ pub struct Response {
     pub warnings: Vec<String>,
     /// Recorded in the API server's audit log.
     pub audit_annotations: BTreeMap<String, String>,
+    /// Statuses stored together with the write (validating plugins).
+    pub status_updates: Vec<StatusUpdate>,
+}
+
+/// A status stored together with the reviewed write, or not at all: see
+/// [`Response::update_status`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusUpdate {
+    pub kind: GroupVersionKind,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The resourceVersion the plugin read.
+    pub resource_version: String,
+    pub status: Value,
 }
 
 impl Response {
@@ -191,7 +205,43 @@ impl Response {
             decision: Decision::Allow,
             warnings: Vec::new(),
             audit_annotations: BTreeMap::new(),
+            status_updates: Vec::new(),
         }
+    }
+
+    /// Stores `object`'s status together with the reviewed write (a
+    /// validating plugin's charge, as a quota's usage): both are stored or
+    /// neither is. `object` is the version the plugin read with its new
+    /// status; if the stored one has changed since, the API server reviews
+    /// the write again and the plugin reads the newer one. A dry run
+    /// stores nothing.
+    pub fn update_status<K: k8s_openapi::Resource + Serialize>(
+        mut self,
+        object: &K,
+    ) -> Result<Self> {
+        let value = serde_json::to_value(object)
+            .map_err(|e| Error::Invalid(format!("the object does not encode: {e}")))?;
+        let text = |pointer: &str| {
+            value
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let (Some(name), Some(resource_version)) =
+            (text("/metadata/name"), text("/metadata/resourceVersion"))
+        else {
+            return Err(Error::Invalid(
+                "a status update needs the object's name and resourceVersion".into(),
+            ));
+        };
+        self.status_updates.push(StatusUpdate {
+            kind: GroupVersionKind::of::<K>(),
+            namespace: text("/metadata/namespace"),
+            name,
+            resource_version,
+            status: value.get("status").cloned().unwrap_or(Value::Null),
+        });
+        Ok(self)
     }
 
     pub fn deny(message: impl Into<String>) -> Self {

@@ -79,6 +79,17 @@ pub fn review(request: exports::Request) -> exports::Response {
         },
         warnings: response.warnings,
         audit_annotations: response.audit_annotations.into_iter().collect(),
+        status_updates: response
+            .status_updates
+            .into_iter()
+            .map(|update| exports::StatusUpdate {
+                kind: to_wit_kind(&update.kind),
+                namespace: update.namespace,
+                name: update.name,
+                resource_version: update.resource_version,
+                status: update.status.to_string(),
+            })
+            .collect(),
     }
 }
 
