@@ -707,8 +707,11 @@ async fn watch(
         namespace: target.namespace.clone(),
         labels: params.labels.clone(),
         fields: params.fields.clone(),
-        progress: false,
+        // Caught up with the cache, the watcher reports the revision it
+        // has processed: a bookmark may say that much, and no more.
+        progress: bookmarks,
     };
+    let bookmark_every = state.bookmark_interval();
     let (lines, receiver) = mpsc::channel::<Bytes>(64);
     let encoder = Encoder {
         resource: resource.clone(),
@@ -754,28 +757,33 @@ async fn watch(
         }
         let (deliveries, mut events) = mpsc::channel(256);
         cache.spawn_watcher(filter, after, deliveries, deadline);
-        let mut last_revision = after;
-        let mut ticker = tokio::time::interval_at(
-            tokio::time::Instant::now() + Duration::from_secs(60),
-            Duration::from_secs(60),
-        );
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + bookmark_every, bookmark_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The revision every event up to which this watcher has sent (or
+        // passed over as not its own): what a bookmark may carry. The
+        // cache's latest revision may be far ahead of a slow reader, and a
+        // client resuming from a bookmark past events it never got would
+        // lose them.
+        let mut sent_through = after;
+        let mut bookmarked = after;
         loop {
             tokio::select! {
                 delivery = events.recv() => match delivery {
                     Some(Delivery::Event(kind, event)) => {
-                        last_revision = event.revision;
+                        sent_through = event.revision;
                         if lines.send(encoder.cached(kind.as_str(), &event)).await.is_err() { return }
                     }
-                    Some(Delivery::Progress(_)) => {}
+                    Some(Delivery::Progress(revision)) => sent_through = sent_through.max(revision),
                     Some(Delivery::Error(error)) => {
                         let _ = lines.send(encoder.error(&error)).await;
                         return;
                     }
                     None => return,
                 },
-                _ = ticker.tick(), if bookmarks => {
-                    let revision = cache.latest_revision().max(last_revision);
-                    if lines.send(encoder.bookmark(revision, false)).await.is_err() { return }
+                _ = ticker.tick(), if bookmarks && sent_through > bookmarked => {
+                    bookmarked = sent_through;
+                    if lines.send(encoder.bookmark(sent_through, false)).await.is_err() { return }
                 }
                 () = tokio::time::sleep_until(deadline) => return,
                 () = lines.closed() => return,

@@ -60,9 +60,29 @@ pub struct ApiState {
     pub watch_cache: Arc<WatchCache>,
     /// Set to `true` when the server shuts down: open watches end.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// How often a watch that allows bookmarks gets one (milliseconds;
+    /// one minute, as kube-apiserver).
+    bookmark_millis: std::sync::atomic::AtomicU64,
 }
 
 impl ApiState {
+    /// How often watches that allow bookmarks get one.
+    pub fn bookmark_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.bookmark_millis
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Sets how often watches get a bookmark (tests).
+    pub fn set_bookmark_interval(&self, interval: std::time::Duration) {
+        let millis = u64::try_from(interval.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.bookmark_millis
+            .store(millis, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The API server's state over `store`: registry, discovery, watch cache,
     /// and the namespaces every cluster starts with.
     pub async fn new(store: Arc<dyn Store>) -> ApiResult<Arc<Self>> {
@@ -76,6 +96,7 @@ impl ApiState {
             objects,
             watch_cache,
             closing,
+            bookmark_millis: std::sync::atomic::AtomicU64::new(60_000),
         });
         state.ensure_system_namespaces().await?;
         // kube-apiserver's repair loops: free ClusterIPs and NodePorts that

@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -15,6 +16,7 @@ use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
 struct Server {
     app: Router,
+    state: Arc<ApiState>,
     _dir: tempfile::TempDir,
 }
 
@@ -23,7 +25,8 @@ async fn server() -> Server {
     let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
     let state = ApiState::new(Arc::new(store)).await.unwrap();
     Server {
-        app: app(state),
+        app: app(state.clone()),
+        state,
         _dir: dir,
     }
 }
@@ -171,6 +174,85 @@ async fn a_watch_without_a_resource_version_starts_with_the_current_objects() {
         "true"
     );
     assert_eq!(events[2]["object"]["metadata"]["name"], "new");
+}
+
+/// A watcher that reads slowly falls behind the cache; its bookmarks must
+/// say how far *it* got, or a client resuming from one (as informers do)
+/// would never get the events in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_watchers_bookmarks_never_pass_an_event_it_was_not_sent() {
+    let server = server().await;
+    server.state.set_bookmark_interval(Duration::from_millis(2));
+    let (_, first) = server
+        .json(Method::POST, CONFIGMAPS, configmap("c-0", json!({})))
+        .await;
+    let from = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request = Request::builder()
+        .uri(format!(
+            "{CONFIGMAPS}?watch=1&allowWatchBookmarks=true&resourceVersion={from}"
+        ))
+        .body(Body::empty())
+        .unwrap();
+    let response = server.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    // Written while nobody reads the watch: its buffers fill and it lags.
+    const WRITES: usize = 600;
+    let writes = (1..=WRITES).map(|i| {
+        server.json(
+            Method::POST,
+            CONFIGMAPS,
+            configmap(&format!("c-{i}"), json!({})),
+        )
+    });
+    let mut pending = futures_util::stream::iter(writes).buffer_unordered(8);
+    while let Some((status, _)) = pending.next().await {
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let revision = |line: &Value| -> i64 {
+        line["object"]["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (mut added, mut bookmarks, mut last_event, mut bookmarked) = (0, 0, 0i64, 0i64);
+    let mut buffer = Vec::new();
+    while added < WRITES {
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("a line within 10 s")
+            .expect("the stream is open")
+            .unwrap();
+        buffer.extend_from_slice(&frame.into_data().unwrap());
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Value =
+                serde_json::from_slice(&buffer.drain(..=end).collect::<Vec<_>>()).unwrap();
+            match line["type"].as_str().unwrap() {
+                "ADDED" => {
+                    added += 1;
+                    last_event = revision(&line);
+                    assert!(
+                        last_event > bookmarked,
+                        "event {last_event} came after a bookmark at {bookmarked}"
+                    );
+                }
+                "BOOKMARK" => {
+                    bookmarks += 1;
+                    bookmarked = revision(&line);
+                    assert!(
+                        bookmarked <= last_event,
+                        "a bookmark at {bookmarked} when the last event sent was {last_event}"
+                    );
+                }
+                other => panic!("unexpected {other}: {line}"),
+            }
+        }
+    }
+    assert!(bookmarks > 0, "no bookmark in {WRITES} events");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
