@@ -696,7 +696,8 @@ async fn watch(
             })?),
             None => Duration::from_secs(1800 + (uuid::Uuid::new_v4().as_u128() % 1800) as u64),
         };
-    let deadline = tokio::time::Instant::now() + timeout;
+    // Any timeoutSeconds a client sends: past a year is as good as forever.
+    let deadline = tokio::time::Instant::now() + timeout.min(Duration::from_secs(365 * 86_400));
     let bookmarks = query.flag("allowWatchBookmarks");
     let send_initial = match query.get("sendInitialEvents") {
         Some(value) => value == "true",

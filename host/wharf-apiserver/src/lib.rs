@@ -167,7 +167,7 @@ impl ApiState {
 
     async fn ensure_system_namespaces(&self) -> ApiResult<()> {
         let namespaces = self.registry.namespace();
-        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        for name in objects::IMMORTAL_NAMESPACES {
             let object =
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
             match self.objects.create(&namespaces, None, object, false).await {

@@ -21,6 +21,10 @@ use crate::validation;
 /// How many times a write retries after losing a race it did not ask to lose.
 const MAX_RETRIES: usize = 16;
 
+/// The namespaces every cluster has, which cannot be deleted.
+pub(crate) const IMMORTAL_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
+
 /// The objects of every kind, over one store.
 #[derive(Clone)]
 pub struct Objects {
@@ -1066,6 +1070,15 @@ impl Objects {
         name: &str,
         params: &DeleteParams,
     ) -> ApiResult<Value> {
+        if resource.kind == "Namespace"
+            && resource.group.is_empty()
+            && IMMORTAL_NAMESPACES.contains(&name)
+        {
+            // kube's NamespaceLifecycle admission: these always exist.
+            return Err(ApiError::Forbidden(format!(
+                "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+            )));
+        }
         for _ in 0..MAX_RETRIES {
             let current = self.get(resource, namespace, name).await?;
             let metadata = &current.object["metadata"];

@@ -256,6 +256,51 @@ async fn a_slow_watchers_bookmarks_never_pass_an_event_it_was_not_sent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_namespaces_every_cluster_has_cannot_be_deleted() {
+    let server = server().await;
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let (status, body) = server
+            .json(
+                Method::DELETE,
+                &format!("/api/v1/namespaces/{name}"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(
+            body["message"],
+            format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted")
+        );
+        let (status, _) = server
+            .json(
+                Method::GET,
+                &format!("/api/v1/namespaces/{name}"),
+                Value::Null,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_with_the_largest_timeout_a_client_can_send_is_served() {
+    let server = server().await;
+    let later = async {
+        server
+            .json(Method::POST, CONFIGMAPS, configmap("c", json!({})))
+            .await;
+    };
+    let events = server
+        .watch(
+            &format!("{CONFIGMAPS}?watch=1&resourceVersion=1&timeoutSeconds=18446744073709551615"),
+            1,
+            later,
+        )
+        .await;
+    assert_eq!(events[0]["type"], "ADDED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generation_counts_spec_changes_only() {
     let server = server().await;
     let deployment = json!({
