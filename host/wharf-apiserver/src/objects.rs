@@ -692,7 +692,7 @@ impl Objects {
         updates: &[StatusUpdate],
         main: Write,
     ) -> ApiResult<Admitted> {
-        let (chain, false) = (chain, updates.is_empty()) else {
+        let Some(chain) = chain.filter(|_| !updates.is_empty()) else {
             let written = match main {
                 Write::Create { key, value } => self.store.create(&key, value).await,
                 Write::Update {
@@ -707,9 +707,9 @@ impl Objects {
                 Err(error) => Admitted::Failed(error),
             });
         };
-        let chain = chain.expect("status updates come from admission");
         let mut writes = Vec::with_capacity(updates.len() + 1);
         let mut objects = Vec::with_capacity(updates.len());
+        let mut keys = Vec::with_capacity(updates.len());
         for update in updates {
             let failed = |message: String| ApiError::AdmissionFailed {
                 plugin: update.plugin.clone(),
@@ -761,11 +761,12 @@ impl Objects {
                 )));
             }
             writes.push(Write::Update {
-                key,
+                key: key.clone(),
                 value: encode(&object)?,
                 expected: stored.mod_revision,
             });
             objects.push(object);
+            keys.push(key);
         }
         let main_key = main.key().to_owned();
         writes.push(main);
@@ -783,17 +784,12 @@ impl Objects {
                 Ok(Admitted::Stored(written.pop().expect("the main write")))
             }
             Err(wharf_store::Error::Conflict { key, current, .. }) if key != main_key => {
-                let update = updates
+                let lost = updates
                     .iter()
-                    .find(|update| {
-                        self.registry
-                            .by_kind(&update.group, &update.version, &update.kind)
-                            .is_some_and(|r| {
-                                r.key(update.namespace.as_deref(), &update.name) == key
-                            })
-                    })
+                    .zip(&keys)
+                    .find_map(|(update, updated)| (*updated == key).then_some(update))
                     .expect("the conflict is one of the writes");
-                chain.stored(update, current, None);
+                chain.stored(lost, current, None);
                 Ok(Admitted::Stale)
             }
             Err(wharf_store::Error::NotFound { key }) if key != main_key => Ok(Admitted::Stale),
