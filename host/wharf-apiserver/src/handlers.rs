@@ -292,6 +292,50 @@ fn table_response(
 }
 
 fn list_params(resource: &ResourceDef, query: &Query) -> ApiResult<ListParams> {
+    // kube's ValidateListOptions (for a list; a watch has rules of its own).
+    let resource_version = query.get("resourceVersion").filter(|rv| !rv.is_empty());
+    let mut causes = Vec::new();
+    if let Some(wanted) = query.get("resourceVersionMatch").filter(|m| !m.is_empty())
+        && !query.flag("watch")
+    {
+        let forbidden = |message: &str| crate::error::Cause {
+            reason: "FieldValueForbidden",
+            field: "resourceVersionMatch".into(),
+            message: format!("Forbidden: {message}"),
+        };
+        if resource_version.is_none() {
+            causes.push(forbidden(
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
+        }
+        if query.get("continue").is_some_and(|c| !c.is_empty()) {
+            causes.push(forbidden(
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+        if !matches!(wanted, "Exact" | "NotOlderThan") {
+            causes.push(crate::error::Cause {
+                reason: "FieldValueNotSupported",
+                field: "resourceVersionMatch".into(),
+                message: format!(
+                    "Unsupported value: \"{wanted}\": supported values: \"Exact\", \"NotOlderThan\", \"\""
+                ),
+            });
+        }
+        if wanted == "Exact" && resource_version == Some("0") {
+            causes.push(forbidden(
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ));
+        }
+    }
+    if !causes.is_empty() {
+        return Err(ApiError::Invalid {
+            group: "meta.k8s.io".into(),
+            kind: "ListOptions.meta.k8s.io".into(),
+            name: String::new(),
+            causes,
+        });
+    }
     Ok(ListParams {
         labels: LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?,
         fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or_default(), resource)?,

@@ -889,6 +889,7 @@ impl Objects {
         for _ in 0..MAX_RETRIES {
             let current = self.get(resource, namespace, name).await?;
             let requested = change(&current.object)?;
+            check_identity(resource, namespace, name, &current.object, &requested)?;
             let pinned = requested
                 .pointer("/metadata/resourceVersion")
                 .and_then(Value::as_str)
@@ -1289,6 +1290,55 @@ fn merge_server_fields(
         map.insert("kind".into(), json!(resource.kind));
     }
     next
+}
+
+/// What an update may not change, as kube-apiserver answers it: the name
+/// and namespace the URL names (a body or patch may leave them out: the
+/// server fills them in) and the uid.
+fn check_identity(
+    resource: &ResourceDef,
+    namespace: Option<&str>,
+    name: &str,
+    current: &Value,
+    requested: &Value,
+) -> ApiResult<()> {
+    let text = |object: &Value, field: &str| -> Option<String> {
+        object
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_str)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(requested_name) = text(requested, "name")
+        && requested_name != name
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object ({requested_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    if resource.namespaced
+        && let Some(requested_namespace) = text(requested, "namespace")
+        && Some(requested_namespace.as_str()) != namespace
+    {
+        return Err(ApiError::BadRequest(
+            "the namespace of the provided object does not match the namespace sent on the request"
+                .into(),
+        ));
+    }
+    if let Some(uid) = text(requested, "uid")
+        && text(current, "uid").is_some_and(|current| current != uid)
+    {
+        return Err(ApiError::Invalid {
+            group: resource.group.into(),
+            kind: resource.kind.into(),
+            name: name.into(),
+            causes: vec![Cause::invalid(
+                "metadata.uid",
+                format!("Invalid value: \"{uid}\": field is immutable"),
+            )],
+        });
+    }
+    Ok(())
 }
 
 pub fn parse_revision(text: &str) -> ApiResult<i64> {

@@ -305,6 +305,34 @@ pub fn validate(resource: &ResourceDef, object: &Value) -> Vec<Cause> {
         }
     }
     match resource.kind {
+        "ConfigMap" | "Secret" if resource.group.is_empty() => {
+            // kube's MaxSecretSize, which ConfigMaps share: the keys and
+            // the values (decoded, for a Secret's base64) together.
+            const MAX_DATA_BYTES: usize = 1 << 20;
+            let decoded = |field: &str, value: &Value| -> usize {
+                let text = value.as_str().unwrap_or_default();
+                match (resource.kind, field) {
+                    ("Secret", "data") | (_, "binaryData") => text.len() / 4 * 3,
+                    _ => text.len(),
+                }
+            };
+            let size: usize = ["data", "binaryData", "stringData"]
+                .into_iter()
+                .filter_map(|field| Some((field, object.get(field)?.as_object()?)))
+                .flat_map(|(field, entries)| {
+                    entries
+                        .iter()
+                        .map(move |(key, value)| key.len() + decoded(field, value))
+                })
+                .sum();
+            if size > MAX_DATA_BYTES {
+                causes.push(Cause {
+                    reason: "FieldValueTooLong",
+                    field: "[]".into(),
+                    message: format!("Too long: must have at most {MAX_DATA_BYTES} bytes"),
+                });
+            }
+        }
         "Plugin" => {
             // The worlds of `wit/plugins.wit`, and those this host serves.
             const TYPES: [&str; 5] = [

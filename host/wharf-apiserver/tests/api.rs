@@ -301,6 +301,84 @@ async fn a_watch_with_the_largest_timeout_a_client_can_send_is_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_writes_and_lists_get_kubes_client_errors() {
+    let server = server().await;
+    let (status, created) = server
+        .json(Method::POST, CONFIGMAPS, configmap("c", json!({})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let one = format!("{CONFIGMAPS}/c");
+    let merge =
+        |body: Value| server.call(Method::PATCH, &one, "application/merge-patch+json", body);
+    let cases: Vec<(&str, (StatusCode, Value), StatusCode, &str)> = vec![
+        (
+            "a PUT whose body names another namespace",
+            server
+                .json(Method::PUT, &one, {
+                    let mut body = created.clone();
+                    body["metadata"]["namespace"] = json!("other");
+                    body
+                })
+                .await,
+            StatusCode::BAD_REQUEST,
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ),
+        (
+            "a patch renaming the object",
+            merge(json!({"metadata": {"name": "d"}})).await,
+            StatusCode::BAD_REQUEST,
+            "the name of the object (d) does not match the name on the URL (c)",
+        ),
+        (
+            "a patch changing the uid",
+            merge(json!({"metadata": {"uid": "forged"}})).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ConfigMap \"c\" is invalid: metadata.uid: Invalid value: \"forged\": field is immutable",
+        ),
+        (
+            "resourceVersionMatch without a resourceVersion",
+            server
+                .json(
+                    Method::GET,
+                    &format!("{CONFIGMAPS}?resourceVersionMatch=Exact"),
+                    Value::Null,
+                )
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+        ),
+        (
+            "a ConfigMap over 1 MiB of data",
+            server
+                .json(Method::POST, CONFIGMAPS, {
+                    let mut body = configmap("big", json!({}));
+                    body["data"] = json!({"blob": "x".repeat(1 << 20)});
+                    body
+                })
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ConfigMap \"big\" is invalid: []: Too long: must have at most 1048576 bytes",
+        ),
+    ];
+    for (case, (status, body), want_status, want_message) in cases {
+        assert_eq!(status, want_status, "{case}: {body}");
+        assert_eq!(body["message"], want_message, "{case}");
+    }
+    // Leaving the name or namespace out of a patch is fine: the URL's stay.
+    let (status, patched) = server
+        .call(
+            Method::PATCH,
+            &one,
+            "application/json-patch+json",
+            json!([{"op": "remove", "path": "/metadata/namespace"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["metadata"]["namespace"], "default");
+    assert_eq!(patched["metadata"]["uid"], created["metadata"]["uid"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generation_counts_spec_changes_only() {
     let server = server().await;
     let deployment = json!({
