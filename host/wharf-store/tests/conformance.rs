@@ -508,6 +508,23 @@ async fn write_all_stores_each_write_with_its_own_revision_in_order(store: Arc<d
 
 // Backend-specific behaviour.
 
+/// Secrets are stored in there: the store's directory and file are the
+/// owner's alone, even in a directory that was made readable before.
+#[test]
+fn the_embedded_store_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let store = EmbeddedStore::open(EmbeddedConfig::new(&data)).unwrap();
+    drop(store);
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("store.redb")), 0o600);
+}
+
 /// On the embedded store a failed check stores none of the writes: a quota
 /// charged with a stale revision takes the pod it charged for down with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -129,8 +129,7 @@ fn pod_networks() -> Option<PathBuf> {
 pub async fn run(options: Node) -> Result<(), String> {
     let remote = RemoteClient::from_kubeconfig(&options.kubeconfig, options.server.as_deref())?;
     let client = ApiClient::from(remote);
-    std::fs::create_dir_all(&options.data_dir)
-        .map_err(|e| format!("{}: {e}", options.data_dir.display()))?;
+    crate::up::private_dir(&options.data_dir)?;
     let name = options
         .node_name
         .clone()

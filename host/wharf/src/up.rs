@@ -2,7 +2,8 @@
 //! kubectl, and a clean stop on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wharf_apiserver::ApiState;
@@ -277,8 +278,7 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 pub async fn run(options: Up) -> Result<(), String> {
-    std::fs::create_dir_all(&options.data_dir)
-        .map_err(|e| format!("{}: {e}", options.data_dir.display()))?;
+    private_dir(&options.data_dir)?;
     let store: Arc<dyn Store> = match options.store.as_str() {
         "embedded" => Arc::new(
             EmbeddedStore::open(EmbeddedConfig::new(options.data_dir.join("store")))
@@ -396,6 +396,15 @@ users:
     );
     let temporary = path.with_extension("tmp");
     std::fs::write(&temporary, text)
+        .and_then(|()| std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600)))
         .and_then(|()| std::fs::rename(&temporary, path))
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Makes `dir` (and its parents) and leaves it to its owner alone (0700):
+/// the store, the kubeconfig and the plugins' modules are in it.
+pub(crate) fn private_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+        .map_err(|e| format!("{}: {e}", dir.display()))
 }

@@ -56,6 +56,9 @@ impl EmbeddedStore {
             Database::create(&path)
                 .map_err(|e| Error::Backend(format!("{}: {e}", path.display())))?,
         );
+        // Secrets are in there: only the owner reads the store.
+        restrict(&config.data_dir, 0o700)?;
+        restrict(&path, 0o600)?;
         tables::create_tables(&db)?;
         let (revision, compacted, events) = tables::load_history(&db)?;
         let history = Arc::new(History::new(compacted, events));
@@ -174,4 +177,11 @@ impl Store for EmbeddedStore {
     async fn current_revision(&self) -> Result<i64> {
         Ok(self.history.latest_revision())
     }
+}
+
+/// Sets `path`'s permission bits to `mode`.
+fn restrict(path: &std::path::Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::Backend(format!("{}: {e}", path.display())))
 }
