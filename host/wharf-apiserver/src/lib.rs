@@ -179,27 +179,82 @@ impl ApiState {
     }
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves, with
-/// `TCP_NODELAY` on every connection so that small watch events and
-/// responses are not held back by Nagle's algorithm.
+/// How long a client may take to send a request's headers
+/// (kube-apiserver's `ReadHeaderTimeout`): a connection that trickles them
+/// (slow loris) is closed, not held.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(32);
+
+/// The most connections served at once; past it a new one is closed at
+/// once (each holds a file descriptor: `wharf up` raises its limit).
+pub const MAX_CONNECTIONS: usize = 16_384;
+
+/// Serves `app(state)` on `listener` until `shutdown` resolves: HTTP/1.1
+/// and HTTP/2 (with upgrades, for exec and attach), `TCP_NODELAY` on every
+/// connection so that small watch events and responses are not held back
+/// by Nagle's algorithm, [`HEADER_READ_TIMEOUT`] and [`MAX_CONNECTIONS`].
+/// On shutdown open watches end and every connection is drained.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ApiState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|stream| {
+    serve_with(listener, state, shutdown, HEADER_READ_TIMEOUT).await
+}
+
+/// [`serve`] with another header-read timeout (tests).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: Arc<ApiState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    header_read_timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let service = TowerToHyperService::new(app(state.clone()));
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, most likely: let some close.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!("{MAX_CONNECTIONS} connections open; closing a new one");
+            continue;
+        };
         if let Err(error) = stream.set_nodelay(true) {
             tracing::warn!(%error, "cannot set TCP_NODELAY");
         }
-    });
-    let closing = state.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            closing.close();
-        })
-        .await
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service.clone())
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    state.close();
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// The API server's routes.
