@@ -51,6 +51,8 @@ pub struct WatchCache {
     state: RwLock<CacheState>,
     latest: watch::Sender<i64>,
     capacity: usize,
+    /// Dropped with the cache: its feeder stops and lets go of the store.
+    _feeding: tokio::sync::oneshot::Sender<()>,
 }
 
 /// What a client watch asks for.
@@ -109,6 +111,7 @@ impl WatchCache {
     ) -> ApiResult<Arc<Self>> {
         let revision = store.current_revision().await?;
         let (latest, _) = watch::channel(revision);
+        let (feeding, dropped) = tokio::sync::oneshot::channel();
         let cache = Arc::new(Self {
             state: RwLock::new(CacheState {
                 start: revision,
@@ -116,10 +119,66 @@ impl WatchCache {
             }),
             latest,
             capacity: capacity.max(16),
+            _feeding: feeding,
         });
+        cache.prime(store.as_ref(), &registry, revision).await;
         let feeder = Arc::downgrade(&cache);
-        tokio::spawn(async move { feed(feeder, store, registry, revision).await });
+        tokio::spawn(async move {
+            tokio::select! {
+                () = feed(feeder, store, registry, revision) => {}
+                _ = dropped => {}
+            }
+        });
         Ok(cache)
+    }
+
+    /// Fills the cache with the history the store still holds up to
+    /// `revision` (as much as fits), so that a client that watched before
+    /// a restart resumes where it was instead of getting 410 Gone and
+    /// listing everything again. A store that kept less (compacted, or
+    /// an embedded store's shorter in-memory history) fills it with what
+    /// a shorter window finds; none at all leaves it empty.
+    async fn prime(&self, store: &dyn Store, registry: &Registry, revision: i64) {
+        for window in [self.capacity as i64, 20_000, 1_000] {
+            let from = (revision - window).max(0);
+            if from >= revision {
+                return;
+            }
+            // Every key: the last revisions may be writes outside the
+            // registry (plugin modules), which must be seen to end.
+            let Ok(mut stream) = store.watch("/", from).await else {
+                continue;
+            };
+            let mut events = VecDeque::new();
+            let mut reached = false;
+            while let Ok(Some(Ok(event))) =
+                tokio::time::timeout(Duration::from_secs(5), stream.next()).await
+            {
+                let at = event.revision();
+                if let Some(resource) = resource_of_key(registry, &event.kv.key)
+                    && let Ok(cached) = decode_event(resource, &event)
+                {
+                    events.push_back(Arc::new(cached));
+                }
+                if at >= revision {
+                    reached = true;
+                    break;
+                }
+            }
+            if !reached {
+                // Some of it did not come: a gap would lose events.
+                tracing::warn!(
+                    from,
+                    revision,
+                    "watch cache: the store's history did not come whole; starting empty"
+                );
+                return;
+            }
+            let mut state = self.state.write().expect("watch cache lock");
+            state.start = from;
+            state.events = events;
+            return;
+        }
     }
 
     /// The newest revision the cache has seen.

@@ -378,6 +378,60 @@ async fn hostile_writes_and_lists_get_kubes_client_errors() {
     assert_eq!(patched["metadata"]["uid"], created["metadata"]["uid"]);
 }
 
+/// After a restart a watch resumes from the revision it had reached: the
+/// embedded store kept the history, so there is no 410 and no event lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_resumes_across_a_restart_from_the_revision_it_had_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || async {
+        let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
+        let state = ApiState::new(Arc::new(store)).await.unwrap();
+        (app(state.clone()), state)
+    };
+    let (before, state) = open().await;
+    let first = Server {
+        app: before,
+        state,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let (_, seen) = first
+        .json(Method::POST, CONFIGMAPS, configmap("seen", json!({})))
+        .await;
+    let resume_from = seen["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for name in ["missed-1", "missed-2"] {
+        first
+            .json(Method::POST, CONFIGMAPS, configmap(name, json!({})))
+            .await;
+    }
+    let Server { app, state, .. } = first;
+    state.close();
+    drop((app, state));
+    // The store's writer lets go of the database once the last user is gone.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let (after, state) = open().await;
+    let second = Server {
+        app: after,
+        state,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let events = second
+        .watch(
+            &format!("{CONFIGMAPS}?watch=1&resourceVersion={resume_from}"),
+            2,
+            async {},
+        )
+        .await;
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["object"]["metadata"]["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["missed-1", "missed-2"], "{events:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generation_counts_spec_changes_only() {
     let server = server().await;
