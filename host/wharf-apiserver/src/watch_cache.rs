@@ -1,9 +1,10 @@
 //! The watch cache: one store watch over every object, decoded once, fanned
 //! out to every client watch.
 //!
-//! It keeps the most recent events (up to its capacity) so that a client can
-//! resume from a resourceVersion; older positions get 410 Gone and re-list,
-//! as with Kubernetes' watch cache. Each client watch is a task that reads
+//! It keeps the most recent events (up to its capacity; at start, those the
+//! store still holds) so that a client can resume from a resourceVersion,
+//! across a restart too; older positions get 410 Gone and re-list, as with
+//! Kubernetes' watch cache. Each client watch is a task that reads
 //! the events after its position, filters them, and sends them on.
 
 use std::collections::VecDeque;
