@@ -73,26 +73,44 @@ impl Server {
         let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
         let response = self.app.clone().oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let mut body = response.into_body();
+        let mut lines = Lines::new(response.into_body());
         during.await;
         let mut events = Vec::new();
-        let mut buffer = Vec::new();
         while events.len() < count {
-            let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
-                .await
-                .expect("an event within 10 s");
-            let data = frame
-                .expect("the stream is open")
-                .unwrap()
-                .into_data()
-                .unwrap();
-            buffer.extend_from_slice(&data);
-            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=end).collect();
-                events.push(serde_json::from_slice(&line).unwrap());
-            }
+            events.push(lines.next().await);
         }
         events
+    }
+}
+
+/// A watch's body read a JSON line at a time.
+struct Lines {
+    body: Body,
+    buffer: Vec<u8>,
+}
+
+impl Lines {
+    fn new(body: Body) -> Self {
+        Self {
+            body,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next line, parsed (within 10 s).
+    async fn next(&mut self) -> Value {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return serde_json::from_slice(&line).unwrap();
+            }
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.body.frame())
+                .await
+                .expect("a line within 10 s")
+                .expect("the stream is open")
+                .unwrap();
+            self.buffer.extend_from_slice(&frame.into_data().unwrap());
+        }
     }
 }
 
@@ -198,7 +216,7 @@ async fn a_slow_watchers_bookmarks_never_pass_an_event_it_was_not_sent() {
         .unwrap();
     let response = server.app.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let mut body = response.into_body();
+    let mut lines = Lines::new(response.into_body());
     // Written while nobody reads the watch: its buffers fill and it lags.
     const WRITES: usize = 600;
     let writes = (1..=WRITES).map(|i| {
@@ -220,36 +238,26 @@ async fn a_slow_watchers_bookmarks_never_pass_an_event_it_was_not_sent() {
             .unwrap()
     };
     let (mut added, mut bookmarks, mut last_event, mut bookmarked) = (0, 0, 0i64, 0i64);
-    let mut buffer = Vec::new();
     while added < WRITES {
-        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
-            .await
-            .expect("a line within 10 s")
-            .expect("the stream is open")
-            .unwrap();
-        buffer.extend_from_slice(&frame.into_data().unwrap());
-        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-            let line: Value =
-                serde_json::from_slice(&buffer.drain(..=end).collect::<Vec<_>>()).unwrap();
-            match line["type"].as_str().unwrap() {
-                "ADDED" => {
-                    added += 1;
-                    last_event = revision(&line);
-                    assert!(
-                        last_event > bookmarked,
-                        "event {last_event} came after a bookmark at {bookmarked}"
-                    );
-                }
-                "BOOKMARK" => {
-                    bookmarks += 1;
-                    bookmarked = revision(&line);
-                    assert!(
-                        bookmarked <= last_event,
-                        "a bookmark at {bookmarked} when the last event sent was {last_event}"
-                    );
-                }
-                other => panic!("unexpected {other}: {line}"),
+        let line = lines.next().await;
+        match line["type"].as_str().unwrap() {
+            "ADDED" => {
+                added += 1;
+                last_event = revision(&line);
+                assert!(
+                    last_event > bookmarked,
+                    "event {last_event} came after a bookmark at {bookmarked}"
+                );
             }
+            "BOOKMARK" => {
+                bookmarks += 1;
+                bookmarked = revision(&line);
+                assert!(
+                    bookmarked <= last_event,
+                    "a bookmark at {bookmarked} when the last event sent was {last_event}"
+                );
+            }
+            other => panic!("unexpected {other}: {line}"),
         }
     }
     assert!(bookmarks > 0, "no bookmark in {WRITES} events");
