@@ -216,6 +216,9 @@ enter_argv() {
         set -e
         root="$1" cargo_home="$2" rustup_home="$3" network="$4" command="$5"
         if [ "$network" = private ]; then ip link set lo up; fi
+        # The root a mount point of its own, as / is on a machine: without
+        # it `ip netns exec` fails ("mount --make-rslave /" failed).
+        mount --bind "$root" "$root"
         mount -t proc proc "$root/proc"
         mount -t sysfs sysfs "$root/sys"
         mount --rbind /sys/fs/cgroup "$root/sys/fs/cgroup"

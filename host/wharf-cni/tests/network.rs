@@ -60,7 +60,7 @@ fn two_pods_get_their_own_namespace_and_address_and_teardown_removes_them() {
             .args(["python3", "-m", "http.server", "8000", "--directory"])
             .arg(&web)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+            .stderr(std::fs::File::create(dir.join(format!("{name}.err"))).unwrap());
         servers.push(Server(command.spawn().unwrap()));
     }
     for (network, name) in networks.iter().zip(["one", "two"]) {
@@ -69,7 +69,12 @@ fn two_pods_get_their_own_namespace_and_address_and_teardown_removes_them() {
             if ask(&format!("{}:8000", network.ip)).is_some_and(|a| a.ends_with(name)) {
                 break;
             }
-            assert!(Instant::now() < deadline, "{} never answered", network.ip);
+            assert!(
+                Instant::now() < deadline,
+                "{} never answered; its server said: {}",
+                network.ip,
+                std::fs::read_to_string(dir.join(format!("{name}.err"))).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
