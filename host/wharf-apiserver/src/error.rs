@@ -58,6 +58,13 @@ pub enum ApiError {
     /// 413 RequestEntityTooLarge.
     #[error("{0}")]
     TooLarge(String),
+    /// 429 TooManyRequests: the server is at its in-flight limit; the
+    /// client retries after `retry_after_seconds` (sent as `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_seconds: u32,
+    },
     /// 415 UnsupportedMediaType.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -114,6 +121,7 @@ impl ApiError {
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) | ApiError::AdmissionFailed { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -134,6 +142,7 @@ impl ApiError {
             ApiError::Gone(_) => "Expired",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::Internal(_) | ApiError::AdmissionFailed { .. } => "InternalError",
             ApiError::Timeout(_) => "Timeout",
         }
@@ -171,10 +180,14 @@ impl ApiError {
                 "kind": kind,
                 "causes": causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect::<Vec<_>>(),
             })),
+            ApiError::TooManyRequests {
+                retry_after_seconds,
+                ..
+            } => Some(json!({"retryAfterSeconds": retry_after_seconds})),
             _ => None,
         };
         if let Some(mut details) = details {
-            if details["group"] == "" {
+            if details.get("group").is_some_and(|g| g == "") {
                 details.as_object_mut().expect("object").remove("group");
             }
             status["details"] = details;
@@ -218,6 +231,15 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let ApiError::TooManyRequests {
+            retry_after_seconds,
+            ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+        }
         response
     }
 }

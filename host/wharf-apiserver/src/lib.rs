@@ -14,6 +14,7 @@ mod discovery;
 mod error;
 pub mod events;
 mod handlers;
+mod inflight;
 mod logs;
 pub mod modules;
 mod objects;
@@ -42,15 +43,21 @@ pub use api_client::ApiClient;
 pub use client::LocalClient;
 pub use discovery::Discovery;
 pub use error::{ApiError, ApiResult};
+pub use inflight::InflightLimits;
 pub use objects::{DeleteParams, Objects, now_micro_time, now_rfc3339};
 pub use patch::Patch;
 pub use remote::RemoteClient;
 pub use resources::{Registry, ResourceDef};
 pub use selectors::{FieldSelector, LabelSelector};
-pub use watch_cache::{CachedEvent, Delivery, WatchCache, WatchFilter, WatchType};
+pub use watch_cache::{CacheBounds, CachedEvent, Delivery, WatchCache, WatchFilter, WatchType};
 
-/// Events the watch cache keeps for clients resuming from a resourceVersion.
-const WATCH_CACHE_CAPACITY: usize = 100_000;
+/// What an API server keeps and allows: its watch cache's bounds and its
+/// in-flight limits.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApiConfig {
+    pub watch_cache: CacheBounds,
+    pub inflight: InflightLimits,
+}
 
 /// Everything a request handler needs, shared by all of them.
 pub struct ApiState {
@@ -63,6 +70,7 @@ pub struct ApiState {
     /// How often a watch that allows bookmarks gets one (milliseconds;
     /// one minute, as kube-apiserver).
     bookmark_millis: std::sync::atomic::AtomicU64,
+    inflight: Arc<inflight::Inflight>,
 }
 
 impl ApiState {
@@ -86,9 +94,14 @@ impl ApiState {
     /// The API server's state over `store`: registry, discovery, watch cache,
     /// and the namespaces every cluster starts with.
     pub async fn new(store: Arc<dyn Store>) -> ApiResult<Arc<Self>> {
+        Self::with_config(store, ApiConfig::default()).await
+    }
+
+    /// [`new`](Self::new) with other bounds and limits.
+    pub async fn with_config(store: Arc<dyn Store>, config: ApiConfig) -> ApiResult<Arc<Self>> {
         let registry = Arc::new(Registry::builtin());
         let objects = Objects::new(store.clone(), registry.clone());
-        let watch_cache = WatchCache::start(store, registry.clone(), WATCH_CACHE_CAPACITY).await?;
+        let watch_cache = WatchCache::start(store, registry.clone(), config.watch_cache).await?;
         let (closing, _) = tokio::sync::watch::channel(false);
         let state = Arc::new(Self {
             discovery: Discovery::build(&registry),
@@ -97,6 +110,7 @@ impl ApiState {
             watch_cache,
             closing,
             bookmark_millis: std::sync::atomic::AtomicU64::new(60_000),
+            inflight: Arc::new(inflight::Inflight::new(config.inflight)),
         });
         state.ensure_system_namespaces().await?;
         // kube-apiserver's repair loops: free ClusterIPs and NodePorts that
@@ -279,6 +293,10 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .route("/readyz/{*check}", get(healthy))
         .route("/healthz/{*check}", get(healthy))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.inflight.clone(),
+            inflight::limit,
+        ))
         .with_state(state)
 }
 

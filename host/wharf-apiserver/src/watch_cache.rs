@@ -1,8 +1,8 @@
 //! The watch cache: one store watch over every object, decoded once, fanned
 //! out to every client watch.
 //!
-//! It keeps the most recent events (up to its capacity; at start, those the
-//! store still holds) so that a client can resume from a resourceVersion,
+//! It keeps the most recent events (up to its bounds, in events and in
+//! bytes; at start, those the store still holds) so that a client can resume from a resourceVersion,
 //! across a restart too; older positions get 410 Gone and re-list, as with
 //! Kubernetes' watch cache. Each client watch is a task that reads
 //! the events after its position, filters them, and sends them on.
@@ -41,17 +41,61 @@ pub struct CachedEvent {
     pub object_json: Bytes,
 }
 
+impl CachedEvent {
+    /// About what the event holds in memory: the decoded object (the
+    /// previous one is the event before's), its JSON, its key.
+    pub fn size(&self) -> usize {
+        const OVERHEAD: usize = 256;
+        OVERHEAD + 3 * self.object_json.len() + self.key.len()
+    }
+}
+
+/// How much the watch cache keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct CacheBounds {
+    pub events: usize,
+    /// By [`CachedEvent::size`].
+    pub bytes: usize,
+}
+
+impl Default for CacheBounds {
+    /// 100,000 events, as kube's default watch cache for a busy resource,
+    /// and 256 MiB: what fits beside everything else on a 2 GiB machine.
+    fn default() -> Self {
+        Self {
+            events: 100_000,
+            bytes: 256 << 20,
+        }
+    }
+}
+
 struct CacheState {
     /// Every event after this revision is in `events` (none are missing).
     start: i64,
     events: VecDeque<Arc<CachedEvent>>,
+    /// What `events` holds, by [`CachedEvent::size`].
+    bytes: usize,
+}
+
+impl CacheState {
+    /// Drops the oldest events beyond `bounds` (the newest stays).
+    fn trim(&mut self, bounds: CacheBounds) {
+        while self.events.len() > 1
+            && (self.events.len() > bounds.events || self.bytes > bounds.bytes)
+        {
+            if let Some(dropped) = self.events.pop_front() {
+                self.start = dropped.revision;
+                self.bytes -= dropped.size();
+            }
+        }
+    }
 }
 
 /// Recent events of every kind, and a signal when more arrive.
 pub struct WatchCache {
     state: RwLock<CacheState>,
     latest: watch::Sender<i64>,
-    capacity: usize,
+    bounds: CacheBounds,
     /// Dropped with the cache: its feeder stops and lets go of the store.
     _feeding: tokio::sync::oneshot::Sender<()>,
 }
@@ -108,7 +152,7 @@ impl WatchCache {
     pub async fn start(
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
-        capacity: usize,
+        bounds: CacheBounds,
     ) -> ApiResult<Arc<Self>> {
         let revision = store.current_revision().await?;
         let (latest, _) = watch::channel(revision);
@@ -117,9 +161,13 @@ impl WatchCache {
             state: RwLock::new(CacheState {
                 start: revision,
                 events: VecDeque::new(),
+                bytes: 0,
             }),
             latest,
-            capacity: capacity.max(16),
+            bounds: CacheBounds {
+                events: bounds.events.max(16),
+                bytes: bounds.bytes,
+            },
             _feeding: feeding,
         });
         cache.prime(store.as_ref(), &registry, revision).await;
@@ -140,7 +188,7 @@ impl WatchCache {
     /// an embedded store's shorter in-memory history) fills it with what
     /// a shorter window finds; none at all leaves it empty.
     async fn prime(&self, store: &dyn Store, registry: &Registry, revision: i64) {
-        for window in [self.capacity as i64, 20_000, 1_000] {
+        for window in [self.bounds.events as i64, 20_000, 1_000] {
             let from = (revision - window).max(0);
             if from >= revision {
                 return;
@@ -150,7 +198,11 @@ impl WatchCache {
             let Ok(mut stream) = store.watch("/", from).await else {
                 continue;
             };
-            let mut events = VecDeque::new();
+            let mut primed = CacheState {
+                start: from,
+                events: VecDeque::new(),
+                bytes: 0,
+            };
             let mut reached = false;
             while let Ok(Some(Ok(event))) =
                 tokio::time::timeout(Duration::from_secs(5), stream.next()).await
@@ -159,7 +211,9 @@ impl WatchCache {
                 if let Some(resource) = resource_of_key(registry, &event.kv.key)
                     && let Ok(cached) = decode_event(resource, &event)
                 {
-                    events.push_back(Arc::new(cached));
+                    primed.bytes += cached.size();
+                    primed.events.push_back(Arc::new(cached));
+                    primed.trim(self.bounds);
                 }
                 if at >= revision {
                     reached = true;
@@ -175,11 +229,15 @@ impl WatchCache {
                 );
                 return;
             }
-            let mut state = self.state.write().expect("watch cache lock");
-            state.start = from;
-            state.events = events;
+            *self.state.write().expect("watch cache lock") = primed;
             return;
         }
+    }
+
+    /// What the cache holds: events, and bytes by [`CachedEvent::size`].
+    pub fn held(&self) -> (usize, usize) {
+        let state = self.state.read().expect("watch cache lock");
+        (state.events.len(), state.bytes)
     }
 
     /// The newest revision the cache has seen.
@@ -199,12 +257,9 @@ impl WatchCache {
         let revision = event.revision;
         {
             let mut state = self.state.write().expect("watch cache lock");
+            state.bytes += event.size();
             state.events.push_back(Arc::new(event));
-            while state.events.len() > self.capacity {
-                if let Some(dropped) = state.events.pop_front() {
-                    state.start = dropped.revision;
-                }
-            }
+            state.trim(self.bounds);
         }
         self.latest.send_replace(revision);
     }
@@ -213,6 +268,7 @@ impl WatchCache {
     fn reset(&self, revision: i64) {
         let mut state = self.state.write().expect("watch cache lock");
         state.events.clear();
+        state.bytes = 0;
         state.start = revision;
         drop(state);
         self.latest.send_replace(revision);

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use wharf_apiserver::{ApiState, app};
+use wharf_apiserver::{ApiConfig, ApiState, CacheBounds, app};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
 struct Server {
@@ -21,9 +21,15 @@ struct Server {
 }
 
 async fn server() -> Server {
+    server_with(ApiConfig::default()).await
+}
+
+async fn server_with(config: ApiConfig) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
-    let state = ApiState::new(Arc::new(store)).await.unwrap();
+    let state = ApiState::with_config(Arc::new(store), config)
+        .await
+        .unwrap();
     Server {
         app: app(state.clone()),
         state,
@@ -261,6 +267,83 @@ async fn a_slow_watchers_bookmarks_never_pass_an_event_it_was_not_sent() {
         }
     }
     assert!(bookmarks > 0, "no bookmark in {WRITES} events");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_cache_holds_at_most_its_bytes_and_older_positions_get_410_expired() {
+    const BOUND: usize = 4 << 20;
+    let server = server_with(ApiConfig {
+        watch_cache: CacheBounds {
+            events: 100_000,
+            bytes: BOUND,
+        },
+        ..ApiConfig::default()
+    })
+    .await;
+    let big = "x".repeat(512 << 10);
+    let (code, created) = server
+        .json(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            json!({"metadata": {"name": "big"}, "data": {"payload": big}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let first = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut last = first.clone();
+    for round in 0..24 {
+        let (code, updated) = server
+            .call(
+                Method::PATCH,
+                "/api/v1/namespaces/default/configmaps/big",
+                "application/merge-patch+json",
+                json!({"data": {"round": round.to_string()}}),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{updated}");
+        last = updated["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, bytes) = server.state.watch_cache.held();
+        assert!(bytes <= BOUND, "the cache holds {bytes} bytes");
+    }
+    // The first versions are gone from the cache: a watch from there is
+    // told to relist, as kube's 410 Expired.
+    let request = Request::builder()
+        .uri(format!(
+            "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={first}"
+        ))
+        .body(Body::empty())
+        .unwrap();
+    let response = server.app.clone().oneshot(request).await.unwrap();
+    let mut lines = Lines::new(response.into_body());
+    let error = lines.next().await;
+    assert_eq!(error["type"], "ERROR", "{error}");
+    assert_eq!(error["object"]["code"], 410, "{error}");
+    assert_eq!(error["object"]["reason"], "Expired", "{error}");
+    // A recent position still resumes, with the events after it.
+    let (code, _) = server
+        .call(
+            Method::PATCH,
+            "/api/v1/namespaces/default/configmaps/big",
+            "application/merge-patch+json",
+            json!({"data": {"round": "last"}}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let events = server
+        .watch(
+            &format!("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={last}"),
+            1,
+            async {},
+        )
+        .await;
+    assert_eq!(events[0]["type"], "MODIFIED");
+    assert_eq!(events[0]["object"]["data"]["round"], "last");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,6 +47,8 @@ pub(crate) struct History {
 struct HistoryState {
     compacted: i64,
     events: VecDeque<Arc<WatchEvent>>,
+    /// What `events` holds, by [`size_of_event`].
+    bytes: usize,
 }
 
 impl HistoryState {
@@ -55,9 +57,23 @@ impl HistoryState {
     }
 }
 
+/// About what an event holds in memory: its key and both values.
+pub(crate) fn size_of_event(event: &WatchEvent) -> usize {
+    const OVERHEAD: usize = 128;
+    OVERHEAD
+        + event.kv.key.len()
+        + event.kv.value.len()
+        + event.previous.as_ref().map_or(0, |p| p.value.len())
+}
+
 impl History {
     pub(crate) fn new(compacted: i64, events: VecDeque<Arc<WatchEvent>>) -> Self {
-        let state = HistoryState { compacted, events };
+        let bytes = events.iter().map(|e| size_of_event(e)).sum();
+        let state = HistoryState {
+            compacted,
+            events,
+            bytes,
+        };
         let (latest, _) = watch::channel(state.latest());
         Self {
             state: RwLock::new(state),
@@ -77,6 +93,7 @@ impl History {
         let latest = {
             let mut state = self.state.write().expect("history lock");
             debug_assert_eq!(events[0].revision(), state.latest() + 1);
+            state.bytes += events.iter().map(|e| size_of_event(e)).sum::<usize>();
             state.events.extend(events);
             state.latest()
         };
@@ -87,8 +104,34 @@ impl History {
     pub(crate) fn compact(&self, revision: i64) {
         let mut state = self.state.write().expect("history lock");
         let drop = (revision - state.compacted).clamp(0, state.events.len() as i64) as usize;
-        state.events.drain(..drop);
+        let dropped: usize = state.events.drain(..drop).map(|e| size_of_event(&e)).sum();
+        state.bytes -= dropped;
         state.compacted = state.compacted.max(revision);
+    }
+
+    /// What the history holds in memory, in bytes (about).
+    pub(crate) fn bytes(&self) -> usize {
+        self.state.read().expect("history lock").bytes
+    }
+
+    /// The lowest revision to compact to so that the history holds at most
+    /// `budget` bytes (the newest event is always kept).
+    pub(crate) fn revision_fitting(&self, budget: usize) -> i64 {
+        let state = self.state.read().expect("history lock");
+        let mut bytes = state.bytes;
+        let mut revision = state.compacted;
+        for event in state
+            .events
+            .iter()
+            .take(state.events.len().saturating_sub(1))
+        {
+            if bytes <= budget {
+                break;
+            }
+            bytes -= size_of_event(event);
+            revision = event.revision();
+        }
+        revision
     }
 
     /// Starts a watcher task serving `prefix` after `after_revision`.

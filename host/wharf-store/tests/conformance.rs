@@ -629,6 +629,42 @@ async fn embedded_store_compacts_old_history_automatically() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_store_compacts_history_past_its_bytes_and_keeps_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedConfig {
+        history_bytes: 4 << 20,
+        ..EmbeddedConfig::new(dir.path())
+    };
+    let store = EmbeddedStore::open(config.clone()).unwrap();
+    let big = |round: usize| Bytes::from(format!("{round:04}{}", "x".repeat(512 << 10)));
+    let first = store.create("/big/a", big(0)).await.unwrap();
+    let mut kv = first.clone();
+    // 40 updates of 512 KiB (each event holds two values: 40 MiB of
+    // history) against a 4 MiB bound.
+    for round in 1..=40 {
+        kv = store
+            .update("/big/a", big(round), kv.mod_revision)
+            .await
+            .unwrap();
+    }
+    let error = store.watch("/big/", first.mod_revision).await.unwrap_err();
+    assert!(matches!(error, Error::Compacted { .. }), "{error:?}");
+    let mut recent = store.watch("/big/", kv.mod_revision - 1).await.unwrap();
+    assert_eq!(next_event(&mut recent).await.revision(), kv.mod_revision);
+    drop(recent);
+    drop(store);
+    // Reopened with a smaller bound, it compacts before it serves.
+    let store = EmbeddedStore::open(EmbeddedConfig {
+        history_bytes: 1 << 20,
+        ..config
+    })
+    .unwrap();
+    let error = store.watch("/big/", kv.mod_revision - 4).await.unwrap_err();
+    assert!(matches!(error, Error::Compacted { .. }), "{error:?}");
+    assert_eq!(store.get("/big/a").await.unwrap().unwrap().value, big(40));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_etcd_stores_on_one_etcd_see_each_others_writes_and_events() {
     let Some(harness) = etcd().await else { return };
     let etcd: &LocalEtcd = harness

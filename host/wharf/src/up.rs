@@ -67,6 +67,23 @@ pub struct Up {
     /// NodePorts; it needs root and `nft`).
     #[arg(long)]
     no_proxy: bool,
+    /// Events the API server's watch cache keeps for watches that resume.
+    #[arg(long, default_value_t = 100_000)]
+    watch_cache_events: usize,
+    /// Memory the watch cache may hold, in MiB (it keeps fewer events
+    /// when objects are big).
+    #[arg(long, default_value_t = 256)]
+    watch_cache_mib: usize,
+    /// History the embedded store keeps in memory, in MiB (older history
+    /// is compacted sooner when big objects change often).
+    #[arg(long, default_value_t = 128)]
+    store_history_mib: usize,
+    /// Read-only requests served at once; more get 429 (kube's flag).
+    #[arg(long, default_value_t = 400)]
+    max_requests_inflight: usize,
+    /// Mutating requests served at once; more get 429 (kube's flag).
+    #[arg(long, default_value_t = 200)]
+    max_mutating_requests_inflight: usize,
     #[command(flatten)]
     runtime: crate::node_cmd::RuntimeArgs,
 }
@@ -281,8 +298,11 @@ pub async fn run(options: Up) -> Result<(), String> {
     private_dir(&options.data_dir)?;
     let store: Arc<dyn Store> = match options.store.as_str() {
         "embedded" => Arc::new(
-            EmbeddedStore::open(EmbeddedConfig::new(options.data_dir.join("store")))
-                .map_err(|e| e.to_string())?,
+            EmbeddedStore::open(EmbeddedConfig {
+                history_bytes: options.store_history_mib << 20,
+                ..EmbeddedConfig::new(options.data_dir.join("store"))
+            })
+            .map_err(|e| e.to_string())?,
         ),
         other => match other.strip_prefix("etcd=") {
             Some(urls) => {
@@ -300,7 +320,17 @@ pub async fn run(options: Up) -> Result<(), String> {
             }
         },
     };
-    let state = ApiState::new(store)
+    let config = wharf_apiserver::ApiConfig {
+        watch_cache: wharf_apiserver::CacheBounds {
+            events: options.watch_cache_events,
+            bytes: options.watch_cache_mib << 20,
+        },
+        inflight: wharf_apiserver::InflightLimits {
+            readonly: options.max_requests_inflight,
+            mutating: options.max_mutating_requests_inflight,
+        },
+    };
+    let state = ApiState::with_config(store, config)
         .await
         .map_err(|e| format!("starting the API server: {e}"))?;
     if !options.no_controllers {

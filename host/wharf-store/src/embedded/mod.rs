@@ -28,6 +28,11 @@ pub struct EmbeddedConfig {
     /// Revisions of history kept for lists at old revisions and for watches;
     /// older history is compacted automatically once a quarter more piles up.
     pub history_revisions: i64,
+    /// At most this much history in memory (keys and values, about): older
+    /// history is compacted sooner when big objects change often.
+    pub history_bytes: usize,
+    /// The database's page cache.
+    pub cache_bytes: usize,
 }
 
 impl EmbeddedConfig {
@@ -35,6 +40,8 @@ impl EmbeddedConfig {
         Self {
             data_dir: data_dir.into(),
             history_revisions: 20_000,
+            history_bytes: 128 << 20,
+            cache_bytes: 64 << 20,
         }
     }
 }
@@ -53,7 +60,9 @@ impl EmbeddedStore {
         std::fs::create_dir_all(&config.data_dir).map_err(Error::backend)?;
         let path = config.data_dir.join("store.redb");
         let db = Arc::new(
-            Database::create(&path)
+            Database::builder()
+                .set_cache_size(config.cache_bytes)
+                .create(&path)
                 .map_err(|e| Error::Backend(format!("{}: {e}", path.display())))?,
         );
         // Secrets are in there: only the owner reads the store.
@@ -62,13 +71,16 @@ impl EmbeddedStore {
         tables::create_tables(&db)?;
         let (revision, compacted, events) = tables::load_history(&db)?;
         let history = Arc::new(History::new(compacted, events));
-        let writer = WriterHandle::start(Writer {
+        let mut writer = Writer {
             db: db.clone(),
             history: history.clone(),
             revision,
             compacted,
             history_revisions: config.history_revisions.max(1),
-        })?;
+            history_bytes: config.history_bytes,
+        };
+        writer.compact_if_due();
+        let writer = WriterHandle::start(writer)?;
         tracing::info!(path = %path.display(), revision, compacted, "embedded store open");
         Ok(Self {
             db,

@@ -91,6 +91,7 @@ pub(super) struct Writer {
     pub(super) revision: i64,
     pub(super) compacted: i64,
     pub(super) history_revisions: i64,
+    pub(super) history_bytes: usize,
 }
 
 /// One caller's writes in a batch and where its answer goes.
@@ -153,11 +154,25 @@ impl Writer {
             for (revision, reply) in compactions {
                 let _ = reply.send(self.compact(revision));
             }
-            let overdue = self.revision - self.compacted
-                > self.history_revisions + self.history_revisions / 4;
-            if overdue && let Err(error) = self.compact(self.revision - self.history_revisions) {
-                tracing::warn!(%error, "automatic compaction failed");
-            }
+            self.compact_if_due();
+        }
+    }
+
+    /// Compacts once a quarter more than the history's bounds (revisions,
+    /// or bytes in memory) has piled up, down to the bounds.
+    pub(super) fn compact_if_due(&mut self) {
+        let revisions_due =
+            self.revision - self.compacted > self.history_revisions + self.history_revisions / 4;
+        let bytes_due = self.history.bytes() > self.history_bytes + self.history_bytes / 4;
+        if !revisions_due && !bytes_due {
+            return;
+        }
+        let mut revision = self.revision - self.history_revisions;
+        if bytes_due {
+            revision = revision.max(self.history.revision_fitting(self.history_bytes));
+        }
+        if let Err(error) = self.compact(revision) {
+            tracing::warn!(%error, "automatic compaction failed");
         }
     }
 
