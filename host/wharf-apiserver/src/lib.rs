@@ -57,6 +57,7 @@ pub use watch_cache::{CacheBounds, CachedEvent, Delivery, WatchCache, WatchFilte
 pub struct ApiConfig {
     pub watch_cache: CacheBounds,
     pub inflight: InflightLimits,
+    pub modules: modules::ModuleLimits,
 }
 
 /// Everything a request handler needs, shared by all of them.
@@ -71,6 +72,11 @@ pub struct ApiState {
     /// one minute, as kube-apiserver).
     bookmark_millis: std::sync::atomic::AtomicU64,
     inflight: Arc<inflight::Inflight>,
+    pub(crate) module_limits: modules::ModuleLimits,
+    /// Held while an uploaded module is read and stored.
+    pub(crate) module_uploads: tokio::sync::Mutex<()>,
+    /// Modules no Plugin names, since when (for [`modules::collect`]).
+    unreferenced_modules: tokio::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl ApiState {
@@ -111,6 +117,9 @@ impl ApiState {
             closing,
             bookmark_millis: std::sync::atomic::AtomicU64::new(60_000),
             inflight: Arc::new(inflight::Inflight::new(config.inflight)),
+            module_limits: config.modules,
+            module_uploads: tokio::sync::Mutex::new(()),
+            unreferenced_modules: Default::default(),
         });
         state.ensure_system_namespaces().await?;
         // kube-apiserver's repair loops: free ClusterIPs and NodePorts that
@@ -124,7 +133,53 @@ impl ApiState {
                 tokio::time::sleep(std::time::Duration::from_secs(180)).await;
             }
         });
+        // Modules no Plugin names go after the grace period.
+        let weak = Arc::downgrade(&state);
+        let every = (config.modules.grace / 4).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(60),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(state) = weak.upgrade() else { return };
+                if let Err(error) = state.collect_modules().await {
+                    tracing::warn!(%error, "collecting unused modules failed");
+                }
+            }
+        });
         Ok(state)
+    }
+
+    /// Deletes the modules no Plugin has named for the grace period;
+    /// returns their digests.
+    pub async fn collect_modules(&self) -> ApiResult<Vec<String>> {
+        let Some(plugins) = self
+            .registry
+            .by_kind("wharf.dev", "v1alpha1", "Plugin")
+            .cloned()
+        else {
+            return Ok(Vec::new());
+        };
+        let listed = self
+            .objects
+            .list(&plugins, None, &objects::ListParams::default())
+            .await?;
+        let referenced = listed
+            .items
+            .iter()
+            .filter_map(|plugin| plugin["spec"]["module"].as_str().map(str::to_string))
+            .collect();
+        // Uploads wait: a module stored after the list is not yet named.
+        let _uploads = self.module_uploads.lock().await;
+        let mut unreferenced = self.unreferenced_modules.lock().await;
+        modules::collect(
+            self.objects.store.as_ref(),
+            &referenced,
+            self.module_limits.grace,
+            &mut unreferenced,
+        )
+        .await
     }
 
     /// The token node agents require on every request from the API server

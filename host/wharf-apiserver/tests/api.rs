@@ -347,6 +347,77 @@ async fn the_watch_cache_holds_at_most_its_bytes_and_older_positions_get_410_exp
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_are_bounded_in_all_and_those_no_plugin_names_are_collected() {
+    let server = server_with(ApiConfig {
+        modules: wharf_apiserver::modules::ModuleLimits {
+            total_bytes: 3 << 20,
+            grace: Duration::ZERO,
+        },
+        ..ApiConfig::default()
+    })
+    .await;
+    let upload = |seed: u8| {
+        let mut module = b"\0asm".to_vec();
+        module.extend((0..(1 << 20)).map(|i: u32| (i as u8).wrapping_add(seed)));
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/wharf/v1/modules")
+            .body(Body::from(module))
+            .unwrap();
+        let app = server.app.clone();
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    let (code, named) = upload(1).await;
+    assert_eq!(code, StatusCode::CREATED, "{named}");
+    let (code, unnamed) = upload(2).await;
+    assert_eq!(code, StatusCode::CREATED, "{unnamed}");
+    let (code, refused) = upload(3).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["reason"], "Forbidden");
+
+    let named = named["digest"].as_str().unwrap().to_string();
+    let unnamed = unnamed["digest"].as_str().unwrap().to_string();
+    let (code, plugin) = server
+        .json(
+            Method::POST,
+            "/apis/wharf.dev/v1alpha1/plugins",
+            json!({
+                "apiVersion": "wharf.dev/v1alpha1",
+                "kind": "Plugin",
+                "metadata": {"name": "kept"},
+                "spec": {"type": "controller", "module": named},
+            }),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{plugin}");
+    // The first pass notes the unnamed module; with no grace it goes at once.
+    let deleted = server.state.collect_modules().await.unwrap();
+    assert_eq!(deleted, vec![unnamed.clone()]);
+    let (code, _) = server
+        .json(
+            Method::GET,
+            &format!("/wharf/v1/modules/{unnamed}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let request = Request::builder()
+        .uri(format!("/wharf/v1/modules/{named}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = server.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Its room is free again.
+    let (code, stored) = upload(3).await;
+    assert_eq!(code, StatusCode::CREATED, "{stored}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_namespaces_every_cluster_has_cannot_be_deleted() {
     let server = server().await;
     for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {

@@ -84,6 +84,12 @@ pub struct Up {
     /// Mutating requests served at once; more get 429 (kube's flag).
     #[arg(long, default_value_t = 200)]
     max_mutating_requests_inflight: usize,
+    /// Plugin modules (`wharf plugin push`) kept in all, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    modules_mib: usize,
+    /// Seconds a module no Plugin names is kept before it is deleted.
+    #[arg(long, default_value_t = 600)]
+    module_grace_seconds: u64,
     #[command(flatten)]
     runtime: crate::node_cmd::RuntimeArgs,
 }
@@ -328,6 +334,10 @@ pub async fn run(options: Up) -> Result<(), String> {
         inflight: wharf_apiserver::InflightLimits {
             readonly: options.max_requests_inflight,
             mutating: options.max_mutating_requests_inflight,
+        },
+        modules: wharf_apiserver::modules::ModuleLimits {
+            total_bytes: options.modules_mib << 20,
+            grace: std::time::Duration::from_secs(options.module_grace_seconds),
         },
     };
     let state = ApiState::with_config(store, config)
