@@ -47,6 +47,99 @@ pub fn parse_yaml_or_json(body: &[u8]) -> ApiResult<Value> {
     }
 }
 
+/// The fields a JSON body gives more than once, as dotted paths
+/// (`metadata.name`, `spec.containers[0].image`): kube's strict decoding
+/// refuses them, its default warns. Bodies in other media types, or not
+/// JSON at all, give none here (their parser speaks for them).
+pub fn duplicate_fields(content_type: Option<&str>, body: &[u8]) -> Vec<String> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Walk<'a> {
+        path: String,
+        found: &'a mut Vec<String>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+            let mut index = 0;
+            while items
+                .next_element_seed(Walk {
+                    path: format!("{}[{index}]", self.path),
+                    found: &mut *self.found,
+                })?
+                .is_some()
+            {
+                index += 1;
+            }
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let path = if self.path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{}.{key}", self.path)
+                };
+                if !seen.insert(key) && !self.found.contains(&path) {
+                    self.found.push(path.clone());
+                }
+                map.next_value_seed(Walk {
+                    path,
+                    found: &mut *self.found,
+                })?;
+            }
+            Ok(())
+        }
+    }
+
+    let json = matches!(
+        content_type
+            .and_then(|c| c.split(';').next())
+            .map(str::trim),
+        None | Some("application/json" | "" | "*/*")
+    );
+    let mut found = Vec::new();
+    if json {
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        let _ = Walk {
+            path: String::new(),
+            found: &mut found,
+        }
+        .deserialize(&mut deserializer);
+    }
+    found
+}
+
 /// Decodes a Kubernetes protobuf body (as kubectl's generator commands
 /// send) into its JSON form.
 fn parse_protobuf(body: &[u8]) -> ApiResult<Value> {
@@ -83,4 +176,23 @@ pub fn parse_object(content_type: Option<&str>, body: &[u8]) -> ApiResult<Value>
         ));
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_fields_are_found_at_every_depth_with_their_paths() {
+        let body = br#"{"metadata": {"name": "a", "name": "b"},
+            "spec": {"containers": [{"image": "x", "image": "y"}]},
+            "kind": "Pod", "kind": "Pod"}"#;
+        assert_eq!(
+            duplicate_fields(None, body),
+            ["metadata.name", "spec.containers[0].image", "kind"]
+        );
+        assert!(duplicate_fields(Some("application/json"), br#"{"a": {"a": 1}}"#).is_empty());
+        assert!(duplicate_fields(Some("application/yaml"), b"a: 1").is_empty());
+        assert!(duplicate_fields(None, b"not json").is_empty());
+    }
 }

@@ -110,7 +110,11 @@ async fn serve(
             let body = crate::body::read(body).await?;
             let object = crate::body::parse_object(content_type.as_deref(), &body)?;
             check_kind(&resource, &object)?;
-            let (object, warnings) = state.objects.admit(&resource, &object, query.strict()?)?;
+            let duplicates = crate::body::duplicate_fields(content_type.as_deref(), &body);
+            let (object, warnings) =
+                state
+                    .objects
+                    .admit_body(&resource, &object, query.strict()?, &duplicates)?;
             let created = state
                 .objects
                 .create(
@@ -142,7 +146,11 @@ async fn serve(
             let body = crate::body::read(body).await?;
             let object = crate::body::parse_object(content_type.as_deref(), &body)?;
             check_kind(&resource, &object)?;
-            let (object, warnings) = state.objects.admit(&resource, &object, query.strict()?)?;
+            let duplicates = crate::body::duplicate_fields(content_type.as_deref(), &body);
+            let (object, warnings) =
+                state
+                    .objects
+                    .admit_body(&resource, &object, query.strict()?, &duplicates)?;
             if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
                 return Err(ApiError::BadRequest(format!(
                     "the name of the object ({}) does not match the name on the URL ({name})",

@@ -446,6 +446,19 @@ impl Objects {
         object: &Value,
         strict: bool,
     ) -> ApiResult<(Value, Vec<String>)> {
+        self.admit_body(resource, object, strict, &[])
+    }
+
+    /// [`admit`](Self::admit) for a request body that gave `duplicates`
+    /// ([`crate::body::duplicate_fields`]): with `strict` they are an
+    /// error too, else warnings.
+    pub fn admit_body(
+        &self,
+        resource: &ResourceDef,
+        object: &Value,
+        strict: bool,
+        duplicates: &[String],
+    ) -> ApiResult<(Value, Vec<String>)> {
         let decoded = resource.decode(object).map_err(|e| {
             ApiError::BadRequest(format!(
                 "{} in version \"{}\" cannot be handled as a {}: {e}",
@@ -453,21 +466,22 @@ impl Objects {
             ))
         })?;
         let unknown = validation::unknown_fields(object, &decoded);
-        if strict && !unknown.is_empty() {
-            let fields = unknown
-                .iter()
-                .map(|f| format!("unknown field \"{f}\""))
-                .collect::<Vec<_>>()
-                .join(", ");
+        let problems = unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .chain(
+                duplicates
+                    .iter()
+                    .map(|f| format!("duplicate field \"{f}\"")),
+            );
+        if strict && !(unknown.is_empty() && duplicates.is_empty()) {
+            let fields = problems.collect::<Vec<_>>().join(", ");
             return Err(ApiError::BadRequest(format!(
                 "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {fields}",
                 resource.kind, resource.version, resource.kind
             )));
         }
-        let warnings = unknown
-            .into_iter()
-            .map(|f| format!("unknown field \"{f}\""))
-            .collect();
+        let warnings = problems.collect();
         Ok((decoded, warnings))
     }
 

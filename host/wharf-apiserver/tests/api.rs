@@ -65,6 +65,36 @@ impl Server {
         )
     }
 
+    /// A request with a body as it is; the answer with its warnings.
+    async fn raw(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (StatusCode, Value, Vec<String>) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Content-Type", content_type)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let warnings = response
+            .headers()
+            .get_all("warning")
+            .iter()
+            .map(|w| w.to_str().unwrap().to_string())
+            .collect();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            warnings,
+        )
+    }
+
     async fn json(&self, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
         self.call(method, uri, "application/json", body).await
     }
@@ -526,6 +556,61 @@ async fn hostile_writes_and_lists_get_kubes_client_errors() {
         assert_eq!(status, want_status, "{case}: {body}");
         assert_eq!(body["message"], want_message, "{case}");
     }
+    // Fields given twice: refused with Strict, a warning by default (the
+    // last one is kept), as kube.
+    let twice = r#"{"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "twice"}, "data": {"a": "1", "a": "2"}}"#;
+    let (status, body, _) = server
+        .raw(
+            Method::POST,
+            &format!("{CONFIGMAPS}?fieldValidation=Strict"),
+            "application/json",
+            twice,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["message"],
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: duplicate field \"data.a\""
+    );
+    let (status, body, warnings) = server
+        .raw(Method::POST, CONFIGMAPS, "application/json", twice)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["a"], "2");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(r#"duplicate field \"data.a\""#)),
+        "{warnings:?}"
+    );
+    // $deleteFromPrimitiveList names a list; on a map it is refused.
+    let (status, body, _) = server
+        .raw(
+            Method::PATCH,
+            &one,
+            "application/strategic-merge-patch+json",
+            r#"{"metadata": {"labels": {"a": "1"}}}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body, _) = server
+        .raw(
+            Method::PATCH,
+            &one,
+            "application/strategic-merge-patch+json",
+            r#"{"metadata": {"$deleteFromPrimitiveList/labels": ["a"]}}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid patch format of primitive list at metadata.labels"),
+        "{body}"
+    );
+
     // Leaving the name or namespace out of a patch is fine: the URL's stay.
     let (status, patched) = server
         .call(

@@ -86,6 +86,12 @@ pub enum PatchError {
         prefix: &'static str,
     },
 
+    /// A `$deleteFromPrimitiveList/<field>` directive whose field, in the
+    /// live object, or whose value is not a list (kube's
+    /// `ErrBadPatchFormatForPrimitiveList`).
+    #[error("invalid patch format of primitive list at {path}")]
+    BadPrimitiveList { path: String },
+
     /// A `$setElementOrder/<field>` directive applies to a field that is not
     /// a list (in the live object or in the patch).
     #[error("{path} must be a list for $setElementOrder, not {found}")]

@@ -115,6 +115,19 @@ impl Merger<'_> {
         delete_list: bool,
         path: &[&'p str],
     ) -> Result<()> {
+        if delete_list {
+            // As kube: nothing to delete from a missing (or null) field,
+            // and a field or a value that is not a list is an error.
+            match (original.get(field), patch_value) {
+                (None | Some(Value::Null), _) => return Ok(()),
+                (Some(Value::Array(_)), Value::Array(_)) => {}
+                _ => {
+                    return Err(PatchError::BadPrimitiveList {
+                        path: dotted(path, Some(field)),
+                    });
+                }
+            }
+        }
         if patch_value.is_null() {
             original.remove(field);
             return Ok(());

@@ -750,6 +750,18 @@ fn malformed_patches_are_errors_naming_what_is_wrong() {
             is_expected: |e| matches!(e, PatchError::OriginalNotObject { .. }),
         },
         ErrorCase {
+            name: "$deleteFromPrimitiveList on a map",
+            original: json!({"metadata": {"name": "p", "labels": {"a": "1"}}}),
+            patch: json!({"metadata": {"$deleteFromPrimitiveList/labels": ["a"]}}),
+            is_expected: |e| matches!(e, PatchError::BadPrimitiveList { path } if path == "metadata.labels"),
+        },
+        ErrorCase {
+            name: "$deleteFromPrimitiveList whose value is not a list",
+            original: pod.clone(),
+            patch: json!({"metadata": {"$deleteFromPrimitiveList/finalizers": "a"}}),
+            is_expected: |e| matches!(e, PatchError::BadPrimitiveList { path } if path == "metadata.finalizers"),
+        },
+        ErrorCase {
             name: "a map $patch directive that is not replace or delete",
             original: pod.clone(),
             patch: json!({"metadata": {"$patch": "remove"}}),
