@@ -17,8 +17,12 @@
 //! Everything goes through the in-process [`LocalClient`]. Odd objects are
 //! logged and skipped; nothing here panics on input.
 //!
-//! Addresses: node `i` gets pod CIDR `10.{i / 256}.{i % 256}.0/24` (room for
-//! 65,536 nodes) and InternalIP `100.64.0.0 + i + 1` (in 100.64.0.0/10).
+//! Addresses: node `i` gets the `i`th pod CIDR of 10.0.0.0/8, a /24 (room
+//! for 65,536 nodes) or, for nodes of more than 253 pods, the smallest block
+//! that holds them (a /23 for 300: room for 32,768 nodes); and InternalIP
+//! `100.64.0.0 + i + 1` (in 100.64.0.0/10). A pod that finds no free
+//! address is reported waiting (`ContainerCreating`, with why) and retried
+//! when an address frees.
 //! The API server deletes pods at once unless finalizers hold them, so there
 //! are no containers to stop: pods being deleted are left alone.
 
@@ -46,8 +50,8 @@ const LEASE_DURATION_SECONDS: u64 = 40;
 const REGISTER_CONCURRENCY: usize = 64;
 /// Pod status writes in flight at once.
 const POD_WORKERS: usize = 64;
-/// Node indices (and so pod CIDRs) available: 10.0.0.0/8 in /24s.
-const MAX_NODES: u32 = 1 << 16;
+/// The most pods a hollow node takes: its pod CIDR is at most a /16.
+const MAX_PODS: u32 = (1 << 16) - 3;
 const TAINT_EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
 /// The conditions a kubelet sets on a running pod, in its order.
 const POD_CONDITIONS: [&str; 4] = [
@@ -157,14 +161,36 @@ impl HollowConfig {
         Ok(labels)
     }
 
+    /// The prefix of each node's pod CIDR: a /24, or the smallest block
+    /// with an address for every pod besides the network, the gateway and
+    /// the broadcast address.
+    pub fn pod_prefix(&self) -> u32 {
+        let addresses = self.pods.clamp(253, MAX_PODS) + 3;
+        32 - (addresses - 1).ilog2() - 1
+    }
+
+    /// How many nodes the pod CIDRs (of 10.0.0.0/8) have room for.
+    pub fn max_nodes(&self) -> u32 {
+        1 << (self.pod_prefix() - 8)
+    }
+
     fn check(&self) -> Result<(), HollowError> {
         let invalid = |message: String| Err(HollowError::InvalidConfig(message));
         if self.heartbeat.is_zero() {
             return invalid("the heartbeat interval must be more than zero".into());
         }
-        if self.count > MAX_NODES as usize {
+        if self.pods > MAX_PODS {
             return invalid(format!(
-                "at most {MAX_NODES} hollow nodes fit the pod CIDRs"
+                "at most {MAX_PODS} pods fit a hollow node's pod CIDR (a /16), not {}",
+                self.pods
+            ));
+        }
+        if self.count > self.max_nodes() as usize {
+            return invalid(format!(
+                "at most {} hollow nodes of {} pods fit the pod CIDRs (10.0.0.0/8 in /{}s)",
+                self.max_nodes(),
+                self.pods,
+                self.pod_prefix()
             ));
         }
         for (what, quantity) in [("cpu", &self.cpu), ("memory", &self.memory)] {
@@ -300,9 +326,12 @@ struct Tracked {
     pod_range: PodRange,
     /// Pod UID → its IP.
     pod_ips: HashMap<String, Ipv4Addr>,
+    /// Pods that found no free address, by UID: queued again when one frees.
+    starved: HashMap<String, PodKey>,
     agent: JoinHandle<()>,
 }
 
+#[derive(Clone)]
 struct PodKey {
     namespace: String,
     name: String,
@@ -380,7 +409,7 @@ impl Kubelet {
             let zone = &self.config.zones[index as usize % self.config.zones.len()];
             labels.insert("topology.kubernetes.io/zone".into(), zone.clone());
         }
-        let cidr = PodRange::of_index(index).to_string();
+        let cidr = PodRange::of_index(index, self.config.pod_prefix()).to_string();
         let mut node = json!({
             "apiVersion": "v1",
             "kind": "Node",
@@ -452,11 +481,11 @@ impl Kubelet {
         }
         let declared = str_at(node, "/spec/podCIDR").and_then(PodRange::parse);
         let index = declared
-            .and_then(PodRange::index)
+            .and_then(|range| range.index(self.config.pod_prefix()))
             .filter(|i| !table.indices.contains(i))
             .or_else(|| {
                 let configured = self.config.count as u32;
-                (configured..MAX_NODES)
+                (configured..self.config.max_nodes())
                     .chain(0..configured)
                     .find(|i| !table.indices.contains(i))
             });
@@ -483,8 +512,10 @@ impl Kubelet {
             uid: uid.to_string(),
             index,
             host_ip,
-            pod_range: declared.unwrap_or_else(|| PodRange::of_index(index)),
+            pod_range: declared
+                .unwrap_or_else(|| PodRange::of_index(index, self.config.pod_prefix())),
             pod_ips: HashMap::new(),
+            starved: HashMap::new(),
             agent: tokio::spawn(agent),
         };
         table.nodes.insert(name.to_string(), tracked);
@@ -675,9 +706,16 @@ impl Kubelet {
                     let live: HashSet<&str> = (pods.iter())
                         .filter_map(|pod| str_at(pod, "/metadata/uid"))
                         .collect();
+                    let mut starved = Vec::new();
                     for node in self.table().nodes.values_mut() {
+                        let before = node.pod_ips.len();
                         node.pod_ips.retain(|uid, _| live.contains(uid.as_str()));
+                        node.starved.retain(|uid, _| live.contains(uid.as_str()));
+                        if node.pod_ips.len() < before {
+                            starved.extend(node.starved.drain().map(|(_, key)| key));
+                        }
                     }
+                    starved.into_iter().for_each(|key| self.queue_pod(key));
                     pods.iter().for_each(|pod| self.saw_pod(pod));
                 }
                 Seen::Changed(WatchType::Deleted, pod) => {
@@ -687,9 +725,19 @@ impl Kubelet {
                     ) else {
                         continue;
                     };
-                    if let Some(node) = self.table().nodes.get_mut(node) {
-                        node.pod_ips.remove(uid);
-                    }
+                    let starved = match self.table().nodes.get_mut(node) {
+                        Some(node) => {
+                            node.starved.remove(uid);
+                            if node.pod_ips.remove(uid).is_some() {
+                                node.starved.drain().map(|(_, key)| key).collect()
+                            } else {
+                                Vec::new()
+                            }
+                        }
+                        None => Vec::new(),
+                    };
+                    // An address is free: the pods that found none try again.
+                    starved.into_iter().for_each(|key| self.queue_pod(key));
                 }
                 Seen::Changed(_, pod) => self.saw_pod(&pod),
             }
@@ -745,16 +793,20 @@ impl Kubelet {
                 return;
             }
         }
-        if needs_running(pod)
-            && (self.queued.lock().unwrap_or_else(PoisonError::into_inner)).insert(uid.to_string())
-        {
-            let key = PodKey {
+        if needs_running(pod) {
+            self.queue_pod(PodKey {
                 namespace: str_at(pod, "/metadata/namespace")
                     .unwrap_or_default()
                     .into(),
                 name: name_of(pod).into(),
                 uid: uid.into(),
-            };
+            });
+        }
+    }
+
+    /// Queues a pod for a worker, unless it is queued already.
+    fn queue_pod(&self, key: PodKey) {
+        if (self.queued.lock().unwrap_or_else(PoisonError::into_inner)).insert(key.uid.clone()) {
             // Fails only once the workers are gone (stopped).
             let _ = self.pod_queue.send(key);
         }
@@ -792,14 +844,21 @@ impl Kubelet {
                 let pod_ip = if pod.pointer("/spec/hostNetwork") == Some(&json!(true)) {
                     node.host_ip
                 } else if let Some(ip) = node.allocate(&key.uid) {
+                    node.starved.remove(&key.uid);
                     ip
                 } else {
-                    tracing::warn!(
-                        namespace = key.namespace,
-                        pod = key.name,
-                        "no pod IP left on the hollow node"
+                    // Reported once, and tried again when an address frees.
+                    node.starved.insert(key.uid.clone(), key.clone());
+                    let message = format!(
+                        "failed to set up the pod's network: no free address in the node's pod CIDR {}",
+                        node.pod_range
                     );
-                    return false;
+                    if !waiting_for_network(pod, &message) {
+                        return false;
+                    }
+                    tracing::warn!(namespace = key.namespace, pod = key.name, "{message}");
+                    pod["status"] = waiting_status(pod, &message);
+                    return true;
                 };
                 pod["status"] = running_status(pod, node.host_ip, pod_ip, &now_rfc3339());
                 true
@@ -843,7 +902,7 @@ impl Tracked {
     }
 }
 
-/// An IPv4 pod CIDR; pods get addresses from its first 256.
+/// An IPv4 pod CIDR; pods get addresses from its first 65,536.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct PodRange {
     base: u32,
@@ -851,10 +910,11 @@ struct PodRange {
 }
 
 impl PodRange {
-    fn of_index(index: u32) -> Self {
+    /// The `index`th block of 10.0.0.0/8 of this prefix (8 to 32).
+    fn of_index(index: u32, prefix: u32) -> Self {
         Self {
-            base: (10 << 24) | (index << 8),
-            prefix: 24,
+            base: (10 << 24) | (index << (32 - prefix)),
+            prefix,
         }
     }
 
@@ -869,15 +929,17 @@ impl PodRange {
         })
     }
 
-    /// The node index this CIDR was given for, if it is one of ours.
-    fn index(self) -> Option<u32> {
-        (self.prefix == 24 && self.base >> 24 == 10).then_some((self.base >> 8) & 0xffff)
+    /// The node index this CIDR was given for, if it is one of ours (a
+    /// block of 10.0.0.0/8 of `prefix`).
+    fn index(self, prefix: u32) -> Option<u32> {
+        (self.prefix == prefix && self.base >> 24 == 10)
+            .then_some((self.base & 0x00ff_ffff) >> (32 - prefix))
     }
 
     fn size(self) -> u32 {
         1u32.checked_shl(32 - self.prefix)
             .unwrap_or(u32::MAX)
-            .min(256)
+            .min(1 << 16)
     }
 
     fn contains(self, ip: Ipv4Addr) -> bool {
@@ -894,6 +956,42 @@ impl std::fmt::Display for PodRange {
 /// The InternalIP of node `index`.
 fn node_ip(index: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + index + 1)
+}
+
+/// True when the pod does not yet say it waits for its network with
+/// `message` (so the status is written once, not on every retry).
+fn waiting_for_network(pod: &Value, message: &str) -> bool {
+    pod.pointer("/status/containerStatuses/0/state/waiting/message")
+        .and_then(Value::as_str)
+        != Some(message)
+}
+
+/// The status of a pod whose network could not be set up: Pending, its
+/// containers waiting in `ContainerCreating` with why, as a kubelet reports
+/// a sandbox that failed.
+fn waiting_status(pod: &Value, message: &str) -> Value {
+    let mut status = pod
+        .get("status")
+        .filter(|s| s.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let waiting = |container: &Value| {
+        let image = str_at(container, "/image").unwrap_or_default();
+        json!({
+            "name": str_at(container, "/name").unwrap_or_default(),
+            "image": image, "imageID": "", "ready": false, "started": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ContainerCreating", "message": message}},
+        })
+    };
+    let statuses: Vec<Value> = (pod.pointer("/spec/containers").and_then(Value::as_array))
+        .into_iter()
+        .flatten()
+        .map(waiting)
+        .collect();
+    let fields = status.as_object_mut().expect("status is an object");
+    fields.insert("phase".into(), json!("Pending"));
+    fields.insert("containerStatuses".into(), json!(statuses));
+    status
 }
 
 /// The status a kubelet writes for a pod whose containers all started.
@@ -1147,18 +1245,43 @@ mod tests {
 
     #[test]
     fn pod_ranges_give_distinct_cidrs_and_their_own_addresses() {
-        let last = PodRange::of_index(MAX_NODES - 1);
+        let config = HollowConfig::default();
+        assert_eq!((config.pod_prefix(), config.max_nodes()), (24, 1 << 16));
+        let last = PodRange::of_index(config.max_nodes() - 1, 24);
         assert_eq!(last.to_string(), "10.255.255.0/24");
         assert_eq!(
             PodRange::parse("10.1.2.0/24"),
-            Some(PodRange::of_index(258))
+            Some(PodRange::of_index(258, 24))
         );
-        assert_eq!(PodRange::of_index(258).index(), Some(258));
+        assert_eq!(PodRange::of_index(258, 24).index(24), Some(258));
+        // Nodes of more pods get bigger blocks.
+        let big = HollowConfig {
+            pods: 300,
+            ..HollowConfig::default()
+        };
+        assert_eq!((big.pod_prefix(), big.max_nodes()), (23, 1 << 15));
+        let range = PodRange::of_index(3, 23);
+        assert_eq!(
+            (range.to_string().as_str(), range.size()),
+            ("10.0.6.0/23", 512)
+        );
+        assert_eq!(range.index(23), Some(3));
+        assert_eq!(range.index(24), None);
+        let at_most = HollowConfig {
+            pods: 253,
+            ..HollowConfig::default()
+        };
+        assert_eq!(at_most.pod_prefix(), 24);
+        let huge = HollowConfig {
+            pods: MAX_PODS,
+            ..HollowConfig::default()
+        };
+        assert_eq!(huge.pod_prefix(), 16);
         let foreign = PodRange::parse("192.168.7.9/26").unwrap();
         assert_eq!(
             (
                 foreign.to_string().as_str(),
-                foreign.index(),
+                foreign.index(24),
                 foreign.size()
             ),
             ("192.168.7.0/26", None, 64)

@@ -300,6 +300,58 @@ async fn a_deleted_pods_ip_goes_to_the_next_pod() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_that_finds_no_free_address_waits_with_why_and_runs_when_one_frees() {
+    let cluster = cluster().await;
+    let _hollow = HollowNodes::start(cluster.client.clone(), config(0))
+        .await
+        .unwrap();
+    // A /30 holds one pod address (.2): the network, the gateway and the
+    // broadcast address take the rest.
+    let small = json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "small", "labels": {"wharf.dev/hollow": "true"}},
+        "spec": {"podCIDR": "192.168.9.0/30"},
+    });
+    (cluster.client)
+        .create(&cluster.nodes, None, &small)
+        .await
+        .unwrap();
+    let create = async |name: &str| {
+        (cluster.client)
+            .create(&cluster.pods, Some("default"), &pod(name, Some("small")))
+            .await
+            .unwrap();
+    };
+    create("first").await;
+    let first = cluster.running_pod("first").await;
+    assert_eq!(first["status"]["podIP"], "192.168.9.2");
+    create("second").await;
+    let waiting = eventually("the second pod reported waiting", async || {
+        let pod = (cluster.client.get(&cluster.pods, Some("default"), "second"))
+            .await
+            .ok()?;
+        let waiting = pod
+            .pointer("/status/containerStatuses/0/state/waiting")?
+            .clone();
+        Some((pod, waiting))
+    })
+    .await;
+    assert_eq!(waiting.0["status"]["phase"], "Pending");
+    assert_eq!(waiting.1["reason"], "ContainerCreating");
+    assert_eq!(
+        waiting.1["message"],
+        "failed to set up the pod's network: no free address in the node's pod CIDR 192.168.9.0/30"
+    );
+    (cluster.client)
+        .delete(&cluster.pods, Some("default"), "first")
+        .await
+        .unwrap();
+    let second = cluster.running_pod("second").await;
+    assert_eq!(second["status"]["podIP"], "192.168.9.2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_renew_the_lease() {
     let cluster = cluster().await;
     let _hollow = HollowNodes::start(cluster.client.clone(), config(1))
@@ -387,6 +439,16 @@ async fn a_bad_configuration_is_refused_before_any_node_is_registered() {
         HollowConfig {
             count: 70_000,
             ..config(0)
+        },
+        // 300 pods a node take /23s: 32,768 of them fit, not 40,000.
+        HollowConfig {
+            count: 40_000,
+            pods: 300,
+            ..config(0)
+        },
+        HollowConfig {
+            pods: 70_000,
+            ..config(1)
         },
     ];
     for config in bad {
