@@ -1,6 +1,7 @@
 //! The API server's connections, over real TCP on loopback: a client that
-//! trickles its headers (slow loris) is cut off after the header-read
-//! timeout while others are served.
+//! trickles its headers (slow loris), sends nothing at all, or idles between
+//! requests is cut off after the header-read timeout while others are
+//! served.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,4 +79,36 @@ async fn connections_that_never_finish_their_headers_are_closed_while_others_are
         .expect("the server stops")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
+    let state = ApiState::new(Arc::new(store)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve_with(
+        listener,
+        state,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    // One connection sends nothing; another one request, kept alive.
+    let mut silent = TcpStream::connect(address).await.unwrap();
+    let mut kept = TcpStream::connect(address).await.unwrap();
+    kept.write_all(b"GET /readyz HTTP/1.1\r\nHost: wharf\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 12];
+    kept.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    for (what, stream) in [("silent", &mut silent), ("kept-alive", &mut kept)] {
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "a {what} connection was held past 10 s");
+    }
+    assert_eq!(get(address, "/livez").await, "HTTP/1.1 200 OK");
+    server.abort();
 }
