@@ -765,7 +765,9 @@ async fn watch(
         progress: bookmarks,
     };
     let bookmark_every = state.bookmark_interval();
-    let (lines, receiver) = mpsc::channel::<Bytes>(64);
+    // Few lines wait to be sent (each may be a 1 MiB object); the events
+    // behind them wait as shared references to the cache's.
+    let (lines, receiver) = mpsc::channel::<Bytes>(8);
     let encoder = Encoder {
         resource: resource.clone(),
         format,
@@ -825,7 +827,14 @@ async fn watch(
                 delivery = events.recv() => match delivery {
                     Some(Delivery::Event(kind, event)) => {
                         sent_through = event.revision;
-                        if lines.send(encoder.cached(kind.as_str(), &event)).await.is_err() { return }
+                        // A client that reads nothing for this long is let
+                        // go, as kube's cacher does: it watches again from
+                        // the last event it got, and holds no memory here.
+                        let line = encoder.cached(kind.as_str(), &event);
+                        if lines.send_timeout(line, UNRESPONSIVE_WATCHER).await.is_err() {
+                            tracing::info!(resource = %encoder.resource.plural, "closing a watch whose client does not read");
+                            return;
+                        }
                     }
                     Some(Delivery::Progress(revision)) => sent_through = sent_through.max(revision),
                     Some(Delivery::Error(error)) => {
@@ -864,6 +873,9 @@ async fn watch(
     );
     Ok(response)
 }
+
+/// How long a watch waits for its client to take an event before it ends.
+const UNRESPONSIVE_WATCHER: Duration = Duration::from_secs(5);
 
 /// Turns watch events into JSON lines in the negotiated form.
 struct Encoder {

@@ -133,6 +133,21 @@ impl Lines {
         }
     }
 
+    /// The next line, parsed, or `None` at the end of the stream (within 10 s).
+    async fn next_or_end(&mut self) -> Option<Value> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return Some(serde_json::from_slice(&line).unwrap());
+            }
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.body.frame())
+                .await
+                .expect("a line or the end within 10 s")?
+                .unwrap();
+            self.buffer.extend_from_slice(&frame.into_data().unwrap());
+        }
+    }
+
     /// The next line, parsed (within 10 s).
     async fn next(&mut self) -> Value {
         loop {
@@ -445,6 +460,46 @@ async fn modules_are_bounded_in_all_and_those_no_plugin_names_are_collected() {
     // Its room is free again.
     let (code, stored) = upload(3).await;
     assert_eq!(code, StatusCode::CREATED, "{stored}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_whose_client_reads_nothing_is_ended_and_holds_no_more_events() {
+    let server = server().await;
+    let (_, list) = server.json(Method::GET, CONFIGMAPS, Value::Null).await;
+    let revision = list["metadata"]["resourceVersion"].as_str().unwrap();
+    let request = Request::builder()
+        .uri(format!(
+            "{CONFIGMAPS}?watch=true&resourceVersion={revision}"
+        ))
+        .body(Body::empty())
+        .unwrap();
+    let response = server.app.clone().oneshot(request).await.unwrap();
+    for i in 0..40 {
+        let (code, _) = server
+            .json(
+                Method::POST,
+                CONFIGMAPS,
+                configmap(&format!("unread-{i}"), json!({})),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED);
+    }
+    // The client reads nothing for longer than the server waits.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let mut lines = Lines::new(response.into_body());
+    let mut received = Vec::new();
+    while let Some(event) = lines.next_or_end().await {
+        received.push(event);
+    }
+    assert!(
+        !received.is_empty() && received.len() < 40,
+        "{} events before the end",
+        received.len()
+    );
+    // What it got is in order, from the start: it resumes from the last.
+    for (i, event) in received.iter().enumerate() {
+        assert_eq!(event["object"]["metadata"]["name"], format!("unread-{i}"));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
