@@ -191,6 +191,24 @@ impl Api {
         body: Bytes,
         expect: StatusCode,
     ) -> Result<Bytes, String> {
+        let (status, body) = self.request(method, path, content_type, body).await?;
+        if status != expect {
+            return Err(format!(
+                "{path}: {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        Ok(body)
+    }
+
+    /// One request; its status and body, whatever the status.
+    pub(super) async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), String> {
         let request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -210,13 +228,31 @@ impl Api {
             .await
             .map_err(|e| e.to_string())?
             .to_bytes();
-        if status != expect {
-            return Err(format!(
-                "{path}: {status}: {}",
-                String::from_utf8_lossy(&body)
-            ));
+        Ok((status, body))
+    }
+
+    /// A GET whose body is read as it comes (a watch).
+    pub(super) async fn stream(
+        &self,
+        path: &str,
+    ) -> Result<http_body_util::combinators::UnsyncBoxBody<Bytes, String>, String> {
+        let request = Request::builder()
+            .uri(format!("{}{path}", self.base))
+            .header("Accept", "application/json")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        if response.status() != StatusCode::OK {
+            return Err(format!("{path}: {}", response.status()));
         }
-        Ok(body)
+        Ok(response
+            .into_body()
+            .map_err(|e| e.to_string())
+            .boxed_unsync())
     }
 
     async fn create(&self, name: &str, payload: &str) -> Result<(), String> {

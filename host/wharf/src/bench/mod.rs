@@ -7,6 +7,7 @@ mod plugins;
 mod pods;
 mod report;
 mod scheduler;
+mod soak;
 mod store;
 
 use clap::Subcommand;
@@ -27,6 +28,9 @@ pub enum Target {
     Pods(pods::PodsBench),
     /// The scheduler: SchedulingBasic, pods/s at N nodes, WebAssembly vs native.
     Scheduler(scheduler::SchedulerBench),
+    /// The API server for minutes under mixed and hostile load: its memory
+    /// (peak RSS), 5xx, and every watcher consistent with a final list.
+    Soak(soak::SoakBench),
 }
 
 pub async fn run(target: Target) -> Result<(), String> {
@@ -37,5 +41,6 @@ pub async fn run(target: Target) -> Result<(), String> {
         Target::Plugins(options) => plugins::run(options).await,
         Target::Scheduler(options) => scheduler::run(options).await,
         Target::Pods(options) => pods::run(options).await,
+        Target::Soak(options) => soak::run(options).await,
     }
 }
