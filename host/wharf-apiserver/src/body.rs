@@ -54,9 +54,17 @@ pub fn parse_yaml_or_json(body: &[u8]) -> ApiResult<Value> {
 pub fn duplicate_fields(content_type: Option<&str>, body: &[u8]) -> Vec<String> {
     use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+    /// The paths found, in order, each once (checked in a set: a body may
+    /// give a hundred thousand fields twice).
+    #[derive(Default)]
+    struct Found {
+        paths: Vec<String>,
+        known: std::collections::HashSet<String>,
+    }
+
     struct Walk<'a> {
         path: String,
-        found: &'a mut Vec<String>,
+        found: &'a mut Found,
     }
 
     impl<'de> DeserializeSeed<'de> for Walk<'_> {
@@ -110,8 +118,8 @@ pub fn duplicate_fields(content_type: Option<&str>, body: &[u8]) -> Vec<String> 
                 } else {
                     format!("{}.{key}", self.path)
                 };
-                if !seen.insert(key) && !self.found.contains(&path) {
-                    self.found.push(path.clone());
+                if !seen.insert(key) && self.found.known.insert(path.clone()) {
+                    self.found.paths.push(path.clone());
                 }
                 map.next_value_seed(Walk {
                     path,
@@ -128,7 +136,7 @@ pub fn duplicate_fields(content_type: Option<&str>, body: &[u8]) -> Vec<String> 
             .map(str::trim),
         None | Some("application/json" | "" | "*/*")
     );
-    let mut found = Vec::new();
+    let mut found = Found::default();
     if json {
         let mut deserializer = serde_json::Deserializer::from_slice(body);
         let _ = Walk {
@@ -137,7 +145,7 @@ pub fn duplicate_fields(content_type: Option<&str>, body: &[u8]) -> Vec<String> 
         }
         .deserialize(&mut deserializer);
     }
-    found
+    found.paths
 }
 
 /// Decodes a Kubernetes protobuf body (as kubectl's generator commands

@@ -35,8 +35,9 @@ pub enum ApiError {
         name: String,
         message: String,
     },
-    /// 422 Invalid: the object fails validation; `causes` name the fields.
-    #[error("{kind} \"{name}\" is invalid: {}", causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect::<Vec<_>>().join(", "))]
+    /// 422 Invalid: the object fails validation; `causes` name the fields
+    /// (the first hundred of them, in the message and the details).
+    #[error("{kind} \"{name}\" is invalid: {}", list_causes(causes))]
     Invalid {
         group: String,
         kind: String,
@@ -79,6 +80,46 @@ pub enum ApiError {
     /// of memory). Unlike `Internal`, the client is told which plugin.
     #[error("Internal error occurred: failed calling admission plugin \"{plugin}\": {message}")]
     AdmissionFailed { plugin: String, message: String },
+}
+
+/// The most causes a `Status` lists: a body of a hundred thousand bad
+/// labels fails with as many causes, and the answer must stay small.
+const MAX_LISTED_CAUSES: usize = 100;
+
+/// The most bytes of a `Status`'s message and name: a value an error
+/// quotes may be megabytes (a name of 1.5 MiB is quoted four times).
+const MAX_STATUS_TEXT_BYTES: usize = 16 * 1024;
+
+/// The most bytes of each cause's field and message.
+const MAX_CAUSE_TEXT_BYTES: usize = 1024;
+
+/// The causes for an `Invalid` message: the first [`MAX_LISTED_CAUSES`],
+/// then how many more.
+fn list_causes(causes: &[Cause]) -> String {
+    let mut listed: Vec<String> = causes
+        .iter()
+        .take(MAX_LISTED_CAUSES)
+        .map(|c| {
+            format!(
+                "{}: {}",
+                cut(&c.field, MAX_CAUSE_TEXT_BYTES),
+                cut(&c.message, MAX_CAUSE_TEXT_BYTES)
+            )
+        })
+        .collect();
+    if causes.len() > MAX_LISTED_CAUSES {
+        listed.push(format!("and {} more", causes.len() - MAX_LISTED_CAUSES));
+    }
+    listed.join(", ")
+}
+
+/// `text`, cut (on a character's boundary) after `bytes`.
+fn cut(text: &str, bytes: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= bytes {
+        return text.into();
+    }
+    let at = text.floor_char_boundary(bytes);
+    format!("{}… ({} more bytes)", &text[..at], text.len() - at).into()
 }
 
 /// One field that failed validation.
@@ -152,7 +193,7 @@ impl ApiError {
     pub fn status(&self) -> Value {
         let message = match self {
             ApiError::Internal(_) => "an internal error occurred; see the server log".to_string(),
-            other => other.to_string(),
+            other => cut(&other.to_string(), MAX_STATUS_TEXT_BYTES).into_owned(),
         };
         let mut status = json!({
             "kind": "Status",
@@ -168,17 +209,23 @@ impl ApiError {
             | ApiError::AlreadyExists { group, kind, name }
             | ApiError::Conflict {
                 group, kind, name, ..
-            } => Some(json!({"name": name, "group": group, "kind": kind})),
+            } => Some(
+                json!({"name": cut(name, MAX_STATUS_TEXT_BYTES), "group": group, "kind": kind}),
+            ),
             ApiError::Invalid {
                 group,
                 kind,
                 name,
                 causes,
             } => Some(json!({
-                "name": name,
+                "name": cut(name, MAX_STATUS_TEXT_BYTES),
                 "group": group,
                 "kind": kind,
-                "causes": causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect::<Vec<_>>(),
+                "causes": causes.iter().take(MAX_LISTED_CAUSES).map(|c| json!({
+                    "reason": c.reason,
+                    "message": cut(&c.message, MAX_CAUSE_TEXT_BYTES),
+                    "field": cut(&c.field, MAX_CAUSE_TEXT_BYTES),
+                })).collect::<Vec<_>>(),
             })),
             ApiError::TooManyRequests {
                 retry_after_seconds,

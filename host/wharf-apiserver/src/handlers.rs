@@ -53,9 +53,37 @@ async fn in_request(handle: impl std::future::Future<Output = ApiResult<Response
     response
 }
 
-/// One `Warning: 299 - "text"` header per warning, as kube-apiserver sends them.
+/// How much warning text one set of warnings may carry (kube-apiserver's
+/// `truncateAtTotalRunes`): past it each warning is cut to
+/// [`WARNING_ITEM_CHARS`], and those past the total are dropped.
+const WARNING_TOTAL_CHARS: usize = 4 * 1024;
+/// kube-apiserver's `truncateItemRunes`.
+const WARNING_ITEM_CHARS: usize = 256;
+
+/// One `Warning: 299 - "text"` header per warning, as kube-apiserver sends
+/// them: each text once, and no more than [`WARNING_TOTAL_CHARS`] of text
+/// (a body with a hundred thousand unknown fields gets a few dozen
+/// warnings, not megabytes of headers).
 fn add_warnings(headers: &mut HeaderMap, warnings: &[String]) {
+    let mut seen = std::collections::HashSet::new();
+    let warnings: Vec<&str> = warnings
+        .iter()
+        .map(String::as_str)
+        .filter(|warning| !warning.is_empty() && seen.insert(*warning))
+        .collect();
+    let truncating =
+        warnings.iter().map(|w| w.chars().count()).sum::<usize>() > WARNING_TOTAL_CHARS;
+    let mut written = 0;
     for warning in warnings {
+        if truncating && written >= WARNING_TOTAL_CHARS {
+            break;
+        }
+        let warning: String = if truncating {
+            warning.chars().take(WARNING_ITEM_CHARS).collect()
+        } else {
+            warning.to_string()
+        };
+        written += warning.chars().count();
         let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
         if let Ok(value) = HeaderValue::from_str(&text) {
             headers.append("Warning", value);

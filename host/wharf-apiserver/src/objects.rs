@@ -21,6 +21,10 @@ use crate::validation;
 /// How many times a write retries after losing a race it did not ask to lose.
 const MAX_RETRIES: usize = 16;
 
+/// The most unknown or duplicate fields a strict decoding error names;
+/// the rest it counts.
+const MAX_NAMED_FIELDS: usize = 100;
+
 /// The namespaces every cluster has, which cannot be deleted.
 pub(crate) const IMMORTAL_NAMESPACES: [&str; 4] =
     ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -466,7 +470,7 @@ impl Objects {
             ))
         })?;
         let unknown = validation::unknown_fields(object, &decoded);
-        let problems = unknown
+        let mut problems = unknown
             .iter()
             .map(|f| format!("unknown field \"{f}\""))
             .chain(
@@ -475,7 +479,14 @@ impl Objects {
                     .map(|f| format!("duplicate field \"{f}\"")),
             );
         if strict && !(unknown.is_empty() && duplicates.is_empty()) {
-            let fields = problems.collect::<Vec<_>>().join(", ");
+            // Named up to a bound, counted past it: the message stays small
+            // whatever the body.
+            let mut named: Vec<String> = problems.by_ref().take(MAX_NAMED_FIELDS).collect();
+            let more = problems.count();
+            if more > 0 {
+                named.push(format!("and {more} more"));
+            }
+            let fields = named.join(", ");
             return Err(ApiError::BadRequest(format!(
                 "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {fields}",
                 resource.kind, resource.version, resource.kind
