@@ -143,6 +143,7 @@ async fn serve(
                 state
                     .objects
                     .admit_body(&resource, &object, query.strict()?, &duplicates)?;
+            let warnings = query.field_warnings(warnings);
             let created = state
                 .objects
                 .create(
@@ -179,6 +180,7 @@ async fn serve(
                 state
                     .objects
                     .admit_body(&resource, &object, query.strict()?, &duplicates)?;
+            let warnings = query.field_warnings(warnings);
             if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
                 return Err(ApiError::BadRequest(format!(
                     "the name of the object ({}) does not match the name on the URL ({name})",
@@ -455,6 +457,7 @@ async fn patch_object(
         // Server-side apply of an absent object creates it.
         if let Err(ApiError::NotFound { .. }) = state.objects.get(resource, namespace, name).await {
             let (object, warnings) = state.objects.admit(resource, config, strict)?;
+            let warnings = query.field_warnings(warnings);
             if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
                 return Err(ApiError::BadRequest(format!(
                     "the name in the applied configuration does not match the name on the URL ({name})"
@@ -476,6 +479,7 @@ async fn patch_object(
         .objects
         .patch(resource, namespace, name, part, &patch, strict, dry_run)
         .await?;
+    let warnings = query.field_warnings(warnings);
     Ok(json_response(
         StatusCode::OK,
         "application/json",

@@ -156,6 +156,16 @@ impl Query {
         }
     }
 
+    /// The warnings of decoding a body (unknown and duplicate fields),
+    /// unless `fieldValidation=Ignore` drops them silently.
+    pub fn field_warnings(&self, warnings: Vec<String>) -> Vec<String> {
+        if self.get("fieldValidation") == Some("Ignore") {
+            Vec::new()
+        } else {
+            warnings
+        }
+    }
+
     pub fn usize(&self, key: &str) -> ApiResult<Option<usize>> {
         self.get(key)
             .map(|v| {

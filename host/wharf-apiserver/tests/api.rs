@@ -639,6 +639,17 @@ async fn hostile_writes_and_lists_get_kubes_client_errors() {
             .any(|w| w.contains(r#"duplicate field \"data.a\""#)),
         "{warnings:?}"
     );
+    let (status, body, warnings) = server
+        .raw(
+            Method::PUT,
+            &format!("{CONFIGMAPS}/twice?fieldValidation=Ignore"),
+            "application/json",
+            &twice.replace("\"2\"", "\"3\""),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["a"], "3");
+    assert!(warnings.is_empty(), "Ignore warns of nothing: {warnings:?}");
     // $deleteFromPrimitiveList names a list; on a map it is refused.
     let (status, body, _) = server
         .raw(
