@@ -285,16 +285,16 @@ fn usage(kind: &str, object: &Value, now_millis: Option<u64>) -> ResourceList {
     let quota_kind = QuotaKind::of_object(kind, object);
     let core = quota_kind.kind.group.is_empty();
     match (core, kind) {
-        (true, "Pod") => match serde_json::from_value::<Pod>(object.clone()) {
+        (true, "Pod") => match <Pod as serde::Deserialize>::deserialize(object) {
             Ok(pod) => pod_usage(&pod, now_millis),
             Err(_) => object_count(&quota_kind),
         },
-        (true, "Service") => match serde_json::from_value::<Service>(object.clone()) {
+        (true, "Service") => match <Service as serde::Deserialize>::deserialize(object) {
             Ok(service) => service_usage(&service),
             Err(_) => object_count(&quota_kind),
         },
         (true, "PersistentVolumeClaim") => {
-            match serde_json::from_value::<PersistentVolumeClaim>(object.clone()) {
+            match <PersistentVolumeClaim as serde::Deserialize>::deserialize(object) {
                 Ok(claim) => claim_usage(&claim),
                 Err(_) => object_count(&quota_kind),
             }
@@ -625,7 +625,7 @@ pub fn matches_scopes(quota: &ResourceQuota, kind: &str, object: &Value) -> bool
         return true;
     }
     let pod = (kind == "Pod")
-        .then(|| serde_json::from_value::<Pod>(object.clone()).ok())
+        .then(|| <Pod as serde::Deserialize>::deserialize(object).ok())
         .flatten();
     match pod {
         Some(pod) => selectors

@@ -17,7 +17,7 @@ use std::fmt;
 use wharf_sdk::k8s_openapi::api::core::v1::{Container, Pod, ResourceQuota, ResourceQuotaStatus};
 use wharf_sdk::quantity::{ResourceList, resource_list, to_wire_list};
 use wharf_sdk::quota::{QuotaKind, add, exceeded, mask, matches_scopes, pretty_print, usage_delta};
-use wharf_sdk::serde_json::{self, Value};
+use wharf_sdk::serde_json::Value;
 
 pub use wharf_sdk::quota::usage_of;
 
@@ -153,7 +153,7 @@ pub fn constraints(quota: &ResourceQuota, kind: &str, object: &Value) -> Result<
     if kind != "Pod" {
         return Ok(());
     }
-    let Ok(pod) = serde_json::from_value::<Pod>(object.clone()) else {
+    let Ok(pod) = <Pod as wharf_sdk::serde::Deserialize>::deserialize(object) else {
         return Ok(());
     };
     let hard = hard_of(quota);
@@ -349,7 +349,7 @@ pub fn admit(
 #[cfg(test)]
 mod tests {
     use wharf_sdk::quantity::Quantity;
-    use wharf_sdk::serde_json::json;
+    use wharf_sdk::serde_json::{self, json};
 
     use super::*;
 

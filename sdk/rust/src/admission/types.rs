@@ -152,7 +152,8 @@ impl Request {
 
 fn decode<K: DeserializeOwned>(value: Option<&Value>, field: &str) -> Result<K> {
     let value = value.ok_or_else(|| Error::Invalid(format!("the request has no {field}")))?;
-    serde_json::from_value(value.clone())
+    // Decoded from the value in place: no copy of the object first.
+    K::deserialize(value)
         .map_err(|e| Error::Invalid(format!("the request's {field} does not decode: {e}")))
 }
 
