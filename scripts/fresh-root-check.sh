@@ -14,7 +14,8 @@
 # (apt sources, CAs), clone, setup (scripts/setup.sh, with the network),
 # fetch (cargo fetch), run (scripts/run.sh until `ready`, then stopped),
 # tests (scripts/test.sh, with --tests). run and tests run in a network
-# namespace of their own (only loopback): `wharf up` as root makes a bridge,
+# namespace of their own (loopback, and a default route out of a veth pair
+# that leads nowhere, as a machine has one): `wharf up` as root makes a bridge,
 # nftables rules and pod namespaces, which must not touch the host's; setup
 # and fetch have already fetched what they need.
 #
@@ -215,7 +216,18 @@ enter_argv() {
     enter=(unshare "${namespaces[@]}" -- bash -c '
         set -e
         root="$1" cargo_home="$2" rustup_home="$3" network="$4" command="$5"
-        if [ "$network" = private ]; then ip link set lo up; fi
+        if [ "$network" = private ]; then
+            ip link set lo up
+            # A machine has a default route: without one, connecting to a
+            # ClusterIP fails (no route) before nftables can DNAT it. Out
+            # of a veth pair whose other end leads nowhere.
+            ip link add wharf-up0 type veth peer name wharf-up1
+            ip addr add 192.0.2.2/24 dev wharf-up0
+            ip addr add 192.0.2.1/24 dev wharf-up1
+            ip link set wharf-up0 up
+            ip link set wharf-up1 up
+            ip route add default via 192.0.2.1 dev wharf-up0
+        fi
         # The root a mount point of its own, as / is on a machine: without
         # it `ip netns exec` fails ("mount --make-rslave /" failed).
         mount --bind "$root" "$root"
