@@ -109,7 +109,10 @@ dir="$(mkdir -p "$dir" && cd "$dir" && pwd)"
 root="$dir/root"
 base_tar="$dir/base-$suite.tar"
 logs="$dir/logs"
+# The mount namespaces of the commands run in the root (see rooted_pids).
+mount_namespaces="$dir/mount-namespaces"
 mkdir -p "$logs"
+: >"$mount_namespaces"
 
 # The toolchain to lend: the invoking user's (sudo) or root's.
 home="$HOME"
@@ -125,10 +128,17 @@ rustup_home="${RUSTUP_HOME:-$home/.rustup}"
 mounted_under_root() {
     findmnt -rn -o TARGET | awk -v root="$root" '$0 == root || index($0, root "/") == 1'
 }
-# Processes whose root directory is the fresh root (or inside it).
+# Processes in the root: in a mount namespace a command in the root was
+# given (each is noted in $mount_namespaces), or whose root directory is the
+# fresh root (or inside it).
 rooted_pids() {
     local proc target
     for proc in /proc/[0-9]*; do
+        target="$(readlink "$proc/ns/mnt" 2>/dev/null)" || continue
+        if [ -s "$mount_namespaces" ] && grep -qxF "$target" "$mount_namespaces"; then
+            echo "${proc#/proc/}"
+            continue
+        fi
         target="$(readlink "$proc/root" 2>/dev/null)" || continue
         if [ "$target" = "$root" ] || [ "${target#"$root"/}" != "$target" ]; then
             echo "${proc#/proc/}"
@@ -206,8 +216,11 @@ remove_root() {
 
 # The command that runs "$command" in the root: a private mount namespace
 # (and network namespace unless shared) with /proc, /sys (and the host's
-# cgroup hierarchies), /dev, a fresh /run and the toolchain, then chroot
-# with the environment of a root login. Sets the array `enter`.
+# cgroup hierarchies), /dev, a fresh /run and the toolchain, then the root
+# made the namespace's own root (pivot_root, as a container's is: under a
+# chroot, `docker exec` runs its command in the chroot's files instead of
+# the container's) with the environment of a root login. Sets the array
+# `enter`.
 enter_argv() {
     local network="$1"
     local namespaces=(--mount --propagation private)
@@ -215,7 +228,8 @@ enter_argv() {
     # shellcheck disable=SC2016 # expanded by the inner bash
     enter=(unshare "${namespaces[@]}" -- bash -c '
         set -e
-        root="$1" cargo_home="$2" rustup_home="$3" network="$4" command="$5"
+        root="$1" cargo_home="$2" rustup_home="$3" network="$4" command="$5" noted="$6"
+        readlink /proc/self/ns/mnt >>"$noted"
         if [ "$network" = private ]; then
             ip link set lo up
             # A machine has a default route: without one, connecting to a
@@ -241,13 +255,17 @@ enter_argv() {
         mount -o remount,bind,ro "$root/root/.rustup"
         mount --bind "$cargo_home/bin" "$root/root/.cargo/bin"
         mount -o remount,bind,ro "$root/root/.cargo/bin"
-        exec chroot "$root" /usr/bin/env -i \
+        mkdir -p "$root/.old-root"
+        cd "$root"
+        pivot_root . .old-root
+        umount -l /.old-root
+        exec /usr/bin/env -i \
             HOME=/root USER=root LOGNAME=root SHELL=/bin/bash TERM="${TERM:-dumb}" LANG=C.UTF-8 \
             PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
             CARGO_HOME=/root/.cargo RUSTUP_HOME=/root/.rustup \
             ${CARGO_BUILD_JOBS:+CARGO_BUILD_JOBS="$CARGO_BUILD_JOBS"} \
             /bin/bash -c "cd /root/wharf 2>/dev/null || cd /root; $command"
-    ' fresh-root "$root" "$cargo_home" "$rustup_home" "$network")
+    ' fresh-root "$root" "$cargo_home" "$rustup_home" "$network" "$mount_namespaces")
 }
 # in_root NETWORK COMMAND LOG: runs COMMAND in the root, in the foreground.
 in_root() {
