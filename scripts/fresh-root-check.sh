@@ -228,7 +228,7 @@ enter_argv() {
     # shellcheck disable=SC2016 # expanded by the inner bash
     enter=(unshare "${namespaces[@]}" -- bash -c '
         set -e
-        root="$1" cargo_home="$2" rustup_home="$3" network="$4" command="$5" noted="$6"
+        root="$1" cargo_home="$2" rustup_home="$3" network="$4" noted="$5" command="$6"
         readlink /proc/self/ns/mnt >>"$noted"
         if [ "$network" = private ]; then
             ip link set lo up
