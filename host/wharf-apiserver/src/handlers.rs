@@ -53,6 +53,27 @@ async fn in_request(handle: impl std::future::Future<Output = ApiResult<Response
     response
 }
 
+/// A create's or update's body: read, parsed by its Content-Type, of the
+/// URL's kind, decoded, defaulted and validated; with the warnings of its
+/// unknown and duplicate fields (as `fieldValidation` says).
+async fn admitted_body(
+    state: &ApiState,
+    resource: &ResourceDef,
+    content_type: Option<&str>,
+    body: Body,
+    query: &Query,
+) -> ApiResult<(Value, Vec<String>)> {
+    let body = crate::body::read(body).await?;
+    let object = crate::body::parse_object(content_type, &body)?;
+    check_kind(resource, &object)?;
+    let duplicates = crate::body::duplicate_fields(content_type, &body);
+    let (object, warnings) =
+        state
+            .objects
+            .admit_body(resource, &object, query.strict()?, &duplicates)?;
+    Ok((object, query.field_warnings(warnings)))
+}
+
 /// How much warning text one set of warnings may carry (kube-apiserver's
 /// `truncateAtTotalRunes`): past it each warning is cut to
 /// [`WARNING_ITEM_CHARS`], and those past the total are dropped.
@@ -135,15 +156,8 @@ async fn serve(
         }
         (&Method::GET, None, None) => list(&state, &target, &query, &headers).await,
         (&Method::POST, None, None) => {
-            let body = crate::body::read(body).await?;
-            let object = crate::body::parse_object(content_type.as_deref(), &body)?;
-            check_kind(&resource, &object)?;
-            let duplicates = crate::body::duplicate_fields(content_type.as_deref(), &body);
             let (object, warnings) =
-                state
-                    .objects
-                    .admit_body(&resource, &object, query.strict()?, &duplicates)?;
-            let warnings = query.field_warnings(warnings);
+                admitted_body(&state, &resource, content_type.as_deref(), body, &query).await?;
             let created = state
                 .objects
                 .create(
@@ -172,15 +186,8 @@ async fn serve(
         }
         (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
             let part = part_of(&resource, sub)?;
-            let body = crate::body::read(body).await?;
-            let object = crate::body::parse_object(content_type.as_deref(), &body)?;
-            check_kind(&resource, &object)?;
-            let duplicates = crate::body::duplicate_fields(content_type.as_deref(), &body);
             let (object, warnings) =
-                state
-                    .objects
-                    .admit_body(&resource, &object, query.strict()?, &duplicates)?;
-            let warnings = query.field_warnings(warnings);
+                admitted_body(&state, &resource, content_type.as_deref(), body, &query).await?;
             if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
                 return Err(ApiError::BadRequest(format!(
                     "the name of the object ({}) does not match the name on the URL ({name})",
