@@ -44,7 +44,7 @@ pub use client::LocalClient;
 pub use discovery::Discovery;
 pub use error::{ApiError, ApiResult};
 pub use inflight::InflightLimits;
-pub use objects::{DeleteParams, Objects, now_micro_time, now_rfc3339};
+pub use objects::{DeleteParams, Objects, now_micro_time, now_rfc3339, revision_of};
 pub use patch::Patch;
 pub use remote::RemoteClient;
 pub use resources::{Registry, ResourceDef};

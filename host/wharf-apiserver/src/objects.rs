@@ -129,6 +129,15 @@ pub fn decode_stored(resource: &ResourceDef, value: &[u8], revision: i64) -> Api
     Ok(object)
 }
 
+/// An object's `metadata.resourceVersion` as a revision (0 when it has none).
+pub fn revision_of(object: &Value) -> i64 {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn set_resource_version(object: &mut Value, revision: i64) {
     if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata.insert("resourceVersion".into(), json!(revision.to_string()));

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use wharf_apiserver::{
     ApiError as ServerError, FieldSelector, LabelSelector, LocalClient, Patch, ResourceDef,
+    revision_of,
 };
 use wharf_plugins::Permissions;
 use wharf_plugins::controller::{
@@ -62,14 +63,6 @@ fn convert(error: ServerError) -> ApiError {
         ServerError::Invalid { .. } | ServerError::BadRequest(_) => ApiError::Invalid(message),
         _ => ApiError::Other(message),
     }
-}
-
-fn revision_of(object: &Value) -> i64 {
-    object
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .and_then(|rv| rv.parse().ok())
-        .unwrap_or(0)
 }
 
 fn parse(object: &str) -> Result<Value, ApiError> {

@@ -27,6 +27,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use wharf_apiserver::revision_of;
+
 use super::api::Api;
 
 #[derive(clap::Args)]
@@ -324,14 +326,6 @@ pub async fn run(options: SoakBench) -> Result<(), String> {
         watchers.len()
     );
     Ok(())
-}
-
-fn revision_of(object: &Value) -> i64 {
-    object
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .and_then(|rv| rv.parse().ok())
-        .unwrap_or(0)
 }
 
 /// A namespace's ConfigMaps: the list's revision and name → resourceVersion.
