@@ -14,6 +14,8 @@ use tower::ServiceExt;
 use wharf_apiserver::{ApiConfig, ApiState, CacheBounds, app};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
+mod common;
+
 struct Server {
     app: Router,
     state: Arc<ApiState>,
@@ -45,24 +47,15 @@ impl Server {
         content_type: &str,
         body: Value,
     ) -> (StatusCode, Value) {
-        let body = if body.is_null() {
-            Body::empty()
-        } else {
-            Body::from(body.to_string())
-        };
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("Content-Type", content_type)
-            .body(body)
-            .unwrap();
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        let (status, body, _) = common::send(
+            &self.app,
+            method,
+            uri,
+            content_type,
+            common::json_body(&body),
         )
+        .await;
+        (status, body)
     }
 
     /// A request with a body as it is; the answer with its warnings.
@@ -73,26 +66,14 @@ impl Server {
         content_type: &str,
         body: &str,
     ) -> (StatusCode, Value, Vec<String>) {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("Content-Type", content_type)
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let warnings = response
-            .headers()
-            .get_all("warning")
-            .iter()
-            .map(|w| w.to_str().unwrap().to_string())
-            .collect();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            warnings,
+        common::send(
+            &self.app,
+            method,
+            uri,
+            content_type,
+            Body::from(body.to_string()),
         )
+        .await
     }
 
     async fn json(&self, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {

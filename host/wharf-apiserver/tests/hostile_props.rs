@@ -29,6 +29,8 @@ use tower::ServiceExt;
 use wharf_apiserver::{ApiState, app};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
+mod common;
+
 /// The largest response body the server may send to any of these requests.
 const MAX_RESPONSE_BYTES: usize = 4 << 20;
 /// The most header bytes (names and values) a response may have: warnings
@@ -134,19 +136,15 @@ impl Server {
     }
 
     async fn send_json(&self, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("Content-Type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        let (status, body, _) = common::send(
+            &self.app,
+            method,
+            uri,
+            "application/json",
+            common::json_body(&body),
         )
+        .await;
+        (status, body)
     }
 
     /// Sends `case` and checks the answer.

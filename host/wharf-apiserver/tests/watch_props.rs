@@ -26,6 +26,8 @@ use tower::ServiceExt;
 use wharf_apiserver::{ApiState, app};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
+mod common;
+
 const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
 const NAMES: [&str; 3] = ["cm-0", "cm-1", "cm-2"];
 /// The most watchers open at once in one case.
@@ -247,24 +249,15 @@ impl Server {
         content_type: &str,
         body: Value,
     ) -> (StatusCode, Value) {
-        let body = if body.is_null() {
-            Body::empty()
-        } else {
-            Body::from(body.to_string())
-        };
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("Content-Type", content_type)
-            .body(body)
-            .unwrap();
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        let (status, body, _) = common::send(
+            &self.app,
+            method,
+            uri,
+            content_type,
+            common::json_body(&body),
         )
+        .await;
+        (status, body)
     }
 
     /// The store's current revision, as a list reports it.
