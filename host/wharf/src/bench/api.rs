@@ -457,22 +457,14 @@ async fn watch_creates(
     scheduled: Arc<Mutex<HashMap<String, Instant>>>,
     lag: Arc<Mutex<Latencies>>,
 ) -> Result<(), String> {
-    let request = Request::builder()
-        .uri(format!(
-            "{}{NAMESPACE_PATH}?watch=true&resourceVersion={revision}",
-            api.base
+    let mut body = api
+        .stream(&format!(
+            "{NAMESPACE_PATH}?watch=true&resourceVersion={revision}"
         ))
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
-    let response = api
-        .client
-        .request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut body = response.into_body();
+        .await?;
     let mut buffer = Vec::new();
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() else {
+        let Ok(data) = frame?.into_data() else {
             continue;
         };
         buffer.extend_from_slice(&data);
