@@ -276,6 +276,31 @@ def test_malformed_oversized_and_invalid_requests_get_4xx_status(cluster):
     assert status == 415
 
 
+def test_kubectl_writes_kube_refuses_are_refused_with_its_messages(cluster, tmp_path):
+    # A field given twice: refused with Strict, a warning by default.
+    twice = tmp_path / "twice.json"
+    twice.write_text('{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "twice"},'
+                     ' "data": {"a": "1", "a": "2"}}')
+    collection = "/api/v1/namespaces/default/configmaps"
+    refused = cluster.kubectl("create", "--raw", f"{collection}?fieldValidation=Strict", "-f", str(twice), check=False)
+    assert refused.returncode != 0, refused.stdout
+    assert 'strict decoding error: duplicate field "data.a"' in refused.stderr, refused.stderr
+    created = cluster.kubectl("create", "--raw", collection, "-f", str(twice))
+    assert 'duplicate field "data.a"' in created.stderr, created.stderr
+    assert jsonpath(cluster, "configmap", "twice", "-o", "jsonpath={.data.a}") == "2"
+    # $deleteFromPrimitiveList names a list: on a map it is refused.
+    cluster.kubectl("label", "configmap", "twice", "a=1")
+    patched = cluster.kubectl("patch", "configmap", "twice", "--type", "strategic",
+                              "-p", '{"metadata": {"$deleteFromPrimitiveList/labels": ["a"]}}', check=False)
+    assert patched.returncode != 0
+    assert "invalid patch format of primitive list" in patched.stderr, patched.stderr
+    assert jsonpath(cluster, "configmap", "twice", "-o", "jsonpath={.metadata.labels.a}") == "1"
+    cluster.kubectl("delete", "configmap", "twice")
+    # The namespaces every cluster has stay.
+    deleted = cluster.kubectl("delete", "namespace", "kube-public", check=False)
+    assert deleted.returncode != 0 and "may not be deleted" in deleted.stderr, deleted.stderr
+
+
 def test_python_client_create_patch_scale_list_delete(cluster):
     import kubernetes
 
