@@ -94,6 +94,36 @@ impl EtcdStore {
         self.client.kv_client()
     }
 
+    /// Puts `value` over an existing `key` if `compare` holds; else the
+    /// key is stale (`expected` in the conflict) or gone.
+    async fn put_guarded(
+        &self,
+        key: &str,
+        value: Bytes,
+        compare: Compare,
+        expected: i64,
+    ) -> Result<KeyValue> {
+        check_key(key)?;
+        check_value(key, &value)?;
+        let put = TxnOp::put(key, value.to_vec(), Some(PutOptions::new().with_prev_key()));
+        let (revision, responses) = self
+            .guarded(key, compare, put, |current| stale(key, expected, current))
+            .await?;
+        let previous = match responses.into_iter().next() {
+            Some(TxnOpResponse::Put(put)) => put.prev_key().map(convert).transpose()?,
+            _ => None,
+        };
+        let previous =
+            previous.ok_or_else(|| Error::Backend("etcd put returned no previous value".into()))?;
+        Ok(KeyValue {
+            key: key.to_owned(),
+            value,
+            create_revision: previous.create_revision,
+            mod_revision: revision,
+            version: previous.version + 1,
+        })
+    }
+
     /// Runs a guarded write: `then` when `compare` holds, else a read of the
     /// key whose result `on_failure` turns into the caller's error.
     async fn guarded(
@@ -225,28 +255,14 @@ impl Store for EtcdStore {
         value: Bytes,
         expected_mod_revision: i64,
     ) -> Result<KeyValue> {
-        check_key(key)?;
-        check_value(key, &value)?;
         let compare = Compare::mod_revision(key, CompareOp::Equal, expected_mod_revision);
-        let put = TxnOp::put(key, value.to_vec(), Some(PutOptions::new().with_prev_key()));
-        let (revision, responses) = self
-            .guarded(key, compare, put, |current| {
-                stale(key, expected_mod_revision, current)
-            })
-            .await?;
-        let previous = match responses.into_iter().next() {
-            Some(TxnOpResponse::Put(put)) => put.prev_key().map(convert).transpose()?,
-            _ => None,
-        };
-        let previous =
-            previous.ok_or_else(|| Error::Backend("etcd put returned no previous value".into()))?;
-        Ok(KeyValue {
-            key: key.to_owned(),
-            value,
-            create_revision: previous.create_revision,
-            mod_revision: revision,
-            version: previous.version + 1,
-        })
+        self.put_guarded(key, value, compare, expected_mod_revision)
+            .await
+    }
+
+    async fn replace(&self, key: &str, value: Bytes, expected_value: Bytes) -> Result<KeyValue> {
+        let compare = Compare::value(key, CompareOp::Equal, expected_value.to_vec());
+        self.put_guarded(key, value, compare, 0).await
     }
 
     async fn delete(&self, key: &str, expected_mod_revision: Option<i64>) -> Result<DeleteOutcome> {

@@ -33,6 +33,10 @@ pub use watch::WatchStream;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+/// The answer to writes [`Store::queue_all`] queued.
+pub type Queued =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<KeyValue>>> + Send + 'static>>;
+
 /// The cluster's revisioned key-value store.
 ///
 /// Revisions are positive and strictly increasing across the whole store;
@@ -55,6 +59,11 @@ pub trait Store: Send + Sync + 'static {
     /// fails with [`Error::Conflict`] when stale, [`Error::NotFound`] when absent.
     async fn update(&self, key: &str, value: Bytes, expected_mod_revision: i64)
     -> Result<KeyValue>;
+
+    /// Replaces `key` if its value is still `expected_value` (see
+    /// [`Write::Replace`]); fails with [`Error::Conflict`] (`expected` 0)
+    /// when it is not, [`Error::NotFound`] when absent.
+    async fn replace(&self, key: &str, value: Bytes, expected_value: Bytes) -> Result<KeyValue>;
 
     /// Deletes `key`, guarded by its modify revision when one is given.
     async fn delete(&self, key: &str, expected_mod_revision: Option<i64>) -> Result<DeleteOutcome>;
@@ -81,6 +90,11 @@ pub trait Store: Send + Sync + 'static {
                     value,
                     expected,
                 } => self.update(&key, value, expected).await?,
+                Write::Replace {
+                    key,
+                    value,
+                    expected_value,
+                } => self.replace(&key, value, expected_value).await?,
                 Write::Delete { key, expected } => {
                     let outcome = self.delete(&key, expected).await?;
                     KeyValue {
@@ -94,6 +108,17 @@ pub trait Store: Send + Sync + 'static {
             });
         }
         Ok(written)
+    }
+
+    /// [`write_all`](Self::write_all), queued before this returns: writes
+    /// queued one after another are applied in that order, whenever their
+    /// answers are awaited. `None` when the backend cannot promise that
+    /// order (then the caller must await each write before the next).
+    /// The embedded store queues them to its single writer, so writes
+    /// queued back to back can share one transaction and one fsync.
+    fn queue_all(&self, writes: Vec<Write>) -> Option<Queued> {
+        let _ = writes;
+        None
     }
 
     /// Every event on keys starting with `prefix` with a revision greater

@@ -163,14 +163,25 @@ pub enum Write {
         key: String,
         expected: Option<i64>,
     },
+    /// Replaces `key` if its value is still `expected_value`, whatever
+    /// revision wrote it: a guard on what a change was computed from, for
+    /// a write queued behind another one whose revision is not known yet.
+    /// A mismatch is [`Error::Conflict`](crate::Error::Conflict) with
+    /// `expected` 0.
+    Replace {
+        key: String,
+        value: Bytes,
+        expected_value: Bytes,
+    },
 }
 
 impl Write {
     pub fn key(&self) -> &str {
         match self {
-            Write::Create { key, .. } | Write::Update { key, .. } | Write::Delete { key, .. } => {
-                key
-            }
+            Write::Create { key, .. }
+            | Write::Update { key, .. }
+            | Write::Delete { key, .. }
+            | Write::Replace { key, .. } => key,
         }
     }
 }

@@ -79,6 +79,7 @@ conformance!(
     create_then_get_returns_the_value_and_its_revisions,
     create_of_an_existing_key_fails_with_already_exists,
     update_is_guarded_by_the_modify_revision,
+    replace_is_guarded_by_the_value,
     delete_is_guarded_and_returns_the_previous_value,
     revisions_increase_across_all_keys,
     list_returns_the_keys_under_a_prefix_in_order,
@@ -160,6 +161,58 @@ async fn update_is_guarded_by_the_modify_revision(store: Arc<dyn Store>) {
 
     let error = store.update("/t/missing", value("x"), 1).await.unwrap_err();
     assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+}
+
+async fn replace_is_guarded_by_the_value(store: Arc<dyn Store>) {
+    let created = store.create("/t/r", value("one")).await.unwrap();
+    let replaced = store
+        .replace("/t/r", value("two"), value("one"))
+        .await
+        .unwrap();
+    assert!(replaced.mod_revision > created.mod_revision);
+    assert_eq!(replaced.create_revision, created.create_revision);
+    assert_eq!(replaced.version, 2);
+    // Written again with the same value: the guard holds whatever revision
+    // wrote it.
+    let same = store
+        .update("/t/r", value("two"), replaced.mod_revision)
+        .await
+        .unwrap();
+    store
+        .replace("/t/r", value("three"), value("two"))
+        .await
+        .unwrap();
+    let error = store
+        .replace("/t/r", value("stale"), value("two"))
+        .await
+        .unwrap_err();
+    match error {
+        Error::Conflict {
+            expected, current, ..
+        } => {
+            assert_eq!(expected, 0);
+            assert!(current > same.mod_revision);
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(
+        store.get("/t/r").await.unwrap().unwrap().value,
+        value("three")
+    );
+    let error = store
+        .replace("/t/missing", value("x"), value("y"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+    let error = store
+        .write_all(vec![Write::Replace {
+            key: "/t/r".into(),
+            value: value("four"),
+            expected_value: value("one"),
+        }])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Conflict { .. }), "{error:?}");
 }
 
 async fn delete_is_guarded_and_returns_the_previous_value(store: Arc<dyn Store>) {
@@ -568,6 +621,57 @@ async fn embedded_write_all_stores_nothing_when_one_write_fails() {
     );
     assert!(failed.is_err());
     assert_eq!(stored.unwrap().value, value("fine"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_queued_writes_apply_in_the_order_queued_and_chain_on_values() {
+    let harness = embedded();
+    let store = harness.store.clone();
+    store.create("/q/quota", value("used 0")).await.unwrap();
+    store.create("/q/taken", value("pod")).await.unwrap();
+    let charge = |pod: &str, from: &str, to: &str| {
+        vec![
+            Write::Create {
+                key: format!("/q/{pod}"),
+                value: value("pod"),
+            },
+            Write::Replace {
+                key: "/q/quota".into(),
+                value: value(to),
+                expected_value: value(from),
+            },
+        ]
+    };
+    // Each is queued before the one before it is answered: the second is
+    // computed from what the first writes.
+    let first = store.queue_all(charge("a", "used 0", "used 1")).unwrap();
+    let second = store.queue_all(charge("b", "used 1", "used 2")).unwrap();
+    let (second, first) = tokio::join!(second, first);
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert!(second[0].mod_revision > first[1].mod_revision);
+    assert_eq!(
+        store.get("/q/quota").await.unwrap().unwrap().value,
+        value("used 2")
+    );
+    // When one fails, what was computed from it fails too.
+    let failed = store
+        .queue_all(charge("taken", "used 2", "used 3"))
+        .unwrap();
+    let after = store.queue_all(charge("c", "used 3", "used 4")).unwrap();
+    let (failed, after) = tokio::join!(failed, after);
+    assert!(
+        matches!(failed, Err(Error::AlreadyExists { .. })),
+        "{failed:?}"
+    );
+    assert!(
+        matches!(&after, Err(Error::Conflict { key, expected: 0, .. }) if key == "/q/quota"),
+        "{after:?}"
+    );
+    assert!(store.get("/q/c").await.unwrap().is_none());
+    assert_eq!(
+        store.get("/q/quota").await.unwrap().unwrap().value,
+        value("used 2")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,6 +89,33 @@ impl EmbeddedStore {
         })
     }
 
+    /// Checks `writes` and queues them to the writer now; the future is
+    /// the writer's answer.
+    fn queue(&self, writes: Vec<Write>) -> crate::Queued {
+        let checked = (|| {
+            crate::check_distinct(&writes)?;
+            for write in &writes {
+                check_key(write.key())?;
+                if let Write::Create { key, value }
+                | Write::Update { key, value, .. }
+                | Write::Replace { key, value, .. } = write
+                {
+                    check_value(key, value)?;
+                }
+            }
+            let (reply, answer) = oneshot::channel();
+            self.writer.send(Command::WriteAll {
+                requests: writes,
+                reply,
+            })?;
+            Ok(answer)
+        })();
+        Box::pin(async move {
+            let events = checked?.await.map_err(|_| Error::Closed)??;
+            Ok(events.iter().map(|event| written(event)).collect())
+        })
+    }
+
     async fn write(&self, request: WriteRequest) -> Result<Arc<WatchEvent>> {
         let (reply, answer) = oneshot::channel();
         self.writer.send(Command::Write { request, reply })?;
@@ -141,21 +168,23 @@ impl Store for EmbeddedStore {
         Ok(written(&*self.write(request).await?))
     }
 
+    async fn replace(&self, key: &str, value: Bytes, expected_value: Bytes) -> Result<KeyValue> {
+        check_key(key)?;
+        check_value(key, &value)?;
+        let request = WriteRequest::Replace {
+            key: key.to_owned(),
+            value,
+            expected_value,
+        };
+        Ok(written(&*self.write(request).await?))
+    }
+
     async fn write_all(&self, writes: Vec<Write>) -> Result<Vec<KeyValue>> {
-        crate::check_distinct(&writes)?;
-        for write in &writes {
-            check_key(write.key())?;
-            if let Write::Create { key, value } | Write::Update { key, value, .. } = write {
-                check_value(key, value)?;
-            }
-        }
-        let (reply, answer) = oneshot::channel();
-        self.writer.send(Command::WriteAll {
-            requests: writes,
-            reply,
-        })?;
-        let events = answer.await.map_err(|_| Error::Closed)??;
-        Ok(events.iter().map(|event| written(event)).collect())
+        self.queue(writes).await
+    }
+
+    fn queue_all(&self, writes: Vec<Write>) -> Option<crate::Queued> {
+        Some(self.queue(writes))
     }
 
     async fn delete(&self, key: &str, expected_mod_revision: Option<i64>) -> Result<DeleteOutcome> {

@@ -320,7 +320,12 @@ fn check(
             version: 1,
             value: value.clone(),
         },
-        (WriteRequest::Update { .. } | WriteRequest::Delete { .. }, None) => {
+        (
+            WriteRequest::Update { .. }
+            | WriteRequest::Delete { .. }
+            | WriteRequest::Replace { .. },
+            None,
+        ) => {
             return Ok(Err(Error::NotFound {
                 key: key.to_owned(),
             }));
@@ -339,7 +344,19 @@ fn check(
                 current: current.mod_revision,
             }));
         }
-        (WriteRequest::Update { value, .. }, Some(current)) => Record::Live {
+        (WriteRequest::Replace { expected_value, .. }, Some(current))
+            if current.value != *expected_value =>
+        {
+            return Ok(Err(Error::Conflict {
+                key: key.to_owned(),
+                expected: 0,
+                current: current.mod_revision,
+            }));
+        }
+        (
+            WriteRequest::Update { value, .. } | WriteRequest::Replace { value, .. },
+            Some(current),
+        ) => Record::Live {
             create_revision: current.create_revision,
             version: current.version + 1,
             value: value.clone(),
