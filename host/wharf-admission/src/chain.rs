@@ -10,7 +10,7 @@ use wharf_apiserver::admission::warn;
 use wharf_apiserver::{
     AdmissionChain, ApiError, ApiResult, Attributes, LabelSelector, Operation, StatusUpdate,
 };
-use wharf_controller_manager::informer::Informers;
+use wharf_controller_manager::informer::{Informers, Overlay};
 use wharf_plugins::admission::{
     AdmissionInstance, AdmissionModule, Decision, Registration, Request, UserInfo,
 };
@@ -165,6 +165,9 @@ pub struct Chain {
     /// they review again (updates this server stored are written through
     /// to the cache instead).
     fresh: Mutex<HashMap<String, i64>>,
+    /// Status updates queued to the store and not stored yet, which the
+    /// plugins' reads show ([`AdmissionChain::pending`]).
+    overlay: Arc<Overlay>,
 }
 
 impl Chain {
@@ -173,7 +176,13 @@ impl Chain {
             current: RwLock::default(),
             informers,
             fresh: Mutex::default(),
+            overlay: Arc::default(),
         })
+    }
+
+    /// What the plugins' hosts show over their caches.
+    pub fn overlay(&self) -> Arc<Overlay> {
+        self.overlay.clone()
     }
 
     /// Waits (at most [`FRESHNESS_WAIT`]) until the caches `plugin` reads
@@ -490,6 +499,20 @@ impl AdmissionChain for Chain {
         let mut fresh = self.fresh.lock().expect("fresh");
         let wanted = fresh.entry(key).or_default();
         *wanted = (*wanted).max(revision);
+    }
+
+    fn pending(&self, update: &StatusUpdate, object: Option<&Value>) {
+        match object {
+            Some(object) => self
+                .overlay
+                .show(&update.group, &update.kind, object.clone()),
+            None => self.overlay.hide(
+                &update.group,
+                &update.kind,
+                update.namespace.as_deref(),
+                &update.name,
+            ),
+        }
     }
 }
 

@@ -88,13 +88,16 @@ impl AdmissionPlugins {
                 })? as usize,
         };
         let module = Arc::new(AdmissionModule::load(&self.runtime, bytes)?);
-        let host = Arc::new(PluginHost::new(
-            plugin.name.clone(),
-            self.client.clone(),
-            self.informers.clone(),
-            plugin.permissions.clone(),
-            tokio::runtime::Handle::current(),
-        ));
+        let host = Arc::new(
+            PluginHost::new(
+                plugin.name.clone(),
+                self.client.clone(),
+                self.informers.clone(),
+                plugin.permissions.clone(),
+                tokio::runtime::Handle::current(),
+            )
+            .with_overlay(self.chain.overlay()),
+        );
         let config_text = plugin.config_text();
         let (instance, registration) = module.start(host.clone(), &plugin.limits, &config_text)?;
         host.set_watched(&registration.reads)

@@ -116,6 +116,14 @@ pub trait AdmissionChain: Send + Sync + 'static {
     /// on. `object` is that version when it is the update itself (stored
     /// by this server), none when the update lost to another writer's.
     fn stored(&self, update: &StatusUpdate, revision: i64, object: Option<&Value>);
+
+    /// `update` is queued to the store behind other writes and not stored
+    /// yet: until this is called again with none, the plugins that read
+    /// its kind see `object` (the queued version, with a resourceVersion
+    /// no stored version has) in place of the one stored, so that the next
+    /// write's charge adds to it. Called in the write's turn, before the
+    /// next write of its namespace is admitted.
+    fn pending(&self, update: &StatusUpdate, object: Option<&Value>);
 }
 
 /// What travels with one API request: who asks, and the warnings its

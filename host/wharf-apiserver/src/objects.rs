@@ -21,6 +21,35 @@ use crate::validation;
 /// How many times a write retries after losing a race it did not ask to lose.
 const MAX_RETRIES: usize = 16;
 
+/// Status updates lost to a newer version (or chained on a write that
+/// failed) are admitted again this many times more than [`MAX_RETRIES`]:
+/// each loss means another write went ahead.
+const MAX_STALE_RETRIES: usize = 64;
+
+/// A write's attempts: [`MAX_RETRIES`], and [`MAX_STALE_RETRIES`] more
+/// for stale status updates.
+#[derive(Default)]
+struct Retries {
+    tries: usize,
+    stale: usize,
+}
+
+impl Retries {
+    /// Whether another attempt may be made (counting it).
+    fn next(&mut self) -> bool {
+        self.tries += 1;
+        self.tries <= MAX_RETRIES
+    }
+
+    /// The last attempt's status update was stale: it is not counted.
+    fn stale(&mut self) {
+        if self.stale < MAX_STALE_RETRIES {
+            self.stale += 1;
+            self.tries -= 1;
+        }
+    }
+}
+
 /// The most unknown or duplicate fields a strict decoding error names;
 /// the rest it counts.
 const MAX_NAMED_FIELDS: usize = 100;
@@ -41,6 +70,9 @@ pub struct Objects {
     /// By namespace: the turns of the writes there once a status update
     /// was stored in it ([`Objects::contended`]).
     contended: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Status updates queued to the store and not yet answered, by key
+    /// ([`Objects::store_admitted`]).
+    charges: Arc<std::sync::Mutex<Charges>>,
 }
 
 /// One object read from the store.
@@ -161,6 +193,109 @@ enum Admitted {
     Failed(wharf_store::Error),
     /// A status update was of an older version of its object.
     Stale,
+}
+
+/// What a status update was computed from ([`Objects::store_admitted`]).
+enum Read {
+    /// A version queued to the store and shown to the plugins ahead of
+    /// it: the chain it belongs to, and its value (the write's guard).
+    Queued(u64, Bytes),
+    /// A stored version, at its revision.
+    Stored(i64),
+}
+
+/// Status updates queued to the store and not yet answered, by key: each
+/// key's chain of queued versions, one on top of the other
+/// ([`Objects::store_admitted`]).
+#[derive(Default)]
+struct Charges {
+    by_key: HashMap<String, Charge>,
+    /// The last chain's number.
+    generations: u64,
+}
+
+struct Charge {
+    generation: u64,
+    /// The last version queued.
+    value: Bytes,
+    /// How many of the chain's writes wait for their answer.
+    queued: usize,
+}
+
+/// Past this many keys, chains that wait for nothing are forgotten.
+const MAX_CHARGED_KEYS: usize = 4096;
+
+impl Charges {
+    /// The resourceVersion a queued version shows with: no stored version
+    /// has it, so an update computed from it names its chain.
+    fn shown_version(generation: u64) -> i64 {
+        -i64::try_from(generation).unwrap_or(i64::MAX)
+    }
+
+    fn generation_of(resource_version: i64) -> Option<u64> {
+        (resource_version < 0).then(|| resource_version.unsigned_abs())
+    }
+
+    /// The last version queued in `generation`'s chain, while it stands.
+    fn read(&self, key: &str, generation: u64) -> Option<Bytes> {
+        self.by_key
+            .get(key)
+            .filter(|charge| charge.generation == generation)
+            .map(|charge| charge.value.clone())
+    }
+
+    /// `value` was queued on top of what `read` says: its chain (a new one
+    /// on a stored version), or `None` when the chain it was computed on
+    /// failed meanwhile (its guard then fails too).
+    fn queued(&mut self, key: &str, read: &Read, value: Bytes) -> Option<u64> {
+        match read {
+            Read::Queued(generation, _) => {
+                let charge = self
+                    .by_key
+                    .get_mut(key)
+                    .filter(|charge| charge.generation == *generation)?;
+                charge.value = value;
+                charge.queued += 1;
+                Some(charge.generation)
+            }
+            Read::Stored(_) => {
+                if self.by_key.len() >= MAX_CHARGED_KEYS {
+                    self.by_key.retain(|_, charge| charge.queued > 0);
+                }
+                self.generations += 1;
+                self.by_key.insert(
+                    key.to_owned(),
+                    Charge {
+                        generation: self.generations,
+                        value,
+                        queued: 1,
+                    },
+                );
+                Some(self.generations)
+            }
+        }
+    }
+
+    /// One of `generation`'s writes was answered. Whether its queued
+    /// version stops showing: the chain failed (all on top of it fail
+    /// too), or this was its last write waiting. A chain that was stored
+    /// whole stays readable, for a plugin that read its last version just
+    /// before.
+    fn answered(&mut self, key: &str, generation: u64, stored: bool) -> bool {
+        let Some(charge) = self
+            .by_key
+            .get_mut(key)
+            .filter(|charge| charge.generation == generation)
+        else {
+            return false;
+        };
+        if !stored {
+            self.by_key.remove(key);
+            return true;
+        }
+        charge.queued -= 1;
+        charge.queued == 0
+    }
 }
 
 /// How long a deleted object may take to stop: a pod bound to a node and
@@ -305,6 +440,7 @@ impl Objects {
             registry,
             allocator,
             contended: Default::default(),
+            charges: Default::default(),
             admission: Arc::default(),
         }
     }
@@ -600,9 +736,11 @@ impl Objects {
             }
         }
 
-        // Held once a status update lost a race: the retries take turns.
+        // Taken in a namespace where charges were stored (or once one lost
+        // a race): writes there are admitted one after another.
         let mut turn = None;
-        for _ in 0..MAX_RETRIES {
+        let mut retries = Retries::default();
+        while retries.next() {
             let name = match (&given_name, &generate_name) {
                 (Some(name), _) => name.clone(),
                 (None, Some(base)) => format!("{base}{}", random_suffix()),
@@ -645,15 +783,31 @@ impl Objects {
                 self.allocator.release(claimed).await;
                 return Err(error);
             }
+            let key = resource.key(namespace, &name);
+            if given_name.is_some()
+                && turn.is_some()
+                && !updates.is_empty()
+                && self.store.get(&key).await?.is_some()
+            {
+                // Refused before its charge is queued: charges queued on
+                // top of it would fail with it.
+                self.allocator.release(claimed).await;
+                return Err(ApiError::AlreadyExists {
+                    group: resource.group.into(),
+                    kind: resource.group_resource(),
+                    name,
+                });
+            }
             let created = self
                 .store_admitted(
                     namespace,
                     chain.as_ref(),
                     &updates,
                     Write::Create {
-                        key: resource.key(namespace, &name),
+                        key,
                         value: encode(&object)?,
                     },
+                    &mut turn,
                 )
                 .await?;
             if !matches!(created, Admitted::Stored(_)) {
@@ -663,6 +817,7 @@ impl Objects {
                 Admitted::Stored(kv) => Ok(kv),
                 Admitted::Failed(error) => Err(error),
                 Admitted::Stale => {
+                    retries.stale();
                     if turn.is_none() && !admission::nested() {
                         turn = Some(self.turn_on(namespace).await);
                     }
@@ -719,14 +874,28 @@ impl Objects {
     /// for, together or not at all. [`Admitted::Stale`]: an updated object
     /// changed since its plugin read it; the caller admits the write again
     /// (the plugin then reads the newer version).
+    ///
+    /// `turn` is the write's turn in its namespace, if it took one; it is
+    /// given up as soon as the next write may be admitted: at once when
+    /// nothing is charged, else once the write is queued to the store
+    /// (when the store keeps queued writes in order). A queued charge
+    /// shows to the plugins at once ([`AdmissionChain::pending`]), so the
+    /// next write's charge adds to it, guarded by its value
+    /// ([`Write::Replace`]): the writes of a namespace admitted one after
+    /// another share the store's transactions instead of waiting in turn
+    /// for each other's fsync, and when one fails, what was charged on top
+    /// of it fails too and is admitted again.
     async fn store_admitted(
         &self,
         namespace: Option<&str>,
         chain: Option<&Arc<dyn AdmissionChain>>,
         updates: &[StatusUpdate],
         main: Write,
+        turn: &mut Option<tokio::sync::OwnedMutexGuard<()>>,
     ) -> ApiResult<Admitted> {
         let Some(chain) = chain.filter(|_| !updates.is_empty()) else {
+            // Nothing charged: the next write need not wait for this one.
+            turn.take();
             let written = match main {
                 Write::Create { key, value } => self.store.create(&key, value).await,
                 Write::Update {
@@ -734,13 +903,17 @@ impl Objects {
                     value,
                     expected,
                 } => self.store.update(&key, value, expected).await,
-                Write::Delete { .. } => unreachable!("admission stores creates and updates"),
+                Write::Delete { .. } | Write::Replace { .. } => {
+                    unreachable!("admission stores creates and updates")
+                }
             };
             return Ok(match written {
                 Ok(kv) => Admitted::Stored(kv),
                 Err(error) => Admitted::Failed(error),
             });
         };
+        // Chained on queued charges only in turn: the turn orders them.
+        let in_turn = turn.is_some();
         let mut writes = Vec::with_capacity(updates.len() + 1);
         let mut objects = Vec::with_capacity(updates.len());
         let mut keys = Vec::with_capacity(updates.len());
@@ -770,16 +943,41 @@ impl Objects {
                     "a status update of the object under review (patch it instead)".into(),
                 ));
             }
-            let Some(stored) = self.store.get(&key).await? else {
-                // Gone since the plugin read it: its next read must say so.
-                chain.stored(update, self.store.current_revision().await?, None);
-                return Ok(Admitted::Stale);
+            // What the plugin read: a queued version (by its generation),
+            // or a stored one (by its revision).
+            let (mut object, read) = match Charges::generation_of(update.resource_version) {
+                Some(generation) => {
+                    let queued = self
+                        .charges
+                        .lock()
+                        .expect("charges")
+                        .read(&key, generation)
+                        .filter(|_| in_turn);
+                    let Some(value) = queued else {
+                        // Its chain failed since: admitted again on what is stored.
+                        return Ok(Admitted::Stale);
+                    };
+                    (
+                        decode_stored(resource, &value, 0)?,
+                        Read::Queued(generation, value),
+                    )
+                }
+                None => {
+                    let Some(stored) = self.store.get(&key).await? else {
+                        // Gone since the plugin read it: its next read must say so.
+                        chain.stored(update, self.store.current_revision().await?, None);
+                        return Ok(Admitted::Stale);
+                    };
+                    if stored.mod_revision != update.resource_version {
+                        chain.stored(update, stored.mod_revision, None);
+                        return Ok(Admitted::Stale);
+                    }
+                    (
+                        decode_stored(resource, &stored.value, stored.mod_revision)?,
+                        Read::Stored(stored.mod_revision),
+                    )
+                }
             };
-            if stored.mod_revision != update.resource_version {
-                chain.stored(update, stored.mod_revision, None);
-                return Ok(Admitted::Stale);
-            }
-            let mut object = decode_stored(resource, &stored.value, stored.mod_revision)?;
             object["status"] = update.status.clone();
             let causes = validation::validate(resource, &object);
             if !causes.is_empty() {
@@ -794,36 +992,89 @@ impl Objects {
                         .join("; ")
                 )));
             }
-            writes.push(Write::Update {
-                key: key.clone(),
-                value: encode(&object)?,
-                expected: stored.mod_revision,
+            let value = encode(&object)?;
+            writes.push(match &read {
+                Read::Queued(_, queued) => Write::Replace {
+                    key: key.clone(),
+                    value: value.clone(),
+                    expected_value: queued.clone(),
+                },
+                Read::Stored(revision) => Write::Update {
+                    key: key.clone(),
+                    value: value.clone(),
+                    expected: *revision,
+                },
             });
-            objects.push(object);
+            objects.push((object, read, value));
             keys.push(key);
         }
         let main_key = main.key().to_owned();
         writes.push(main);
-        match self.store.write_all(writes).await {
-            Ok(mut written) => {
-                self.contended
-                    .lock()
-                    .expect("contended")
-                    .entry(namespace.unwrap_or_default().to_owned())
-                    .or_default();
-                for ((update, kv), mut object) in updates.iter().zip(&written).zip(objects) {
-                    set_resource_version(&mut object, kv.mod_revision);
-                    chain.stored(update, kv.mod_revision, Some(&object));
+        let queued = match in_turn {
+            true => self.store.queue_all(writes),
+            false => Err(writes),
+        };
+        let (answer, shown) = match queued {
+            Ok(queued) => {
+                let mut shown = Vec::with_capacity(updates.len());
+                {
+                    let mut charges = self.charges.lock().expect("charges");
+                    for ((update, key), (object, read, value)) in
+                        updates.iter().zip(&keys).zip(&objects)
+                    {
+                        let Some(generation) = charges.queued(key, read, value.clone()) else {
+                            continue;
+                        };
+                        let mut object = object.clone();
+                        set_resource_version(&mut object, Charges::shown_version(generation));
+                        chain.pending(update, Some(&object));
+                        shown.push((update, key, generation));
+                    }
                 }
-                Ok(Admitted::Stored(written.pop().expect("the main write")))
+                turn.take();
+                (queued.await, shown)
             }
-            Err(wharf_store::Error::Conflict { key, current, .. }) if key != main_key => {
-                let lost = updates
-                    .iter()
-                    .zip(&keys)
-                    .find_map(|(update, updated)| (*updated == key).then_some(update))
-                    .expect("the conflict is one of the writes");
-                chain.stored(lost, current, None);
+            Err(writes) => (self.store.write_all(writes).await, Vec::new()),
+        };
+        if let Ok(written) = &answer {
+            self.contended
+                .lock()
+                .expect("contended")
+                .entry(namespace.unwrap_or_default().to_owned())
+                .or_default();
+            for ((update, kv), (object, _, _)) in updates.iter().zip(written).zip(&objects) {
+                let mut object = object.clone();
+                set_resource_version(&mut object, kv.mod_revision);
+                chain.stored(update, kv.mod_revision, Some(&object));
+            }
+        }
+        // Once written through (or failed), a queued version stops showing
+        // when it was the last of its chain.
+        {
+            let mut charges = self.charges.lock().expect("charges");
+            for (update, key, generation) in shown {
+                if charges.answered(key, generation, answer.is_ok()) {
+                    chain.pending(update, None);
+                }
+            }
+        }
+        match answer {
+            Ok(mut written) => Ok(Admitted::Stored(written.pop().expect("the main write"))),
+            Err(wharf_store::Error::Conflict {
+                key,
+                expected,
+                current,
+            }) if key != main_key => {
+                if expected != 0 {
+                    let lost = updates
+                        .iter()
+                        .zip(&keys)
+                        .find_map(|(update, updated)| (*updated == key).then_some(update))
+                        .expect("the conflict is one of the writes");
+                    chain.stored(lost, current, None);
+                }
+                // A value guard lost: what it was chained on failed, and
+                // the caches show what is stored (nothing newer to wait for).
                 Ok(Admitted::Stale)
             }
             Err(wharf_store::Error::NotFound { key }) if key != main_key => Ok(Admitted::Stale),
@@ -918,9 +1169,11 @@ impl Objects {
             Part::Status => Some("status"),
             Part::Whole => Some("binding"),
         };
-        // Held once a status update lost a race: the retries take turns.
+        // Taken in a namespace where charges were stored (or once one lost
+        // a race): writes there are admitted one after another.
         let mut turn = None;
-        for _ in 0..MAX_RETRIES {
+        let mut retries = Retries::default();
+        while retries.next() {
             let current = self.get(resource, namespace, name).await?;
             let requested = change(&current.object)?;
             check_identity(resource, namespace, name, &current.object, &requested)?;
@@ -1029,12 +1282,13 @@ impl Objects {
                     expected: current.revision,
                 };
                 match self
-                    .store_admitted(namespace, chain.as_ref(), &updates, write)
+                    .store_admitted(namespace, chain.as_ref(), &updates, write, &mut turn)
                     .await?
                 {
                     Admitted::Stored(kv) => Ok(kv.mod_revision),
                     Admitted::Failed(error) => Err(error),
                     Admitted::Stale => {
+                        retries.stale();
                         self.allocator.release(claimed).await;
                         if turn.is_none() && !admission::nested() {
                             turn = Some(self.turn_on(namespace).await);

@@ -19,7 +19,7 @@ use wharf_plugins::controller::{
     ApiError, ControllerHost, Event, EventType, Kind, Level, ListOptions, PatchType,
 };
 
-use crate::informer::{Informer, Informers};
+use crate::informer::{Informer, Informers, Overlay};
 
 /// How long a read waits for the caches to catch up with the plugin's writes.
 const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(2);
@@ -36,6 +36,9 @@ pub struct PluginHost {
     watched: RwLock<Vec<Watched>>,
     /// The highest revision the plugin wrote; reads wait for caches to reach it.
     written: AtomicI64,
+    /// Versions on their way to the store that this plugin's reads show
+    /// (an admission plugin's: queued charges).
+    overlay: Option<Arc<Overlay>>,
 }
 
 /// A kind the plugin watches, with its definition and its informer.
@@ -86,10 +89,16 @@ impl PluginHost {
             handle,
             watched: RwLock::default(),
             written: AtomicI64::new(0),
+            overlay: None,
         }
     }
 
-    /// Records the kinds the plugin registered; their reads come from caches.
+    /// Reads of cached kinds show `overlay`'s versions over the caches'.
+    pub fn with_overlay(mut self, overlay: Arc<Overlay>) -> Self {
+        self.overlay = Some(overlay);
+        self
+    }
+
     /// Records the kinds the plugin registered, starting their informers;
     /// their reads come from the caches from now on.
     pub fn set_watched(&self, kinds: &[Kind]) -> Result<(), ServerError> {
@@ -196,8 +205,13 @@ impl ControllerHost for PluginHost {
     ) -> Result<Option<String>, ApiError> {
         let resource = self.authorize(kind, "get", namespace, None)?;
         if let Some(informer) = self.cached(kind) {
-            return Ok(informer
-                .get(namespace, name)
+            let namespace = namespace.filter(|_| informer.resource.namespaced);
+            let shown = self
+                .overlay
+                .as_ref()
+                .and_then(|overlay| overlay.get(&kind.group, &kind.kind, namespace, name));
+            return Ok(shown
+                .or_else(|| informer.get(namespace, name))
                 .map(|cached| cached.json.to_string()));
         }
         match self
@@ -222,11 +236,11 @@ impl ControllerHost for PluginHost {
                 &resource,
             )
             .map_err(convert)?;
-            return Ok(informer
-                .list(namespace, &labels, &fields)
-                .iter()
-                .map(|o| o.to_string())
-                .collect());
+            let mut listed = informer.list(namespace, &labels, &fields);
+            if let Some(overlay) = &self.overlay {
+                overlay.over(&kind.group, &kind.kind, &mut listed);
+            }
+            return Ok(listed.iter().map(|o| o.json.to_string()).collect());
         }
         let listed = self
             .handle

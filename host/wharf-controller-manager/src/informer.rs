@@ -43,7 +43,7 @@ pub struct Cached {
 }
 
 impl Cached {
-    fn new(object: Value) -> Arc<Self> {
+    pub fn new(object: Value) -> Arc<Self> {
         let json = Arc::from(object.to_string());
         Arc::new(Self { object, json })
     }
@@ -53,6 +53,81 @@ impl std::ops::Deref for Cached {
     type Target = Value;
     fn deref(&self) -> &Value {
         &self.object
+    }
+}
+
+/// Versions of objects that are on their way to the store, shown to some
+/// readers (admission plugins) in place of the cached ones: a quota's
+/// charge queued behind another write, which the next charge must add to.
+#[derive(Default)]
+pub struct Overlay {
+    /// By `group/kind`, then by cache key (`namespace/name`).
+    objects: RwLock<HashMap<String, HashMap<String, Arc<Cached>>>>,
+}
+
+impl Overlay {
+    fn kind_key(group: &str, kind: &str) -> String {
+        format!("{group}/{kind}")
+    }
+
+    /// Shows `object` (of `group`'s `kind`) until [`hide`](Self::hide).
+    pub fn show(&self, group: &str, kind: &str, object: Value) {
+        let key = key_of(&object);
+        self.objects
+            .write()
+            .expect("overlay")
+            .entry(Self::kind_key(group, kind))
+            .or_default()
+            .insert(key, Cached::new(object));
+    }
+
+    pub fn hide(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) {
+        let mut objects = self.objects.write().expect("overlay");
+        let kind_key = Self::kind_key(group, kind);
+        if let Some(shown) = objects.get_mut(&kind_key) {
+            shown.remove(&cache_key(namespace, name));
+            if shown.is_empty() {
+                objects.remove(&kind_key);
+            }
+        }
+    }
+
+    /// What is shown of `namespace/name`, if anything.
+    pub fn get(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Arc<Cached>> {
+        let objects = self.objects.read().expect("overlay");
+        if objects.is_empty() {
+            return None;
+        }
+        objects
+            .get(&Self::kind_key(group, kind))?
+            .get(&cache_key(namespace, name))
+            .cloned()
+    }
+
+    /// `listed` with what is shown in place of the cached versions.
+    pub fn over(&self, group: &str, kind: &str, listed: &mut [Arc<Cached>]) {
+        let objects = self.objects.read().expect("overlay");
+        let Some(shown) = objects.get(&Self::kind_key(group, kind)) else {
+            return;
+        };
+        for cached in listed {
+            if let Some(object) = shown.get(&key_of(cached)) {
+                *cached = object.clone();
+            }
+        }
+    }
+}
+
+fn cache_key(namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(namespace) if !namespace.is_empty() => format!("{namespace}/{name}"),
+        _ => name.to_string(),
     }
 }
 

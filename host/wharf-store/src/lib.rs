@@ -112,13 +112,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// [`write_all`](Self::write_all), queued before this returns: writes
     /// queued one after another are applied in that order, whenever their
-    /// answers are awaited. `None` when the backend cannot promise that
-    /// order (then the caller must await each write before the next).
-    /// The embedded store queues them to its single writer, so writes
-    /// queued back to back can share one transaction and one fsync.
-    fn queue_all(&self, writes: Vec<Write>) -> Option<Queued> {
-        let _ = writes;
-        None
+    /// answers are awaited. The writes come back when the backend cannot
+    /// promise that order (then the caller must await each write before
+    /// the next: etcd's requests may overtake each other). The embedded
+    /// store queues them to its single writer, so writes queued back to
+    /// back can share one transaction and one fsync.
+    fn queue_all(&self, writes: Vec<Write>) -> std::result::Result<Queued, Vec<Write>> {
+        Err(writes)
     }
 
     /// Every event on keys starting with `prefix` with a revision greater

@@ -644,8 +644,14 @@ async fn embedded_queued_writes_apply_in_the_order_queued_and_chain_on_values() 
     };
     // Each is queued before the one before it is answered: the second is
     // computed from what the first writes.
-    let first = store.queue_all(charge("a", "used 0", "used 1")).unwrap();
-    let second = store.queue_all(charge("b", "used 1", "used 2")).unwrap();
+    let first = store
+        .queue_all(charge("a", "used 0", "used 1"))
+        .ok()
+        .unwrap();
+    let second = store
+        .queue_all(charge("b", "used 1", "used 2"))
+        .ok()
+        .unwrap();
     let (second, first) = tokio::join!(second, first);
     let (first, second) = (first.unwrap(), second.unwrap());
     assert!(second[0].mod_revision > first[1].mod_revision);
@@ -656,8 +662,12 @@ async fn embedded_queued_writes_apply_in_the_order_queued_and_chain_on_values() 
     // When one fails, what was computed from it fails too.
     let failed = store
         .queue_all(charge("taken", "used 2", "used 3"))
+        .ok()
         .unwrap();
-    let after = store.queue_all(charge("c", "used 3", "used 4")).unwrap();
+    let after = store
+        .queue_all(charge("c", "used 3", "used 4"))
+        .ok()
+        .unwrap();
     let (failed, after) = tokio::join!(failed, after);
     assert!(
         matches!(failed, Err(Error::AlreadyExists { .. })),

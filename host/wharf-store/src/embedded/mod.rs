@@ -183,8 +183,8 @@ impl Store for EmbeddedStore {
         self.queue(writes).await
     }
 
-    fn queue_all(&self, writes: Vec<Write>) -> Option<crate::Queued> {
-        Some(self.queue(writes))
+    fn queue_all(&self, writes: Vec<Write>) -> std::result::Result<crate::Queued, Vec<Write>> {
+        Ok(self.queue(writes))
     }
 
     async fn delete(&self, key: &str, expected_mod_revision: Option<i64>) -> Result<DeleteOutcome> {
