@@ -847,10 +847,11 @@ impl Objects {
 
     /// Whether writes in `namespace` take turns to be admitted: once a
     /// status update was stored there (a quota charged), each write's
-    /// validating phase and its store write go one at a time, so that no
-    /// two charge the same usage and lose races to each other
-    /// (kube-apiserver's quota admission queues a namespace's writes
-    /// too). Writes nothing charges still pass the chain in turn.
+    /// validating phase runs one at a time, so that no two charge the same
+    /// usage and lose races to each other (kube-apiserver's quota
+    /// admission queues a namespace's writes too). A turn ends when the
+    /// write is queued to the store ([`Objects::store_admitted`]), or at
+    /// once when nothing was charged.
     fn contended(&self, namespace: Option<&str>) -> bool {
         self.contended
             .lock()
