@@ -304,13 +304,14 @@ impl Chain {
         true
     }
 
-    /// Runs the plugins of one phase.
+    /// Runs the plugins of one phase: `Ok(object)` for the mutating one
+    /// (the plugins may change it), `Err(object)` for the validating one.
     fn run(
         &self,
-        mutating: bool,
         attributes: &Attributes<'_>,
-        mut object: Option<&mut Value>,
+        mut object: Result<&mut Value, Option<&Value>>,
     ) -> ApiResult<Vec<StatusUpdate>> {
+        let mutating = object.is_ok();
         let snapshot = self.snapshot();
         let (group, kind) = (attributes.resource.group, attributes.resource.kind);
         // The request is encoded once, and its object again only after a
@@ -320,11 +321,11 @@ impl Chain {
         for plugin in &snapshot.plugins {
             if plugin.registration.mutating != mutating
                 || !plugin.reviews(group, kind, attributes.operation)
-                || !self.selected(plugin, attributes, object.as_deref())
+                || !self.selected(plugin, attributes, read(&object))
             {
                 continue;
             }
-            let request = request.get_or_insert_with(|| request_of(attributes, object.as_deref()));
+            let request = request.get_or_insert_with(|| request_of(attributes, read(&object)));
             self.await_fresh_reads(plugin);
             let response = match plugin.call(request) {
                 Ok(response) => response,
@@ -374,7 +375,7 @@ impl Chain {
                     )));
                 }
                 Decision::Patch(patch) => {
-                    let Some(target) = object.as_deref_mut().filter(|_| mutating) else {
+                    let Ok(target) = object.as_deref_mut() else {
                         self.failed(
                             plugin,
                             "a validating plugin may not change the object".into(),
@@ -467,7 +468,7 @@ impl AdmissionChain for Chain {
     }
 
     fn mutate(&self, attributes: &Attributes<'_>, object: &mut Value) -> ApiResult<()> {
-        self.run(true, attributes, Some(object)).map(drop)
+        self.run(attributes, Ok(object)).map(drop)
     }
 
     fn validate(
@@ -475,8 +476,7 @@ impl AdmissionChain for Chain {
         attributes: &Attributes<'_>,
         object: Option<&Value>,
     ) -> ApiResult<Vec<StatusUpdate>> {
-        let mut copy = object.cloned();
-        self.run(false, attributes, copy.as_mut())
+        self.run(attributes, Err(object))
     }
 
     fn stored(&self, update: &StatusUpdate, revision: i64, object: Option<&Value>) {
@@ -513,6 +513,14 @@ impl AdmissionChain for Chain {
                 &update.name,
             ),
         }
+    }
+}
+
+/// The object a phase reviews.
+fn read<'a>(object: &'a Result<&mut Value, Option<&Value>>) -> Option<&'a Value> {
+    match object {
+        Ok(object) => Some(object),
+        Err(object) => *object,
     }
 }
 

@@ -82,7 +82,7 @@ fn review_pod(request: &Request, ranges: &[LimitRange]) -> Result<Response, Erro
         return Ok(Response::allow());
     };
     let changed = with_defaults(request, &original, &pod, &annotation)?;
-    Response::patch(request, &changed)
+    Ok(Response::patch_json(request, &changed))
 }
 
 /// The request's object with only what the defaults changed: the

@@ -34,6 +34,8 @@
 
 pub mod quota;
 
+use std::borrow::Cow;
+
 use wharf_sdk::admission::{Admission, Operation, Registration, Request, Response};
 use wharf_sdk::k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use wharf_sdk::k8s_openapi::api::core::v1::{
@@ -84,7 +86,7 @@ impl Admission for QuotaAdmission {
             namespace,
             kind: &request.kind.kind,
             object: &object,
-            old: old.as_ref(),
+            old: old.as_deref(),
             dry_run: request.dry_run,
         };
         charge(ctx, &write)
@@ -105,15 +107,17 @@ fn charges(request: &Request) -> bool {
     }
 }
 
-/// The object with its `apiVersion` (the charge of a kind depends on its group).
-fn with_api_version(object: &Value, api_version: &str) -> Value {
+/// The object with its `apiVersion` (the charge of a kind depends on its
+/// group); copied only when it has none.
+fn with_api_version<'a>(object: &'a Value, api_version: &str) -> Cow<'a, Value> {
+    if object.get("apiVersion").is_some() || !object.is_object() {
+        return Cow::Borrowed(object);
+    }
     let mut object = object.clone();
-    if object.get("apiVersion").is_none()
-        && let Some(fields) = object.as_object_mut()
-    {
+    if let Some(fields) = object.as_object_mut() {
         fields.insert("apiVersion".into(), Value::from(api_version));
     }
-    object
+    Cow::Owned(object)
 }
 
 /// One write to charge.

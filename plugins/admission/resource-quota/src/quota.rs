@@ -16,7 +16,9 @@ use std::fmt;
 
 use wharf_sdk::k8s_openapi::api::core::v1::{Container, Pod, ResourceQuota, ResourceQuotaStatus};
 use wharf_sdk::quantity::{ResourceList, resource_list, to_wire_list};
-use wharf_sdk::quota::{QuotaKind, add, exceeded, mask, matches_scopes, pretty_print, usage_delta};
+use wharf_sdk::quota::{
+    QuotaKind, add, exceeded, mask, matches_scopes, pod_usage, pretty_print, usage_delta,
+};
 use wharf_sdk::serde_json::Value;
 
 pub use wharf_sdk::quota::usage_of;
@@ -150,12 +152,22 @@ pub fn applies(quota: &ResourceQuota, kind: &str, object: &Value) -> bool {
 /// container must state them; pods with pod-level resources are exempt.
 /// Other kinds have no constraints.
 pub fn constraints(quota: &ResourceQuota, kind: &str, object: &Value) -> Result<(), QuotaError> {
-    if kind != "Pod" {
-        return Ok(());
+    match pod_of(kind, object) {
+        Some(pod) => pod_constraints(quota, &pod),
+        None => Ok(()),
     }
-    let Ok(pod) = <Pod as wharf_sdk::serde::Deserialize>::deserialize(object) else {
-        return Ok(());
-    };
+}
+
+/// `object` as a Pod, when it is one that decodes (the API server refuses
+/// the others).
+fn pod_of(kind: &str, object: &Value) -> Option<Pod> {
+    (kind == "Pod")
+        .then(|| <Pod as wharf_sdk::serde::Deserialize>::deserialize(object).ok())
+        .flatten()
+}
+
+/// [`constraints`] of a decoded pod.
+fn pod_constraints(quota: &ResourceQuota, pod: &Pod) -> Result<(), QuotaError> {
     let hard = hard_of(quota);
     let required: Vec<&str> = MUST_SPECIFY
         .iter()
@@ -304,12 +316,16 @@ pub fn admit(
     old: Option<&Value>,
 ) -> Result<Vec<Charge>, QuotaError> {
     let quota_kind = QuotaKind::of_object(kind, object);
+    // Decoded once for every quota's constraints and the usage.
+    let pod = pod_of(kind, object);
     let mut applicable = Vec::new();
     for quota in quotas {
         if !applies(quota, kind, object) {
             continue;
         }
-        constraints(quota, kind, object)?;
+        if let Some(pod) = &pod {
+            pod_constraints(quota, pod)?;
+        }
         let used = used_of(quota);
         let unknown: Vec<String> = limited_resources(quota, &quota_kind)
             .into_iter()
@@ -323,7 +339,10 @@ pub fn admit(
         }
         applicable.push(quota);
     }
-    let mut delta = usage_of(kind, object);
+    let mut delta = match &pod {
+        Some(pod) if quota_kind.kind.group.is_empty() => pod_usage(pod, None),
+        _ => usage_of(kind, object),
+    };
     negative_check(&delta)?;
     if let Some(old) = old {
         delta = usage_delta(&delta, &usage_of(kind, old));

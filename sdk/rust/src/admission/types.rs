@@ -255,10 +255,15 @@ impl Response {
     /// Allows the write with `changed` in place of the request's object:
     /// the JSON patch between them (nothing changed: allow).
     pub fn patch<K: Serialize>(request: &Request, changed: &K) -> Result<Self> {
-        let original = request.object.clone().unwrap_or(Value::Null);
         let changed = serde_json::to_value(changed)
             .map_err(|e| Error::Invalid(format!("the changed object does not encode: {e}")))?;
-        Ok(Self::with_patch(json_patch(&original, &changed)))
+        Ok(Self::patch_json(request, &changed))
+    }
+
+    /// [`patch`](Self::patch) of an object already in JSON (no copy made).
+    pub fn patch_json(request: &Request, changed: &Value) -> Self {
+        let original = request.object.as_ref().unwrap_or(&Value::Null);
+        Self::with_patch(json_patch(original, changed))
     }
 
     /// Allows the write with these changes.
@@ -297,10 +302,13 @@ fn diff(from: &Value, to: &Value, path: String, out: &mut Vec<PatchOperation>) {
     match (from, to) {
         (Value::Object(a), Value::Object(b)) => {
             for (key, value) in a {
-                let here = format!("{path}/{}", escape(key));
                 match b.get(key) {
-                    Some(other) => diff(value, other, here, out),
-                    None => out.push(PatchOperation::Remove { path: here }),
+                    // Equal subtrees (most of them) cost no path.
+                    Some(other) if other == value => {}
+                    Some(other) => diff(value, other, format!("{path}/{}", escape(key)), out),
+                    None => out.push(PatchOperation::Remove {
+                        path: format!("{path}/{}", escape(key)),
+                    }),
                 }
             }
             for (key, value) in b {
