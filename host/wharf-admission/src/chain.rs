@@ -318,16 +318,49 @@ impl Chain {
         // plugin changed it.
         let mut request: Option<Request> = None;
         let mut updates = Vec::new();
-        for plugin in &snapshot.plugins {
-            if plugin.registration.mutating != mutating
-                || !plugin.reviews(group, kind, attributes.operation)
-                || !self.selected(plugin, attributes, read(&object))
-            {
-                continue;
+        let takes = |plugin: &ActivePlugin, object: Option<&Value>| {
+            plugin.registration.mutating == mutating
+                && plugin.reviews(group, kind, attributes.operation)
+                && self.selected(plugin, attributes, object)
+        };
+        // Validating plugins review the same object and do not depend on
+        // each other: they are called at once (as kube-apiserver calls its
+        // validating webhooks), and their answers taken in order.
+        let mut answers = std::collections::VecDeque::new();
+        let validating: Vec<&Arc<ActivePlugin>> = match mutating {
+            true => Vec::new(),
+            false => {
+                let taken: Vec<_> = snapshot
+                    .plugins
+                    .iter()
+                    .filter(|plugin| takes(plugin, read(&object)))
+                    .collect();
+                if !taken.is_empty() {
+                    for plugin in &taken {
+                        self.await_fresh_reads(plugin);
+                    }
+                    let request = request.insert(request_of(attributes, read(&object)));
+                    answers.extend(call_all(&taken, request));
+                }
+                taken
             }
-            let request = request.get_or_insert_with(|| request_of(attributes, read(&object)));
-            self.await_fresh_reads(plugin);
-            let response = match plugin.call(request) {
+        };
+        let plugins: Box<dyn Iterator<Item = &Arc<ActivePlugin>>> = match mutating {
+            true => Box::new(snapshot.plugins.iter()),
+            false => Box::new(validating.iter().copied()),
+        };
+        for plugin in plugins {
+            let answer = if mutating {
+                if !takes(plugin, read(&object)) {
+                    continue;
+                }
+                let request = request.get_or_insert_with(|| request_of(attributes, read(&object)));
+                self.await_fresh_reads(plugin);
+                plugin.call(request)
+            } else {
+                answers.pop_front().expect("one answer per plugin called")
+            };
+            let response = match answer {
                 Ok(response) => response,
                 Err(error) => {
                     tracing::warn!(plugin = %plugin.name, %error, "admission plugin failed");
@@ -383,7 +416,11 @@ impl Chain {
                         continue;
                     };
                     match apply_patch(target, &patch) {
-                        Ok(()) => request.object = Some(target.to_string()),
+                        Ok(()) => {
+                            if let Some(request) = request.as_mut() {
+                                request.object = Some(target.to_string());
+                            }
+                        }
                         Err(message) => {
                             plugin
                                 .stats
@@ -514,6 +551,42 @@ impl AdmissionChain for Chain {
             ),
         }
     }
+}
+
+/// Each plugin's answer to `request`, in order: the first on this thread,
+/// the others at the same time on the runtime's blocking threads (each
+/// under its own deadline, as always).
+fn call_all(
+    plugins: &[&Arc<ActivePlugin>],
+    request: &Request,
+) -> Vec<Result<wharf_plugins::admission::Response, PluginError>> {
+    let handle = tokio::runtime::Handle::try_current();
+    let (first, others) = match (plugins, handle) {
+        ([first, others @ ..], Ok(handle)) if !others.is_empty() => {
+            let others: Vec<_> = others
+                .iter()
+                .map(|plugin| {
+                    let (plugin, request) = (Arc::clone(plugin), request.clone());
+                    let (answer, answered) = std::sync::mpsc::sync_channel(1);
+                    handle.spawn_blocking(move || {
+                        let _ = answer.send(plugin.call(&request));
+                    });
+                    answered
+                })
+                .collect();
+            (first, others)
+        }
+        _ => return plugins.iter().map(|plugin| plugin.call(request)).collect(),
+    };
+    let mut answers = vec![first.call(request)];
+    answers.extend(others.into_iter().map(|answered| {
+        answered.recv().unwrap_or_else(|_| {
+            Err(PluginError::Trap(
+                "the review ended without an answer (the host's thread panicked)".into(),
+            ))
+        })
+    }));
+    answers
 }
 
 /// The object a phase reviews.
