@@ -177,7 +177,7 @@ fn pod_constraints(quota: &ResourceQuota, pod: &Pod) -> Result<(), QuotaError> {
     let Some(spec) = pod.spec.as_ref() else {
         return Ok(());
     };
-    if required.is_empty() || has_pod_level_resources(&pod) {
+    if required.is_empty() || has_pod_level_resources(pod) {
         return Ok(());
     }
     let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
