@@ -14,6 +14,7 @@ mod discovery;
 mod error;
 pub mod events;
 mod handlers;
+pub mod histogram;
 mod inflight;
 mod logs;
 pub mod modules;

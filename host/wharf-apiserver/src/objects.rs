@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -73,6 +74,10 @@ pub struct Objects {
     /// Status updates queued to the store and not yet answered, by key
     /// ([`Objects::store_admitted`]).
     charges: Arc<std::sync::Mutex<Charges>>,
+    /// What admission added to each write it reviewed that was stored:
+    /// its plugins, its turn in the namespace, its charges (the store's
+    /// wait aside).
+    pub admission_time: Arc<crate::histogram::Histogram>,
 }
 
 /// One object read from the store.
@@ -441,6 +446,7 @@ impl Objects {
             allocator,
             contended: Default::default(),
             charges: Default::default(),
+            admission_time: Arc::default(),
             admission: Arc::default(),
         }
     }
@@ -714,7 +720,10 @@ impl Objects {
         self.check_namespace(resource, namespace).await?;
         let chain = self.admission_for(resource);
         let user = admission::current_user();
+        // What admission adds to this write (the store's own wait aside).
+        let mut admitting = Duration::ZERO;
         if let Some(chain) = &chain {
+            let started = Instant::now();
             let server_set = metadata_mut(&mut object).clone();
             let attributes = Attributes {
                 operation: Operation::Create,
@@ -734,6 +743,7 @@ impl Objects {
                     None => metadata.remove(key),
                 };
             }
+            admitting += started.elapsed();
         }
 
         // Taken in a namespace where charges were stored (or once one lost
@@ -757,6 +767,7 @@ impl Objects {
             }
             let mut updates = Vec::new();
             if let Some(chain) = &chain {
+                let started = Instant::now();
                 if turn.is_none() && !admission::nested() && self.contended(namespace) {
                     turn = Some(self.turn_on(namespace).await);
                 }
@@ -771,6 +782,7 @@ impl Objects {
                     user: &user,
                 };
                 updates = admission::blocking(|| chain.validate(&attributes, Some(&object)))?;
+                admitting += started.elapsed();
             }
             if dry_run {
                 return Ok(object);
@@ -808,6 +820,7 @@ impl Objects {
                         value: encode(&object)?,
                     },
                     &mut turn,
+                    &mut admitting,
                 )
                 .await?;
             if !matches!(created, Admitted::Stored(_)) {
@@ -827,6 +840,9 @@ impl Objects {
             match created {
                 Ok(kv) => {
                     set_resource_version(&mut object, kv.mod_revision);
+                    if chain.is_some() {
+                        self.admission_time.record(admitting);
+                    }
                     return Ok(object);
                 }
                 Err(wharf_store::Error::AlreadyExists { .. }) if given_name.is_none() => continue,
@@ -893,6 +909,7 @@ impl Objects {
         updates: &[StatusUpdate],
         main: Write,
         turn: &mut Option<tokio::sync::OwnedMutexGuard<()>>,
+        admitting: &mut Duration,
     ) -> ApiResult<Admitted> {
         let Some(chain) = chain.filter(|_| !updates.is_empty()) else {
             // Nothing charged: the next write need not wait for this one.
@@ -913,6 +930,7 @@ impl Objects {
                 Err(error) => Admitted::Failed(error),
             });
         };
+        let started = Instant::now();
         // Chained on queued charges only in turn: the turn orders them.
         let in_turn = turn.is_some();
         let mut writes = Vec::with_capacity(updates.len() + 1);
@@ -1033,10 +1051,15 @@ impl Objects {
                     }
                 }
                 turn.take();
+                *admitting += started.elapsed();
                 (queued.await, shown)
             }
-            Err(writes) => (self.store.write_all(writes).await, Vec::new()),
+            Err(writes) => {
+                *admitting += started.elapsed();
+                (self.store.write_all(writes).await, Vec::new())
+            }
         };
+        let started = Instant::now();
         if let Ok(written) = &answer {
             self.contended
                 .lock()
@@ -1059,6 +1082,7 @@ impl Objects {
                 }
             }
         }
+        *admitting += started.elapsed();
         match answer {
             Ok(mut written) => Ok(Admitted::Stored(written.pop().expect("the main write"))),
             Err(wharf_store::Error::Conflict {
@@ -1174,6 +1198,8 @@ impl Objects {
         // a race): writes there are admitted one after another.
         let mut turn = None;
         let mut retries = Retries::default();
+        // What admission adds to this write (the store's own wait aside).
+        let mut admitting = Duration::ZERO;
         while retries.next() {
             let current = self.get(resource, namespace, name).await?;
             let requested = change(&current.object)?;
@@ -1208,8 +1234,10 @@ impl Objects {
                 user: &user,
             };
             if let Some(chain) = &chain {
+                let started = Instant::now();
                 self.mutate(chain.as_ref(), &attributes, &mut next)?;
                 next = merge_server_fields(resource, &current.object, next, part);
+                admitting += started.elapsed();
             }
             let causes = validation::validate(resource, &next);
             if !causes.is_empty() {
@@ -1217,10 +1245,12 @@ impl Objects {
             }
             let mut updates = Vec::new();
             if let Some(chain) = &chain {
+                let started = Instant::now();
                 if turn.is_none() && !admission::nested() && self.contended(namespace) {
                     turn = Some(self.turn_on(namespace).await);
                 }
                 updates = admission::blocking(|| chain.validate(&attributes, Some(&next)))?;
+                admitting += started.elapsed();
             }
             if spec_of(&next) != spec_of(&current.object) {
                 let generation = current
@@ -1283,7 +1313,14 @@ impl Objects {
                     expected: current.revision,
                 };
                 match self
-                    .store_admitted(namespace, chain.as_ref(), &updates, write, &mut turn)
+                    .store_admitted(
+                        namespace,
+                        chain.as_ref(),
+                        &updates,
+                        write,
+                        &mut turn,
+                        &mut admitting,
+                    )
                     .await?
                 {
                     Admitted::Stored(kv) => Ok(kv.mod_revision),
@@ -1307,6 +1344,9 @@ impl Objects {
             match written {
                 Ok(revision) => {
                     set_resource_version(&mut next, revision);
+                    if chain.is_some() {
+                        self.admission_time.record(admitting);
+                    }
                     return Ok(next);
                 }
                 Err(wharf_store::Error::Conflict { .. }) if pinned.is_none() => continue,

@@ -4,7 +4,11 @@
 //! sample set (pod-security, limit-ranger, resource-quota) active in a
 //! namespace where each applies: it enforces `restricted` (the pods pass),
 //! its LimitRange gives the pods their resources, its ResourceQuota charges
-//! each one. The headline is the difference of the two p99 latencies.
+//! each one. The headline is the p99 of what admission adds to a create,
+//! measured in the server (`Objects::admission_time`: the plugins, the
+//! create's turn in its namespace, its charge; not the store's fsync,
+//! which both phases wait for and which varies by milliseconds from run to
+//! run on a shared disk); the two phases' end-to-end p99s are printed too.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,6 +66,7 @@ pub async fn run(options: AdmissionBench) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let admission_time = state.objects.admission_time.clone();
     tokio::spawn(wharf_apiserver::serve(
         listener,
         state,
@@ -112,6 +117,7 @@ pub async fn run(options: AdmissionBench) -> Result<(), String> {
     )
     .await?;
     check_applied(&api, wanted).await?;
+    admission_time.reset();
     let with = steady_creates(&api, &options, "admitted").await?;
     println!(
         "with {}: {} (warm-up {} creates)",
@@ -137,14 +143,25 @@ pub async fn run(options: AdmissionBench) -> Result<(), String> {
             plugin.pointer("/status/errors").unwrap_or(&json!(0)),
         );
     }
-    let overhead = with.quantile_us(0.99) - without.quantile_us(0.99);
+    let micros = |q: f64| admission_time.quantile(q).as_secs_f64() * 1e6;
     println!(
-        "admission: {} pod creates/s; p99 {:.0} µs without plugins, {:.0} µs with {} — admission overhead p99 {:.0} µs",
-        options.rate,
+        "  admission in the server, per create ({} creates; plugins, turns and charges, the store's wait aside): p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs",
+        admission_time.count(),
+        micros(0.5),
+        micros(0.9),
+        micros(0.99),
+    );
+    println!(
+        "  end to end: p99 {:.0} µs without plugins, {:.0} µs with them: {:+.0} µs (the store's fsync varies more than this from run to run)",
         without.quantile_us(0.99),
         with.quantile_us(0.99),
+        with.quantile_us(0.99) - without.quantile_us(0.99),
+    );
+    println!(
+        "admission: {} pod creates/s through {} — admission overhead p99 {:.0} µs",
+        options.rate,
         wanted.join(", "),
-        overhead
+        micros(0.99)
     );
     Ok(())
 }
