@@ -147,15 +147,7 @@ async fn server() -> Server {
 
 impl Server {
     async fn call(&self, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
-        let (status, body, _) = common::send(
-            &self.app,
-            method,
-            uri,
-            "application/json",
-            common::json_body(&body),
-        )
-        .await;
-        (status, body)
+        common::call(&self.app, method, uri, "application/json", &body).await
     }
 
     async fn namespace_with_quota(&self, namespace: &str, pods: u32) {

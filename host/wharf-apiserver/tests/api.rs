@@ -47,15 +47,7 @@ impl Server {
         content_type: &str,
         body: Value,
     ) -> (StatusCode, Value) {
-        let (status, body, _) = common::send(
-            &self.app,
-            method,
-            uri,
-            content_type,
-            common::json_body(&body),
-        )
-        .await;
-        (status, body)
+        common::call(&self.app, method, uri, content_type, &body).await
     }
 
     /// A request with a body as it is; the answer with its warnings.

@@ -136,15 +136,7 @@ impl Server {
     }
 
     async fn send_json(&self, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
-        let (status, body, _) = common::send(
-            &self.app,
-            method,
-            uri,
-            "application/json",
-            common::json_body(&body),
-        )
-        .await;
-        (status, body)
+        common::call(&self.app, method, uri, "application/json", &body).await
     }
 
     /// Sends `case` and checks the answer.

@@ -46,3 +46,15 @@ pub fn json_body(body: &Value) -> Body {
         Body::from(body.to_string())
     }
 }
+
+/// [`send`] with a JSON body (none for `null`): the status and the body.
+pub async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    content_type: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let (status, body, _) = send(app, method, uri, content_type, json_body(body)).await;
+    (status, body)
+}
