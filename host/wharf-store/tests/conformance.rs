@@ -95,6 +95,16 @@ conformance!(
     write_all_stores_each_write_with_its_own_revision_in_order,
 );
 
+/// A conflict's expected and current revisions (anything else fails).
+fn conflict(error: Error) -> (i64, i64) {
+    match error {
+        Error::Conflict {
+            expected, current, ..
+        } => (expected, current),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+}
+
 fn value(text: &str) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
 }
@@ -145,15 +155,10 @@ async fn update_is_guarded_by_the_modify_revision(store: Arc<dyn Store>) {
         .update("/t/a", value("stale"), created.mod_revision)
         .await
         .unwrap_err();
-    match error {
-        Error::Conflict {
-            expected, current, ..
-        } => {
-            assert_eq!(expected, created.mod_revision);
-            assert_eq!(current, updated.mod_revision);
-        }
-        other => panic!("expected Conflict, got {other:?}"),
-    }
+    assert_eq!(
+        conflict(error),
+        (created.mod_revision, updated.mod_revision)
+    );
     assert_eq!(
         store.get("/t/a").await.unwrap().unwrap().value,
         value("two")
@@ -178,23 +183,16 @@ async fn replace_is_guarded_by_the_value(store: Arc<dyn Store>) {
         .update("/t/r", value("two"), replaced.mod_revision)
         .await
         .unwrap();
-    store
+    let third = store
         .replace("/t/r", value("three"), value("two"))
         .await
         .unwrap();
+    assert!(third.mod_revision > same.mod_revision);
     let error = store
         .replace("/t/r", value("stale"), value("two"))
         .await
         .unwrap_err();
-    match error {
-        Error::Conflict {
-            expected, current, ..
-        } => {
-            assert_eq!(expected, 0);
-            assert!(current > same.mod_revision);
-        }
-        other => panic!("expected Conflict, got {other:?}"),
-    }
+    assert_eq!(conflict(error), (0, third.mod_revision));
     assert_eq!(
         store.get("/t/r").await.unwrap().unwrap().value,
         value("three")
