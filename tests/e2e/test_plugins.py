@@ -143,7 +143,20 @@ def test_a_misbehaving_plugin_fails_alone(embedded_cluster, mode, reason):
             assert condition["reason"] in ("OutOfMemory", "Trapped"), status
         return status
 
-    eventually(failed)
+    status = eventually(failed)
+    if mode == "panic":
+        # What the guest wrote to stderr (Rust's panic message) is the
+        # error, in the status and in the Warning event `describe` lists.
+        assert "the test guest panics on purpose" in status["lastError"], status
+
+        def described():
+            text = cluster.kubectl("describe", "plugin", "bad-panic").stdout
+            assert "Warning  Trapped" in text and "panics on purpose" in text, text
+
+        eventually(described)
+    load = plugin_status(cluster, "good")["load"]
+    assert load["from"] in ("cache", "compiled") and load["loadTime"].endswith("ms"), load
+    assert load["instantiateTime"].endswith("µs"), load
     # The host serves on, and the well-behaved plugin did its work.
     eventually(lambda: get_json(cluster, "configmap", "trigger-mirror")["data"] == {"a": "b"} or pytest.fail())
     assert cluster.kubectl("get", "--raw", "/readyz").stdout == "ok"

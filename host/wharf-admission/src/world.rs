@@ -88,6 +88,7 @@ impl AdmissionPlugins {
                 })? as usize,
         };
         let module = Arc::new(AdmissionModule::load(&self.runtime, bytes)?);
+        stats.loaded(Some(module.times()));
         let host = Arc::new(
             PluginHost::new(
                 plugin.name.clone(),

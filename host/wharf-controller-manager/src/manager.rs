@@ -111,7 +111,9 @@ impl PluginWorld for ControllerWorld {
         plugin: &PluginSpec,
         bytes: &[u8],
     ) -> Result<(), PluginError> {
-        running.reload(load_module(&self.runtime, &plugin.source, bytes)?);
+        let module = load_module(&self.runtime, &plugin.source, bytes)?;
+        running.stats.loaded(module.times());
+        running.reload(module);
         Ok(())
     }
 

@@ -73,11 +73,13 @@ impl ControllerPlugin {
         host.set_watched(&watched).map_err(|e| {
             PluginError::Failed(format!("cannot watch what the plugin registered: {e}"))
         })?;
+        let stats = Arc::new(PluginStats::default());
+        stats.loaded(module.times());
         let plugin = Arc::new(Self {
             name,
             spec,
             registration,
-            stats: Arc::default(),
+            stats,
             queue: Arc::new(WorkQueue::new()),
             current: Arc::new(RwLock::new(Current {
                 generation: 0,

@@ -114,6 +114,8 @@ struct Supervised<R> {
     /// A failed start is tried again at this time.
     retry: Option<(Instant, Duration)>,
     written: Value,
+    /// The Plugin object's uid, which its events name.
+    uid: String,
 }
 
 impl<R> Supervised<R> {
@@ -126,6 +128,7 @@ impl<R> Supervised<R> {
             message: String::new(),
             retry: None,
             written: Value::Null,
+            uid: String::new(),
         }
     }
 }
@@ -205,6 +208,9 @@ impl<W: PluginWorld> Supervisor<W> {
             .plugins
             .entry(name.clone())
             .or_insert_with(|| Supervised::new(Value::Null));
+        if let Some(uid) = object.pointer("/metadata/uid").and_then(Value::as_str) {
+            entry.uid = uid.to_string();
+        }
         if entry.spec == spec && (entry.running.is_some() || entry.retry.is_some()) {
             return;
         }
@@ -379,6 +385,33 @@ impl<W: PluginWorld> Supervisor<W> {
         self.write_statuses().await;
     }
 
+    /// A Warning event about a Plugin (in `default`, where kube records the
+    /// events of cluster-scoped objects), as `kubectl describe plugin`
+    /// lists them.
+    async fn warn(client: &LocalClient, name: &str, uid: &str, reason: &str, message: &str) {
+        let Ok(events) = client.resource("", "v1", "Event") else {
+            return;
+        };
+        let now = wharf_apiserver::now_rfc3339();
+        let event = json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": format!("{name}."), "namespace": "default"},
+            "involvedObject": {"apiVersion": "wharf.dev/v1alpha1", "kind": "Plugin", "name": name, "uid": uid},
+            "type": "Warning",
+            "reason": reason,
+            "message": message,
+            "source": {"component": "wharf-plugin-host"},
+            "reportingComponent": "wharf-plugin-host",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        });
+        if let Err(error) = client.create(&events, Some("default"), &event).await {
+            tracing::debug!(plugin = %name, %error, "event not recorded");
+        }
+    }
+
     async fn write_statuses(&mut self) {
         let Ok(resource) = self.client.resource("wharf.dev", "v1alpha1", "Plugin") else {
             return;
@@ -394,12 +427,28 @@ impl<W: PluginWorld> Supervisor<W> {
                     condition["lastTransitionTime"] = json!(wharf_apiserver::now_rfc3339());
                 }
             }
+            let new_error = status
+                .get("lastError")
+                .filter(|error| Some(*error) != entry.written.get("lastError"))
+                .and_then(Value::as_str)
+                .map(|message| {
+                    let reason = status
+                        .pointer("/conditions/0/reason")
+                        .and_then(Value::as_str)
+                        .unwrap_or("Failed");
+                    (reason.to_string(), message.to_string())
+                });
             match self
                 .client
                 .patch(&resource, None, name, &Patch::Merge(body), true)
                 .await
             {
-                Ok(_) => entry.written = status,
+                Ok(_) => {
+                    entry.written = status;
+                    if let Some((reason, message)) = new_error {
+                        Self::warn(&self.client, name, &entry.uid, &reason, &message).await;
+                    }
+                }
                 Err(error) => tracing::debug!(plugin = %name, %error, "plugin status not written"),
             }
         }
@@ -435,6 +484,18 @@ fn status_of<R: RunningPlugin>(entry: &Supervised<R>) -> Value {
     if let (Some(running), Some(stats)) = (&entry.running, &stats) {
         status["loadedDigest"] = json!(running.digest());
         status["latency"] = json!(format!("{}µs", stats.mean().as_micros()));
+        if let Some(times) = stats.load.lock().expect("stats").as_ref() {
+            let source = if times.from_cache {
+                "cache"
+            } else {
+                "compiled"
+            };
+            status["load"] = json!({
+                "from": source,
+                "loadTime": format!("{}ms", times.compile.as_millis()),
+                "instantiateTime": format!("{}µs", times.instantiate().as_micros()),
+            });
+        }
     }
     let last = (!message.is_empty())
         .then_some(message)

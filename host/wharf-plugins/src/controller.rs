@@ -154,6 +154,14 @@ impl ModuleKind {
         }
     }
 
+    /// How a WebAssembly module loaded (none for a native library).
+    pub fn times(&self) -> Option<Arc<crate::world::LoadTimes>> {
+        match self {
+            ModuleKind::Wasm(module) => Some(module.times()),
+            ModuleKind::Native(_) => None,
+        }
+    }
+
     /// A fresh instance with its own host.
     pub fn instantiate(
         &self,

@@ -5,9 +5,9 @@
 //! driven by a ticker thread, so that every call can have a deadline.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
@@ -17,6 +17,18 @@ use crate::error::PluginError;
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Core module instances one component may have (a Python component has 14).
+pub(crate) const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+/// Linear memories one component may have.
+pub(crate) const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
+/// Tables one component may have.
+pub(crate) const MAX_TABLES_PER_COMPONENT: u32 = 32;
+
+/// A component at least this big is compiled alone: compiling an
+/// interpreter (Python's is 18 MB) takes seconds and hundreds of MB, and
+/// three of them at once would triple the host's peak memory.
+const LARGE_COMPONENT_BYTES: usize = 4 << 20;
 
 /// Settings for the engine.
 #[derive(Clone, Debug)]
@@ -45,6 +57,20 @@ pub struct Runtime {
     engine: Engine,
     cache_dir: Option<PathBuf>,
     ticking: Arc<AtomicBool>,
+    /// Held while a large component compiles.
+    large_compile: Mutex<()>,
+}
+
+/// A compiled component not yet known to link: it is written to the
+/// compile cache only once it has ([`Runtime::remember`]), so that a
+/// module that fails to link is compiled again after a fix of the host
+/// rather than read back from the cache.
+pub struct Compiled {
+    pub component: Component,
+    pub digest: String,
+    /// How long it took to compile or to read from the cache.
+    pub took: Duration,
+    pub from_cache: bool,
 }
 
 impl Runtime {
@@ -52,13 +78,18 @@ impl Runtime {
         let mut pooling = PoolingAllocationConfig::default();
         pooling
             .total_component_instances(config.max_instances)
-            .total_core_instances(config.max_instances * 2)
+            // Interpreted guests are many core modules: a Python
+            // component instantiates 14 (its interpreter, libc, the
+            // adapters…). Core instances and tables cost only
+            // bookkeeping; memories are the slots that reserve address
+            // space.
+            .total_core_instances(config.max_instances * 16)
             .total_memories(config.max_instances * 2)
-            .total_tables(config.max_instances * 4)
+            .total_tables(config.max_instances * 8)
             .max_memory_size(config.max_memory_bytes)
-            .max_memories_per_component(4)
-            .max_tables_per_component(8)
-            .max_core_instances_per_component(16);
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
@@ -97,6 +128,7 @@ impl Runtime {
             engine,
             cache_dir: config.cache_dir,
             ticking,
+            large_compile: Mutex::new(()),
         }))
     }
 
@@ -105,36 +137,59 @@ impl Runtime {
     }
 
     /// Compiles a component, or loads it from the cache when this engine
-    /// compiled the same bytes before. Returns it with its digest.
-    pub fn compile(&self, bytes: &[u8]) -> Result<(Component, String), PluginError> {
+    /// compiled the same bytes before. Large components compile one at a
+    /// time. The result is cached by [`Runtime::remember`], once linked.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, PluginError> {
+        let started = Instant::now();
         let digest = digest(bytes);
-        let cached = self.cache_path(&digest);
-        if let Some(path) = &cached
+        if let Some(path) = self.cache_path(&digest)
             && path.exists()
         {
-            match load_precompiled(&self.engine, path) {
-                Ok(component) => return Ok((component, digest)),
+            match load_precompiled(&self.engine, &path) {
+                Ok(component) => {
+                    return Ok(Compiled {
+                        component,
+                        digest,
+                        took: started.elapsed(),
+                        from_cache: true,
+                    });
+                }
                 Err(error) => {
                     tracing::warn!(%error, path = %path.display(), "ignoring a bad compile cache entry")
                 }
             }
         }
+        let _alone = (bytes.len() >= LARGE_COMPONENT_BYTES)
+            .then(|| self.large_compile.lock().unwrap_or_else(|e| e.into_inner()));
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
-        if let Some(path) = cached {
-            match component.serialize() {
-                Ok(serialized) => {
-                    let temporary = path.with_extension("tmp");
-                    if let Err(error) = std::fs::write(&temporary, serialized)
-                        .and_then(|()| std::fs::rename(&temporary, &path))
-                    {
-                        tracing::warn!(%error, "cannot write the compile cache");
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "cannot serialize a compiled component"),
-            }
+        Ok(Compiled {
+            component,
+            digest,
+            took: started.elapsed(),
+            from_cache: false,
+        })
+    }
+
+    /// Writes a compiled component that linked to the compile cache.
+    pub fn remember(&self, compiled: &Compiled) {
+        if compiled.from_cache {
+            return;
         }
-        Ok((component, digest))
+        let Some(path) = self.cache_path(&compiled.digest) else {
+            return;
+        };
+        match compiled.component.serialize() {
+            Ok(serialized) => {
+                let temporary = path.with_extension("tmp");
+                if let Err(error) = std::fs::write(&temporary, serialized)
+                    .and_then(|()| std::fs::rename(&temporary, &path))
+                {
+                    tracing::warn!(%error, "cannot write the compile cache");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot serialize a compiled component"),
+        }
     }
 
     /// The cache file for `digest`: keyed by the module's digest and by the

@@ -31,6 +31,7 @@ mod limits;
 pub mod native;
 pub mod policy;
 mod stats;
+mod stdio;
 pub mod world;
 
 pub use engine::{EPOCH_TICK, Runtime, RuntimeConfig, digest};

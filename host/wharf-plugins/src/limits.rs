@@ -63,8 +63,8 @@ impl Permissions {
 pub(crate) fn store_limits(limits: &Limits) -> wasmtime::StoreLimits {
     wasmtime::StoreLimitsBuilder::new()
         .memory_size(limits.memory_bytes)
-        .instances(16)
-        .tables(32)
+        .instances(crate::engine::MAX_CORE_INSTANCES_PER_COMPONENT as usize)
+        .tables(crate::engine::MAX_TABLES_PER_COMPONENT as usize)
         .trap_on_grow_failure(true)
         .build()
 }

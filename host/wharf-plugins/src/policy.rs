@@ -187,6 +187,14 @@ impl PolicyModule {
         )?)))
     }
 
+    /// How a WebAssembly module loaded (none for a native library).
+    pub fn times(&self) -> Option<Arc<crate::world::LoadTimes>> {
+        match self {
+            PolicyModule::Wasm(module) => Some(module.times()),
+            PolicyModule::Native(_) => None,
+        }
+    }
+
     /// The module's content digest, `sha256:<hex>`.
     pub fn digest(&self) -> &str {
         match self {

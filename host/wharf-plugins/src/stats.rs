@@ -3,11 +3,12 @@
 //! threads, the scheduling loop, the admission chain) and the supervisor
 //! that writes its status.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::PluginError;
+use crate::world::LoadTimes;
 
 #[derive(Debug, Default)]
 pub struct PluginStats {
@@ -19,6 +20,8 @@ pub struct PluginStats {
     /// Set when the plugin could not start where it runs (for worlds that
     /// start it somewhere else, such as the scheduling loop).
     pub start_failure: Mutex<Option<String>>,
+    /// How the running module loaded (WebAssembly modules only).
+    pub load: Mutex<Option<Arc<LoadTimes>>>,
 }
 
 impl PluginStats {
@@ -37,6 +40,11 @@ impl PluginStats {
         self.errors.fetch_add(1, Ordering::Relaxed);
         *self.last_error.lock().expect("stats") =
             Some((error.reason().to_string(), error.to_string()));
+    }
+
+    /// Records how the running module loaded.
+    pub fn loaded(&self, times: Option<Arc<LoadTimes>>) {
+        *self.load.lock().expect("stats") = times;
     }
 
     /// Mean call latency.

@@ -11,6 +11,7 @@
 //! other trap is a trap.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
@@ -21,6 +22,7 @@ use crate::controller::ControllerHost;
 use crate::engine::{EPOCH_TICK, Runtime};
 use crate::error::PluginError;
 use crate::limits::Limits;
+use crate::stdio::GuestStdio;
 
 /// A world of the `wharf:plugin` package, as the host serves it.
 pub trait World: Sized + Send + Sync + 'static {
@@ -49,6 +51,7 @@ pub trait World: Sized + Send + Sync + 'static {
 /// call.
 pub struct Sandbox {
     wasi: WasiCtx,
+    stdio: GuestStdio,
     table: ResourceTable,
     limiter: Limiter,
     pub(crate) host: Arc<dyn ControllerHost>,
@@ -112,19 +115,45 @@ pub struct Module<W: World> {
     pre: W::Pre,
     runtime: Arc<Runtime>,
     digest: String,
+    times: Arc<LoadTimes>,
+}
+
+/// How long a module took to compile (or to read from the compile cache)
+/// and its last instance to start, as the Plugin's status shows them.
+#[derive(Debug, Default)]
+pub struct LoadTimes {
+    pub compile: Duration,
+    pub from_cache: bool,
+    instantiate_nanos: AtomicU64,
+}
+
+impl LoadTimes {
+    /// How long the last instance took to start.
+    pub fn instantiate(&self) -> Duration {
+        Duration::from_nanos(self.instantiate_nanos.load(Ordering::Relaxed))
+    }
 }
 
 impl<W: World> Module<W> {
     /// Compiles (or loads from the cache) and links a component.
+    /// A component that does not link is not cached.
     pub fn load(runtime: &Arc<Runtime>, bytes: &[u8]) -> Result<Self, PluginError> {
-        let (component, digest) = runtime.compile(bytes)?;
-        Self::link(runtime, component, digest)
+        let compiled = runtime.compile(bytes)?;
+        let times = LoadTimes {
+            compile: compiled.took,
+            from_cache: compiled.from_cache,
+            instantiate_nanos: AtomicU64::new(0),
+        };
+        let module = Self::link(runtime, &compiled.component, compiled.digest.clone(), times)?;
+        runtime.remember(&compiled);
+        Ok(module)
     }
 
     fn link(
         runtime: &Arc<Runtime>,
-        component: Component,
+        component: &Component,
         digest: String,
+        times: LoadTimes,
     ) -> Result<Self, PluginError> {
         let link_error = |e: wasmtime::Error| PluginError::Link {
             world: W::NAME,
@@ -133,13 +162,19 @@ impl<W: World> Module<W> {
         let mut linker: Linker<Sandbox> = Linker::new(runtime.engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
         W::add_to_linker(&mut linker).map_err(link_error)?;
-        let pre = linker.instantiate_pre(&component).map_err(link_error)?;
+        let pre = linker.instantiate_pre(component).map_err(link_error)?;
         let pre = W::prepare(pre).map_err(link_error)?;
         Ok(Self {
             pre,
             runtime: runtime.clone(),
             digest,
+            times: Arc::new(times),
         })
+    }
+
+    /// How long the module took to load and its last instance to start.
+    pub fn times(&self) -> Arc<LoadTimes> {
+        self.times.clone()
     }
 
     /// The module's content digest, `sha256:<hex>`.
@@ -153,8 +188,15 @@ impl<W: World> Module<W> {
         host: Arc<dyn ControllerHost>,
         limits: &Limits,
     ) -> Result<Instance<W>, PluginError> {
+        let started = std::time::Instant::now();
+        let log_host = host.clone();
+        let stdio = GuestStdio::new(Arc::new(move |level, line: &str| log_host.log(level, line)));
         let sandbox = Sandbox {
-            wasi: WasiCtx::builder().build(),
+            wasi: WasiCtx::builder()
+                .stdout(stdio.stdout())
+                .stderr(stdio.stderr())
+                .build(),
+            stdio,
             table: ResourceTable::new(),
             limiter: Limiter {
                 limits: crate::limits::store_limits(limits),
@@ -165,8 +207,13 @@ impl<W: World> Module<W> {
         let mut store = Store::new(self.runtime.engine(), sandbox);
         store.limiter(|sandbox| &mut sandbox.limiter);
         store.set_epoch_deadline(ticks(limits.call_deadline));
-        let bindings = W::instantiate(&self.pre, &mut store)
-            .map_err(|e| classify(e, limits, store.data().limiter.memory_refused))?;
+        let bindings = W::instantiate(&self.pre, &mut store).map_err(|e| {
+            let sandbox = store.data();
+            classify(e, limits, sandbox.limiter.memory_refused, &sandbox.stdio)
+        })?;
+        self.times
+            .instantiate_nanos
+            .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         Ok(Instance {
             store,
             bindings,
@@ -194,13 +241,17 @@ impl<W: World> Instance<W> {
     ) -> Result<T, PluginError> {
         self.store
             .set_epoch_deadline(ticks(self.limits.call_deadline));
-        self.store.data_mut().limiter.memory_refused = false;
+        let sandbox = self.store.data_mut();
+        sandbox.limiter.memory_refused = false;
+        sandbox.stdio.begin_call();
         let result = call(&self.bindings, &mut self.store);
         result.map_err(|error| {
+            let sandbox = self.store.data();
             classify(
                 error,
                 &self.limits,
-                self.store.data().limiter.memory_refused,
+                sandbox.limiter.memory_refused,
+                &sandbox.stdio,
             )
         })
     }
@@ -216,10 +267,25 @@ pub(crate) fn ticks(deadline: Duration) -> u64 {
 }
 
 /// Turns a failed call into the runtime's error, from wasmtime's trap code
-/// and whether the store refused memory during the call.
-fn classify(error: wasmtime::Error, limits: &Limits, memory_refused: bool) -> PluginError {
+/// and whether the store refused memory during the call. What the call
+/// wrote last to stderr (a traceback, a panic message) says more than the
+/// host's backtrace of the trap: with it, the error is the trap's cause
+/// and those lines, and the full trap goes to the log.
+fn classify(
+    error: wasmtime::Error,
+    limits: &Limits,
+    memory_refused: bool,
+    stdio: &GuestStdio,
+) -> PluginError {
     let trap = error.downcast_ref::<Trap>().copied();
-    let text = format!("{error:#}");
+    let text = match (stdio.take_tail(), trap) {
+        (Some(tail), Some(trap)) => {
+            tracing::debug!(error = format!("{error:#}"), "plugin trap");
+            format!("{trap}; the plugin's stderr ends with:\n{tail}")
+        }
+        (Some(tail), None) => format!("{error:#}; the plugin's stderr ends with:\n{tail}"),
+        (None, _) => format!("{error:#}"),
+    };
     match trap {
         Some(Trap::Interrupt) => PluginError::Timeout(limits.call_deadline),
         Some(Trap::AllocationTooLarge) => PluginError::OutOfMemory(text),

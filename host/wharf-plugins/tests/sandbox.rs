@@ -30,6 +30,7 @@ fn guest_bytes() -> Vec<u8> {
 #[derive(Default)]
 struct RecordingHost {
     calls: Mutex<Vec<String>>,
+    logs: Mutex<Vec<(Level, String)>>,
 }
 
 impl ControllerHost for RecordingHost {
@@ -70,7 +71,9 @@ impl ControllerHost for RecordingHost {
     fn delete(&self, _: &Kind, _: Option<&str>, _: &str) -> Result<(), ApiError> {
         Ok(())
     }
-    fn log(&self, _: Level, _: &str) {}
+    fn log(&self, level: Level, message: &str) {
+        self.logs.lock().unwrap().push((level, message.to_string()));
+    }
     fn state_get(&self, _: &str) -> Option<Vec<u8>> {
         None
     }
@@ -145,7 +148,22 @@ fn a_panic_is_contained_as_a_trap() {
     let mut panicking = module.instantiate(host.clone(), &limits).unwrap();
     panicking.init(&config("panic")).unwrap();
     let error = panicking.reconcile(None, "x").0.unwrap_err();
-    assert!(matches!(error, PluginError::Trap(_)), "{error:?}");
+    // The panic message the guest wrote to stderr is in the error (what
+    // the Plugin's status shows) and in the plugin's log.
+    assert!(
+        matches!(&error, PluginError::Trap(message)
+            if message.contains("stderr ends with") && message.contains("the test guest panics on purpose")),
+        "{error:?}"
+    );
+    assert!(
+        host.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(level, line)| *level == Level::Warn && line.contains("panics on purpose")),
+        "{:?}",
+        host.logs.lock().unwrap()
+    );
     let mut healthy = module.instantiate(host, &limits).unwrap();
     healthy.init(&config("noop")).unwrap();
     assert!(healthy.reconcile(None, "x").0.is_ok());
@@ -188,10 +206,28 @@ fn a_second_load_comes_from_the_compile_cache_and_garbage_is_rejected() {
     let cached: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
     assert_eq!(cached.len(), 1, "one compiled artifact in the cache");
     let second = ControllerModule::load(&runtime, &bytes).unwrap();
+    assert!(!first.times().from_cache && second.times().from_cache);
     assert_eq!(first.digest(), second.digest());
     assert!(first.digest().starts_with("sha256:"));
     let error = ControllerModule::load(&runtime, b"\0asm not really")
         .err()
         .expect("garbage does not load");
     assert!(matches!(error, PluginError::Compile(_)), "{error:?}");
+}
+
+#[test]
+fn a_component_that_does_not_link_is_not_cached() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    // A controller is not an admission plugin: it compiles, but does not
+    // fit the admission world.
+    let error = wharf_plugins::admission::AdmissionModule::load(&runtime, &guest_bytes())
+        .err()
+        .expect("a controller does not link as an admission plugin");
+    assert!(matches!(error, PluginError::Link { .. }), "{error:?}");
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
 }

@@ -142,6 +142,7 @@ fn policy_spec(
         ModuleSource::File(path) if plugin.source.is_native() => PolicyModule::load_native(path)?,
         _ => PolicyModule::load_wasm(runtime, bytes)?,
     };
+    stats.loaded(module.times());
     Ok(PolicySpec {
         name: plugin.name.clone(),
         module,
