@@ -2,7 +2,7 @@
 
 mod bench;
 mod node_cmd;
-mod plugin_cmd;
+mod plugin;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -27,7 +27,7 @@ enum Commands {
     /// Manage plugin modules.
     Plugin {
         #[command(subcommand)]
-        command: plugin_cmd::PluginCommand,
+        command: plugin::PluginCommand,
     },
     /// Measure a part of Wharf; the last line printed is a one-line summary.
     Bench {
@@ -74,7 +74,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Commands::Up(options) => up::run(*options).await,
             Commands::Node(options) => node_cmd::run(*options).await,
-            Commands::Plugin { command } => plugin_cmd::run(command).await,
+            Commands::Plugin { command } => plugin::run(command).await,
             Commands::Bench { target } => bench::run(target).await,
         }
     });

@@ -112,6 +112,9 @@ const SAMPLE_PLUGINS: &[&str] = &[
     include_str!("../../../plugins/admission/limit-ranger/plugin.yaml"),
     include_str!("../../../plugins/admission/resource-quota/plugin.yaml"),
     include_str!("../../../plugins/controllers/resourcequota/plugin.yaml"),
+    include_str!("../../../plugins/scheduling/node-resources-allocatable/plugin.yaml"),
+    include_str!("../../../plugins/controllers/config-reloader/plugin.yaml"),
+    include_str!("../../../plugins/admission/image-policy/plugin.yaml"),
 ];
 
 pub(crate) fn default_plugin_dir() -> Option<PathBuf> {

@@ -1,0 +1,53 @@
+/*
+ * For a C plugin's native unit tests (`wharf plugin test` builds each C file
+ * of test/ with the plugin's sources, the bindings and a fake host, and
+ * runs it): checks, the fake host's clock and log, and builders of the
+ * records the host would send.
+ */
+#ifndef WHARF_TESTING_H
+#define WHARF_TESTING_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "wharf.h"
+
+/* The fake clock (milliseconds since the epoch); set it freely. */
+extern uint64_t wharf_fake_now_millis;
+/* The last line the plugin logged, and its level (-1: none yet). */
+extern char wharf_fake_last_log[1024];
+extern int wharf_fake_last_level;
+
+/* Fails the test program with the place and the condition. */
+#define WHARF_CHECK(condition)                                                     \
+    do {                                                                           \
+        if (!(condition)) {                                                        \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
+            exit(1);                                                               \
+        }                                                                          \
+    } while (0)
+
+#define WHARF_CHECK_EQ(actual, expected)                                                       \
+    do {                                                                                       \
+        long long wharf_actual_ = (long long)(actual), wharf_expected_ = (long long)(expected); \
+        if (wharf_actual_ != wharf_expected_) {                                                \
+            fprintf(stderr, "%s:%d: %s is %lld, expected %lld\n", __FILE__, __LINE__, #actual, \
+                    wharf_actual_, wharf_expected_);                                           \
+            exit(1);                                                                           \
+        }                                                                                      \
+    } while (0)
+
+#ifdef WHARF_WORLD_SCHEDULER
+/* An `upsert-node` change for a node with this allocatable CPU
+ * (millicores) and memory (bytes), no labels or taints, as the host
+ * sends it (its strings malloc'd: the plugin owns what `update` gets). */
+exports_wharf_plugin_policy_change_t wharf_test_node(uint32_t index, const char *name,
+                                                     uint64_t milli_cpu, uint64_t memory_bytes);
+/* Calls the plugin's `update` with these changes (copied into a list
+ * the plugin owns). */
+void wharf_test_update(const exports_wharf_plugin_policy_change_t *changes, size_t count);
+/* A pod with these non-zero requests, as the host sends it. */
+wharf_pod_t wharf_test_pod(const char *name, uint64_t milli_cpu, uint64_t memory_bytes);
+#endif
+
+#endif
