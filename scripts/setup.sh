@@ -12,8 +12,9 @@ set -euo pipefail
 # venv for the end-to-end tests' Python environment, iproute2 (`ip netns`)
 # and the CNI plugins for pod networks, nftables for the service proxy, the
 # Docker Engine and a static busybox for the docker runtime driver (its
-# tests build their image from it, and the pause image is built from it).
-packages=(gcc libc6-dev protobuf-compiler libprotobuf-dev etcd-server python3-venv iproute2 containernetworking-plugins nftables docker.io busybox-static)
+# tests build their image from it, and the pause image is built from it),
+# clang, lld, wasi-libc and clang's wasm32 runtime for plugins written in C.
+packages=(gcc libc6-dev protobuf-compiler libprotobuf-dev etcd-server python3-venv iproute2 containernetworking-plugins nftables docker.io busybox-static clang lld wasi-libc libclang-rt-14-dev-wasm32)
 
 sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -76,12 +77,30 @@ check "the CNI plugins bridge, host-local, loopback and portmap are not all in /
 check "nft is missing (Debian nftables)" found nft
 check "dockerd is missing (Debian docker.io)" found dockerd
 check "/bin/busybox is missing or not static (Debian busybox-static)" static /bin/busybox
+printf '#include <stdlib.h>\nvoid *f(void) { return malloc(1); }\n' >"$scratch/plugin.c"
+check "clang cannot build a wasm32-wasi reactor, which C plugins are (Debian clang, lld, wasi-libc, libclang-rt-14-dev-wasm32)" \
+    clang --target=wasm32-wasi -mexec-model=reactor -o "$scratch/plugin.wasm" "$scratch/plugin.c"
 check "the Rust target wasm32-wasip2 is not installed (rustup target add wasm32-wasip2)" \
     test -d "$(rustc --print sysroot)/lib/rustlib/wasm32-wasip2/lib"
 if [ "${#problems[@]}" -gt 0 ]; then
     printf 'setup: %s\n' "${problems[@]}" >&2
     echo "setup: ${#problems[@]} missing; install the packages named above (setup installs: ${packages[*]})" >&2
     exit 1
+fi
+
+# Node.js and npm for JavaScript/TypeScript plugins: Debian's (18) unless
+# the machine has a Node.js already. The JavaScript SDK's toolchain
+# (componentize-js, esbuild, TypeScript; pinned by its package-lock.json)
+# goes into sdk/js/node_modules.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "setup: installing Debian packages: nodejs npm"
+    sudo_if_needed apt-get update -qq
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+js_sdk="$(cd "$(dirname "$0")/.." && pwd)/sdk/js"
+if ! cmp -s "$js_sdk/package-lock.json" "$js_sdk/node_modules/.wharf-package-lock.json"; then
+    npm ci --prefix "$js_sdk" --no-audit --no-fund --loglevel=error
+    cp "$js_sdk/package-lock.json" "$js_sdk/node_modules/.wharf-package-lock.json"
 fi
 
 # The end-to-end tests' clients: kubectl v1.37 and the official Python client,
@@ -91,9 +110,12 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 if [ ! -x "$repo/.venv/bin/pip" ]; then
     python3 -m venv "$repo/.venv"
 fi
-requirements="$repo/tests/e2e/requirements.txt"
+# The same environment has the Python plugin SDK's pinned toolchain
+# (componentize-py, pytest), which `wharf plugin build` and `test` use.
 stamp="$repo/.venv/.requirements"
-if ! cmp -s "$requirements" "$stamp"; then
-    "$repo/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-    cp "$requirements" "$stamp"
+wanted="$(cat "$repo/tests/e2e/requirements.txt" "$repo/sdk/python/requirements.txt")"
+if [ "$wanted" != "$(cat "$stamp" 2>/dev/null)" ]; then
+    "$repo/.venv/bin/pip" install --quiet --disable-pip-version-check \
+        -r "$repo/tests/e2e/requirements.txt" -r "$repo/sdk/python/requirements.txt"
+    printf '%s' "$wanted" >"$stamp"
 fi

@@ -217,3 +217,27 @@ def test_a_policy_that_loops_or_panics_fails_its_calls_alone_and_its_removal_let
         assert cluster.kubectl("get", "--raw", "/readyz").stdout.strip() == "ok"
         cluster.kubectl("delete", "plugin", name)
         eventually(lambda: running_on(cluster, f"blocked-by-{name}"), timeout=40)
+
+
+def test_the_c_policy_fills_small_nodes_first_until_it_is_removed(sim_cluster):
+    """NodeResourcesAllocatable, the sample policy written in C (sdk/c),
+    as `wharf up` installs it (mode Least): a pod goes to one of the 2-CPU
+    nodes though a 16-CPU one is emptier (which every other score
+    prefers); once the Plugin is deleted, the next pod goes to the big one."""
+    cluster = sim_cluster
+    wait_ready(cluster)
+    wait_loaded(cluster, "node-resources-allocatable")
+    apply(cluster, {"apiVersion": "v1", "kind": "Node",
+                    "metadata": {"name": "huge", "labels": {"wharf.dev/hollow": "true"}},
+                    "status": {"capacity": {"cpu": "16", "memory": "64Gi", "pods": "110"}}})
+    eventually(lambda: len(get_json(cluster, "nodes")["items"]) == 4 or fail("huge not registered"))
+    apply(cluster, pod("first"))
+    assert eventually(lambda: running_on(cluster, "first")).startswith("sim-")
+    def called():
+        status = get_json(cluster, "plugin", "node-resources-allocatable")["status"]
+        assert status["calls"] > 0 and status["phase"] == "Loaded", status
+    eventually(called)  # statuses are written every 500 ms
+    cluster.kubectl("delete", "plugin", "node-resources-allocatable")
+    eventually(lambda: "node-resources-allocatable" not in cluster.kubectl("get", "plugins").stdout or fail("still there"))
+    apply(cluster, pod("second"))
+    assert eventually(lambda: running_on(cluster, "second")) == "huge"

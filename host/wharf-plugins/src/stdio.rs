@@ -203,8 +203,10 @@ impl tokio::io::AsyncWrite for GuestStream {
 mod tests {
     use super::*;
 
+    type Lines = Arc<Mutex<Vec<(Level, String)>>>;
+
     /// A log that records its lines.
-    fn recording() -> (LogSink, Arc<Mutex<Vec<(Level, String)>>>) {
+    fn recording() -> (LogSink, Lines) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let kept = lines.clone();
         let sink: LogSink =
