@@ -15,7 +15,7 @@ bash scripts/build-plugins.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The SDKs in other languages (with their examples), and the unit tests of
 # the sample plugins written in them, each in its language's runner.
-.venv/bin/python -m pytest -q sdk/python
+(cd sdk/python && ../../.venv/bin/python -m pytest -q)
 npm test --prefix sdk/js --silent
 for folder in plugins/*/*/; do
     if [ -f "$folder/plugin.yaml" ] && [ ! -f "$folder/Cargo.toml" ]; then

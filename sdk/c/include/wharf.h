@@ -88,6 +88,27 @@ bool wharf_json_string(wharf_json_t value, char *buffer, size_t size);
 /* How many items an array has; -1 when it is not an array. */
 int wharf_json_length(wharf_json_t value);
 
+#if defined(WHARF_WORLD_CONTROLLER) || defined(WHARF_WORLD_ADMISSION)
+/*
+ * The cluster, for controllers and admission plugins: objects as JSON
+ * text. A failed call returns -1 and leaves its message in
+ * wharf_last_error() (`NotFound: …`, `Conflict: …`, as the API says it).
+ */
+typedef wharf_plugin_cluster_kind_t wharf_kind_t;
+
+/* A kind, borrowing its strings (`""`, `"v1"`, `"ConfigMap"`). */
+wharf_kind_t wharf_kind(const char *group, const char *version, const char *kind);
+/* The object as JSON into `out` (malloc'd: wharf_string_free it): 1;
+ * absent: 0; failed: -1. */
+int wharf_get(const wharf_kind_t *kind, const char *ns, const char *name, wharf_string_t *out);
+/* Creates an object (JSON): 0, or -1. */
+int wharf_create(const wharf_kind_t *kind, const char *ns, const char *json, size_t len);
+/* Replaces an object (JSON, its resourceVersion guarding the write): 0, or -1. */
+int wharf_update(const wharf_kind_t *kind, const char *ns, const char *json, size_t len);
+/* Why the last failed call failed. */
+const char *wharf_last_error(void);
+#endif
+
 #ifdef WHARF_WORLD_SCHEDULER
 /*
  * Scheduling policies. The host pushes node changes (`update`); the SDK

@@ -230,6 +230,71 @@ int wharf_json_length(wharf_json_t value) {
     }
 }
 
+/* ---- the cluster (controllers, admission plugins) ---- */
+
+#if defined(WHARF_WORLD_CONTROLLER) || defined(WHARF_WORLD_ADMISSION)
+
+static char last_error[512];
+
+const char *wharf_last_error(void) {
+    return last_error;
+}
+
+/* A borrowed WIT string of a C string. */
+static wharf_string_t borrowed(const char *text) {
+    wharf_string_t s = {(uint8_t *)text, text ? strlen(text) : 0};
+    return s;
+}
+
+wharf_kind_t wharf_kind(const char *group, const char *version, const char *kind) {
+    wharf_kind_t k = {borrowed(group), borrowed(version), borrowed(kind)};
+    return k;
+}
+
+/* Keeps an API error's message, then frees it. */
+static int failed(wharf_plugin_cluster_api_error_t *error) {
+    static const char *const names[] = {"NotFound", "AlreadyExists", "Conflict", "Forbidden", "Invalid", "Other"};
+    wharf_string_t *message = &error->val.not_found; /* every case is a string */
+    snprintf(last_error, sizeof last_error, "%s: %.*s", error->tag < 6 ? names[error->tag] : "Other",
+             (int)message->len, (const char *)message->ptr);
+    wharf_string_free(message);
+    return -1;
+}
+
+int wharf_get(const wharf_kind_t *kind, const char *ns, const char *name, wharf_string_t *out) {
+    wharf_string_t namespace_ = borrowed(ns), object_name = borrowed(name);
+    WHARF_CAT(WHARF_WORLD, _option_string_t) found;
+    wharf_plugin_cluster_api_error_t error;
+    if (!wharf_plugin_cluster_get((wharf_kind_t *)kind, ns ? &namespace_ : NULL, &object_name, &found, &error)) {
+        return failed(&error);
+    }
+    if (!found.is_some) return 0;
+    *out = found.val;
+    return 1;
+}
+
+int wharf_create(const wharf_kind_t *kind, const char *ns, const char *json, size_t len) {
+    wharf_string_t namespace_ = borrowed(ns), object = {(uint8_t *)json, len}, stored;
+    wharf_plugin_cluster_api_error_t error;
+    if (!wharf_plugin_cluster_create((wharf_kind_t *)kind, ns ? &namespace_ : NULL, &object, &stored, &error)) {
+        return failed(&error);
+    }
+    wharf_string_free(&stored);
+    return 0;
+}
+
+int wharf_update(const wharf_kind_t *kind, const char *ns, const char *json, size_t len) {
+    wharf_string_t namespace_ = borrowed(ns), object = {(uint8_t *)json, len}, stored;
+    wharf_plugin_cluster_api_error_t error;
+    if (!wharf_plugin_cluster_update((wharf_kind_t *)kind, ns ? &namespace_ : NULL, &object, &stored, &error)) {
+        return failed(&error);
+    }
+    wharf_string_free(&stored);
+    return 0;
+}
+
+#endif
+
 /* ---- the scheduler world's node table ---- */
 
 #ifdef WHARF_WORLD_SCHEDULER

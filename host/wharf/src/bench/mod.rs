@@ -3,6 +3,7 @@
 
 mod admission;
 mod api;
+mod langs;
 mod plugins;
 mod pods;
 mod report;

@@ -46,6 +46,13 @@ pub struct PluginsBench {
     /// Replicas of the scale phase.
     #[arg(long, default_value_t = 10_000)]
     replicas: u32,
+    /// Instead: the same controller in each SDK's language (size,
+    /// compile, cached load, instantiation, idle memory, reconcile cost).
+    #[arg(long)]
+    langs: bool,
+    /// Reconcile calls of each kind per language with `--langs`.
+    #[arg(long, default_value_t = 20_000)]
+    lang_calls: u32,
 }
 
 fn plugin_dir(options: &PluginsBench) -> Result<PathBuf, String> {
@@ -96,6 +103,12 @@ fn all_permissions() -> Permissions {
 
 pub async fn run(options: PluginsBench) -> Result<(), String> {
     let dir = plugin_dir(&options)?;
+    if options.langs {
+        let calls = options.lang_calls;
+        return tokio::task::spawn_blocking(move || super::langs::run(&dir, calls))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let guest = read(&dir, "wharf_test_guest.wasm")?;
     let runtime = Runtime::new(RuntimeConfig::default()).map_err(|e| e.to_string())?;
     let compile_started = Instant::now();

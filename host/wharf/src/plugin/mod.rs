@@ -10,7 +10,7 @@
 //! - `dev`: build, push and hot-swap into the running cluster on every
 //!   save, printing the Plugin's status.
 
-mod build;
+pub(crate) mod build;
 mod check;
 mod dev;
 mod new;
