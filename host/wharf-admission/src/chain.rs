@@ -133,7 +133,7 @@ impl ActivePlugin {
         let started = Instant::now();
         let result = instance.review(request);
         self.stats.record(started.elapsed(), result.as_ref().err());
-        if result.as_ref().is_err_and(PluginError::poisons_instance) {
+        if result.as_ref().is_err_and(PluginError::poisons_instance) || instance.worn_out() {
             self.pool.discard();
         } else {
             self.pool.give_back(instance);

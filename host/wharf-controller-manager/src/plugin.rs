@@ -201,6 +201,9 @@ impl ControllerPlugin {
                 self.stats.record(elapsed, outcome.as_ref().err());
                 outcome
             });
+            if slot.as_ref().is_some_and(InstanceKind::worn_out) {
+                slot = None;
+            }
             match result {
                 Ok(Outcome::Done) => self.queue.forget(&key),
                 Ok(Outcome::RequeueAfter(millis)) => {

@@ -194,6 +194,15 @@ pub enum InstanceKind {
 }
 
 impl InstanceKind {
+    /// Whether the instance should be replaced after this call (see
+    /// [`Instance::worn_out`]; native instances never are).
+    pub fn worn_out(&self) -> bool {
+        match self {
+            InstanceKind::Wasm(instance) => instance.worn_out(),
+            InstanceKind::Native(_) => false,
+        }
+    }
+
     /// Calls `init` with the plugin's config (JSON).
     pub fn init(&mut self, config: &str) -> Result<Registration, PluginError> {
         match self {

@@ -72,6 +72,8 @@ impl WasiView for Sandbox {
 struct Limiter {
     limits: StoreLimits,
     memory_refused: bool,
+    /// The linear memory the instance has grown to.
+    memory_bytes: usize,
 }
 
 impl ResourceLimiter for Limiter {
@@ -82,8 +84,9 @@ impl ResourceLimiter for Limiter {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = self.limits.memory_growing(current, desired, maximum);
-        if !matches!(allowed, Ok(true)) {
-            self.memory_refused = true;
+        match allowed {
+            Ok(true) => self.memory_bytes = self.memory_bytes.max(desired),
+            _ => self.memory_refused = true,
         }
         allowed
     }
@@ -201,6 +204,7 @@ impl<W: World> Module<W> {
             limiter: Limiter {
                 limits: crate::limits::store_limits(limits),
                 memory_refused: false,
+                memory_bytes: 0,
             },
             host,
         };
@@ -258,6 +262,14 @@ impl<W: World> Instance<W> {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Whether the instance has grown past three quarters of its memory
+    /// limit. A garbage-collected guest (JavaScript, Python) grows its
+    /// memory before it collects and aborts when it cannot grow: its
+    /// caller replaces it after this call, before a call fails.
+    pub fn worn_out(&self) -> bool {
+        self.store.data().limiter.memory_bytes > self.limits.memory_bytes / 4 * 3
     }
 }
 

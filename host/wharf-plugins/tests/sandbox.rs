@@ -216,6 +216,25 @@ fn a_second_load_comes_from_the_compile_cache_and_garbage_is_rejected() {
 }
 
 #[test]
+fn an_instance_past_three_quarters_of_its_memory_limit_is_worn_out() {
+    let roomy = Limits::default();
+    let (_runtime, module, host) = setup(&roomy);
+    let mut instance = module.instantiate(host.clone(), &roomy).unwrap();
+    instance.init(&config("noop")).unwrap();
+    assert!(!instance.worn_out());
+    // The guest's initial memory (about 1.1 MiB) is past three quarters
+    // of a 1.4 MiB limit, yet within it: it runs, and is to be replaced.
+    let tight = Limits {
+        memory_bytes: 1_400_000,
+        ..Limits::default()
+    };
+    let mut instance = module.instantiate(host, &tight).unwrap();
+    instance.init(&config("noop")).unwrap();
+    assert!(instance.reconcile(None, "x").0.is_ok());
+    assert!(instance.worn_out());
+}
+
+#[test]
 fn a_component_that_does_not_link_is_not_cached() {
     let cache = tempfile::tempdir().unwrap();
     let runtime = Runtime::new(RuntimeConfig {
