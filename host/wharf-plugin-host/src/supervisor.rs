@@ -493,8 +493,12 @@ fn status_of<R: RunningPlugin>(entry: &Supervised<R>) -> Value {
             status["load"] = json!({
                 "from": source,
                 "loadTime": format!("{}ms", times.compile.as_millis()),
-                "instantiateTime": format!("{}µs", times.instantiate().as_micros()),
             });
+            // Instances start lazily: none yet right after a reload.
+            if !times.instantiate().is_zero() {
+                status["load"]["instantiateTime"] =
+                    json!(format!("{}µs", times.instantiate().as_micros()));
+            }
         }
     }
     let last = (!message.is_empty())
