@@ -17,7 +17,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # the sample plugins written in them, each in its language's runner.
 (cd sdk/python && ../../.venv/bin/python -m pytest -q)
 npm test --prefix sdk/js --silent
-for folder in plugins/*/*/; do
+for folder in plugins/*/*/ sdk/c/examples/*/; do
     if [ -f "$folder/plugin.yaml" ] && [ ! -f "$folder/Cargo.toml" ]; then
         "$target/debug/wharf" plugin test "$folder"
     fi

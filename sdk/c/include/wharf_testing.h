@@ -37,6 +37,30 @@ extern int wharf_fake_last_level;
         }                                                                                      \
     } while (0)
 
+#if defined(WHARF_WORLD_CONTROLLER) || defined(WHARF_WORLD_ADMISSION)
+/* The fake cluster: objects as JSON text by kind (`ConfigMap`), namespace
+ * (NULL: cluster-scoped) and name. get, create, update and delete work;
+ * list, patch, create-all and update-status answer an error. */
+void wharf_fake_put(const char *kind, const char *ns, const char *name, const char *json);
+/* The object's JSON, or NULL. */
+const char *wharf_fake_object(const char *kind, const char *ns, const char *name);
+/* Forgets every object, the write count and the last event. */
+void wharf_fake_reset(void);
+/* Writes (create, update, delete) since the last reset. */
+extern int wharf_fake_writes;
+/* The last event the plugin emitted: `Normal Reason message`. */
+extern char wharf_fake_last_event[256];
+#endif
+
+#ifdef WHARF_WORLD_CONTROLLER
+/* Calls the plugin's `init` with a config (JSON); false (and the error on
+ * stderr) when it fails. */
+bool wharf_test_init(const char *config);
+/* Calls the plugin's `reconcile` for namespace/name (ns NULL:
+ * cluster-scoped); false (and the error on stderr) when it fails. */
+bool wharf_test_reconcile(const char *ns, const char *name);
+#endif
+
 #ifdef WHARF_WORLD_SCHEDULER
 /* An `upsert-node` change for a node with this allocatable CPU
  * (millicores) and memory (bytes), no labels or taints, as the host

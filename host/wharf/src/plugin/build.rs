@@ -421,6 +421,7 @@ fn test_c(folder: &Folder, root: &Path) -> Result<(), String> {
                 "-Wall",
                 "-Wno-attributes",
                 "-Wno-unused-parameter",
+                "-Wno-maybe-uninitialized",
                 "-fsanitize=address,undefined",
             ])
             .arg("-I")
