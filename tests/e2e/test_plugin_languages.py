@@ -128,6 +128,11 @@ def test_a_c_policy_from_wharf_plugin_new_tests_builds_and_fits_its_world():
     assert refused.returncode != 0
     assert "does not export wharf:plugin/review@0.1.0" in refused.stderr, refused.stderr
     assert "build it for world `admission`" in refused.stderr, refused.stderr
+    # The admission template too.
+    folder = work / "labels-required"
+    wharf("plugin", "new", "labels-required", "--lang", "c", "--type", "admission", "--dir", str(folder))
+    assert ": ok" in wharf("plugin", "test", str(folder)).stdout
+    assert Path(wharf("plugin", "build", str(folder)).stdout.strip()).stat().st_size > 0
 
 
 def test_the_typescript_image_policy_judges_pods_as_their_namespace_asks(cluster):

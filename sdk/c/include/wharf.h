@@ -109,6 +109,24 @@ int wharf_update(const wharf_kind_t *kind, const char *ns, const char *json, siz
 const char *wharf_last_error(void);
 #endif
 
+#ifdef WHARF_WORLD_ADMISSION
+/*
+ * Admission plugins: the `review` export answers a response the bindings
+ * free after the host has read it. Start from wharf_allow, then deny or
+ * add warnings (malloc'd copies are made).
+ */
+typedef exports_wharf_plugin_review_request_t wharf_request_t;
+typedef exports_wharf_plugin_review_response_t wharf_response_t;
+
+/* An empty response: allow. */
+void wharf_allow(wharf_response_t *response);
+/* Deny, with the message the client sees (`admission plugin "NAME"
+ * denied the request: …`). */
+void wharf_deny(wharf_response_t *response, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* A warning for the client (kubectl prints it). */
+void wharf_add_warning(wharf_response_t *response, const char *text);
+#endif
+
 #ifdef WHARF_WORLD_SCHEDULER
 /*
  * Scheduling policies. The host pushes node changes (`update`); the SDK

@@ -61,6 +61,17 @@ bool wharf_test_init(const char *config);
 bool wharf_test_reconcile(const char *ns, const char *name);
 #endif
 
+#ifdef WHARF_WORLD_ADMISSION
+/* Calls the plugin's `init` with a config (JSON); false (and the error on
+ * stderr) when it fails. */
+bool wharf_test_init(const char *config);
+/* Reviews a write of a core-group object (`Pod`): operation CREATE,
+ * UPDATE or DELETE, the objects as JSON (NULL: none). Free the response
+ * with exports_wharf_plugin_review_response_free. */
+void wharf_test_review(const char *operation, const char *kind, const char *ns, const char *name,
+                       const char *object, const char *old_object, wharf_response_t *response);
+#endif
+
 #ifdef WHARF_WORLD_SCHEDULER
 /* An `upsert-node` change for a node with this allocatable CPU
  * (millicores) and memory (bytes), no labels or taints, as the host

@@ -295,6 +295,39 @@ int wharf_update(const wharf_kind_t *kind, const char *ns, const char *json, siz
 
 #endif
 
+/* ---- admission responses ---- */
+
+#ifdef WHARF_WORLD_ADMISSION
+
+void wharf_allow(wharf_response_t *response) {
+    memset(response, 0, sizeof *response);
+    response->decision.tag = EXPORTS_WHARF_PLUGIN_REVIEW_DECISION_ALLOW;
+}
+
+void wharf_deny(wharf_response_t *response, const char *format, ...) {
+    char message[2048];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    if (response->decision.tag != EXPORTS_WHARF_PLUGIN_REVIEW_DECISION_ALLOW) {
+        wharf_string_free(&response->decision.val.deny); /* deny and patch are strings */
+    }
+    response->decision.tag = EXPORTS_WHARF_PLUGIN_REVIEW_DECISION_DENY;
+    response->decision.val.deny = wharf_string_dup(message);
+}
+
+void wharf_add_warning(wharf_response_t *response, const char *text) {
+    size_t count = response->warnings.len + 1;
+    wharf_string_t *grown = realloc(response->warnings.ptr, count * sizeof *grown);
+    if (grown == NULL) return;
+    grown[count - 1] = wharf_string_dup(text);
+    response->warnings.ptr = grown;
+    response->warnings.len = count;
+}
+
+#endif
+
 /* ---- the scheduler world's node table ---- */
 
 #ifdef WHARF_WORLD_SCHEDULER

@@ -300,3 +300,47 @@ bool wharf_test_reconcile(const char *ns, const char *name) {
     return ok;
 }
 #endif
+
+#ifdef WHARF_WORLD_ADMISSION
+bool wharf_test_init(const char *config) {
+    wharf_string_t text = wharf_string_dup(config), err = {0};
+    exports_wharf_plugin_review_registration_t registration;
+    bool ok = exports_wharf_plugin_review_init(&text, &registration, &err);
+    if (ok) {
+        /* wit-bindgen 0.63's registration_free leaves `operations` (the
+         * component's post-return frees it). */
+        WHARF_CAT(WHARF_WORLD, _list_string_free)(&registration.operations);
+        exports_wharf_plugin_review_registration_free(&registration);
+    } else {
+        fprintf(stderr, "init failed: %.*s\n", (int)err.len, (const char *)err.ptr);
+        wharf_string_free(&err);
+    }
+    return ok;
+}
+
+/* An optional string the request owns. */
+static WHARF_CAT(WHARF_WORLD, _option_string_t) some(const char *text) {
+    WHARF_CAT(WHARF_WORLD, _option_string_t) option;
+    memset(&option, 0, sizeof option);
+    option.is_some = text != NULL;
+    if (text != NULL) option.val = wharf_string_dup(text);
+    return option;
+}
+
+void wharf_test_review(const char *operation, const char *kind, const char *ns, const char *name,
+                       const char *object, const char *old_object, wharf_response_t *response) {
+    wharf_request_t request;
+    memset(&request, 0, sizeof request);
+    request.uid = wharf_string_dup("review-1");
+    request.operation = wharf_string_dup(operation);
+    request.kind.group = wharf_string_dup("");
+    request.kind.version = wharf_string_dup("v1");
+    request.kind.kind = wharf_string_dup(kind);
+    request.namespace_ = some(ns);
+    request.name = wharf_string_dup(name);
+    request.object = some(object);
+    request.old_object = some(old_object);
+    request.user.username = wharf_string_dup("tester");
+    exports_wharf_plugin_review_review(&request, response);
+}
+#endif
