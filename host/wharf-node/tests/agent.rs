@@ -572,7 +572,17 @@ async fn init_containers_run_in_order_before_the_app() {
     cluster.create(&ordered).await;
 
     let running = cluster.pod_in_phase("ordered", "Running").await;
-    let order = std::fs::read_to_string(work.path().join("order")).unwrap();
+    // Running means the app's process started, not that its shell has
+    // written yet: wait for its line (or give up after 10 s).
+    let order_file = work.path().join("order");
+    let mut order = String::new();
+    for _ in 0..100 {
+        order = std::fs::read_to_string(&order_file).unwrap();
+        if order.lines().count() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(order, "first\nsecond\napp\n");
     let first = container_status(&running, "first");
     assert_eq!(first["restartCount"], 1);
