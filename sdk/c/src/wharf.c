@@ -273,24 +273,26 @@ int wharf_get(const wharf_kind_t *kind, const char *ns, const char *name, wharf_
     return 1;
 }
 
-int wharf_create(const wharf_kind_t *kind, const char *ns, const char *json, size_t len) {
+/* create and update: the same call but for the import. */
+typedef bool (*write_import)(wharf_kind_t *, wharf_string_t *, wharf_string_t *, wharf_string_t *,
+                             wharf_plugin_cluster_api_error_t *);
+
+static int write_object(write_import call, const wharf_kind_t *kind, const char *ns, const char *json, size_t len) {
     wharf_string_t namespace_ = borrowed(ns), object = {(uint8_t *)json, len}, stored;
     wharf_plugin_cluster_api_error_t error;
-    if (!wharf_plugin_cluster_create((wharf_kind_t *)kind, ns ? &namespace_ : NULL, &object, &stored, &error)) {
+    if (!call((wharf_kind_t *)kind, ns ? &namespace_ : NULL, &object, &stored, &error)) {
         return failed(&error);
     }
     wharf_string_free(&stored);
     return 0;
 }
 
+int wharf_create(const wharf_kind_t *kind, const char *ns, const char *json, size_t len) {
+    return write_object(wharf_plugin_cluster_create, kind, ns, json, len);
+}
+
 int wharf_update(const wharf_kind_t *kind, const char *ns, const char *json, size_t len) {
-    wharf_string_t namespace_ = borrowed(ns), object = {(uint8_t *)json, len}, stored;
-    wharf_plugin_cluster_api_error_t error;
-    if (!wharf_plugin_cluster_update((wharf_kind_t *)kind, ns ? &namespace_ : NULL, &object, &stored, &error)) {
-        return failed(&error);
-    }
-    wharf_string_free(&stored);
-    return 0;
+    return write_object(wharf_plugin_cluster_update, kind, ns, json, len);
 }
 
 #endif
