@@ -101,10 +101,17 @@ impl Runtime {
         // has); memory is committed as a plugin grows, up to its limit.
         wasm.memory_reservation(1 << 32).memory_guard_size(32 << 20);
         // `perf` can name the plugins' compiled functions when
-        // WHARF_PLUGIN_PERFMAP is set (it writes /tmp/perf-PID.map).
-        if std::env::var_os("WHARF_PLUGIN_PERFMAP").is_some() {
+        // WHARF_PLUGIN_PERFMAP is set (it writes /tmp/perf-PID.map). Code
+        // loaded from the cache is mapped from a file perf cannot name, so
+        // the cache is then off.
+        let profiling = std::env::var_os("WHARF_PLUGIN_PERFMAP").is_some();
+        if profiling {
             wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
+        let config = RuntimeConfig {
+            cache_dir: config.cache_dir.filter(|_| !profiling),
+            ..config
+        };
         let engine = Engine::new(&wasm).map_err(|e| PluginError::Engine(e.to_string()))?;
         let ticking = Arc::new(AtomicBool::new(true));
         let (ticker_engine, flag) = (engine.weak(), ticking.clone());
