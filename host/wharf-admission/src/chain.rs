@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wharf_apiserver::admission::warn;
-use wharf_apiserver::{
-    AdmissionChain, ApiError, ApiResult, Attributes, LabelSelector, Operation, StatusUpdate,
-};
+use wharf_apiserver::{AdmissionChain, Attributes, Operation, StatusUpdate};
+use wharf_client::{ApiError, ApiResult, LabelSelector};
 use wharf_controller_manager::informer::{Informers, Overlay};
 use wharf_plugins::admission::{
     AdmissionInstance, AdmissionModule, Decision, Registration, Request, UserInfo,
@@ -495,7 +494,7 @@ impl Chain {
 }
 
 impl AdmissionChain for Chain {
-    fn reviews(&self, resource: &wharf_apiserver::ResourceDef) -> bool {
+    fn reviews(&self, resource: &wharf_client::ResourceDef) -> bool {
         let snapshot = self.snapshot();
         !snapshot.kinds.is_empty()
             && (snapshot.kinds.contains("*")

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use wharf_apiserver::{LabelSelector, LocalClient};
+use wharf_apiserver::LocalClient;
+use wharf_client::LabelSelector;
 use wharf_controller_manager::host::PluginHost;
 use wharf_controller_manager::informer::Informers;
 use wharf_plugin_host::{PluginSpec, PluginWorld, RunningPlugin};

@@ -26,27 +26,6 @@ pub async fn read(body: Body) -> ApiResult<bytes::Bytes> {
         })
 }
 
-/// Parses a body as JSON, or YAML when it is not JSON.
-pub fn parse_yaml_or_json(body: &[u8]) -> ApiResult<Value> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest("the request body is empty".into()));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value) => Ok(value),
-        Err(json_error) => {
-            let first = body.iter().find(|b| !b.is_ascii_whitespace());
-            if matches!(first, Some(b'{') | Some(b'[')) {
-                return Err(ApiError::BadRequest(format!(
-                    "the body is not valid JSON: {json_error}"
-                )));
-            }
-            serde_yaml_ng::from_slice::<Value>(body).map_err(|e| {
-                ApiError::BadRequest(format!("the body is neither JSON nor YAML: {e}"))
-            })
-        }
-    }
-}
-
 /// The fields a JSON body gives more than once, as dotted paths
 /// (`metadata.name`, `spec.containers[0].image`): kube's strict decoding
 /// refuses them, its default warns. Bodies in other media types, or not
@@ -170,7 +149,9 @@ pub fn parse_object(content_type: Option<&str>, body: &[u8]) -> ApiResult<Value>
     let value = match media_type {
         "application/json" | "" | "*/*" => serde_json::from_slice(body)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?,
-        "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml_or_json(body)?,
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            crate::meta::parse_yaml_or_json(body)?
+        }
         wharf_protobuf::MEDIA_TYPE => parse_protobuf(body)?,
         other => {
             return Err(ApiError::UnsupportedMediaType(format!(

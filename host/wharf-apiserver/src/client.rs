@@ -5,27 +5,25 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use async_trait::async_trait;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use wharf_client::{Client, Listed, Selectors};
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
-use crate::objects::{DeleteParams, ListParams, Part};
+use crate::meta::DeleteParams;
+use crate::objects::{ListParams, Part};
 use crate::patch::Patch;
-use crate::resources::ResourceDef;
+use crate::resources::{Registry, ResourceDef};
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::watch_cache::{Delivery, WatchFilter};
+use crate::watch_cache::WatchFilter;
+use wharf_client::Delivery;
 
 /// A client of the API server in the same process.
 #[derive(Clone)]
 pub struct LocalClient {
     state: Arc<ApiState>,
-}
-
-/// A list's items and the revision they were read at.
-pub struct Listed {
-    pub items: Vec<Value>,
-    pub revision: i64,
 }
 
 impl LocalClient {
@@ -35,24 +33,6 @@ impl LocalClient {
 
     pub fn state(&self) -> &Arc<ApiState> {
         &self.state
-    }
-
-    /// The served kind with this group, version and kind name.
-    pub fn resource(&self, group: &str, version: &str, kind: &str) -> ApiResult<Arc<ResourceDef>> {
-        self.state
-            .registry
-            .by_kind(group, version, kind)
-            .cloned()
-            .ok_or_else(|| {
-                let api_version = if group.is_empty() {
-                    version.to_string()
-                } else {
-                    format!("{group}/{version}")
-                };
-                ApiError::NoSuchPath(format!(
-                    "no kind \"{kind}\" is registered for version \"{api_version}\""
-                ))
-            })
     }
 
     pub async fn get(
@@ -74,12 +54,11 @@ impl LocalClient {
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
-        label_selector: Option<&str>,
-        field_selector: Option<&str>,
+        selectors: &Selectors,
     ) -> ApiResult<Listed> {
         let params = ListParams {
-            labels: LabelSelector::parse(label_selector.unwrap_or_default())?,
-            fields: FieldSelector::parse(field_selector.unwrap_or_default(), resource)?,
+            labels: LabelSelector::parse(&selectors.labels)?,
+            fields: FieldSelector::parse(&selectors.fields, resource)?,
             ..Default::default()
         };
         let result = self
@@ -98,17 +77,27 @@ impl LocalClient {
     pub fn watch(
         &self,
         resource: &Arc<ResourceDef>,
-        namespace: Option<String>,
+        namespace: Option<&str>,
+        selectors: &Selectors,
         after: i64,
     ) -> mpsc::Receiver<Delivery> {
+        let (sender, receiver) = mpsc::channel(1024);
+        let parsed = LabelSelector::parse(&selectors.labels)
+            .and_then(|labels| Ok((labels, FieldSelector::parse(&selectors.fields, resource)?)));
+        let (labels, fields) = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                let _ = sender.try_send(Delivery::Error(error));
+                return receiver;
+            }
+        };
         let filter = WatchFilter {
             resource: resource.clone(),
-            namespace,
-            labels: LabelSelector::default(),
-            fields: FieldSelector::default(),
+            namespace: namespace.map(str::to_string),
+            labels,
+            fields,
             progress: true,
         };
-        let (sender, receiver) = mpsc::channel(1024);
         let forever =
             tokio::time::Instant::now() + std::time::Duration::from_secs(100 * 365 * 24 * 3600);
         self.state
@@ -140,7 +129,7 @@ impl LocalClient {
     ) -> ApiResult<Value> {
         let part = if status { Part::Status } else { Part::Main };
         let (object, _) = self.state.objects.admit(resource, object, true)?;
-        let name = crate::objects::name_of(&object).to_string();
+        let name = crate::meta::name_of(&object).to_string();
         self.state
             .objects
             .update_with(resource, namespace, &name, part, false, |_| {
@@ -180,18 +169,6 @@ impl LocalClient {
             .await
     }
 
-    /// Deletes with the kind's default propagation (and a pod with its
-    /// own grace period).
-    pub async fn delete(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> ApiResult<Value> {
-        self.delete_with(resource, namespace, name, &DeleteParams::default())
-            .await
-    }
-
     /// Deletes with `params` (`DeleteOptions`: precondition, propagation,
     /// grace period).
     pub async fn delete_with(
@@ -205,5 +182,105 @@ impl LocalClient {
             .objects
             .delete(resource, namespace, name, params)
             .await
+    }
+}
+
+/// The same operations through the client trait, for the components that
+/// also run elsewhere.
+#[async_trait]
+impl Client for LocalClient {
+    fn registry(&self) -> &Registry {
+        &self.state.registry
+    }
+
+    async fn get(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Value> {
+        LocalClient::get(self, resource, namespace, name).await
+    }
+
+    async fn list(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        selectors: &Selectors,
+    ) -> ApiResult<Listed> {
+        LocalClient::list(self, resource, namespace, selectors).await
+    }
+
+    fn watch(
+        &self,
+        resource: &Arc<ResourceDef>,
+        namespace: Option<&str>,
+        selectors: &Selectors,
+        after: i64,
+    ) -> mpsc::Receiver<Delivery> {
+        LocalClient::watch(self, resource, namespace, selectors, after)
+    }
+
+    async fn create(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+    ) -> ApiResult<Value> {
+        LocalClient::create(self, resource, namespace, object).await
+    }
+
+    async fn update(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+        status: bool,
+    ) -> ApiResult<Value> {
+        LocalClient::update(self, resource, namespace, object, status).await
+    }
+
+    async fn patch(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Patch,
+        status: bool,
+    ) -> ApiResult<Value> {
+        LocalClient::patch(self, resource, namespace, name, patch, status).await
+    }
+
+    async fn delete_with(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        params: &DeleteParams,
+    ) -> ApiResult<Value> {
+        LocalClient::delete_with(self, resource, namespace, name, params).await
+    }
+
+    /// From the store.
+    async fn kubelet_token(&self) -> ApiResult<String> {
+        self.state.kubelet_token().await
+    }
+}
+
+/// Publishes the kubelet token in its Secret, for node agents elsewhere.
+pub async fn publish_kubelet_token(client: &LocalClient) -> ApiResult<()> {
+    use base64::Engine;
+    let token = client.state().kubelet_token().await?;
+    let secrets = client.resource("", "v1", "Secret")?;
+    let (namespace, name) = wharf_client::remote::KUBELET_TOKEN_SECRET;
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "Opaque",
+        "data": {"token": base64::engine::general_purpose::STANDARD.encode(token)},
+    });
+    match client.create(&secrets, Some(namespace), &secret).await {
+        Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
+        Err(error) => Err(error),
     }
 }

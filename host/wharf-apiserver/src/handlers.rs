@@ -14,13 +14,15 @@ use tokio::sync::mpsc;
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
-use crate::objects::{DeleteParams, ListParams, Part, parse_revision};
+use crate::meta::DeleteParams;
+use crate::objects::{ListParams, Part, parse_revision};
 use crate::patch::Patch;
 use crate::request::{Format, Query, Target, negotiate, parse_target};
 use crate::resources::ResourceDef;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::table::{IncludeObject, render};
-use crate::watch_cache::{Delivery, WatchFilter};
+use crate::watch_cache::WatchFilter;
+use wharf_client::Delivery;
 
 const TABLE_CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
@@ -191,7 +193,7 @@ async fn serve(
             if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
                 return Err(ApiError::BadRequest(format!(
                     "the name of the object ({}) does not match the name on the URL ({name})",
-                    crate::objects::name_of(&object)
+                    crate::meta::name_of(&object)
                 )));
             }
             let updated = state
@@ -593,7 +595,7 @@ async fn delete_collection(
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .map(String::from);
-        let name = crate::objects::name_of(&item).to_string();
+        let name = crate::meta::name_of(&item).to_string();
         match state
             .objects
             .delete(resource, namespace.as_deref(), &name, &params)
@@ -942,7 +944,7 @@ impl Encoder {
         }
     }
 
-    fn cached(&mut self, kind: &str, event: &crate::watch_cache::CachedEvent) -> Bytes {
+    fn cached(&mut self, kind: &str, event: &wharf_client::CachedEvent) -> Bytes {
         match self.format {
             Format::Json => self.line(kind, &event.object_json),
             Format::Table => self.table(kind, &event.object),

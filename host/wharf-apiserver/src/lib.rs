@@ -7,27 +7,23 @@
 
 pub mod admission;
 pub mod allocator;
-pub mod api_client;
 mod body;
 pub mod client;
 mod discovery;
-mod error;
-pub mod events;
 mod handlers;
 pub mod histogram;
 mod inflight;
 mod logs;
 pub mod modules;
 mod objects;
-pub mod patch;
-pub mod remote;
 mod request;
-mod resources;
-mod selectors;
 mod table;
 mod validation;
 mod watch_cache;
-pub mod watcher;
+
+// What the API server shares with its clients (`wharf-client`), under the
+// paths its modules use.
+use wharf_client::{error, meta, patch, resources, selectors};
 
 use std::sync::Arc;
 
@@ -37,20 +33,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::json;
+use wharf_client::{ApiError, ApiResult, Registry};
 use wharf_store::Store;
 
 pub use admission::{AdmissionChain, Attributes, Operation, StatusUpdate, UserInfo};
-pub use api_client::ApiClient;
-pub use client::LocalClient;
+pub use client::{LocalClient, publish_kubelet_token};
 pub use discovery::Discovery;
-pub use error::{ApiError, ApiResult};
 pub use inflight::InflightLimits;
-pub use objects::{DeleteParams, Objects, now_micro_time, now_rfc3339, revision_of};
-pub use patch::Patch;
-pub use remote::RemoteClient;
-pub use resources::{Registry, ResourceDef};
-pub use selectors::{FieldSelector, LabelSelector};
-pub use watch_cache::{CacheBounds, CachedEvent, Delivery, WatchCache, WatchFilter, WatchType};
+pub use objects::{Objects, revision_of};
+pub use watch_cache::{CacheBounds, WatchCache, WatchFilter};
 
 /// What an API server keeps and allows: its watch cache's bounds and its
 /// in-flight limits.

@@ -15,6 +15,7 @@ use wharf_store::{ContinueToken, KeyValue, Store, Write};
 
 use crate::admission::{self, AdmissionChain, Attributes, Operation, StatusUpdate};
 use crate::error::{ApiError, ApiResult, Cause};
+use crate::meta::{DeleteParams, name_of, now, now_rfc3339};
 use crate::resources::{Registry, ResourceDef};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::validation;
@@ -113,44 +114,6 @@ pub enum Part {
     Status,
     /// Both, in one write (the server's own writes, such as a binding).
     Whole,
-}
-
-/// Delete options from the query or the `DeleteOptions` body.
-#[derive(Clone, Debug, Default)]
-pub struct DeleteParams {
-    pub propagation: Option<String>,
-    /// `gracePeriodSeconds` (pods): `None` is the pod's own
-    /// `terminationGracePeriodSeconds`; 0 deletes at once.
-    pub grace_period_seconds: Option<i64>,
-    pub precondition_uid: Option<String>,
-    pub precondition_resource_version: Option<String>,
-    pub dry_run: bool,
-}
-
-impl DeleteParams {
-    /// Deletes only the object with `uid` (not a new one with its name).
-    pub fn of_uid(uid: &str) -> Self {
-        Self {
-            precondition_uid: Some(uid.to_string()),
-            ..Self::default()
-        }
-    }
-
-    /// With no grace period (a pod its kubelet has stopped).
-    pub fn at_once(self) -> Self {
-        Self {
-            grace_period_seconds: Some(0),
-            ..self
-        }
-    }
-
-    /// With this propagation policy (`Foreground`, `Background`, `Orphan`).
-    pub fn propagation(self, policy: &str) -> Self {
-        Self {
-            propagation: Some(policy.to_string()),
-            ..self
-        }
-    }
 }
 
 /// Adds `apiVersion`, `kind` and `metadata.resourceVersion` to stored JSON.
@@ -329,38 +292,6 @@ fn pod_grace_seconds(resource: &ResourceDef, object: &Value, requested: Option<i
         })
         .unwrap_or(30)
         .max(0)
-}
-
-/// The current time, to the second (Kubernetes' `metav1.Time` precision).
-pub fn now() -> k8s_openapi::jiff::Timestamp {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    k8s_openapi::jiff::Timestamp::new(seconds as i64, 0).unwrap_or_default()
-}
-
-pub fn now_rfc3339() -> String {
-    now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// Now as a Kubernetes `MicroTime` (leases' `renewTime`, events' `eventTime`).
-pub fn now_micro_time() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let time = k8s_openapi::jiff::Timestamp::new(now.as_secs() as i64, 0).unwrap_or_default();
-    format!(
-        "{}.{:06}Z",
-        time.strftime("%Y-%m-%dT%H:%M:%S"),
-        now.subsec_micros()
-    )
-}
-
-pub fn name_of(object: &Value) -> &str {
-    object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
 }
 
 fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {

@@ -102,7 +102,7 @@ pub fn parse_target(
         [plural, ..] => return Err(unknown(plural)),
     };
     if let Some(namespace) = &target.namespace
-        && !crate::validation::is_dns1123_label(namespace)
+        && !crate::meta::is_dns1123_label(namespace)
     {
         return Err(ApiError::NotFound {
             group: String::new(),

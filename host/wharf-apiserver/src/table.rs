@@ -520,7 +520,7 @@ pub fn render(
     metadata: Value,
     with_columns: bool,
 ) -> Value {
-    let now = crate::objects::now();
+    let now = crate::meta::now();
     let rows: Vec<Value> = objects
         .iter()
         .map(|object| {

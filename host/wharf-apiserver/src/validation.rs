@@ -4,32 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::error::Cause;
+use crate::meta::{is_dns1123_label, is_dns1123_subdomain};
 use crate::resources::ResourceDef;
-
-/// DNS-1123 subdomain: at most 253 characters of lowercase alphanumerics,
-/// `-` and `.`, starting and ending alphanumeric.
-pub fn is_dns1123_subdomain(name: &str) -> bool {
-    name.len() <= 253
-        && !name.is_empty()
-        && name
-            .split('.')
-            .all(|label| !label.is_empty() && dns_label_chars(label))
-}
-
-/// DNS-1123 label: at most 63 characters of lowercase alphanumerics and `-`,
-/// starting and ending alphanumeric.
-pub fn is_dns1123_label(name: &str) -> bool {
-    name.len() <= 63 && !name.is_empty() && dns_label_chars(name)
-}
-
-fn dns_label_chars(label: &str) -> bool {
-    let bytes = label.as_bytes();
-    bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-}
 
 /// Kinds whose names must be DNS labels rather than subdomains.
 fn needs_label_name(resource: &ResourceDef) -> bool {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
+use wharf_client::{CachedEvent, Delivery, WatchType};
 use wharf_store::{EventKind, Store};
 
 use crate::error::{ApiError, ApiResult};
@@ -23,32 +24,6 @@ use crate::selectors::{FieldSelector, LabelSelector};
 
 /// The store prefix every object lives under.
 pub const ROOT: &str = "/registry/";
-
-/// One change to one object, decoded.
-#[derive(Debug)]
-pub struct CachedEvent {
-    pub revision: i64,
-    pub resource: Arc<ResourceDef>,
-    /// The store key, whose prefix says the kind and namespace.
-    pub key: String,
-    pub kind: EventKind,
-    /// The object after the change; for a delete, its last state with the
-    /// delete's resourceVersion.
-    pub object: Arc<Value>,
-    /// The object before the change.
-    pub previous: Option<Arc<Value>>,
-    /// `object` serialized once for every watcher.
-    pub object_json: Bytes,
-}
-
-impl CachedEvent {
-    /// About what the event holds in memory: the decoded object (the
-    /// previous one is the event before's), its JSON, its key.
-    pub fn size(&self) -> usize {
-        const OVERHEAD: usize = 256;
-        OVERHEAD + 3 * self.object_json.len() + self.key.len()
-    }
-}
 
 /// How much the watch cache keeps.
 #[derive(Clone, Copy, Debug)]
@@ -118,33 +93,6 @@ impl WatchFilter {
     pub fn matches(&self, object: &Value) -> bool {
         self.labels.matches(object) && self.fields.matches(object)
     }
-}
-
-/// The event type a client sees.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WatchType {
-    Added,
-    Modified,
-    Deleted,
-}
-
-impl WatchType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WatchType::Added => "ADDED",
-            WatchType::Modified => "MODIFIED",
-            WatchType::Deleted => "DELETED",
-        }
-    }
-}
-
-/// What a client watch task sends: an event, or the end (an error to report).
-pub enum Delivery {
-    Event(WatchType, Arc<CachedEvent>),
-    /// The watcher has seen every event up to this revision (sent when it
-    /// catches up, if the filter asks for progress).
-    Progress(i64),
-    Error(ApiError),
 }
 
 impl WatchCache {
@@ -352,14 +300,14 @@ impl WatchCache {
 /// selection are ADDED, leaving it DELETED, as in Kubernetes.
 fn transition(filter: &WatchFilter, event: &CachedEvent) -> Option<WatchType> {
     let was = event.previous.as_deref().is_some_and(|p| filter.matches(p));
-    match event.kind {
-        EventKind::Delete => was.then_some(WatchType::Deleted),
-        EventKind::Put => match (was, filter.matches(&event.object)) {
-            (false, true) => Some(WatchType::Added),
-            (true, true) => Some(WatchType::Modified),
-            (true, false) => Some(WatchType::Deleted),
-            (false, false) => None,
-        },
+    if event.deleted {
+        return was.then_some(WatchType::Deleted);
+    }
+    match (was, filter.matches(&event.object)) {
+        (false, true) => Some(WatchType::Added),
+        (true, true) => Some(WatchType::Modified),
+        (true, false) => Some(WatchType::Deleted),
+        (false, false) => None,
     }
 }
 
@@ -446,7 +394,7 @@ fn decode_event(
         revision: event.revision(),
         resource: resource.clone(),
         key: event.kv.key.clone(),
-        kind: event.kind,
+        deleted: event.kind == EventKind::Delete,
         object: Arc::new(object),
         previous: previous.map(Arc::new),
         object_json,

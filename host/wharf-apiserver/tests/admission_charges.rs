@@ -16,9 +16,9 @@ use axum::Router;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use wharf_apiserver::{
-    AdmissionChain, ApiError, ApiResult, ApiState, Attributes, Objects, Operation, ResourceDef,
-    StatusUpdate, app,
+    AdmissionChain, ApiState, Attributes, Objects, Operation, StatusUpdate, app,
 };
+use wharf_client::{ApiError, ApiResult, ResourceDef};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
 mod common;

@@ -1,146 +1,155 @@
-//! A client of the API server wherever it runs: in this process
-//! ([`LocalClient`]: `wharf up`) or across HTTP ([`RemoteClient`]: `wharf
-//! node --server`). Components that may run on either side (the node
-//! agent, the service proxy, list-and-watch, the event recorder) take this.
+//! One client of the API server wherever it runs: the [`Client`] trait,
+//! implemented in this process by the API server's `LocalClient` (`wharf
+//! up`) and across HTTPS by [`RemoteClient`] (`wharf node --server`).
+//! Components that may run on either side (the node agent, the service
+//! proxy, list-and-watch, the event recorder, the controller manager) take
+//! an [`ApiClient`], a shared handle to either.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use async_trait::async_trait;
+use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::client::{Listed, LocalClient};
 use crate::error::{ApiError, ApiResult};
-use crate::objects::DeleteParams;
+use crate::meta::DeleteParams;
 use crate::patch::Patch;
-use crate::remote::{KUBELET_TOKEN_SECRET, RemoteClient};
-use crate::resources::ResourceDef;
-use crate::watch_cache::Delivery;
+use crate::resources::{Registry, ResourceDef};
+use crate::watch::Delivery;
 
-#[derive(Clone)]
-pub enum ApiClient {
-    Local(LocalClient),
-    Remote(Arc<RemoteClient>),
+/// A list's items and the revision they were read at.
+#[derive(Debug)]
+pub struct Listed {
+    pub items: Vec<Value>,
+    pub revision: i64,
 }
 
-impl From<LocalClient> for ApiClient {
-    fn from(client: LocalClient) -> Self {
-        ApiClient::Local(client)
+/// Which objects a list or a watch takes: a label and a field selector as
+/// the query gives them (`app=web,tier in (a,b)`, `spec.nodeName=n1`);
+/// empty takes every object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selectors {
+    pub labels: String,
+    pub fields: String,
+}
+
+impl Selectors {
+    /// Every object.
+    pub fn all() -> Self {
+        Self::default()
     }
-}
 
-impl From<RemoteClient> for ApiClient {
-    fn from(client: RemoteClient) -> Self {
-        ApiClient::Remote(Arc::new(client))
-    }
-}
-
-impl ApiClient {
-    /// The served kind with this group, version and kind name.
-    pub fn resource(&self, group: &str, version: &str, kind: &str) -> ApiResult<Arc<ResourceDef>> {
-        match self {
-            ApiClient::Local(client) => client.resource(group, version, kind),
-            ApiClient::Remote(client) => (client.registry().by_kind(group, version, kind).cloned())
-                .ok_or_else(|| {
-                    ApiError::NoSuchPath(format!(
-                        "no kind \"{kind}\" is registered for {group}/{version}"
-                    ))
-                }),
+    /// Objects whose labels match `selector`.
+    pub fn labels(selector: impl Into<String>) -> Self {
+        Self {
+            labels: selector.into(),
+            fields: String::new(),
         }
     }
 
-    pub async fn get(
+    /// Objects whose fields match `selector`.
+    pub fn fields(selector: impl Into<String>) -> Self {
+        Self {
+            labels: String::new(),
+            fields: selector.into(),
+        }
+    }
+}
+
+/// The API server's operations, with its semantics wherever it runs:
+/// admission, validation, defaulting, optimistic concurrency, finalizers,
+/// watches that resume from a resourceVersion.
+#[async_trait]
+pub trait Client: Send + Sync + 'static {
+    /// The kinds this client knows, by group, version and kind.
+    fn registry(&self) -> &Registry;
+
+    async fn get(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
         name: &str,
-    ) -> ApiResult<Value> {
-        match self {
-            ApiClient::Local(client) => client.get(resource, namespace, name).await,
-            ApiClient::Remote(client) => client.get(resource, namespace, name).await,
-        }
-    }
+    ) -> ApiResult<Value>;
 
-    pub async fn list(
+    /// Every matching object, at one revision (following continue tokens).
+    async fn list(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
-        label_selector: Option<&str>,
-        field_selector: Option<&str>,
-    ) -> ApiResult<Listed> {
-        match self {
-            ApiClient::Local(client) => {
-                client
-                    .list(resource, namespace, label_selector, field_selector)
-                    .await
-            }
-            ApiClient::Remote(client) => {
-                client
-                    .list(resource, namespace, label_selector, field_selector)
-                    .await
-            }
-        }
-    }
+        selectors: &Selectors,
+    ) -> ApiResult<Listed>;
 
-    /// Changes after `after`, with progress reports; dropping the receiver
-    /// stops the watch.
-    pub fn watch(
+    /// The matching changes after revision `after`, with progress reports
+    /// (bookmarks); objects entering the selection come ADDED and leaving
+    /// it DELETED. Dropping the receiver stops the watch.
+    fn watch(
         &self,
         resource: &Arc<ResourceDef>,
-        namespace: Option<String>,
+        namespace: Option<&str>,
+        selectors: &Selectors,
         after: i64,
-    ) -> mpsc::Receiver<Delivery> {
-        match self {
-            ApiClient::Local(client) => client.watch(resource, namespace, after),
-            ApiClient::Remote(client) => client.watch(resource, namespace, after),
-        }
-    }
+    ) -> mpsc::Receiver<Delivery>;
 
-    pub async fn create(
+    async fn create(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
         object: &Value,
-    ) -> ApiResult<Value> {
-        match self {
-            ApiClient::Local(client) => client.create(resource, namespace, object).await,
-            ApiClient::Remote(client) => client.create(resource, namespace, object).await,
-        }
-    }
+    ) -> ApiResult<Value>;
 
-    pub async fn update(
+    /// Replaces an object (or its status); `metadata.resourceVersion` guards it.
+    async fn update(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
         object: &Value,
         status: bool,
-    ) -> ApiResult<Value> {
-        match self {
-            ApiClient::Local(client) => client.update(resource, namespace, object, status).await,
-            ApiClient::Remote(client) => client.update(resource, namespace, object, status).await,
-        }
-    }
+    ) -> ApiResult<Value>;
 
-    pub async fn patch(
+    async fn patch(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
         name: &str,
         patch: &Patch,
         status: bool,
-    ) -> ApiResult<Value> {
-        match self {
-            ApiClient::Local(client) => {
-                client.patch(resource, namespace, name, patch, status).await
-            }
-            ApiClient::Remote(client) => {
-                client.patch(resource, namespace, name, patch, status).await
-            }
-        }
+    ) -> ApiResult<Value>;
+
+    /// Deletes with `params` (`DeleteOptions`: precondition, propagation,
+    /// grace period).
+    async fn delete_with(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        params: &DeleteParams,
+    ) -> ApiResult<Value>;
+
+    /// The cluster-wide token node agents check the API server's log
+    /// requests with.
+    async fn kubelet_token(&self) -> ApiResult<String>;
+
+    /// The served kind with this group, version and kind name.
+    fn resource(&self, group: &str, version: &str, kind: &str) -> ApiResult<Arc<ResourceDef>> {
+        self.registry()
+            .by_kind(group, version, kind)
+            .cloned()
+            .ok_or_else(|| {
+                let api_version = if group.is_empty() {
+                    version.to_string()
+                } else {
+                    format!("{group}/{version}")
+                };
+                ApiError::NoSuchPath(format!(
+                    "no kind \"{kind}\" is registered for version \"{api_version}\""
+                ))
+            })
     }
 
     /// Deletes with the kind's default propagation (and a pod with its
     /// own grace period).
-    pub async fn delete(
+    async fn delete(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
@@ -149,21 +158,27 @@ impl ApiClient {
         self.delete_with(resource, namespace, name, &DeleteParams::default())
             .await
     }
+}
 
-    /// Deletes with `params` (precondition, propagation, grace period).
-    pub async fn delete_with(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        name: &str,
-        params: &DeleteParams,
-    ) -> ApiResult<Value> {
-        match self {
-            ApiClient::Local(client) => client.delete_with(resource, namespace, name, params).await,
-            ApiClient::Remote(client) => client.delete(resource, namespace, name, params).await,
-        }
+/// A shared handle to a [`Client`], in this process or across the network.
+#[derive(Clone)]
+pub struct ApiClient(Arc<dyn Client>);
+
+impl<C: Client> From<C> for ApiClient {
+    fn from(client: C) -> Self {
+        ApiClient(Arc::new(client))
     }
+}
 
+impl Deref for ApiClient {
+    type Target = dyn Client;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref()
+    }
+}
+
+impl ApiClient {
     /// Reads an object, lets `change` edit it (false: nothing to write),
     /// and writes it (or its status) back guarded by its resourceVersion,
     /// re-reading on a conflict (8 tries). Returns what was written, or the
@@ -191,51 +206,5 @@ impl ApiClient {
                 other => return other,
             }
         }
-    }
-
-    /// The cluster-wide token node agents check the API server's log
-    /// requests with: from the store in process, else from the Secret the
-    /// API server publishes it in.
-    pub async fn kubelet_token(&self) -> ApiResult<String> {
-        match self {
-            ApiClient::Local(client) => client.state().kubelet_token().await,
-            ApiClient::Remote(_) => {
-                let secrets = self.resource("", "v1", "Secret")?;
-                let (namespace, name) = KUBELET_TOKEN_SECRET;
-                let secret = self.get(&secrets, Some(namespace), name).await?;
-                let encoded = secret
-                    .pointer("/data/token")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                use base64::Engine;
-                let token = base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .map_err(|_| {
-                        ApiError::Internal(format!(
-                            "the {namespace}/{name} Secret's token is not base64"
-                        ))
-                    })?;
-                String::from_utf8(token)
-                    .map_err(|_| ApiError::Internal("the kubelet token is not UTF-8".into()))
-            }
-        }
-    }
-}
-
-/// Publishes the kubelet token in its Secret, for node agents elsewhere.
-pub async fn publish_kubelet_token(client: &LocalClient) -> ApiResult<()> {
-    use base64::Engine;
-    let token = client.state().kubelet_token().await?;
-    let secrets = client.resource("", "v1", "Secret")?;
-    let (namespace, name) = KUBELET_TOKEN_SECRET;
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "type": "Opaque",
-        "data": {"token": base64::engine::general_purpose::STANDARD.encode(token)},
-    });
-    match client.create(&secrets, Some(namespace), &secret).await {
-        Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
-        Err(error) => Err(error),
     }
 }

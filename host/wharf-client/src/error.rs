@@ -1,7 +1,6 @@
 //! The one place errors become Kubernetes `Status` responses.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use hyper::StatusCode;
 use serde_json::{Value, json};
 
 /// A failed API request; each variant maps to one HTTP code and `reason`.
@@ -243,6 +242,7 @@ impl ApiError {
     }
 }
 
+#[cfg(feature = "server")]
 impl From<wharf_store::Error> for ApiError {
     fn from(error: wharf_store::Error) -> Self {
         use wharf_store::Error as E;
@@ -267,8 +267,10 @@ impl From<wharf_store::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+#[cfg(feature = "server")]
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        use axum::http::{HeaderValue, header};
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }

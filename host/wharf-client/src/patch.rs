@@ -49,7 +49,7 @@ impl Patch {
             "application/merge-patch+json" => Ok(Patch::Merge(object(json()?)?)),
             "application/strategic-merge-patch+json" => Ok(Patch::Strategic(object(json()?)?)),
             "application/apply-patch+yaml" => Ok(Patch::Apply(object(
-                crate::body::parse_yaml_or_json(body)?,
+                crate::meta::parse_yaml_or_json(body)?,
             )?)),
             other => Err(ApiError::UnsupportedMediaType(format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"
@@ -80,7 +80,7 @@ impl Patch {
                         |e| ApiError::Invalid {
                             group: String::new(),
                             kind: "".into(),
-                            name: crate::objects::name_of(current).into(),
+                            name: crate::meta::name_of(current).into(),
                             causes: vec![crate::error::Cause::invalid(
                                 "",
                                 format!(

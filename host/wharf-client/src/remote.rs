@@ -1,6 +1,6 @@
 //! The API server over HTTP, for components that run on another machine
 //! than the API server (`wharf node --server URL`): the same operations as
-//! [`LocalClient`](crate::LocalClient), through the REST API kubectl uses,
+//! the API server's in-process client, through the REST API kubectl uses,
 //! with the server's `Status` errors turned back into [`ApiError`]s.
 //!
 //! Only plain `http://` servers (what `wharf up` serves) are spoken to.
@@ -11,30 +11,33 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::client::Listed;
+use async_trait::async_trait;
+
+use crate::client::{Client, Listed, Selectors};
 use crate::error::{ApiError, ApiResult};
-use crate::objects::DeleteParams;
+use crate::meta::DeleteParams;
 use crate::patch::Patch;
 use crate::resources::{Registry, ResourceDef};
-use crate::watch_cache::{CachedEvent, Delivery, WatchType};
+use crate::watch::{CachedEvent, Delivery, WatchType};
 
 /// Where the cluster-wide kubelet token is published for node agents that
 /// run elsewhere (they check the API server's log requests with it).
 pub const KUBELET_TOKEN_SECRET: (&str, &str) = ("kube-system", "wharf-kubelet-token");
 
-/// A client of an API server across HTTP.
+/// A client of an API server across HTTP. Clones share the connections.
+#[derive(Clone)]
 pub struct RemoteClient {
     /// `http://host:port`, without a trailing slash.
     base: String,
     token: Option<String>,
-    http: Client<HttpConnector, Full<Bytes>>,
-    registry: Registry,
+    http: HttpClient<HttpConnector, Full<Bytes>>,
+    registry: Arc<Registry>,
 }
 
 impl RemoteClient {
@@ -52,8 +55,8 @@ impl RemoteClient {
         Ok(Self {
             base,
             token,
-            http: Client::builder(TokioExecutor::new()).build(connector),
-            registry: Registry::builtin(),
+            http: HttpClient::builder(TokioExecutor::new()).build(connector),
+            registry: Arc::new(Registry::builtin()),
         })
     }
 
@@ -102,10 +105,6 @@ impl RemoteClient {
             }
         };
         Self::new(&server, token)
-    }
-
-    pub fn registry(&self) -> &Registry {
-        &self.registry
     }
 
     fn path(&self, resource: &ResourceDef, namespace: Option<&str>, name: Option<&str>) -> String {
@@ -181,195 +180,20 @@ impl RemoteClient {
         }
     }
 
-    pub async fn get(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> ApiResult<Value> {
-        self.call("GET", &self.path(resource, namespace, Some(name)), "", None)
-            .await
-    }
-
-    /// Every matching object, following continue tokens.
-    pub async fn list(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        label_selector: Option<&str>,
-        field_selector: Option<&str>,
-    ) -> ApiResult<Listed> {
-        let mut items = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let mut query = vec![("limit", "500".to_string())];
-            for (key, value) in [
-                ("labelSelector", label_selector),
-                ("fieldSelector", field_selector),
-            ] {
-                if let Some(value) = value.filter(|v| !v.is_empty()) {
-                    query.push((key, value.to_string()));
-                }
-            }
-            if let Some(token) = &next {
-                query.push(("continue", token.clone()));
-            }
-            let uri = format!(
-                "{}?{}",
-                self.path(resource, namespace, None),
-                encode_query(&query)
-            );
-            let mut page = self.call("GET", &uri, "", None).await?;
-            if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
-                let (api_version, kind) = (resource.api_version(), resource.kind);
-                items.extend(page_items.into_iter().map(|mut item| {
-                    // Lists leave out their items' apiVersion and kind.
-                    item["apiVersion"] = json!(api_version);
-                    item["kind"] = json!(kind);
-                    item
-                }));
-            }
-            let revision = page
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .and_then(|rv| rv.parse().ok())
-                .unwrap_or(0);
-            match page.pointer("/metadata/continue").and_then(Value::as_str) {
-                Some(token) if !token.is_empty() => next = Some(token.to_string()),
-                _ => return Ok(Listed { items, revision }),
-            }
-        }
-    }
-
-    pub async fn create(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        object: &Value,
-    ) -> ApiResult<Value> {
-        let body = serde_json::to_vec(object).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        self.call(
-            "POST",
-            &self.path(resource, namespace, None),
-            "application/json",
-            Some(body),
-        )
-        .await
-    }
-
-    pub async fn update(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        object: &Value,
-        status: bool,
-    ) -> ApiResult<Value> {
-        let name = object
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let mut uri = self.path(resource, namespace, Some(name));
-        if status {
-            uri.push_str("/status");
-        }
-        let body = serde_json::to_vec(object).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        self.call("PUT", &uri, "application/json", Some(body)).await
-    }
-
-    pub async fn patch(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        name: &str,
-        patch: &Patch,
-        status: bool,
-    ) -> ApiResult<Value> {
-        let mut uri = self.path(resource, namespace, Some(name));
-        if status {
-            uri.push_str("/status");
-        }
-        let (content_type, body) = match patch {
-            Patch::Json(patch) => ("application/json-patch+json", serde_json::to_vec(patch)),
-            Patch::Merge(patch) => ("application/merge-patch+json", serde_json::to_vec(patch)),
-            Patch::Strategic(patch) => (
-                "application/strategic-merge-patch+json",
-                serde_json::to_vec(patch),
-            ),
-            Patch::Apply(patch) => {
-                uri.push_str("?fieldManager=wharf-node");
-                ("application/apply-patch+yaml", serde_json::to_vec(patch))
-            }
-        };
-        let body = body.map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        self.call("PATCH", &uri, content_type, Some(body)).await
-    }
-
-    pub async fn delete(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        name: &str,
-        params: &DeleteParams,
-    ) -> ApiResult<Value> {
-        let mut options = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
-        if let Some(grace) = params.grace_period_seconds {
-            options["gracePeriodSeconds"] = json!(grace);
-        }
-        if let Some(propagation) = &params.propagation {
-            options["propagationPolicy"] = json!(propagation);
-        }
-        if let Some(uid) = &params.precondition_uid {
-            options["preconditions"] = json!({"uid": uid});
-        }
-        if let Some(version) = &params.precondition_resource_version {
-            options["preconditions"]["resourceVersion"] = json!(version);
-        }
-        if params.dry_run {
-            options["dryRun"] = json!(["All"]);
-        }
-        let body = serde_json::to_vec(&options).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        self.call(
-            "DELETE",
-            &self.path(resource, namespace, Some(name)),
-            "application/json",
-            Some(body),
-        )
-        .await
-    }
-
-    /// Changes after revision `after`, with bookmarks as progress reports.
-    /// Dropping the receiver stops the watch.
-    pub fn watch(
-        self: &Arc<Self>,
-        resource: &Arc<ResourceDef>,
-        namespace: Option<String>,
-        after: i64,
-    ) -> mpsc::Receiver<Delivery> {
-        let (sender, receiver) = mpsc::channel(1024);
-        let (client, resource) = (self.clone(), resource.clone());
-        tokio::spawn(async move {
-            if let Err(error) = client
-                .stream_watch(&resource, namespace.as_deref(), after, &sender)
-                .await
-            {
-                let _ = sender.send(Delivery::Error(error)).await;
-            }
-        });
-        receiver
-    }
-
     async fn stream_watch(
         &self,
         resource: &Arc<ResourceDef>,
         namespace: Option<&str>,
+        selectors: &Selectors,
         after: i64,
         sender: &mpsc::Sender<Delivery>,
     ) -> ApiResult<()> {
-        let query = [
+        let mut query = vec![
             ("watch", "1".to_string()),
             ("allowWatchBookmarks", "true".to_string()),
             ("resourceVersion", after.to_string()),
         ];
+        push_selectors(&mut query, selectors);
         let uri = format!(
             "{}?{}",
             self.path(resource, namespace, None),
@@ -405,6 +229,217 @@ impl RemoteClient {
             }
         }
         Err(ApiError::Timeout("the watch ended".into()))
+    }
+}
+
+#[async_trait]
+impl Client for RemoteClient {
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    async fn get(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Value> {
+        self.call("GET", &self.path(resource, namespace, Some(name)), "", None)
+            .await
+    }
+
+    /// Every matching object, following continue tokens.
+    async fn list(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        selectors: &Selectors,
+    ) -> ApiResult<Listed> {
+        let mut items = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let mut query = vec![("limit", "500".to_string())];
+            push_selectors(&mut query, selectors);
+            if let Some(token) = &next {
+                query.push(("continue", token.clone()));
+            }
+            let uri = format!(
+                "{}?{}",
+                self.path(resource, namespace, None),
+                encode_query(&query)
+            );
+            let mut page = self.call("GET", &uri, "", None).await?;
+            if let Some(Value::Array(page_items)) = page.get_mut("items").map(Value::take) {
+                let (api_version, kind) = (resource.api_version(), resource.kind);
+                items.extend(page_items.into_iter().map(|mut item| {
+                    // Lists leave out their items' apiVersion and kind.
+                    item["apiVersion"] = json!(api_version);
+                    item["kind"] = json!(kind);
+                    item
+                }));
+            }
+            let revision = page
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .and_then(|rv| rv.parse().ok())
+                .unwrap_or(0);
+            match page.pointer("/metadata/continue").and_then(Value::as_str) {
+                Some(token) if !token.is_empty() => next = Some(token.to_string()),
+                _ => return Ok(Listed { items, revision }),
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+    ) -> ApiResult<Value> {
+        let body = serde_json::to_vec(object).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        self.call(
+            "POST",
+            &self.path(resource, namespace, None),
+            "application/json",
+            Some(body),
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+        status: bool,
+    ) -> ApiResult<Value> {
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut uri = self.path(resource, namespace, Some(name));
+        if status {
+            uri.push_str("/status");
+        }
+        let body = serde_json::to_vec(object).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        self.call("PUT", &uri, "application/json", Some(body)).await
+    }
+
+    async fn patch(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Patch,
+        status: bool,
+    ) -> ApiResult<Value> {
+        let mut uri = self.path(resource, namespace, Some(name));
+        if status {
+            uri.push_str("/status");
+        }
+        let (content_type, body) = match patch {
+            Patch::Json(patch) => ("application/json-patch+json", serde_json::to_vec(patch)),
+            Patch::Merge(patch) => ("application/merge-patch+json", serde_json::to_vec(patch)),
+            Patch::Strategic(patch) => (
+                "application/strategic-merge-patch+json",
+                serde_json::to_vec(patch),
+            ),
+            Patch::Apply(patch) => {
+                uri.push_str("?fieldManager=wharf-node");
+                ("application/apply-patch+yaml", serde_json::to_vec(patch))
+            }
+        };
+        let body = body.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        self.call("PATCH", &uri, content_type, Some(body)).await
+    }
+
+    async fn delete_with(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        params: &DeleteParams,
+    ) -> ApiResult<Value> {
+        let mut options = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
+        if let Some(grace) = params.grace_period_seconds {
+            options["gracePeriodSeconds"] = json!(grace);
+        }
+        if let Some(propagation) = &params.propagation {
+            options["propagationPolicy"] = json!(propagation);
+        }
+        if let Some(uid) = &params.precondition_uid {
+            options["preconditions"] = json!({"uid": uid});
+        }
+        if let Some(version) = &params.precondition_resource_version {
+            options["preconditions"]["resourceVersion"] = json!(version);
+        }
+        if params.dry_run {
+            options["dryRun"] = json!(["All"]);
+        }
+        let body = serde_json::to_vec(&options).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        self.call(
+            "DELETE",
+            &self.path(resource, namespace, Some(name)),
+            "application/json",
+            Some(body),
+        )
+        .await
+    }
+
+    /// Changes after revision `after`, with bookmarks as progress reports.
+    /// Dropping the receiver stops the watch.
+    fn watch(
+        &self,
+        resource: &Arc<ResourceDef>,
+        namespace: Option<&str>,
+        selectors: &Selectors,
+        after: i64,
+    ) -> mpsc::Receiver<Delivery> {
+        let (sender, receiver) = mpsc::channel(1024);
+        let (client, resource) = (self.clone(), resource.clone());
+        let (namespace, selectors) = (namespace.map(str::to_string), selectors.clone());
+        tokio::spawn(async move {
+            if let Err(error) = client
+                .stream_watch(&resource, namespace.as_deref(), &selectors, after, &sender)
+                .await
+            {
+                let _ = sender.send(Delivery::Error(error)).await;
+            }
+        });
+        receiver
+    }
+
+    /// From the Secret the API server publishes it in.
+    async fn kubelet_token(&self) -> ApiResult<String> {
+        use base64::Engine;
+        let secrets = self.resource("", "v1", "Secret")?;
+        let (namespace, name) = KUBELET_TOKEN_SECRET;
+        let secret = self.get(&secrets, Some(namespace), name).await?;
+        let encoded = secret
+            .pointer("/data/token")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let token = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| {
+                ApiError::Internal(format!(
+                    "the {namespace}/{name} Secret's token is not base64"
+                ))
+            })?;
+        String::from_utf8(token)
+            .map_err(|_| ApiError::Internal("the kubelet token is not UTF-8".into()))
+    }
+}
+
+/// Adds the selectors that select something to a query.
+fn push_selectors(query: &mut Vec<(&str, String)>, selectors: &Selectors) {
+    for (key, value) in [
+        ("labelSelector", &selectors.labels),
+        ("fieldSelector", &selectors.fields),
+    ] {
+        if !value.is_empty() {
+            query.push((key, value.clone()));
+        }
     }
 }
 
@@ -451,11 +486,7 @@ fn parse_watch_line(resource: &Arc<ResourceDef>, line: &[u8]) -> ApiResult<Deliv
             revision,
             resource: resource.clone(),
             key,
-            kind: if watch_type == WatchType::Deleted {
-                wharf_store::EventKind::Delete
-            } else {
-                wharf_store::EventKind::Put
-            },
+            deleted: watch_type == WatchType::Deleted,
             object: Arc::new(object),
             previous: None,
             object_json,

@@ -138,9 +138,7 @@ fn parse_label_term(term: &str) -> Option<LabelRequirement> {
 pub fn valid_key(key: &str) -> bool {
     let name = match key.rsplit_once('/') {
         Some((prefix, name)) => {
-            if prefix.is_empty()
-                || prefix.len() > 253
-                || !crate::validation::is_dns1123_subdomain(prefix)
+            if prefix.is_empty() || prefix.len() > 253 || !crate::meta::is_dns1123_subdomain(prefix)
             {
                 return false;
             }

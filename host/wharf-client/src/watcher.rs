@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{ApiClient, ApiError, Delivery, ResourceDef, WatchType};
+use crate::{ApiClient, ApiError, Delivery, ResourceDef, Selectors, WatchType};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -20,9 +20,8 @@ pub enum Seen {
 pub struct Watcher {
     client: ApiClient,
     resource: Arc<ResourceDef>,
-    /// Applied to the list (empty: none); the watch has no field selector,
-    /// so its events are filtered by the caller.
-    field_selector: String,
+    /// Applied to the list and the watch.
+    selectors: Selectors,
     events: Option<mpsc::Receiver<Delivery>>,
 }
 
@@ -30,12 +29,12 @@ impl Watcher {
     pub fn new(
         client: impl Into<ApiClient>,
         resource: Arc<ResourceDef>,
-        field_selector: String,
+        selectors: Selectors,
     ) -> Self {
         Self {
             client: client.into(),
             resource,
-            field_selector,
+            selectors,
             events: None,
         }
     }
@@ -44,13 +43,17 @@ impl Watcher {
         let kind = self.resource.kind;
         loop {
             let Some(events) = &mut self.events else {
-                let selector = Some(self.field_selector.as_str()).filter(|s| !s.is_empty());
                 let listed = (self.client)
-                    .list(&self.resource, None, None, selector)
+                    .list(&self.resource, None, &self.selectors)
                     .await;
                 match listed {
                     Ok(listed) => {
-                        let events = self.client.watch(&self.resource, None, listed.revision);
+                        let events = self.client.watch(
+                            &self.resource,
+                            None,
+                            &self.selectors,
+                            listed.revision,
+                        );
                         self.events = Some(events);
                         return Seen::Listed(listed.items);
                     }

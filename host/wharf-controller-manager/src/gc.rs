@@ -20,12 +20,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+use wharf_client::Client;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use wharf_apiserver::watcher::{Seen, Watcher};
-use wharf_apiserver::{ApiClient, ApiError, DeleteParams, LocalClient, ResourceDef, WatchType};
+use wharf_apiserver::LocalClient;
+use wharf_client::Selectors;
+use wharf_client::watcher::{Seen, Watcher};
+use wharf_client::{ApiClient, ApiError, DeleteParams, ResourceDef, WatchType};
 
 const FOREGROUND: &str = "foregroundDeletion";
 const ORPHAN: &str = "orphan";
@@ -61,7 +64,7 @@ impl GarbageCollector {
         let (sender, receiver) = mpsc::channel(1024);
         let mut tasks = Vec::new();
         for (index, resource) in resources.iter().enumerate() {
-            let mut watcher = Watcher::new(client.clone(), resource.clone(), String::new());
+            let mut watcher = Watcher::new(client.clone(), resource.clone(), Selectors::all());
             let sender = sender.clone();
             tasks.push(tokio::spawn(async move {
                 loop {

@@ -7,13 +7,12 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use wharf_client::{Client, Selectors};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use wharf_apiserver::{
-    ApiError as ServerError, FieldSelector, LabelSelector, LocalClient, Patch, ResourceDef,
-    revision_of,
-};
+use wharf_apiserver::{LocalClient, revision_of};
+use wharf_client::{ApiError as ServerError, FieldSelector, LabelSelector, Patch, ResourceDef};
 use wharf_plugins::Permissions;
 use wharf_plugins::controller::{
     ApiError, ControllerHost, Event, EventType, Kind, Level, ListOptions, PatchType,
@@ -247,8 +246,10 @@ impl ControllerHost for PluginHost {
             .block_on(self.client.list(
                 &resource,
                 namespace,
-                options.label_selector.as_deref(),
-                options.field_selector.as_deref(),
+                &Selectors {
+                    labels: options.label_selector.clone().unwrap_or_default(),
+                    fields: options.field_selector.clone().unwrap_or_default(),
+                },
             ))
             .map_err(convert)?;
         Ok(listed.items.iter().map(Value::to_string).collect())
@@ -403,7 +404,7 @@ impl ControllerHost for PluginHost {
         } else {
             format!("{}/{}", regarding.kind.group, regarding.kind.version)
         };
-        let now = wharf_apiserver::now_rfc3339();
+        let now = wharf_client::now_rfc3339();
         let object = json!({
             "apiVersion": "v1",
             "kind": "Event",

@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use wharf_client::{Client, Selectors};
 
 use serde_json::Value;
 use tokio::sync::watch;
-use wharf_apiserver::{
-    ApiError, Delivery, FieldSelector, LabelSelector, LocalClient, ResourceDef, WatchType,
-};
+use wharf_apiserver::LocalClient;
+use wharf_client::{ApiError, Delivery, FieldSelector, LabelSelector, ResourceDef, WatchType};
 
 /// One change an informer saw.
 pub struct Change<'a> {
@@ -270,7 +270,7 @@ impl Informer {
     /// whenever the watch falls too far behind.
     async fn run(self: Arc<Self>, client: LocalClient) {
         loop {
-            let listed = match client.list(&self.resource, None, None, None).await {
+            let listed = match client.list(&self.resource, None, &Selectors::all()).await {
                 Ok(listed) => listed,
                 Err(error) => {
                     tracing::warn!(kind = self.resource.kind, %error, "informer list failed; retrying");
@@ -280,7 +280,7 @@ impl Informer {
             };
             self.replace(listed.items);
             self.synced.send_replace(listed.revision);
-            let mut events = client.watch(&self.resource, None, listed.revision);
+            let mut events = client.watch(&self.resource, None, &Selectors::all(), listed.revision);
             while let Some(delivery) = events.recv().await {
                 match delivery {
                     Delivery::Event(kind, event) => {

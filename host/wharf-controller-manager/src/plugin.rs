@@ -104,7 +104,7 @@ impl ControllerPlugin {
 
     /// Informer events enqueue keys: a primary object its own key, an owned
     /// object its controlling owner's key. Resync re-enqueues every primary.
-    fn wire(self: &Arc<Self>, informers: &Informers) -> Result<(), wharf_apiserver::ApiError> {
+    fn wire(self: &Arc<Self>, informers: &Informers) -> Result<(), wharf_client::ApiError> {
         let primary = &self.registration.primary;
         let queue = self.queue.clone();
         let informer = informers.get_or_start(&primary.group, &primary.version, &primary.kind)?;

@@ -9,11 +9,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+use wharf_client::{Client, Selectors};
 
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use wharf_apiserver::{ApiError, DeleteParams, LocalClient};
+use wharf_apiserver::LocalClient;
+use wharf_client::{ApiError, DeleteParams};
 
 /// How long a pod's node must be missing before the pod goes (kube's).
 pub const QUARANTINE: Duration = Duration::from_secs(40);
@@ -50,8 +52,8 @@ async fn run(client: LocalClient) {
     loop {
         tokio::time::sleep(PERIOD).await;
         let (Ok(pod_list), Ok(node_list)) = (
-            client.list(&pods, None, None, None).await,
-            client.list(&nodes, None, None, None).await,
+            client.list(&pods, None, &Selectors::all()).await,
+            client.list(&nodes, None, &Selectors::all()).await,
         ) else {
             continue;
         };

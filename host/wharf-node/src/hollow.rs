@@ -14,7 +14,8 @@
 //! - pods: a pod bound to a hollow node is reported Running at once, with an
 //!   IP from the node's pod CIDR (free again when the pod goes away).
 //!
-//! Everything goes through the in-process [`LocalClient`]. Odd objects are
+//! Everything goes through the API client (in process: the API server's
+//! `LocalClient`). Odd objects are
 //! logged and skipped; nothing here panics on input.
 //!
 //! Addresses: node `i` gets the `i`th pod CIDR of 10.0.0.0/8, a /24 (room
@@ -36,10 +37,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
-use wharf_apiserver::watcher::{Seen, Watcher};
-use wharf_apiserver::{
-    ApiClient, ApiError, ApiResult, DeleteParams, LocalClient, Patch, ResourceDef, WatchType,
-    now_rfc3339,
+use wharf_client::Selectors;
+use wharf_client::watcher::{Seen, Watcher};
+use wharf_client::{
+    ApiClient, ApiError, ApiResult, DeleteParams, Patch, ResourceDef, WatchType, now_rfc3339,
 };
 
 /// The label that makes a Node hollow.
@@ -234,8 +235,12 @@ impl HollowNodes {
     /// Registers the configured nodes and starts playing kubelet for them and
     /// for every Node labelled `wharf.dev/hollow=true` (also ones created
     /// later). Returns after the configured nodes are registered.
-    pub async fn start(client: LocalClient, config: HollowConfig) -> Result<Self, HollowError> {
+    pub async fn start(
+        client: impl Into<ApiClient>,
+        config: HollowConfig,
+    ) -> Result<Self, HollowError> {
         config.check()?;
+        let client: ApiClient = client.into();
         let kind = |kind: &'static str, group: &str| {
             client
                 .resource(group, "v1", kind)
@@ -296,7 +301,7 @@ impl Drop for HollowNodes {
 /// The kubelet of every hollow node: one shared state, a task per node
 /// (status, then heartbeat), a node watcher, a pod watcher and pod workers.
 struct Kubelet {
-    client: LocalClient,
+    client: ApiClient,
     config: HollowConfig,
     nodes: Arc<ResourceDef>,
     pods: Arc<ResourceDef>,
@@ -543,7 +548,7 @@ impl Kubelet {
             let on_node = format!("spec.nodeName={name}");
             match self
                 .client
-                .list(&self.pods, None, None, Some(&on_node))
+                .list(&self.pods, None, &Selectors::fields(on_node.as_str()))
                 .await
             {
                 Ok(listed) => listed.items.iter().for_each(|pod| self.saw_pod(pod)),
@@ -605,7 +610,7 @@ impl Kubelet {
         let spec = json!({
             "holderIdentity": name,
             "leaseDurationSeconds": LEASE_DURATION_SECONDS,
-            "renewTime": wharf_apiserver::now_micro_time(),
+            "renewTime": wharf_client::now_micro_time(),
         });
         let renew = Patch::Merge(json!({"spec": spec}));
         let namespace = Some(LEASE_NAMESPACE);
@@ -637,7 +642,7 @@ impl Kubelet {
 
     /// Plays kubelet for every hollow Node, as they come and go.
     async fn watch_nodes(self: Arc<Self>) {
-        let mut watcher = Watcher::new(self.client.clone(), self.nodes.clone(), String::new());
+        let mut watcher = Watcher::new(self.client.clone(), self.nodes.clone(), Selectors::all());
         loop {
             match watcher.next().await {
                 Seen::Listed(nodes) => {
@@ -699,7 +704,7 @@ impl Kubelet {
     /// Queues every pod that a hollow node should report Running, and frees
     /// the IPs of pods that are gone.
     async fn watch_pods(self: Arc<Self>) {
-        let mut watcher = Watcher::new(self.client.clone(), self.pods.clone(), String::new());
+        let mut watcher = Watcher::new(self.client.clone(), self.pods.clone(), Selectors::all());
         loop {
             match watcher.next().await {
                 Seen::Listed(pods) => {
@@ -879,7 +884,7 @@ impl Kubelet {
         status: bool,
         change: impl FnMut(&mut Value) -> bool,
     ) -> ApiResult<()> {
-        ApiClient::from(self.client.clone())
+        (self.client)
             .read_modify_write(resource, namespace, name, status, change)
             .await
             .map(drop)

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wharf_apiserver::{ApiState, LocalClient, Patch, ResourceDef};
+use wharf_apiserver::{ApiState, LocalClient};
+use wharf_client::{Client, Patch, ResourceDef};
 use wharf_node::{AgentConfig, BackOffConfig, NodeAgent, container_log_path};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 

@@ -4,9 +4,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
+use wharf_client::{Client, Selectors};
 
 use serde_json::{Value, json};
-use wharf_apiserver::{ApiState, LocalClient, ResourceDef};
+use wharf_apiserver::{ApiState, LocalClient};
+use wharf_client::ResourceDef;
 use wharf_node::{HollowConfig, HollowError, HollowNodes};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
@@ -114,7 +116,11 @@ async fn registers_the_configured_nodes_with_capacity_zones_and_taints() {
         .unwrap();
 
     let nodes = (cluster.client)
-        .list(&cluster.nodes, None, Some("wharf.dev/hollow=true"), None)
+        .list(
+            &cluster.nodes,
+            None,
+            &Selectors::labels("wharf.dev/hollow=true"),
+        )
         .await
         .unwrap()
         .items;
@@ -397,7 +403,7 @@ async fn restart_adopts_existing_nodes() {
     let uids = async || -> Vec<Value> {
         let listed = cluster
             .client
-            .list(&cluster.nodes, None, None, None)
+            .list(&cluster.nodes, None, &Selectors::all())
             .await
             .unwrap();
         listed
@@ -461,7 +467,7 @@ async fn a_bad_configuration_is_refused_before_any_node_is_registered() {
     }
     let nodes = cluster
         .client
-        .list(&cluster.nodes, None, None, None)
+        .list(&cluster.nodes, None, &Selectors::all())
         .await
         .unwrap();
     assert!(nodes.items.is_empty());

@@ -5,10 +5,12 @@
 
 use std::future::Future;
 use std::time::{Duration, Instant};
+use wharf_client::Client;
 
 use serde_json::{Value, json};
 use tokio::sync::watch;
-use wharf_apiserver::{ApiError, LocalClient};
+use wharf_apiserver::LocalClient;
+use wharf_client::ApiError;
 
 /// Lease timings, as kube-controller-manager's defaults.
 #[derive(Clone, Debug)]
@@ -44,7 +46,7 @@ fn parse_time(text: &str) -> Option<std::time::SystemTime> {
 /// Tries once to take or keep the lease; `Ok(true)` when we hold it.
 async fn try_acquire(client: &LocalClient, config: &ElectionConfig) -> Result<bool, ApiError> {
     let leases = client.resource("coordination.k8s.io", "v1", "Lease")?;
-    let now = wharf_apiserver::now_micro_time();
+    let now = wharf_client::now_micro_time();
     let current = match client
         .get(&leases, Some(&config.namespace), &config.name)
         .await

@@ -18,10 +18,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
+use wharf_client::Client;
 
 use serde_json::{Value, json};
-use wharf_apiserver::watcher::{Seen, Watcher};
-use wharf_apiserver::{LocalClient, Patch, WatchType};
+use wharf_apiserver::LocalClient;
+use wharf_client::Selectors;
+use wharf_client::watcher::{Seen, Watcher};
+use wharf_client::{Patch, WatchType};
 use wharf_plugins::{Limits, PluginError, PluginStats};
 
 use crate::spec::{ModuleSource, PluginSpec, read_module};
@@ -158,7 +161,7 @@ impl<W: PluginWorld> Supervisor<W> {
                 return;
             }
         };
-        let mut watcher = Watcher::new(self.client.clone(), resource, String::new());
+        let mut watcher = Watcher::new(self.client.clone(), resource, Selectors::all());
         let mut ticker = tokio::time::interval(TICK);
         let mut initial = true;
         tokio::pin!(stop);
@@ -392,7 +395,7 @@ impl<W: PluginWorld> Supervisor<W> {
         let Ok(events) = client.resource("", "v1", "Event") else {
             return;
         };
-        let now = wharf_apiserver::now_rfc3339();
+        let now = wharf_client::now_rfc3339();
         let event = json!({
             "apiVersion": "v1",
             "kind": "Event",
@@ -424,7 +427,7 @@ impl<W: PluginWorld> Supervisor<W> {
             let mut body = json!({"status": status});
             if let Some(conditions) = body["status"]["conditions"].as_array_mut() {
                 for condition in conditions {
-                    condition["lastTransitionTime"] = json!(wharf_apiserver::now_rfc3339());
+                    condition["lastTransitionTime"] = json!(wharf_client::now_rfc3339());
                 }
             }
             let new_error = status

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wharf_apiserver::{ApiState, LocalClient};
+use wharf_client::Client;
 use wharf_plugin_host::leader::{ElectionConfig, run};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use wharf_apiserver::ApiClient;
+use wharf_client::ApiClient;
 
 /// How the proxy runs.
 #[derive(Clone, Debug)]

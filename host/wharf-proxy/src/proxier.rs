@@ -9,8 +9,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
-use wharf_apiserver::watcher::{Seen, Watcher};
-use wharf_apiserver::{ApiClient, ResourceDef, WatchType};
+use wharf_client::Selectors;
+use wharf_client::watcher::{Seen, Watcher};
+use wharf_client::{ApiClient, ResourceDef, WatchType};
 
 use crate::rules::{ServicePort, render};
 
@@ -187,7 +188,7 @@ pub async fn watch_kind(
     changed: Arc<Notify>,
     services: bool,
 ) {
-    let mut watcher = Watcher::new(client, resource, String::new());
+    let mut watcher = Watcher::new(client, resource, Selectors::all());
     loop {
         let seen = watcher.next().await;
         {

@@ -11,7 +11,7 @@
 //! - [`policies`]: `Plugin` objects of type `scheduler` → loaded policies,
 //!   hot: swapping, reordering or reweighting one is a `kubectl` edit.
 //! - [`scheduler`]: the loop thread (its Scheduled / FailedScheduling
-//!   events go through `wharf_apiserver::events`).
+//!   events go through `wharf_client::events`).
 //!
 //! Invariants: the loop thread alone owns the queue, the snapshot and the
 //! policy instances; nothing else blocks it (binds, events and status
@@ -26,9 +26,12 @@ pub mod scheduler;
 
 use std::sync::Arc;
 use std::time::Instant;
+use wharf_client::Client;
 
-use wharf_apiserver::watcher::{Seen, Watcher};
-use wharf_apiserver::{ApiError, LocalClient, ResourceDef};
+use wharf_apiserver::LocalClient;
+use wharf_client::Selectors;
+use wharf_client::watcher::{Seen, Watcher};
+use wharf_client::{ApiError, ResourceDef};
 use wharf_plugins::Runtime;
 
 pub use framework::FitError;
@@ -93,9 +96,9 @@ impl Scheduler {
             tokio::spawn(tick(sender.clone())),
         ];
         let state = Loop {
-            recorder: wharf_apiserver::events::Recorder::start(
+            recorder: wharf_client::events::Recorder::start(
                 client.clone(),
-                wharf_apiserver::events::Source {
+                wharf_client::events::Source {
                     component: scheduler::COMPONENT,
                     host: None,
                 },
@@ -170,10 +173,10 @@ async fn watch(
     client: LocalClient,
     resource: Arc<ResourceDef>,
     sender: std::sync::mpsc::Sender<Input>,
-    event: fn(wharf_apiserver::WatchType, Arc<serde_json::Value>) -> Input,
+    event: fn(wharf_client::WatchType, Arc<serde_json::Value>) -> Input,
     listed: fn(Vec<serde_json::Value>) -> Input,
 ) {
-    let mut watcher = Watcher::new(client, resource, String::new());
+    let mut watcher = Watcher::new(client, resource, Selectors::all());
     loop {
         let input = match watcher.next().await {
             Seen::Listed(items) => listed(items),

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
-use wharf_apiserver::{ApiError, LocalClient, Patch, ResourceDef, WatchType};
+use wharf_apiserver::LocalClient;
+use wharf_client::{ApiError, Patch, ResourceDef, WatchType};
 
-use wharf_apiserver::events::{PodEvent, Recorder};
+use wharf_client::events::{PodEvent, Recorder};
 
 /// The scheduler's name: on its events, and in the `schedulerName` of the pods it takes.
 pub const COMPONENT: &str = "default-scheduler";
@@ -334,7 +335,7 @@ impl Loop {
             "reason": reason,
             "message": message,
             "lastProbeTime": null,
-            "lastTransitionTime": wharf_apiserver::now_rfc3339(),
+            "lastTransitionTime": wharf_client::now_rfc3339(),
         }]}}));
         let (client, pods) = (self.client.clone(), self.pods.clone());
         self.handle.spawn(async move {

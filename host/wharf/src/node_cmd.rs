@@ -6,7 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use wharf_apiserver::{ApiClient, RemoteClient};
+use wharf_client::{ApiClient, RemoteClient};
 
 /// The container runtime of a node.
 #[derive(clap::Args, Clone, Debug)]

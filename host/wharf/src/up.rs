@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use wharf_client::Client;
 
 use wharf_apiserver::ApiState;
 use wharf_store::{EmbeddedConfig, EmbeddedStore, EtcdConfig, EtcdStore, Store};
@@ -371,11 +372,9 @@ pub async fn run(options: Up) -> Result<(), String> {
         crate::node_cmd::start_proxy(wharf_apiserver::LocalClient::new(state.clone())).await
     };
     // Node agents elsewhere (`wharf node`) check log requests with it.
-    wharf_apiserver::api_client::publish_kubelet_token(&wharf_apiserver::LocalClient::new(
-        state.clone(),
-    ))
-    .await
-    .map_err(|e| format!("publishing the kubelet token: {e}"))?;
+    wharf_apiserver::publish_kubelet_token(&wharf_apiserver::LocalClient::new(state.clone()))
+        .await
+        .map_err(|e| format!("publishing the kubelet token: {e}"))?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use serde_json::Value;
-use wharf_apiserver::ApiError;
+use wharf_client::ApiError;
 
 use super::Shared;
 use super::process::DEFAULT_PATH;

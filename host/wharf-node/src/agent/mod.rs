@@ -86,7 +86,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use wharf_apiserver::{ApiClient, ApiError, ResourceDef};
+use wharf_client::{ApiClient, ApiError, ResourceDef};
 
 pub use logs::container_log_path;
 pub use runtime::RuntimeConfig;
@@ -323,9 +323,9 @@ impl NodeAgent {
                 config_maps: kind("ConfigMap", "")?,
                 secrets: kind("Secret", "")?,
             },
-            events: wharf_apiserver::events::Recorder::start(
+            events: wharf_client::events::Recorder::start(
                 client.clone(),
-                wharf_apiserver::events::Source {
+                wharf_client::events::Source {
                     component: "kubelet",
                     host: Some(config.node_name.clone()),
                 },
@@ -395,7 +395,7 @@ struct Shared {
     /// What runs the containers.
     driver: runtime::Driver,
     /// The pods' events (Created, Started, Killing, Unhealthy).
-    events: wharf_apiserver::events::Recorder,
+    events: wharf_client::events::Recorder,
     client: ApiClient,
     config: AgentConfig,
     resources: Resources,

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use wharf_apiserver::{ApiError, ApiResult, Patch, now_rfc3339};
+use wharf_client::{ApiError, ApiResult, Patch, now_rfc3339};
 
 use super::env::str_at;
 use super::{AgentError, Shared};
@@ -303,7 +303,7 @@ async fn renew_lease(shared: &Shared, node_uid: &str) -> ApiResult<()> {
     let spec = json!({
         "holderIdentity": name,
         "leaseDurationSeconds": LEASE_DURATION_SECONDS,
-        "renewTime": wharf_apiserver::now_micro_time(),
+        "renewTime": wharf_client::now_micro_time(),
     });
     let renew = Patch::Merge(json!({"spec": spec}));
     match shared

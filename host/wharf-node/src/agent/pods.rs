@@ -53,7 +53,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
-use wharf_apiserver::{ApiError, DeleteParams, WatchType, now_rfc3339};
+use wharf_client::{ApiError, DeleteParams, WatchType, now_rfc3339};
 
 use super::Shared;
 use super::cgroups::{self, Limits};
@@ -66,7 +66,8 @@ use super::probes::{self, ContainerProbes, Finding, Known, ProbeKind, Report, Ta
 use super::process::{self, DEFAULT_PATH, Identity, Launch, Signal};
 use super::status::{self, ContainerView, PodView, State, Termination};
 use super::volumes::{self, VolumeError};
-use wharf_apiserver::watcher::{Seen, Watcher};
+use wharf_client::Selectors;
+use wharf_client::watcher::{Seen, Watcher};
 use wharf_native_runtime::{
     ContainerState, Mount as NativeMount, NativeRuntime, Signal as NativeSignal, StartSpec,
 };
@@ -95,7 +96,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
     let mut watcher = Watcher::new(
         shared.client.clone(),
         shared.resources.pods.clone(),
-        selector,
+        Selectors::fields(selector),
     );
     let mut dispatcher = Dispatcher {
         shared,
@@ -961,17 +962,15 @@ impl Worker {
                     ("Started", format!("Started container {name}")),
                 ];
                 for (reason, message) in events {
-                    self.shared
-                        .events
-                        .record(wharf_apiserver::events::PodEvent {
-                            namespace: self.record.namespace.clone(),
-                            name: self.record.name.clone(),
-                            uid: self.uid.clone(),
-                            warning: false,
-                            reason,
-                            action: "",
-                            message,
-                        });
+                    self.shared.events.record(wharf_client::events::PodEvent {
+                        namespace: self.record.namespace.clone(),
+                        name: self.record.name.clone(),
+                        uid: self.uid.clone(),
+                        warning: false,
+                        reason,
+                        action: "",
+                        message,
+                    });
                 }
                 record.running = Some(RunningProcess {
                     pid: identity.pid,
@@ -1808,17 +1807,15 @@ impl Worker {
 
     /// An event about this pod, as the kubelet reports it.
     fn event(&self, warning: bool, reason: &'static str, message: String) {
-        self.shared
-            .events
-            .record(wharf_apiserver::events::PodEvent {
-                namespace: self.record.namespace.clone(),
-                name: self.record.name.clone(),
-                uid: self.uid.clone(),
-                warning,
-                reason,
-                action: "",
-                message,
-            });
+        self.shared.events.record(wharf_client::events::PodEvent {
+            namespace: self.record.namespace.clone(),
+            name: self.record.name.clone(),
+            uid: self.uid.clone(),
+            warning,
+            reason,
+            action: "",
+            message,
+        });
     }
 
     fn block(&mut self, name: &str, reason: &str, message: &str) {

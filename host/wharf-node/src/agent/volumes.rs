@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use serde_json::Value;
-use wharf_apiserver::ApiError;
+use wharf_client::ApiError;
 
 use super::Shared;
 use super::checkpoint::pods_dir;

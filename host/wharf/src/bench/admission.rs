@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wharf_client::Client;
 
 use axum::http::{Method, StatusCode};
 use bytes::Bytes;

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use wharf_client::{Client, Selectors};
 
 use serde_json::json;
 use wharf_apiserver::{ApiState, LocalClient};
@@ -468,7 +469,7 @@ async fn scale_phase(
         .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while client
-        .list(&replicasets, Some("default"), None, None)
+        .list(&replicasets, Some("default"), &Selectors::all())
         .await
         .map_err(|e| e.to_string())?
         .items
@@ -479,7 +480,7 @@ async fn scale_phase(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let patch = wharf_apiserver::Patch::parse(
+    let patch = wharf_client::Patch::parse(
         "application/merge-patch+json",
         format!(r#"{{"spec":{{"replicas":{replicas}}}}}"#).as_bytes(),
     )

@@ -11,10 +11,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use wharf_client::{Client, Selectors};
 
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
-use wharf_apiserver::{Delivery, LocalClient, WatchType};
+use wharf_apiserver::LocalClient;
+use wharf_client::{Delivery, WatchType};
 use wharf_plugins::{Runtime, RuntimeConfig};
 
 use super::report::Latencies;
@@ -138,11 +140,11 @@ async fn startup_phase(client: &LocalClient, count: usize) -> Result<Latencies, 
         .resource("", "v1", "Pod")
         .map_err(|e| e.to_string())?;
     let revision = client
-        .list(&pods, Some("default"), None, None)
+        .list(&pods, Some("default"), &Selectors::all())
         .await
         .map_err(|e| e.to_string())?
         .revision;
-    let mut events = client.watch(&pods, Some("default".into()), revision);
+    let mut events = client.watch(&pods, Some("default"), &Selectors::all(), revision);
     let created: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let watcher_created = created.clone();
     let watcher = tokio::spawn(async move {
@@ -199,7 +201,7 @@ async fn startup_phase(client: &LocalClient, count: usize) -> Result<Latencies, 
 /// stopped them all and removed their records.
 async fn remove_pods(client: &LocalClient, records: &std::path::Path) {
     if let Ok(pods) = client.resource("", "v1", "Pod")
-        && let Ok(listed) = client.list(&pods, None, None, None).await
+        && let Ok(listed) = client.list(&pods, None, &Selectors::all()).await
     {
         for pod in listed.items {
             let namespace = pod.pointer("/metadata/namespace").and_then(Value::as_str);

@@ -12,9 +12,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use wharf_client::{Client, Selectors};
 
 use serde_json::{Value, json};
-use wharf_apiserver::{Delivery, LocalClient, WatchType};
+use wharf_apiserver::LocalClient;
+use wharf_client::{Delivery, WatchType};
 use wharf_plugins::{Runtime, RuntimeConfig};
 use wharf_scheduler::Scheduler;
 
@@ -174,12 +176,12 @@ async fn run_once(options: &SchedulerBench, dir: &Path, native: bool) -> Result<
         .resource("", "v1", "Pod")
         .map_err(|e| e.to_string())?;
     let revision = client
-        .list(&pods, Some("bench"), None, None)
+        .list(&pods, Some("bench"), &Selectors::all())
         .await
         .map_err(|e| e.to_string())?
         .revision;
     let created: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let mut events = client.watch(&pods, Some("bench".into()), revision);
+    let mut events = client.watch(&pods, Some("bench"), &Selectors::all(), revision);
     let total = options.pods;
     let watcher_created = created.clone();
     let watcher = tokio::spawn(async move {
@@ -262,7 +264,7 @@ async fn run_once(options: &SchedulerBench, dir: &Path, native: bool) -> Result<
         .resource("wharf.dev", "v1alpha1", "Plugin")
         .map_err(|e| e.to_string())?;
     let listed = client
-        .list(&plugins, None, None, None)
+        .list(&plugins, None, &Selectors::all())
         .await
         .map_err(|e| e.to_string())?;
     let calls: Vec<String> = listed
@@ -395,7 +397,7 @@ pub(super) async fn wait_for_policies(client: &LocalClient) -> Result<(), String
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let listed = client
-            .list(&plugins, None, None, None)
+            .list(&plugins, None, &Selectors::all())
             .await
             .map_err(|e| e.to_string())?;
         let failed: Vec<String> = listed
