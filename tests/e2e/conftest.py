@@ -321,6 +321,7 @@ def cluster(request):
     else:
         store = "embedded"
     cluster = Cluster(store)
+    cluster.etcd = etcd
     yield cluster
     cluster.cleanup()
     if etcd:

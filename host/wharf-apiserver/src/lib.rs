@@ -10,6 +10,7 @@ pub mod allocator;
 mod body;
 pub mod client;
 mod discovery;
+pub mod encryption;
 mod handlers;
 pub mod histogram;
 mod inflight;

@@ -47,6 +47,16 @@ pub enum Error {
     #[error("store backend failed: {0}")]
     Backend(String),
 
+    /// A value could not be sealed or opened by the store's
+    /// [`Transformer`](crate::Transformer) (a missing key, a value moved to
+    /// another key, corruption).
+    #[error("the value of {key:?} cannot be {action}: {reason}")]
+    Transform {
+        key: String,
+        action: &'static str,
+        reason: String,
+    },
+
     /// The store has been shut down.
     #[error("store is closed")]
     Closed,

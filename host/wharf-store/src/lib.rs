@@ -18,12 +18,14 @@ mod embedded;
 mod error;
 mod etcd;
 pub mod etcd_process;
+mod transform;
 mod types;
 mod watch;
 
 pub use embedded::{EmbeddedConfig, EmbeddedStore};
 pub use error::{Error, Result};
 pub use etcd::{EtcdConfig, EtcdStore};
+pub use transform::{Transformer, TransformingStore};
 pub use types::{
     ContinueToken, DeleteOutcome, EventKind, KeyValue, ListOptions, ListPage, MAX_VALUE_BYTES,
     WatchEvent, Write, prefix_end,

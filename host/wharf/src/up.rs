@@ -25,6 +25,13 @@ pub struct Up {
     /// build's `wasm32-wasip2/plugin` folder next to this binary's.
     #[arg(long)]
     plugin_dir: Option<PathBuf>,
+    /// How objects are encrypted at rest: an `EncryptionConfiguration`
+    /// (kube-apiserver's flag and format: aesgcm and identity providers).
+    /// By default `DATA_DIR/encryption-config.yaml`, written on first start
+    /// to seal Secrets with a new AES-256 key. Servers sharing one etcd
+    /// must be given the same file.
+    #[arg(long)]
+    encryption_provider_config: Option<PathBuf>,
     /// Where compiled plugins are cached (by module digest and engine);
     /// by default `DATA_DIR/plugin-cache`. Several servers may share one.
     #[arg(long)]
@@ -330,6 +337,17 @@ pub async fn run(options: Up) -> Result<(), String> {
             }
         },
     };
+    let encryption = match &options.encryption_provider_config {
+        Some(path) => wharf_apiserver::encryption::EncryptionConfig::load(path),
+        None => wharf_apiserver::encryption::EncryptionConfig::ensure(
+            &options.data_dir.join("encryption-config.yaml"),
+        ),
+    }
+    .map_err(|e| format!("--encryption-provider-config: {e}"))?;
+    let store: Arc<dyn Store> = Arc::new(wharf_store::TransformingStore::new(
+        store,
+        Arc::new(encryption),
+    ));
     let config = wharf_apiserver::ApiConfig {
         watch_cache: wharf_apiserver::CacheBounds {
             events: options.watch_cache_events,
