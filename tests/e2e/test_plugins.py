@@ -162,6 +162,61 @@ def test_a_misbehaving_plugin_fails_alone(embedded_cluster, mode, reason):
     assert cluster.kubectl("get", "--raw", "/readyz").stdout == "ok"
 
 
+def cpu_seconds(pid):
+    """The user and system CPU time process `pid` has used."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_plugins_get_no_more_than_the_host_allows_and_deleting_one_ends_its_calls(embedded_cluster):
+    """Limits over what `wharf up` allows are refused (a 60 s call deadline,
+    64 workers), and deleting a plugin whose call spins interrupts that
+    call at once rather than at its deadline: the host stops burning CPU."""
+    cluster = embedded_cluster
+    module = plugin_dir() / "wharf_test_guest.wasm"
+    apply_plugin(cluster, "greedy", module, "noop", CONFIGMAP_RULES,
+                 limits={"memory": "32Mi", "callTimeout": "60s"})
+    manifest = {
+        "apiVersion": "wharf.dev/v1alpha1", "kind": "Plugin", "metadata": {"name": "crowd"},
+        "spec": {"type": "controller", "module": f"file://{module}", "config": {"mode": "noop"},
+                 "permissions": CONFIGMAP_RULES, "workers": 64},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+
+    def refused(name, text):
+        status = plugin_status(cluster, name)
+        assert status.get("phase") == "Failed", status
+        message = status["conditions"][0]["message"]
+        assert "over the host's maximum" in message and text in message, status
+
+    eventually(lambda: refused("greedy", "--plugin-max-call-timeout-ms"))
+    eventually(lambda: refused("crowd", "--plugin-max-workers"))
+
+    # A spinning call with a deadline the host allows (9 s), on two workers.
+    apply_plugin(cluster, "runaway", module, "loop", CONFIGMAP_RULES,
+                 limits={"memory": "32Mi", "callTimeout": "9s"})
+    wait_loaded(cluster, "runaway")
+    cluster.kubectl("create", "configmap", "spin-a", "--from-literal=a=b")
+    cluster.kubectl("create", "configmap", "spin-b", "--from-literal=a=b")
+    pid = cluster.process.pid
+
+    def spinning():
+        before = cpu_seconds(pid)
+        time.sleep(1)
+        assert cpu_seconds(pid) - before > 0.5, "the plugin's calls are not spinning"
+
+    eventually(spinning, timeout=20)
+    cluster.kubectl("delete", "plugin", "runaway", "--wait=true")
+    time.sleep(0.5)
+    before = cpu_seconds(pid)
+    time.sleep(3)
+    # Without the interruption two calls would spin for up to 9 s more:
+    # up to 6 CPU-seconds in these 3 s on two cores.
+    used = cpu_seconds(pid) - before
+    assert used < 1.0, f"the host used {used:.2f} CPU-seconds after the plugin was deleted"
+    assert cluster.kubectl("get", "--raw", "/readyz").stdout == "ok"
+
+
 def with_custom_section(component: bytes, payload: bytes) -> bytes:
     """The same component with one more custom section: a new digest."""
     def leb(n):

@@ -51,7 +51,7 @@ impl AdmissionPlugins {
         plugin: &PluginSpec,
         bytes: &[u8],
         stats: Arc<PluginStats>,
-    ) -> Result<Arc<ActivePlugin>, PluginError> {
+    ) -> Result<(Arc<ActivePlugin>, Arc<PluginHost>), PluginError> {
         if plugin.source.is_native() {
             return Err(PluginError::Failed(
                 "admission plugins are WebAssembly components; native libraries are not served for this world".into(),
@@ -104,7 +104,7 @@ impl AdmissionPlugins {
         let (instance, registration) = module.start(host.clone(), &plugin.limits, &config_text)?;
         host.set_watched(&registration.reads)
             .map_err(|e| PluginError::Failed(format!("cannot watch what the plugin reads: {e}")))?;
-        Ok(Arc::new(ActivePlugin {
+        let active = Arc::new(ActivePlugin {
             name: plugin.name.clone(),
             order: config.get("order").and_then(Value::as_i64).unwrap_or(0),
             failure_policy,
@@ -112,13 +112,14 @@ impl AdmissionPlugins {
             object_selector: selector("objectSelector")?,
             registration,
             module,
-            host,
+            host: host.clone(),
             limits: plugin.limits.clone(),
             permissions: plugin.permissions.clone(),
             config: config_text,
             stats,
             pool: Pool::new(instance, instances),
-        }))
+        });
+        Ok((active, host))
     }
 }
 
@@ -167,6 +168,8 @@ fn selector_text(selector: &Value) -> Result<String, String> {
 /// An admission plugin in the chain.
 pub struct RunningAdmission {
     plugin: Arc<ActivePlugin>,
+    /// Stopped when the Plugin is deleted: its reviews in flight end.
+    host: Arc<PluginHost>,
 }
 
 impl RunningPlugin for RunningAdmission {
@@ -188,9 +191,9 @@ impl PluginWorld for AdmissionPlugins {
     }
 
     fn start(&self, plugin: &PluginSpec, bytes: &[u8]) -> Result<RunningAdmission, PluginError> {
-        let plugin = self.load(plugin, bytes, Arc::default())?;
+        let (plugin, host) = self.load(plugin, bytes, Arc::default())?;
         self.chain.install(plugin.clone());
-        Ok(RunningAdmission { plugin })
+        Ok(RunningAdmission { plugin, host })
     }
 
     /// The chain swaps by name: no moment without the plugin.
@@ -210,14 +213,16 @@ impl PluginWorld for AdmissionPlugins {
         plugin: &PluginSpec,
         bytes: &[u8],
     ) -> Result<(), PluginError> {
-        let loaded = self.load(plugin, bytes, running.plugin.stats.clone())?;
+        let (loaded, host) = self.load(plugin, bytes, running.plugin.stats.clone())?;
         self.chain.install(loaded.clone());
         running.plugin = loaded;
+        running.host = host;
         Ok(())
     }
 
     fn stop(&self, running: RunningAdmission) {
         self.chain.remove(&running.plugin.name);
+        running.host.stop();
     }
 }
 

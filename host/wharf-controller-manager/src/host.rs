@@ -38,6 +38,8 @@ pub struct PluginHost {
     /// Versions on their way to the store that this plugin's reads show
     /// (an admission plugin's: queued charges).
     overlay: Option<Arc<Overlay>>,
+    /// Set when the Plugin is deleted or replaced: calls in flight end.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 /// A kind the plugin watches, with its definition and its informer.
@@ -89,7 +91,14 @@ impl PluginHost {
             watched: RwLock::default(),
             written: AtomicI64::new(0),
             overlay: None,
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Interrupts the plugin's calls in flight and refuses new ones.
+    pub fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Reads of cached kinds show `overlay`'s versions over the caches'.
@@ -196,6 +205,10 @@ impl PluginHost {
 }
 
 impl ControllerHost for PluginHost {
+    fn stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn get(
         &self,
         kind: &Kind,

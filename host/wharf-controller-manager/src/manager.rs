@@ -34,7 +34,7 @@ fn controller_spec(plugin: &PluginSpec) -> ControllerSpec {
         .get("workers")
         .and_then(Value::as_u64)
         .unwrap_or(2)
-        .clamp(1, 64) as usize;
+        .max(1) as usize;
     ControllerSpec {
         limits: plugin.limits.clone(),
         config: plugin.config_text(),
@@ -76,6 +76,8 @@ impl PluginWorld for ControllerWorld {
     }
 
     fn start(&self, plugin: &PluginSpec, bytes: &[u8]) -> Result<Self::Running, PluginError> {
+        let spec = controller_spec(plugin);
+        self.runtime.check_workers(spec.workers)?;
         let module = load_module(&self.runtime, &plugin.source, bytes)?;
         let host = Arc::new(PluginHost::new(
             plugin.name.clone(),
@@ -84,13 +86,7 @@ impl PluginWorld for ControllerWorld {
             plugin.permissions.clone(),
             tokio::runtime::Handle::current(),
         ));
-        ControllerPlugin::start(
-            plugin.name.clone(),
-            controller_spec(plugin),
-            module,
-            host,
-            &self.informers,
-        )
+        ControllerPlugin::start(plugin.name.clone(), spec, module, host, &self.informers)
     }
 
     /// Two controllers of one name must never reconcile at once: the old

@@ -163,6 +163,8 @@ impl ControllerPlugin {
 
     /// Stops the workers (after their current calls) and waits for them.
     pub fn stop(&self) {
+        // Calls in flight are interrupted within an epoch tick.
+        self.host.stop();
         self.queue.shut_down();
         for worker in self.workers.lock().expect("workers").drain(..) {
             let _ = worker.join();

@@ -80,6 +80,11 @@ pub trait ControllerHost: Send + Sync + 'static {
     fn state_set(&self, key: &str, value: &[u8]);
     fn state_delete(&self, key: &str);
     fn emit(&self, event: Event);
+    /// Whether the plugin has been stopped (deleted or replaced): its
+    /// calls in flight are interrupted within an epoch tick.
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 /// The `controller` world.

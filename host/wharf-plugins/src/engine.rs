@@ -14,6 +14,7 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::error::PluginError;
+use crate::limits::Limits;
 
 /// How often the epoch advances; call deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -40,6 +41,10 @@ pub struct RuntimeConfig {
     /// The largest linear memory any instance may have; each plugin's own
     /// limit is at most this.
     pub max_memory_bytes: usize,
+    /// The longest call deadline a plugin may ask for.
+    pub max_call_deadline: Duration,
+    /// The most workers a controller plugin may ask for.
+    pub max_workers: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -48,6 +53,8 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_instances: 256,
             max_memory_bytes: 256 << 20,
+            max_call_deadline: Duration::from_secs(10),
+            max_workers: 16,
         }
     }
 }
@@ -59,6 +66,10 @@ pub struct Runtime {
     ticking: Arc<AtomicBool>,
     /// Held while a large component compiles.
     large_compile: Mutex<()>,
+    /// The most a plugin may ask for.
+    max_memory_bytes: usize,
+    max_call_deadline: Duration,
+    max_workers: usize,
 }
 
 /// A compiled component not yet known to link: it is written to the
@@ -136,11 +147,44 @@ impl Runtime {
             cache_dir: config.cache_dir,
             ticking,
             large_compile: Mutex::new(()),
+            max_memory_bytes: config.max_memory_bytes,
+            max_call_deadline: config.max_call_deadline,
+            max_workers: config.max_workers,
         }))
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Refuses limits over the host's maxima (set at `wharf up`), so that
+    /// no Plugin can ask for more of the host than its operator allows.
+    pub fn check_limits(&self, limits: &Limits) -> Result<(), PluginError> {
+        if limits.memory_bytes > self.max_memory_bytes {
+            return Err(PluginError::Refused(format!(
+                "spec.limits.memory is {} MiB, over the host's maximum of {} MiB (wharf up --plugin-max-memory-mib)",
+                limits.memory_bytes >> 20,
+                self.max_memory_bytes >> 20
+            )));
+        }
+        if limits.call_deadline > self.max_call_deadline {
+            return Err(PluginError::Refused(format!(
+                "spec.limits.callTimeout is {:?}, over the host's maximum of {:?} (wharf up --plugin-max-call-timeout-ms)",
+                limits.call_deadline, self.max_call_deadline
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses more workers than the host's maximum.
+    pub fn check_workers(&self, workers: usize) -> Result<(), PluginError> {
+        if workers > self.max_workers {
+            return Err(PluginError::Refused(format!(
+                "spec.workers is {workers}, over the host's maximum of {} (wharf up --plugin-max-workers)",
+                self.max_workers
+            )));
+        }
+        Ok(())
     }
 
     /// Compiles a component, or loads it from the cache when this engine

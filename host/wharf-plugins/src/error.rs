@@ -25,6 +25,14 @@ pub enum PluginError {
     /// The plugin returned an error of its own.
     #[error("{0}")]
     Failed(String),
+    /// The Plugin asks for more than the host allows (memory, call
+    /// deadline, workers).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The Plugin was deleted or replaced during the call, which was
+    /// interrupted.
+    #[error("the plugin was stopped during the call")]
+    Stopped,
 }
 
 impl PluginError {
@@ -38,6 +46,8 @@ impl PluginError {
             PluginError::OutOfMemory(_) => "OutOfMemory",
             PluginError::Trap(_) => "Trapped",
             PluginError::Failed(_) => "ReconcileFailed",
+            PluginError::Refused(_) => "LimitsRefused",
+            PluginError::Stopped => "Stopped",
         }
     }
 
@@ -45,7 +55,10 @@ impl PluginError {
     pub fn poisons_instance(&self) -> bool {
         matches!(
             self,
-            PluginError::Timeout(_) | PluginError::OutOfMemory(_) | PluginError::Trap(_)
+            PluginError::Timeout(_)
+                | PluginError::OutOfMemory(_)
+                | PluginError::Trap(_)
+                | PluginError::Stopped
         )
     }
 }

@@ -55,6 +55,8 @@ pub struct Sandbox {
     table: ResourceTable,
     limiter: Limiter,
     pub(crate) host: Arc<dyn ControllerHost>,
+    /// Epoch ticks the current call has left before its deadline.
+    ticks_left: u64,
 }
 
 impl WasiView for Sandbox {
@@ -191,6 +193,7 @@ impl<W: World> Module<W> {
         host: Arc<dyn ControllerHost>,
         limits: &Limits,
     ) -> Result<Instance<W>, PluginError> {
+        self.runtime.check_limits(limits)?;
         let started = std::time::Instant::now();
         let log_host = host.clone();
         let stdio = GuestStdio::new(Arc::new(move |level, line: &str| log_host.log(level, line)));
@@ -207,10 +210,24 @@ impl<W: World> Module<W> {
                 memory_bytes: 0,
             },
             host,
+            ticks_left: ticks(limits.call_deadline),
         };
         let mut store = Store::new(self.runtime.engine(), sandbox);
         store.limiter(|sandbox| &mut sandbox.limiter);
-        store.set_epoch_deadline(ticks(limits.call_deadline));
+        // Every tick, the call is checked: past its deadline it is
+        // interrupted, and so it is when its plugin has been stopped.
+        store.epoch_deadline_callback(|mut context| {
+            let sandbox = context.data_mut();
+            if sandbox.host.stopped() {
+                return Err(wasmtime::Error::new(Stopped));
+            }
+            sandbox.ticks_left = sandbox.ticks_left.saturating_sub(1);
+            if sandbox.ticks_left == 0 {
+                return Err(Trap::Interrupt.into());
+            }
+            Ok(wasmtime::UpdateDeadline::Continue(1))
+        });
+        store.set_epoch_deadline(1);
         let bindings = W::instantiate(&self.pre, &mut store).map_err(|e| {
             let sandbox = store.data();
             classify(e, limits, sandbox.limiter.memory_refused, &sandbox.stdio)
@@ -243,9 +260,9 @@ impl<W: World> Instance<W> {
         &mut self,
         call: impl FnOnce(&W::Bindings, &mut Store<Sandbox>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
-        self.store
-            .set_epoch_deadline(ticks(self.limits.call_deadline));
+        self.store.set_epoch_deadline(1);
         let sandbox = self.store.data_mut();
+        sandbox.ticks_left = ticks(self.limits.call_deadline);
         sandbox.limiter.memory_refused = false;
         sandbox.stdio.begin_call();
         let result = call(&self.bindings, &mut self.store);
@@ -273,6 +290,18 @@ impl<W: World> Instance<W> {
     }
 }
 
+/// Why a call was interrupted when its plugin was stopped.
+#[derive(Debug)]
+struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the plugin was stopped")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// A deadline in epoch ticks (at least one).
 pub(crate) fn ticks(deadline: Duration) -> u64 {
     (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
@@ -289,6 +318,9 @@ fn classify(
     memory_refused: bool,
     stdio: &GuestStdio,
 ) -> PluginError {
+    if error.downcast_ref::<Stopped>().is_some() {
+        return PluginError::Stopped;
+    }
     let trap = error.downcast_ref::<Trap>().copied();
     let text = match (stdio.take_tail(), trap) {
         (Some(tail), Some(trap)) => {

@@ -31,9 +31,13 @@ fn guest_bytes() -> Vec<u8> {
 struct RecordingHost {
     calls: Mutex<Vec<String>>,
     logs: Mutex<Vec<(Level, String)>>,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl ControllerHost for RecordingHost {
+    fn stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::Relaxed)
+    }
     fn get(&self, kind: &Kind, _: Option<&str>, name: &str) -> Result<Option<String>, ApiError> {
         self.calls
             .lock()
@@ -119,6 +123,67 @@ fn an_infinite_loop_is_stopped_at_its_deadline_and_the_host_runs_on() {
         healthy.reconcile(Some("default"), "x").0,
         Ok(Outcome::Done)
     ));
+}
+
+#[test]
+fn a_stopped_plugin_s_call_is_interrupted_before_its_deadline() {
+    let limits = Limits {
+        call_deadline: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let (_runtime, module, host) = setup(&limits);
+    let mut looping = module.instantiate(host.clone(), &limits).unwrap();
+    looping.init(&config("loop")).unwrap();
+    let stopper = host.clone();
+    let stop = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        stopper
+            .stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let (result, _) = looping.reconcile(Some("default"), "x");
+    stop.join().unwrap();
+    let error = result.unwrap_err();
+    // Stopped, not timed out: the 10 s deadline was never reached.
+    assert!(matches!(error, PluginError::Stopped), "{error:?}");
+    assert_eq!(error.reason(), "Stopped");
+}
+
+#[test]
+fn limits_over_the_host_s_maxima_are_refused() {
+    let runtime = Runtime::new(RuntimeConfig {
+        max_memory_bytes: 64 << 20,
+        max_call_deadline: Duration::from_secs(2),
+        max_workers: 4,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let module = ControllerModule::load(&runtime, &guest_bytes()).unwrap();
+    let host = Arc::new(RecordingHost::default());
+    let slow = Limits {
+        call_deadline: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let error = module.instantiate(host.clone(), &slow).err().unwrap();
+    assert!(
+        matches!(&error, PluginError::Refused(m) if m.contains("callTimeout")),
+        "{error:?}"
+    );
+    let big = Limits {
+        memory_bytes: 128 << 20,
+        ..Limits::default()
+    };
+    let error = module.instantiate(host.clone(), &big).err().unwrap();
+    assert!(
+        matches!(&error, PluginError::Refused(m) if m.contains("memory")),
+        "{error:?}"
+    );
+    assert!(matches!(
+        runtime.check_workers(5),
+        Err(PluginError::Refused(_))
+    ));
+    assert!(runtime.check_workers(4).is_ok());
+    assert!(module.instantiate(host, &Limits::default()).is_ok());
 }
 
 #[test]

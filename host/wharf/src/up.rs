@@ -32,6 +32,17 @@ pub struct Up {
     /// must be given the same file.
     #[arg(long)]
     encryption_provider_config: Option<PathBuf>,
+    /// The most memory a plugin instance may be given (`spec.limits.memory`
+    /// over it is refused).
+    #[arg(long, default_value_t = 256)]
+    plugin_max_memory_mib: usize,
+    /// The longest call deadline a plugin may ask for
+    /// (`spec.limits.callTimeout` over it is refused).
+    #[arg(long, default_value_t = 10_000)]
+    plugin_max_call_timeout_ms: u64,
+    /// The most workers a controller plugin may ask for (`spec.workers`).
+    #[arg(long, default_value_t = 16)]
+    plugin_max_workers: usize,
     /// Where compiled plugins are cached (by module digest and engine);
     /// by default `DATA_DIR/plugin-cache`. Several servers may share one.
     #[arg(long)]
@@ -199,17 +210,18 @@ pub(crate) async fn install_plugins(
 
 /// Runs the admission plugins, and the controller manager and the
 /// scheduler whenever this process holds the leader lease.
-async fn start_controllers(
-    state: Arc<ApiState>,
-    data_dir: &std::path::Path,
-    plugin_dir: Option<PathBuf>,
-    plugin_cache: Option<PathBuf>,
-) -> Result<(), String> {
+async fn start_controllers(state: Arc<ApiState>, options: &Up) -> Result<(), String> {
     let runtime = wharf_plugins::Runtime::new(wharf_plugins::RuntimeConfig {
-        cache_dir: Some(plugin_cache.unwrap_or_else(|| data_dir.join("plugin-cache"))),
+        cache_dir: Some(
+            (options.plugin_cache.clone()).unwrap_or_else(|| options.data_dir.join("plugin-cache")),
+        ),
+        max_memory_bytes: options.plugin_max_memory_mib << 20,
+        max_call_deadline: std::time::Duration::from_millis(options.plugin_max_call_timeout_ms),
+        max_workers: options.plugin_max_workers,
         ..Default::default()
     })
     .map_err(|e| e.to_string())?;
+    let plugin_dir = options.plugin_dir.clone();
     let client = wharf_apiserver::LocalClient::new(state.clone());
     // Admission runs in every API server, leader or not.
     let admission = wharf_admission::AdmissionPlugins::new(client.clone(), runtime.clone());
@@ -366,13 +378,7 @@ pub async fn run(options: Up) -> Result<(), String> {
         .await
         .map_err(|e| format!("starting the API server: {e}"))?;
     if !options.no_controllers {
-        start_controllers(
-            state.clone(),
-            &options.data_dir,
-            options.plugin_dir.clone(),
-            options.plugin_cache.clone(),
-        )
-        .await?;
+        start_controllers(state.clone(), &options).await?;
     }
     let _hollow = start_hollow_nodes(&state, &options).await?;
     let agent = if options.no_node {
