@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, wharf_binary
+from conftest import REPO, Cluster, wharf_binary
 
 
 def plugin_dir() -> Path:
@@ -383,12 +383,40 @@ def test_wharf_plugin_push_then_a_plugin_by_digest_hot_swaps(cluster):
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def test_a_native_plugin_runs_the_replicaset_controller_in_wharf_up(embedded_cluster):
+@pytest.fixture
+def native_plugin_cluster():
+    """A cluster that loads native plugins from the build's release folder."""
+    release = Path(wharf_binary()).parent.parent / "release"
+    cluster = Cluster("embedded", ["--native-plugin-dir", str(release)])
+    yield cluster
+    cluster.cleanup()
+
+
+def test_a_native_plugin_runs_the_replicaset_controller_in_wharf_up(native_plugin_cluster):
     """The same controller crate built as a shared library, loaded natively
-    (trusted: no sandbox), with the same host and permissions."""
-    cluster = embedded_cluster
+    (trusted: no sandbox), with the same host and permissions — only from
+    the directory `wharf up --native-plugin-dir` names."""
+    cluster = native_plugin_cluster
     library = Path(wharf_binary()).parent.parent / "release" / "libwharf_controller_replicaset.so"
     assert library.exists(), f"{library} is missing: scripts/build-plugins.sh builds it"
+    # A copy elsewhere is refused: native code runs in the host's process.
+    elsewhere = tempfile.mkdtemp(prefix="wharf-e2e-native-")
+    try:
+        copy = os.path.join(elsewhere, library.name)
+        shutil.copy(library, copy)
+        outside = {"apiVersion": "wharf.dev/v1alpha1", "kind": "Plugin", "metadata": {"name": "outside"},
+                   "spec": {"type": "controller", "module": f"file://{copy}"}}
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(outside))
+
+        def refused():
+            status = plugin_status(cluster, "outside")
+            assert status.get("phase") == "Failed", status
+            assert "outside the native plugin directory" in status["conditions"][0]["message"], status
+
+        eventually(refused)
+        cluster.kubectl("delete", "plugin", "outside")
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
     wait_loaded(cluster, "replicaset-controller")
     spec = get_json(cluster, "plugin", "replicaset-controller")["spec"]
     # Replace the WebAssembly sample with the native build of the same crate.

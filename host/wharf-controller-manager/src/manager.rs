@@ -51,7 +51,7 @@ fn load_module(
 ) -> Result<ModuleKind, PluginError> {
     match source {
         ModuleSource::File(path) if source.is_native() => {
-            Ok(Arc::new(NativeControllerModule::load(path)?).into())
+            Ok(Arc::new(NativeControllerModule::load(runtime, path)?).into())
         }
         _ => Ok(Arc::new(ControllerModule::load(runtime, bytes)?).into()),
     }

@@ -45,6 +45,9 @@ pub struct RuntimeConfig {
     pub max_call_deadline: Duration,
     /// The most workers a controller plugin may ask for.
     pub max_workers: usize,
+    /// The only directory native plugins (shared libraries, trusted and
+    /// unsandboxed) load from; `None`: native plugins are refused.
+    pub native_plugin_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -55,6 +58,7 @@ impl Default for RuntimeConfig {
             max_memory_bytes: 256 << 20,
             max_call_deadline: Duration::from_secs(10),
             max_workers: 16,
+            native_plugin_dir: None,
         }
     }
 }
@@ -70,6 +74,11 @@ pub struct Runtime {
     max_memory_bytes: usize,
     max_call_deadline: Duration,
     max_workers: usize,
+    /// `RuntimeConfig::native_plugin_dir`, resolved.
+    native_dir: Option<PathBuf>,
+    /// A private (0700, unpredictable name) directory the libraries are
+    /// copied into before `dlopen`, so nothing can swap one in between.
+    native_copies: tempfile::TempDir,
 }
 
 /// A compiled component not yet known to link: it is written to the
@@ -142,6 +151,22 @@ impl Runtime {
             std::fs::create_dir_all(dir)
                 .map_err(|e| PluginError::Engine(format!("{}: {e}", dir.display())))?;
         }
+        let native_dir = (config.native_plugin_dir.as_ref())
+            .map(|dir| {
+                dir.canonicalize().map_err(|e| {
+                    PluginError::Engine(format!(
+                        "the native plugin directory {}: {e}",
+                        dir.display()
+                    ))
+                })
+            })
+            .transpose()?;
+        let native_copies = tempfile::Builder::new()
+            .prefix("wharf-native-")
+            .tempdir()
+            .map_err(|e| {
+                PluginError::Engine(format!("a private directory for native plugins: {e}"))
+            })?;
         Ok(Arc::new(Self {
             engine,
             cache_dir: config.cache_dir,
@@ -150,7 +175,62 @@ impl Runtime {
             max_memory_bytes: config.max_memory_bytes,
             max_call_deadline: config.max_call_deadline,
             max_workers: config.max_workers,
+            native_dir,
+            native_copies,
         }))
+    }
+
+    /// A native plugin's library, checked and copied for `dlopen`: it must
+    /// be in the native plugin directory; it is copied into this runtime's
+    /// private directory and the copy's digest checked against what was
+    /// read. Returns the copy and the digest.
+    pub fn native_copy(&self, path: &Path) -> Result<(PathBuf, String), PluginError> {
+        let Some(dir) = &self.native_dir else {
+            return Err(PluginError::Refused(format!(
+                "{}: native plugins are off; start wharf up with --native-plugin-dir DIR and put the library in DIR",
+                path.display()
+            )));
+        };
+        let real = path
+            .canonicalize()
+            .map_err(|e| PluginError::Refused(format!("{}: {e}", path.display())))?;
+        if !real.starts_with(dir) {
+            return Err(PluginError::Refused(format!(
+                "{} is outside the native plugin directory {} (--native-plugin-dir)",
+                path.display(),
+                dir.display()
+            )));
+        }
+        let bytes = std::fs::read(&real)
+            .map_err(|e| PluginError::Refused(format!("{}: {e}", real.display())))?;
+        let digest = digest(&bytes);
+        let hex = digest.trim_start_matches("sha256:");
+        let name = real
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "plugin.so".to_owned());
+        let copy = self
+            .native_copies
+            .path()
+            .join(format!("{}-{name}", &hex[..16.min(hex.len())]));
+        let failed = |e: std::io::Error| PluginError::Engine(format!("{}: {e}", copy.display()));
+        if !std::fs::read(&copy).is_ok_and(|existing| existing == bytes) {
+            static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let write = WRITES.fetch_add(1, Ordering::Relaxed);
+            let temporary = self.native_copies.path().join(format!("{hex}.{write}.tmp"));
+            std::fs::write(&temporary, &bytes)
+                .and_then(|()| std::fs::rename(&temporary, &copy))
+                .map_err(failed)?;
+        }
+        let copied = std::fs::read(&copy).map_err(failed)?;
+        if self::digest(&copied) != digest {
+            return Err(PluginError::Refused(format!(
+                "{}: the copy of {} does not have the digest read ({digest})",
+                copy.display(),
+                path.display()
+            )));
+        }
+        Ok((copy, digest))
     }
 
     pub fn engine(&self) -> &Engine {

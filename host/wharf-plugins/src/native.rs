@@ -35,6 +35,7 @@ use crate::controller::{
     ApiError, ControllerHost, Event, EventType, Kind, Level, ListOptions, ObjectRef, Outcome,
     PatchType, Registration,
 };
+use crate::engine::Runtime;
 use crate::error::PluginError;
 use crate::limits::Limits;
 
@@ -91,16 +92,15 @@ pub struct NativeControllerModule {
 }
 
 impl NativeControllerModule {
-    /// Opens the shared library at `path` (through a content-addressed copy)
-    /// and checks that it speaks this host's ABI version.
-    pub fn load(path: &Path) -> Result<Self, PluginError> {
+    /// Opens the shared library at `path` — which must be in the runtime's
+    /// native plugin directory — through a private copy, and checks that it
+    /// speaks this host's ABI version.
+    pub fn load(runtime: &Runtime, path: &Path) -> Result<Self, PluginError> {
         let link_error = |reason: String| PluginError::Link {
             world: "controller",
             reason: format!("{}: {reason}", path.display()),
         };
-        let bytes = std::fs::read(path).map_err(|e| link_error(e.to_string()))?;
-        let digest = crate::engine::digest(&bytes);
-        let copy = content_addressed_copy(path, &digest, &bytes).map_err(link_error)?;
+        let (copy, digest) = runtime.native_copy(path)?;
         // SAFETY: opening runs the library's initializers; native plugins
         // are trusted (module docs).
         let library = unsafe { Library::new(&copy) }.map_err(|e| link_error(e.to_string()))?;
@@ -167,33 +167,6 @@ impl NativeControllerModule {
             _library: self.library.clone(),
         })
     }
-}
-
-/// Writes `bytes` to `<tmp>/wharf-native-plugins/<hex>-<file name>` unless
-/// it is there already (temp file + rename, so a reader never sees half).
-pub(crate) fn content_addressed_copy(
-    path: &Path,
-    digest: &str,
-    bytes: &[u8],
-) -> Result<PathBuf, String> {
-    let dir = std::env::temp_dir().join("wharf-native-plugins");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plugin.so".to_owned());
-    let hex = digest.trim_start_matches("sha256:");
-    let copy = dir.join(format!("{}-{file_name}", &hex[..16.min(hex.len())]));
-    if std::fs::read(&copy).is_ok_and(|existing| existing == bytes) {
-        return Ok(copy);
-    }
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let temporary = dir.join(format!("{hex}.{}.{write}.tmp", std::process::id()));
-    std::fs::write(&temporary, bytes)
-        .and_then(|()| std::fs::rename(&temporary, &copy))
-        .map_err(|e| format!("{}: {e}", copy.display()))?;
-    Ok(copy)
 }
 
 /// What the vtable's `ctx` points to.

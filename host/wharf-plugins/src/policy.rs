@@ -180,10 +180,11 @@ impl PolicyModule {
         )?)))
     }
 
-    /// Opens a native policy library (trusted: no sandbox).
-    pub fn load_native(path: &Path) -> Result<Self, PluginError> {
+    /// Opens a native policy library (trusted: no sandbox) from the
+    /// runtime's native plugin directory.
+    pub fn load_native(runtime: &Runtime, path: &Path) -> Result<Self, PluginError> {
         Ok(PolicyModule::Native(Arc::new(NativePolicyModule::load(
-            path,
+            runtime, path,
         )?)))
     }
 
@@ -388,15 +389,12 @@ pub struct NativePolicyModule {
 }
 
 impl NativePolicyModule {
-    fn load(path: &Path) -> Result<Self, PluginError> {
+    fn load(runtime: &Runtime, path: &Path) -> Result<Self, PluginError> {
         let link_error = |reason: String| PluginError::Link {
             world: "scheduler",
             reason: format!("{}: {reason}", path.display()),
         };
-        let bytes = std::fs::read(path).map_err(|e| link_error(e.to_string()))?;
-        let digest = crate::engine::digest(&bytes);
-        let copy =
-            crate::native::content_addressed_copy(path, &digest, &bytes).map_err(link_error)?;
+        let (copy, digest) = runtime.native_copy(path)?;
         // SAFETY: opening runs the library's initializers; native plugins
         // are trusted.
         let library = unsafe { Library::new(&copy) }.map_err(|e| link_error(e.to_string()))?;

@@ -12,7 +12,7 @@ use wharf_plugins::controller::{
     ApiError, ControllerHost, Event, Kind, Level, ListOptions, Outcome, PatchType,
 };
 use wharf_plugins::native::NativeControllerModule;
-use wharf_plugins::{Limits, PluginError};
+use wharf_plugins::{Limits, PluginError, Runtime, RuntimeConfig};
 
 /// The ReplicaSet controller's shared library, as the build script builds it.
 fn library() -> PathBuf {
@@ -145,7 +145,7 @@ fn replica_set(replicas: u32) -> serde_json::Value {
 
 #[test]
 fn the_native_replicaset_controller_registers_and_a_missing_replicaset_is_done() {
-    let module = NativeControllerModule::load(&library()).unwrap();
+    let module = NativeControllerModule::load(&runtime(), &library()).unwrap();
     assert!(module.digest().starts_with("sha256:"));
     let host = Arc::new(RecordingHost::default());
     let mut instance = module
@@ -171,7 +171,7 @@ fn the_native_replicaset_controller_registers_and_a_missing_replicaset_is_done()
 
 #[test]
 fn the_native_controller_creates_pods_through_the_host() {
-    let module = NativeControllerModule::load(&library()).unwrap();
+    let module = NativeControllerModule::load(&runtime(), &library()).unwrap();
     let host = Arc::new(RecordingHost {
         replica_set: Some(replica_set(2)),
         ..RecordingHost::default()
@@ -194,7 +194,7 @@ fn the_native_controller_creates_pods_through_the_host() {
 
 #[test]
 fn an_api_error_of_the_host_reaches_the_plugin_as_its_variant() {
-    let module = NativeControllerModule::load(&library()).unwrap();
+    let module = NativeControllerModule::load(&runtime(), &library()).unwrap();
     let host = Arc::new(RecordingHost {
         replica_set: Some(replica_set(1)),
         forbid_creates: true,
@@ -213,7 +213,7 @@ fn an_api_error_of_the_host_reaches_the_plugin_as_its_variant() {
 
 #[test]
 fn reconcile_before_init_fails_and_a_file_that_is_no_plugin_does_not_load() {
-    let module = NativeControllerModule::load(&library()).unwrap();
+    let module = NativeControllerModule::load(&runtime(), &library()).unwrap();
     let mut instance = module
         .instantiate(Arc::new(RecordingHost::default()), &Limits::default())
         .unwrap();
@@ -224,6 +224,51 @@ fn reconcile_before_init_fails_and_a_file_that_is_no_plugin_does_not_load() {
     let dir = tempfile::tempdir().unwrap();
     let bogus = dir.path().join("libbogus.so");
     std::fs::write(&bogus, b"not an ELF file").unwrap();
-    let error = NativeControllerModule::load(&bogus).err().unwrap();
+    let in_dir = Runtime::new(RuntimeConfig {
+        native_plugin_dir: Some(dir.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let error = NativeControllerModule::load(&in_dir, &bogus).err().unwrap();
     assert!(matches!(error, PluginError::Link { .. }), "{error}");
+}
+
+#[test]
+fn native_plugins_load_only_from_the_native_plugin_directory() {
+    // Off unless a directory is named.
+    let off = Runtime::new(RuntimeConfig::default()).unwrap();
+    let error = NativeControllerModule::load(&off, &library())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&error, PluginError::Refused(m) if m.contains("--native-plugin-dir")),
+        "{error}"
+    );
+    // A copy of the library elsewhere, or a path that leaves the directory
+    // through `..`, is refused.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("libwharf_controller_replicaset.so");
+    std::fs::copy(library(), &copy).unwrap();
+    let error = NativeControllerModule::load(&runtime(), &copy)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&error, PluginError::Refused(m) if m.contains("outside the native plugin directory")),
+        "{error}"
+    );
+    let dir = library().parent().unwrap().to_path_buf();
+    let sneaky = dir.join("..").join(copy.strip_prefix("/").unwrap());
+    let error = NativeControllerModule::load(&runtime(), &sneaky)
+        .err()
+        .unwrap();
+    assert!(matches!(error, PluginError::Refused(_)), "{error}");
+}
+
+/// A runtime whose native plugin directory holds the test library.
+fn runtime() -> Arc<Runtime> {
+    Runtime::new(RuntimeConfig {
+        native_plugin_dir: library().parent().map(PathBuf::from),
+        ..RuntimeConfig::default()
+    })
+    .unwrap()
 }

@@ -139,7 +139,9 @@ fn policy_spec(
     }
     let enabled = |key: &str| config.get(key).and_then(Value::as_bool).unwrap_or(true);
     let module = match &plugin.source {
-        ModuleSource::File(path) if plugin.source.is_native() => PolicyModule::load_native(path)?,
+        ModuleSource::File(path) if plugin.source.is_native() => {
+            PolicyModule::load_native(runtime, path)?
+        }
         _ => PolicyModule::load_wasm(runtime, bytes)?,
     };
     stats.loaded(module.times());

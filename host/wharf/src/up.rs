@@ -43,6 +43,11 @@ pub struct Up {
     /// The most workers a controller plugin may ask for (`spec.workers`).
     #[arg(long, default_value_t = 16)]
     plugin_max_workers: usize,
+    /// The only directory native plugins (shared libraries: trusted, not
+    /// sandboxed, loaded into this process) may come from; without it a
+    /// Plugin naming a `.so` fails to start.
+    #[arg(long)]
+    native_plugin_dir: Option<PathBuf>,
     /// Where compiled plugins are cached (by module digest and engine);
     /// by default `DATA_DIR/plugin-cache`. Several servers may share one.
     #[arg(long)]
@@ -218,6 +223,7 @@ async fn start_controllers(state: Arc<ApiState>, options: &Up) -> Result<(), Str
         max_memory_bytes: options.plugin_max_memory_mib << 20,
         max_call_deadline: std::time::Duration::from_millis(options.plugin_max_call_timeout_ms),
         max_workers: options.plugin_max_workers,
+        native_plugin_dir: options.native_plugin_dir.clone(),
         ..Default::default()
     })
     .map_err(|e| e.to_string())?;

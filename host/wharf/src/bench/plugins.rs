@@ -13,7 +13,7 @@
 //! 4. One Deployment scaled from 0 to 10,000 replicas: time until all pod
 //!    objects exist, with the sample Deployment and ReplicaSet controllers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -260,7 +260,11 @@ async fn overhead_phase(
     tokio::task::spawn_blocking(move || -> Result<Option<(Latencies, Latencies)>, String> {
         let modules: [ModuleKind; 2] = [
             Arc::new(ControllerModule::load(&runtime, &wasm).map_err(|e| e.to_string())?).into(),
-            Arc::new(NativeControllerModule::load(&native_path).map_err(|e| e.to_string())?).into(),
+            Arc::new(
+                NativeControllerModule::load(&*native_runtime(&native_path)?, &native_path)
+                    .map_err(|e| e.to_string())?,
+            )
+            .into(),
         ];
         let mut results = Vec::new();
         for module in modules {
@@ -504,4 +508,13 @@ async fn scale_phase(
     let _ = stop.send(());
     let _ = running.await;
     Ok(elapsed)
+}
+
+/// A runtime that loads native plugins from the folder `library` is in.
+pub(crate) fn native_runtime(library: &Path) -> Result<Arc<Runtime>, String> {
+    Runtime::new(RuntimeConfig {
+        native_plugin_dir: library.parent().map(Path::to_path_buf),
+        ..RuntimeConfig::default()
+    })
+    .map_err(|e| e.to_string())
 }

@@ -164,6 +164,7 @@ async fn run_once(options: &SchedulerBench, dir: &Path, native: bool) -> Result<
     let (client, temp) = super::plugins::cluster().await?;
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(temp.path().join("cache")),
+        native_plugin_dir: native.then(|| dir.to_path_buf()),
         ..Default::default()
     })
     .map_err(|e| e.to_string())?;
@@ -471,7 +472,7 @@ fn policy_calls(wasm_dir: &Path, native_dir: &Path, nodes: usize) -> Result<(), 
         for native in [false, true] {
             let path = module_path(if native { native_dir } else { wasm_dir }, name, native);
             let module = if native {
-                PolicyModule::load_native(&path)
+                PolicyModule::load_native(&*super::plugins::native_runtime(&path)?, &path)
             } else {
                 let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                 PolicyModule::load_wasm(&runtime, &bytes)
