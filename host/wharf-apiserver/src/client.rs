@@ -35,7 +35,30 @@ impl LocalClient {
         &self.state
     }
 
-    pub async fn get(
+    /// Binds a pod to a node (the `pods/binding` subresource).
+    pub async fn bind(
+        &self,
+        resource: &ResourceDef,
+        namespace: &str,
+        name: &str,
+        node: &str,
+    ) -> ApiResult<Value> {
+        self.state
+            .objects
+            .bind(resource, Some(namespace), name, node, false)
+            .await
+    }
+}
+
+/// The API server's operations in process, through the client trait the
+/// components that also run elsewhere use.
+#[async_trait]
+impl Client for LocalClient {
+    fn registry(&self) -> &Registry {
+        &self.state.registry
+    }
+
+    async fn get(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
@@ -49,8 +72,7 @@ impl LocalClient {
             .object)
     }
 
-    /// Every matching object, following continue tokens, at one revision.
-    pub async fn list(
+    async fn list(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
@@ -72,9 +94,7 @@ impl LocalClient {
         })
     }
 
-    /// Events after `after` from the watch cache, with progress reports.
-    /// Dropping the receiver stops the watch.
-    pub fn watch(
+    fn watch(
         &self,
         resource: &Arc<ResourceDef>,
         namespace: Option<&str>,
@@ -106,7 +126,7 @@ impl LocalClient {
         receiver
     }
 
-    pub async fn create(
+    async fn create(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
@@ -119,8 +139,7 @@ impl LocalClient {
             .await
     }
 
-    /// Replaces an object (or its status); `metadata.resourceVersion` guards it.
-    pub async fn update(
+    async fn update(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
@@ -138,7 +157,7 @@ impl LocalClient {
             .await
     }
 
-    pub async fn patch(
+    async fn patch(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
@@ -155,23 +174,7 @@ impl LocalClient {
             .0)
     }
 
-    /// Binds a pod to a node (the `pods/binding` subresource).
-    pub async fn bind(
-        &self,
-        resource: &ResourceDef,
-        namespace: &str,
-        name: &str,
-        node: &str,
-    ) -> ApiResult<Value> {
-        self.state
-            .objects
-            .bind(resource, Some(namespace), name, node, false)
-            .await
-    }
-
-    /// Deletes with `params` (`DeleteOptions`: precondition, propagation,
-    /// grace period).
-    pub async fn delete_with(
+    async fn delete_with(
         &self,
         resource: &ResourceDef,
         namespace: Option<&str>,
@@ -182,83 +185,6 @@ impl LocalClient {
             .objects
             .delete(resource, namespace, name, params)
             .await
-    }
-}
-
-/// The same operations through the client trait, for the components that
-/// also run elsewhere.
-#[async_trait]
-impl Client for LocalClient {
-    fn registry(&self) -> &Registry {
-        &self.state.registry
-    }
-
-    async fn get(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        name: &str,
-    ) -> ApiResult<Value> {
-        LocalClient::get(self, resource, namespace, name).await
-    }
-
-    async fn list(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        selectors: &Selectors,
-    ) -> ApiResult<Listed> {
-        LocalClient::list(self, resource, namespace, selectors).await
-    }
-
-    fn watch(
-        &self,
-        resource: &Arc<ResourceDef>,
-        namespace: Option<&str>,
-        selectors: &Selectors,
-        after: i64,
-    ) -> mpsc::Receiver<Delivery> {
-        LocalClient::watch(self, resource, namespace, selectors, after)
-    }
-
-    async fn create(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        object: &Value,
-    ) -> ApiResult<Value> {
-        LocalClient::create(self, resource, namespace, object).await
-    }
-
-    async fn update(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        object: &Value,
-        status: bool,
-    ) -> ApiResult<Value> {
-        LocalClient::update(self, resource, namespace, object, status).await
-    }
-
-    async fn patch(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        name: &str,
-        patch: &Patch,
-        status: bool,
-    ) -> ApiResult<Value> {
-        LocalClient::patch(self, resource, namespace, name, patch, status).await
-    }
-
-    async fn delete_with(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        name: &str,
-        params: &DeleteParams,
-    ) -> ApiResult<Value> {
-        LocalClient::delete_with(self, resource, namespace, name, params).await
     }
 
     /// From the store.

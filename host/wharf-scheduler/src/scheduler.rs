@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use wharf_apiserver::LocalClient;
-use wharf_client::{ApiError, Patch, ResourceDef, WatchType};
+use wharf_client::{ApiError, Client, Patch, ResourceDef, WatchType};
 
 use wharf_client::events::{PodEvent, Recorder};
 
