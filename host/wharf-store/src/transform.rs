@@ -86,12 +86,11 @@ impl TransformingStore {
         kv
     }
 
-    /// A write with its value sealed, and the plain value to answer with.
-    /// A value-guarded replace of a covered key cannot compare sealed
-    /// values (each sealing differs): it becomes an update guarded by the
-    /// revision of the current value, once that value is the one expected.
-    async fn seal_write(&self, write: Write) -> Result<(Write, Bytes)> {
-        Ok(match write {
+    /// A write with its value sealed, and the plain value to answer with;
+    /// `None` for a value-guarded replace of a covered key, which needs a
+    /// read first ([`seal_write`](Self::seal_write)).
+    fn seal_now(&self, write: Write) -> Result<Option<(Write, Bytes)>> {
+        Ok(Some(match write {
             Write::Create { key, value } => {
                 let sealed = self.seal(&key, value.clone())?;
                 (Write::Create { key, value: sealed }, value)
@@ -109,38 +108,58 @@ impl TransformingStore {
                 };
                 (write, value)
             }
+            Write::Replace { ref key, .. } if self.transformer.covers(key) => return Ok(None),
             Write::Replace {
                 key,
                 value,
                 expected_value,
-            } if self.transformer.covers(&key) => {
-                let current = self
-                    .get(&key)
-                    .await?
-                    .ok_or_else(|| Error::NotFound { key: key.clone() })?;
-                if current.value != expected_value {
-                    return Err(Error::Conflict {
-                        key,
-                        expected: 0,
-                        current: current.mod_revision,
-                    });
-                }
-                let sealed = self.transformer.seal(&key, &value)?;
-                let write = Write::Update {
+            } => {
+                let plain = value.clone();
+                let write = Write::Replace {
                     key,
-                    value: sealed,
-                    expected: current.mod_revision,
-                };
-                (write, value)
-            }
-            write @ (Write::Replace { .. } | Write::Delete { .. }) => {
-                let plain = match &write {
-                    Write::Replace { value, .. } => value.clone(),
-                    _ => Bytes::new(),
+                    value,
+                    expected_value,
                 };
                 (write, plain)
             }
-        })
+            write @ Write::Delete { .. } => (write, Bytes::new()),
+        }))
+    }
+
+    /// [`seal_now`](Self::seal_now), where a value-guarded replace of a
+    /// covered key (sealed values cannot be compared: each sealing differs)
+    /// becomes an update guarded by the revision of the current value, once
+    /// that value is the one expected.
+    async fn seal_write(&self, write: Write) -> Result<(Write, Bytes)> {
+        if let Some(sealed) = self.seal_now(write.clone())? {
+            return Ok(sealed);
+        }
+        let Write::Replace {
+            key,
+            value,
+            expected_value,
+        } = write
+        else {
+            unreachable!("seal_now defers only replaces");
+        };
+        let current = self
+            .get(&key)
+            .await?
+            .ok_or_else(|| Error::NotFound { key: key.clone() })?;
+        if current.value != expected_value {
+            return Err(Error::Conflict {
+                key,
+                expected: 0,
+                current: current.mod_revision,
+            });
+        }
+        let sealed = self.transformer.seal(&key, &value)?;
+        let write = Write::Update {
+            key,
+            value: sealed,
+            expected: current.mod_revision,
+        };
+        Ok((write, value))
     }
 }
 
@@ -213,49 +232,13 @@ impl Store for TransformingStore {
     }
 
     fn queue_all(&self, writes: Vec<Write>) -> std::result::Result<Queued, Vec<Write>> {
-        // A covered replace needs a read first: the caller awaits each write.
-        let covered_replace = writes.iter().any(
-            |write| matches!(write, Write::Replace { key, .. } if self.transformer.covers(key)),
-        );
-        if covered_replace {
-            return Err(writes);
-        }
         let mut sealed = Vec::with_capacity(writes.len());
         let mut plain = Vec::with_capacity(writes.len());
         for write in &writes {
-            let (write, value) = match write.clone() {
-                Write::Create { key, value } => match self.seal(&key, value.clone()) {
-                    Ok(sealed) => (Write::Create { key, value: sealed }, value),
-                    Err(_) => return Err(writes),
-                },
-                Write::Update {
-                    key,
-                    value,
-                    expected,
-                } => match self.seal(&key, value.clone()) {
-                    Ok(sealed) => {
-                        let write = Write::Update {
-                            key,
-                            value: sealed,
-                            expected,
-                        };
-                        (write, value)
-                    }
-                    Err(_) => return Err(writes),
-                },
-                Write::Replace {
-                    key,
-                    value,
-                    expected_value,
-                } => {
-                    let write = Write::Replace {
-                        key,
-                        value: value.clone(),
-                        expected_value,
-                    };
-                    (write, value)
-                }
-                write @ Write::Delete { .. } => (write, Bytes::new()),
+            // A covered replace needs a read first, and a value that does
+            // not seal fails in `write_all`: the caller awaits each write.
+            let Ok(Some((write, value))) = self.seal_now(write.clone()) else {
+                return Err(writes);
             };
             sealed.push(write);
             plain.push(value);
