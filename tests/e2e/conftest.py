@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -92,15 +93,56 @@ class Cluster:
         self.dir = tempfile.mkdtemp(prefix="wharf-e2e-")
         self.port = free_port()
         self.process = None
+        self._lock = threading.Lock()
+        self._contexts = {}
         self.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> str:
+        """The cluster CA, which signed the serving certificate."""
+        return os.path.join(self.dir, "pki", "ca.crt")
 
     @property
     def kubeconfig(self) -> str:
         return os.path.join(self.dir, "kubeconfig")
+
+    def admin_cert_files(self):
+        """The admin's client certificate and key (`wharf-admin`,
+        `system:masters`), as files, from the kubeconfig `wharf up` wrote
+        (once: any certificate of the cluster CA stays valid across
+        restarts)."""
+        import base64
+
+        import yaml
+
+        paths = (os.path.join(self.dir, "admin.crt"), os.path.join(self.dir, "admin.key"))
+        with self._lock:
+            if not os.path.exists(paths[1]):
+                with open(self.kubeconfig) as file:
+                    user = yaml.safe_load(file)["users"][0]["user"]
+                for path, field in zip(paths, ("client-certificate-data", "client-key-data")):
+                    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
+                        file.write(base64.b64decode(user[field]))
+        return paths
+
+    def ssl_context(self, admin=True):
+        """TLS trusting the cluster CA only; with the admin's client
+        certificate unless `admin` is false (then the client is anonymous
+        unless it sends a token). One context of each, shared by threads."""
+        import ssl
+
+        files = self.admin_cert_files() if admin else None
+        with self._lock:
+            if admin not in self._contexts:
+                context = ssl.create_default_context(cafile=self.ca_file)
+                if files:
+                    context.load_cert_chain(*files)
+                self._contexts[admin] = context
+            return self._contexts[admin]
 
     def start(self):
         self.log = open(os.path.join(self.dir, "wharf.log"), "a")

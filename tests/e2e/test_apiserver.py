@@ -38,8 +38,9 @@ def jsonpath(cluster, *args):
     return cluster.kubectl("get", *args).stdout.strip()
 
 
-def request(cluster, method, path, body=None, content_type="application/json", headers=None):
-    """A raw HTTP request; returns (status, parsed JSON body)."""
+def request(cluster, method, path, body=None, content_type="application/json", headers=None, admin=True):
+    """A raw HTTPS request, as the admin (or with no client certificate);
+    returns (status, parsed JSON body)."""
     data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
     req = urllib.request.Request(cluster.url + path, data=data, method=method)
     if data is not None:
@@ -47,7 +48,7 @@ def request(cluster, method, path, body=None, content_type="application/json", h
     for key, value in (headers or {}).items():
         req.add_header(key, value)
     try:
-        with urllib.request.urlopen(req, timeout=30) as response:
+        with urllib.request.urlopen(req, timeout=30, context=cluster.ssl_context(admin)) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
@@ -56,13 +57,13 @@ def request(cluster, method, path, body=None, content_type="application/json", h
         # before the client has sent it all: read its answer anyway.
         if not isinstance(error.reason, (BrokenPipeError, ConnectionResetError)):
             raise
-        return answer_after_early_close(cluster, method, path, data, content_type)
+        return answer_after_early_close(cluster, method, path, data, content_type, admin)
 
 
-def answer_after_early_close(cluster, method, path, data, content_type):
+def answer_after_early_close(cluster, method, path, data, content_type, admin):
     import http.client
-    host, port = cluster.url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    host, port = cluster.url.removeprefix("https://").split(":")
+    connection = http.client.HTTPSConnection(host, int(port), timeout=30, context=cluster.ssl_context(admin))
     try:
         connection.request(method, path, body=data, headers={"Content-Type": content_type})
     except (BrokenPipeError, ConnectionResetError):

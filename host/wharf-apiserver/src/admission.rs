@@ -41,8 +41,7 @@ pub struct UserInfo {
 }
 
 impl UserInfo {
-    /// A client the API server has not authenticated (all of them, until
-    /// authentication exists).
+    /// A client without credentials (`system:anonymous`).
     pub fn anonymous() -> Self {
         Self {
             username: "system:anonymous".into(),

@@ -46,6 +46,14 @@ impl Default for AllocatorConfig {
     }
 }
 
+impl AllocatorConfig {
+    /// The first address of the service CIDR: the `kubernetes` Service's
+    /// ClusterIP, the API server's own.
+    pub fn api_server_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.service_network) + 1)
+    }
+}
+
 /// What one write allocated: released again if the write fails.
 #[derive(Default, Debug)]
 pub struct Claimed {

@@ -131,6 +131,10 @@ fn openapi_document(registry: &Registry, group: &str, version: &str) -> Value {
         } else {
             format!("{prefix}/{}", def.plural)
         };
+        if def.review {
+            paths.insert(base, json!({"post": operation("create", true)}));
+            continue;
+        }
         paths.insert(
             base.clone(),
             json!({"get": operation("list", false), "post": operation("create", true)}),

@@ -32,7 +32,8 @@ pub async fn core(
     Path(rest): Path<String>,
     request: Request,
 ) -> Response {
-    in_request(serve(state, "", "v1", &rest, request)).await
+    let user = user_of(&request);
+    in_request(user, serve(state, "", "v1", &rest, request)).await
 }
 
 /// `/apis/{group}/{version}/{*rest}`.
@@ -41,15 +42,26 @@ pub async fn grouped(
     Path((group, version, rest)): Path<(String, String, String)>,
     request: Request,
 ) -> Response {
-    in_request(serve(state, &group, &version, &rest, request)).await
+    let user = user_of(&request);
+    in_request(user, serve(state, &group, &version, &rest, request)).await
 }
 
-/// Serves one request as its user (anonymous until the API server
-/// authenticates), with the warnings admission collected as `Warning`
-/// headers.
-async fn in_request(handle: impl std::future::Future<Output = ApiResult<Response>>) -> Response {
-    let (result, warnings) =
-        crate::admission::in_request(crate::admission::UserInfo::anonymous(), handle).await;
+/// The user authentication put on the request.
+fn user_of(request: &Request) -> crate::admission::UserInfo {
+    request
+        .extensions()
+        .get::<crate::admission::UserInfo>()
+        .cloned()
+        .unwrap_or_else(crate::admission::UserInfo::anonymous)
+}
+
+/// Serves one request as its user, with the warnings admission collected
+/// as `Warning` headers.
+async fn in_request(
+    user: crate::admission::UserInfo,
+    handle: impl std::future::Future<Output = ApiResult<Response>>,
+) -> Response {
+    let (result, warnings) = crate::admission::in_request(user, handle).await;
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     add_warnings(response.headers_mut(), &warnings);
     response
@@ -148,6 +160,17 @@ async fn serve(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let resource = target.resource.clone();
+    if resource.review {
+        return match (&parts.method, target.name.as_deref()) {
+            (&Method::POST, None) => {
+                crate::reviews::create(&resource, content_type.as_deref(), body).await
+            }
+            (method, _) => Err(ApiError::MethodNotAllowed(format!(
+                "the server does not allow this method on the requested resource ({method} {})",
+                resource.group_resource()
+            ))),
+        };
+    }
     match (
         &parts.method,
         target.name.as_deref(),

@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod allocator;
+pub mod authn;
 mod body;
 pub mod client;
 mod discovery;
@@ -18,6 +19,7 @@ mod logs;
 pub mod modules;
 mod objects;
 mod request;
+mod reviews;
 mod table;
 mod validation;
 mod watch_cache;
@@ -44,10 +46,12 @@ pub use inflight::InflightLimits;
 pub use objects::{Objects, revision_of};
 pub use watch_cache::{CacheBounds, WatchCache, WatchFilter};
 
-/// What an API server keeps and allows: its watch cache's bounds and its
-/// in-flight limits.
+/// What an API server keeps and allows: who may come in anonymously, its
+/// watch cache's bounds and its in-flight limits.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ApiConfig {
+    /// Where anonymous requests may go.
+    pub anonymous: authn::Anonymous,
     pub watch_cache: CacheBounds,
     pub inflight: InflightLimits,
     pub modules: modules::ModuleLimits,
@@ -59,6 +63,8 @@ pub struct ApiState {
     pub objects: Objects,
     pub discovery: Discovery,
     pub watch_cache: Arc<WatchCache>,
+    /// Who asks: certificates, tokens, anonymous.
+    pub authentication: authn::Authentication,
     /// Set to `true` when the server shuts down: open watches end.
     pub closing: tokio::sync::watch::Sender<bool>,
     /// How often a watch that allows bookmarks gets one (milliseconds;
@@ -107,6 +113,7 @@ impl ApiState {
             registry,
             objects,
             watch_cache,
+            authentication: authn::Authentication::new(config.anonymous),
             closing,
             bookmark_millis: std::sync::atomic::AtomicU64::new(60_000),
             inflight: Arc::new(inflight::Inflight::new(config.inflight)),
@@ -250,29 +257,39 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// once (each holds a file descriptor: `wharf up` raises its limit).
 pub const MAX_CONNECTIONS: usize = 16_384;
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves: HTTP/1.1
-/// and HTTP/2 (with upgrades, for exec and attach), `TCP_NODELAY` on every
-/// connection so that small watch events and responses are not held back
-/// by Nagle's algorithm, [`HEADER_READ_TIMEOUT`] and [`MAX_CONNECTIONS`].
-/// On shutdown open watches end and every connection is drained.
+/// The first byte of a TLS client's first record (a handshake).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Serves `app(state)` over TLS (`tls`: the serving certificate and the
+/// client CA, see `wharf_pki::server_config`) on `listener` until
+/// `shutdown` resolves: HTTP/1.1 and HTTP/2 (with upgrades, for exec and
+/// attach), `TCP_NODELAY` on every connection so that small watch events
+/// and responses are not held back by Nagle's algorithm,
+/// [`HEADER_READ_TIMEOUT`] (for the TLS handshake too) and
+/// [`MAX_CONNECTIONS`]. The user a client certificate names goes with each
+/// of its connection's requests ([`authn::PeerCertificate`]). On shutdown
+/// open watches end and every connection is drained.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ApiState>,
+    tls: Arc<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener, state, shutdown, HEADER_READ_TIMEOUT).await
+    serve_with(listener, state, tls, shutdown, HEADER_READ_TIMEOUT).await
 }
 
 /// [`serve`] with another header-read timeout (tests).
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     state: Arc<ApiState>,
+    tls: Arc<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     header_read_timeout: std::time::Duration,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
 
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -285,9 +302,10 @@ pub async fn serve_with(
         .timer(TokioTimer::new())
         .keep_alive_interval(std::time::Duration::from_secs(30))
         .keep_alive_timeout(std::time::Duration::from_secs(20));
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let service = TowerToHyperService::new(app(state.clone()));
+    let router = app(state.clone());
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -309,16 +327,64 @@ pub async fn serve_with(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::warn!(%error, "cannot set TCP_NODELAY");
         }
-        let (builder, service, watcher) = (builder.clone(), service.clone(), graceful.watcher());
+        let (builder, router, watcher, acceptor) = (
+            builder.clone(),
+            router.clone(),
+            graceful.watcher(),
+            acceptor.clone(),
+        );
         tokio::spawn(async move {
-            // A connection that sends nothing at all is closed after the
-            // header-read timeout too (hyper's starts with the first byte;
-            // between requests it bounds a kept-alive connection's idling).
+            // A connection that does not finish its handshake in the
+            // header-read timeout is closed (hyper's own timeout bounds a
+            // kept-alive connection's idling between requests).
+            // A plain HTTP request is answered as Go's TLS servers (and so
+            // kube-apiserver) answer it, not with a TLS alert.
             let mut first = [0u8; 1];
             match tokio::time::timeout(header_read_timeout, stream.peek(&mut first)).await {
                 Ok(Ok(read)) if read > 0 => {}
                 _ => return,
             }
+            if first[0] != TLS_HANDSHAKE_RECORD {
+                refuse_plain_http(stream, header_read_timeout).await;
+                return;
+            }
+            let stream =
+                match tokio::time::timeout(header_read_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            // A connection that sends no request after its handshake is
+            // closed after the timeout too (hyper's own starts with the
+            // first byte of a request).
+            let mut stream = tokio::io::BufReader::new(stream);
+            match tokio::time::timeout(
+                header_read_timeout,
+                tokio::io::AsyncBufReadExt::fill_buf(&mut stream),
+            )
+            .await
+            {
+                Ok(Ok(read)) if !read.is_empty() => {}
+                _ => return,
+            }
+            let peer = stream
+                .get_ref()
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|cert| wharf_pki::client_identity(cert))
+                .map(|(username, groups)| UserInfo { username, groups });
+            let peer = authn::PeerCertificate(peer);
+            let service = TowerToHyperService::new(router.map_request(
+                move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(peer.clone());
+                    request
+                },
+            ));
             let connection = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .into_owned();
@@ -330,6 +396,32 @@ pub async fn serve_with(
     state.close();
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Answers a plain HTTP request on the TLS port with Go's 400, after
+/// reading its headers (closing with them unread would reset the
+/// connection before the client reads the answer).
+async fn refuse_plain_http(mut stream: tokio::net::TcpStream, timeout: std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => head.extend_from_slice(&buffer[..read]),
+            }
+        }
+    };
+    if tokio::time::timeout(timeout, read_head).await.is_err() {
+        return;
+    }
+    let _ = stream
+        .write_all(
+            b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+        )
+        .await;
+    let _ = stream.shutdown().await;
 }
 
 /// The API server's routes.
@@ -357,6 +449,11 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.inflight.clone(),
             inflight::limit,
+        ))
+        // Outermost: nothing is done for a client not authenticated.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authn::layer,
         ))
         .with_state(state)
 }

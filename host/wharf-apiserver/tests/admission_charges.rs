@@ -15,9 +15,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use wharf_apiserver::{
-    AdmissionChain, ApiState, Attributes, Objects, Operation, StatusUpdate, app,
-};
+use wharf_apiserver::{AdmissionChain, ApiState, Attributes, Objects, Operation, StatusUpdate};
 use wharf_client::{ApiError, ApiResult, ResourceDef};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
@@ -139,7 +137,7 @@ async fn server() -> Server {
     let chain: Arc<dyn AdmissionChain> = quota.clone();
     assert!(state.objects.admission.set(chain).is_ok());
     Server {
-        app: app(state),
+        app: common::admin_app(state),
         quota,
         _dir: dir,
     }

@@ -1,4 +1,4 @@
-//! The API server's semantics, driven in-process through `app(state)` with
+//! The API server's semantics, driven in-process through `common::admin_app(state)` with
 //! `oneshot` on a real embedded store in a temporary directory.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use wharf_apiserver::{ApiConfig, ApiState, CacheBounds, app};
+use wharf_apiserver::{ApiConfig, ApiState, CacheBounds};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
 mod common;
@@ -33,7 +33,7 @@ async fn server_with(config: ApiConfig) -> Server {
         .await
         .unwrap();
     Server {
-        app: app(state.clone()),
+        app: common::admin_app(state.clone()),
         state,
         _dir: dir,
     }
@@ -672,7 +672,7 @@ async fn a_watch_resumes_across_a_restart_from_the_revision_it_had_reached() {
     let open = || async {
         let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
         let state = ApiState::new(Arc::new(store)).await.unwrap();
-        (app(state.clone()), state)
+        (common::admin_app(state.clone()), state)
     };
     let (before, state) = open().await;
     let first = Server {

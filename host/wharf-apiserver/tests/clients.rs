@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wharf_apiserver::{ApiState, LocalClient};
+
+mod common;
 use wharf_client::{
     ApiClient, ApiError, Delivery, RemoteClient, ResourceDef, Selectors, WatchType,
 };
@@ -120,17 +122,10 @@ async fn local_and_remote_clients_select_alike() {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
     let state = ApiState::new(Arc::new(store)).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(wharf_apiserver::serve(listener, state.clone(), async {
-        let _ = stopped.await;
-    }));
+    let server = common::TlsServer::start(state.clone(), Duration::from_secs(30)).await;
 
     selections_hold(LocalClient::new(state.clone()).into(), "local").await;
-    let remote = RemoteClient::new(&format!("http://{address}"), None).unwrap();
+    let remote = RemoteClient::new(&server.admin()).unwrap();
     selections_hold(remote.into(), "remote").await;
-
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    server.stop().await;
 }

@@ -26,7 +26,7 @@ use proptest::sample::select;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use wharf_apiserver::{ApiState, app};
+use wharf_apiserver::ApiState;
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
 mod common;
@@ -122,7 +122,7 @@ impl Server {
         let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
         let state = ApiState::new(Arc::new(store)).await.unwrap();
         let server = Self {
-            app: app(state.clone()),
+            app: common::admin_app(state.clone()),
             _state: state,
             _dir: dir,
         };

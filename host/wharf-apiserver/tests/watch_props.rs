@@ -23,7 +23,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use wharf_apiserver::{ApiState, app};
+use wharf_apiserver::ApiState;
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
 mod common;
@@ -236,7 +236,7 @@ impl Server {
         let state = ApiState::new(Arc::new(store)).await.unwrap();
         state.set_bookmark_interval(bookmark_interval);
         Self {
-            app: app(state.clone()),
+            app: common::admin_app(state.clone()),
             _state: state,
             _dir: dir,
         }

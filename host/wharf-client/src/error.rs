@@ -43,6 +43,11 @@ pub enum ApiError {
         name: String,
         causes: Vec<Cause>,
     },
+    /// 401 Unauthorized: no valid credentials (kube says only
+    /// `Unauthorized`, naming neither what was missing nor why a
+    /// credential failed).
+    #[error("Unauthorized")]
+    Unauthorized,
     /// 403 Forbidden.
     #[error("{0}")]
     Forbidden(String),
@@ -155,6 +160,7 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::NoSuchPath(_) => StatusCode::NOT_FOUND,
             ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
@@ -176,6 +182,7 @@ impl ApiError {
             ApiError::AlreadyExists { .. } => "AlreadyExists",
             ApiError::Conflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
+            ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
             ApiError::NotAcceptable(_) => "NotAcceptable",

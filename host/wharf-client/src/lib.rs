@@ -15,19 +15,23 @@
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod kubeconfig;
 pub mod meta;
 pub mod patch;
 pub mod remote;
 pub mod resources;
 pub mod selectors;
+pub mod transport;
 pub mod watch;
 pub mod watcher;
 
 pub use client::{ApiClient, Client, Listed, Selectors};
 pub use error::{ApiError, ApiResult, Cause};
+pub use kubeconfig::ClusterAccess;
 pub use meta::{DeleteParams, name_of, now, now_micro_time, now_rfc3339};
 pub use patch::Patch;
 pub use remote::RemoteClient;
 pub use resources::{Registry, ResourceDef};
 pub use selectors::{FieldSelector, LabelSelector};
+pub use transport::{PoolOptions, Transport};
 pub use watch::{CachedEvent, Delivery, WatchType};

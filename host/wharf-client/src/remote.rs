@@ -3,17 +3,13 @@
 //! the API server's in-process client, through the REST API kubectl uses,
 //! with the server's `Status` errors turned back into [`ApiError`]s.
 //!
-//! Only plain `http://` servers (what `wharf up` serves) are spoken to.
+//! It speaks HTTPS with the credentials of a kubeconfig ([`Transport`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -21,97 +17,45 @@ use async_trait::async_trait;
 
 use crate::client::{Client, Listed, Selectors};
 use crate::error::{ApiError, ApiResult};
+use crate::kubeconfig::ClusterAccess;
 use crate::meta::DeleteParams;
 use crate::patch::Patch;
 use crate::resources::{Registry, ResourceDef};
+use crate::transport::{PoolOptions, Transport};
 use crate::watch::{CachedEvent, Delivery, WatchType};
 
 /// Where the cluster-wide kubelet token is published for node agents that
 /// run elsewhere (they check the API server's log requests with it).
 pub const KUBELET_TOKEN_SECRET: (&str, &str) = ("kube-system", "wharf-kubelet-token");
 
-/// A client of an API server across HTTP. Clones share the connections.
+/// A client of an API server across the network. Clones share the
+/// connections.
 #[derive(Clone)]
 pub struct RemoteClient {
-    /// `http://host:port`, without a trailing slash.
-    base: String,
-    token: Option<String>,
-    http: HttpClient<HttpConnector, Full<Bytes>>,
+    transport: Transport,
     registry: Arc<Registry>,
 }
 
 impl RemoteClient {
-    /// A client of the server at `server` (`http://host:port`), sending
-    /// `token` as a bearer token if given.
-    pub fn new(server: &str, token: Option<String>) -> Result<Self, String> {
-        let base = server.trim_end_matches('/').to_string();
-        if !base.starts_with("http://") {
-            return Err(format!(
-                "{server}: only http:// API servers are supported (what `wharf up` serves)"
-            ));
-        }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    /// A client of the server `access` names, with its credentials.
+    pub fn new(access: &ClusterAccess) -> Result<Self, String> {
         Ok(Self {
-            base,
-            token,
-            http: HttpClient::builder(TokioExecutor::new()).build(connector),
+            transport: Transport::new(access, PoolOptions::default())?,
             registry: Arc::new(Registry::builtin()),
         })
     }
 
-    /// The server and token of a kubeconfig's current context (`server`
-    /// overrides its server).
+    /// The server and credentials of a kubeconfig's current context
+    /// (`server` overrides its server).
     pub fn from_kubeconfig(path: &std::path::Path, server: Option<&str>) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let config: Value =
-            serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let named = |list: &str, name: &str| {
-            (config
-                .get(list)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten())
-            .find(|entry| entry.get("name").and_then(Value::as_str) == Some(name))
-            .cloned()
-        };
-        let current = config
-            .get("current-context")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let context = named("contexts", current)
-            .and_then(|c| c.get("context").cloned())
-            .ok_or_else(|| format!("{}: no context {current:?}", path.display()))?;
-        let text_at = |value: &Value, pointer: &str| {
-            value
-                .pointer(pointer)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
-        let cluster = text_at(&context, "/cluster")
-            .and_then(|name| named("clusters", &name))
-            .and_then(|c| text_at(&c, "/cluster/server"));
-        let token = text_at(&context, "/user")
-            .and_then(|name| named("users", &name))
-            .and_then(|u| text_at(&u, "/user/token"));
-        let server = match (server, cluster) {
-            (Some(server), _) => server.to_string(),
-            (None, Some(cluster)) => cluster,
-            (None, None) => {
-                return Err(format!(
-                    "{}: the current context names no server",
-                    path.display()
-                ));
-            }
-        };
-        Self::new(&server, token)
+        Self::new(&ClusterAccess::from_kubeconfig(path, server)?)
     }
 
     fn path(&self, resource: &ResourceDef, namespace: Option<&str>, name: Option<&str>) -> String {
         let mut path = if resource.group.is_empty() {
-            format!("{}/api/{}", self.base, resource.version)
+            format!("/api/{}", resource.version)
         } else {
-            format!("{}/apis/{}/{}", self.base, resource.group, resource.version)
+            format!("/apis/{}/{}", resource.group, resource.version)
         };
         if resource.namespaced
             && let Some(namespace) = namespace
@@ -134,25 +78,16 @@ impl RemoteClient {
         content_type: &str,
         body: Option<Vec<u8>>,
     ) -> ApiResult<hyper::Response<hyper::body::Incoming>> {
-        let mut request = hyper::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("accept", "application/json");
+        let method = hyper::Method::from_bytes(method.as_bytes())
+            .map_err(|e| ApiError::Internal(format!("method {method}: {e}")))?;
+        let mut headers = vec![("accept", "application/json")];
         if body.is_some() {
-            request = request.header("content-type", content_type);
+            headers.push(("content-type", content_type));
         }
-        if let Some(token) = &self.token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| ApiError::Internal(format!("cannot build a request: {e}")))?;
-        self.http.request(request).await.map_err(|e| {
-            ApiError::Timeout(format!(
-                "the API server at {} cannot be reached: {e}",
-                self.base
-            ))
-        })
+        self.transport
+            .send(method, uri, &headers, Bytes::from(body.unwrap_or_default()))
+            .await
+            .map_err(ApiError::Timeout)
     }
 
     async fn call(
@@ -522,6 +457,7 @@ fn status_error(code: u16, status: &Value) -> ApiError {
                 .map_or(message.clone(), |(_, rest)| rest.to_string()),
         },
         (410, _) => ApiError::Gone(message),
+        (401, _) => ApiError::Unauthorized,
         (403, _) => ApiError::Forbidden(message),
         (400 | 422, _) => ApiError::BadRequest(message),
         (413, _) => ApiError::TooLarge(message),
@@ -608,19 +544,24 @@ mod tests {
     }
 
     #[test]
-    fn only_http_servers_are_taken() {
-        assert!(RemoteClient::new("https://x:6443", None).is_err());
-        let client = RemoteClient::new("http://127.0.0.1:6443/", None).unwrap();
+    fn paths_are_the_rest_apis() {
+        let access = |server: &str| ClusterAccess {
+            server: server.into(),
+            ..Default::default()
+        };
+        assert!(RemoteClient::new(&access("ftp://x:6443")).is_err());
+        let client = RemoteClient::new(&access("https://127.0.0.1:6443/")).unwrap();
+        assert_eq!(client.transport.base(), "https://127.0.0.1:6443");
         let registry = Registry::builtin();
         let pods = registry.get("", "v1", "pods").unwrap();
         assert_eq!(
             client.path(pods, Some("d"), Some("a")),
-            "http://127.0.0.1:6443/api/v1/namespaces/d/pods/a"
+            "/api/v1/namespaces/d/pods/a"
         );
         let deployments = registry.get("apps", "v1", "deployments").unwrap();
         assert_eq!(
             client.path(deployments, None, None),
-            "http://127.0.0.1:6443/apis/apps/v1/deployments"
+            "/apis/apps/v1/deployments"
         );
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::{apps, coordination, core, discovery, networking, rbac};
+use k8s_openapi::api::{apps, authentication, coordination, core, discovery, networking, rbac};
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -32,6 +32,9 @@ pub struct ResourceDef {
     pub scale: bool,
     /// Field selector labels beyond `metadata.name` and `metadata.namespace`.
     pub field_labels: &'static [&'static str],
+    /// A review (`SelfSubjectReview`, `SubjectAccessReview`…): only
+    /// created, answered at once and never stored.
+    pub review: bool,
     /// Decodes into the typed form and back: the canonical JSON, or why not.
     decode: Option<Decode>,
 }
@@ -83,7 +86,9 @@ impl ResourceDef {
     }
 
     pub fn verbs(&self) -> &'static [&'static str] {
-        if self.kind == "Namespace" {
+        if self.review {
+            &["create"]
+        } else if self.kind == "Namespace" {
             &[
                 "create", "delete", "get", "list", "patch", "update", "watch",
             ]
@@ -130,6 +135,7 @@ impl ResourceDef {
             status: true,
             scale: false,
             field_labels: &[],
+            review: false,
             decode: None,
         }
     }
@@ -171,6 +177,7 @@ struct Extras {
     status: bool,
     scale: bool,
     field_labels: &'static [&'static str],
+    review: bool,
 }
 
 fn typed<T>(extras: Extras) -> ResourceDef
@@ -190,6 +197,7 @@ where
         status: extras.status,
         scale: extras.scale,
         field_labels: extras.field_labels,
+        review: extras.review,
         decode: Some(roundtrip::<T>),
     }
 }
@@ -200,6 +208,10 @@ impl Registry {
     /// The built-in kinds.
     pub fn builtin() -> Self {
         let mut registry = Registry::default();
+        let review = || Extras {
+            review: true,
+            ..Default::default()
+        };
         let status = || Extras {
             status: true,
             ..Default::default()
@@ -309,6 +321,7 @@ impl Registry {
             typed::<rbac::v1::RoleBinding>(Extras::default()),
             typed::<rbac::v1::ClusterRole>(Extras::default()),
             typed::<rbac::v1::ClusterRoleBinding>(Extras::default()),
+            typed::<authentication::v1::SelfSubjectReview>(review()),
         ] {
             registry.add(def);
         }
@@ -345,6 +358,11 @@ impl Registry {
 
     pub fn all(&self) -> &[Arc<ResourceDef>] {
         &self.resources
+    }
+
+    /// The kinds whose objects are stored (all but the reviews).
+    pub fn stored(&self) -> impl Iterator<Item = &Arc<ResourceDef>> {
+        self.resources.iter().filter(|def| !def.review)
     }
 
     /// The groups in the order discovery lists them, each with its versions.

@@ -53,7 +53,7 @@ impl GarbageCollector {
     pub fn start(client: LocalClient) -> Self {
         let mut resources: Vec<Arc<ResourceDef>> = Vec::new();
         let mut seen = HashSet::new();
-        for resource in client.state().registry.all() {
+        for resource in client.state().registry.stored() {
             // One watch per stored resource, whatever versions serve it;
             // events own nothing and are many.
             if resource.plural == "events" || !seen.insert((resource.group, resource.plural)) {

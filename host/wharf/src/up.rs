@@ -1,7 +1,7 @@
 //! `wharf up`: the store and the API server in one process, a kubeconfig for
 //! kubectl, and a clean stop on Ctrl-C or SIGTERM.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +18,12 @@ pub struct Up {
     /// The API server's address.
     #[arg(long, default_value = "127.0.0.1:6443")]
     listen: SocketAddr,
+    /// More names (DNS names or addresses) for the serving certificate,
+    /// comma-separated or repeated (it always covers `localhost`, the
+    /// listen address, or every address of this machine when listening on
+    /// all, and the `kubernetes` Service's names and ClusterIP).
+    #[arg(long, value_delimiter = ',')]
+    tls_san: Vec<String>,
     /// `embedded` (default) or `etcd=URL[,URL…]`.
     #[arg(long, default_value = "embedded")]
     store: String,
@@ -379,6 +385,8 @@ pub async fn run(options: Up) -> Result<(), String> {
             total_bytes: options.modules_mib << 20,
             grace: std::time::Duration::from_secs(options.module_grace_seconds),
         },
+        // Anonymous clients reach health, version and discovery only.
+        anonymous: Default::default(),
     };
     let state = ApiState::with_config(store, config)
         .await
@@ -409,10 +417,28 @@ pub async fn run(options: Up) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    // A server listening on every address is reached locally on loopback.
+    let local = match address.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new(
+            if ip.is_ipv4() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            },
+            address.port(),
+        ),
+        _ => address,
+    };
+    let pki = cluster_pki(&options)?;
+    let tls = Arc::new(
+        pki.server_config()
+            .map_err(|e| format!("the serving certificate: {e}"))?,
+    );
     let kubeconfig = options.data_dir.join("kubeconfig");
-    write_kubeconfig(&kubeconfig, &format!("http://{address}"))?;
+    let server = format!("https://{local}");
+    write_kubeconfig(&kubeconfig, &server, &pki)?;
     println!(
-        "wharf: ready — API server at http://{address}, kubeconfig {}",
+        "wharf: ready — API server at {server}, kubeconfig {}",
         kubeconfig.display()
     );
 
@@ -420,7 +446,7 @@ pub async fn run(options: Up) -> Result<(), String> {
         shutdown_signal().await;
         tracing::info!("shutting down");
     };
-    wharf_apiserver::serve(listener, state, shutdown)
+    wharf_apiserver::serve(listener, state, tls, shutdown)
         .await
         .map_err(|e| format!("the API server failed: {e}"))?;
     if let Some(proxy) = proxy {
@@ -446,7 +472,82 @@ pub async fn shutdown_signal() {
     }
 }
 
-fn write_kubeconfig(path: &std::path::Path, server: &str) -> Result<(), String> {
+/// The cluster CA in `DATA_DIR/pki` (made on first start) and this
+/// start's serving and admin certificates. The serving certificate covers
+/// kube's names (`localhost`, the `kubernetes` Service's names and
+/// ClusterIP), the listen address (every address of this machine when it
+/// is unspecified), this machine's hostname and `--tls-san`.
+fn cluster_pki(options: &Up) -> Result<wharf_pki::ClusterPki, String> {
+    let service_ip = wharf_apiserver::allocator::AllocatorConfig::default().api_server_ip();
+    let (mut dns_names, mut addresses) = wharf_pki::default_serving_names(service_ip.into());
+    dns_names.push(hostname());
+    if options.listen.ip().is_unspecified() {
+        addresses.extend(local_addresses());
+    } else {
+        addresses.push(options.listen.ip());
+    }
+    for san in &options.tls_san {
+        match san.parse::<IpAddr>() {
+            Ok(ip) => addresses.push(ip),
+            Err(_) => dns_names.push(san.clone()),
+        }
+    }
+    addresses.sort();
+    addresses.dedup();
+    dns_names.sort();
+    dns_names.dedup();
+    wharf_pki::ClusterPki::load_or_generate(&options.data_dir.join("pki"), &dns_names, &addresses)
+        .map_err(|e| format!("the cluster's certificates: {e}"))
+}
+
+/// This machine's own addresses: IPv4 from the kernel's local routing
+/// table, IPv6 from `if_inet6`.
+fn local_addresses() -> Vec<IpAddr> {
+    let mut addresses = Vec::new();
+    // `/proc/net/fib_trie` lists each local address as a `/32 host LOCAL`
+    // leaf under the line that names it.
+    if let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") {
+        let mut previous = "";
+        for line in trie.lines() {
+            if line.trim() == "/32 host LOCAL"
+                && let Some(ip) = previous
+                    .trim()
+                    .trim_start_matches("|-- ")
+                    .parse::<IpAddr>()
+                    .ok()
+            {
+                addresses.push(ip);
+            }
+            previous = line;
+        }
+    }
+    if let Ok(table) = std::fs::read_to_string("/proc/net/if_inet6") {
+        for line in table.lines() {
+            let Some(hex) = line.split_whitespace().next() else {
+                continue;
+            };
+            if let Ok(bits) = u128::from_str_radix(hex, 16) {
+                addresses.push(IpAddr::from(std::net::Ipv6Addr::from(bits)));
+            }
+        }
+    }
+    addresses
+}
+
+/// The admin's kubeconfig: the server, the cluster CA and the admin
+/// client certificate, all inline (0600).
+fn write_kubeconfig(
+    path: &std::path::Path,
+    server: &str,
+    pki: &wharf_pki::ClusterPki,
+) -> Result<(), String> {
+    use base64::Engine;
+    let encode = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
+    let (ca, cert, key) = (
+        encode(pki.ca.cert_pem()),
+        encode(&pki.admin.cert_pem),
+        encode(&pki.admin.key_pem),
+    );
     let text = format!(
         "apiVersion: v1
 kind: Config
@@ -454,6 +555,7 @@ clusters:
 - name: wharf
   cluster:
     server: {server}
+    certificate-authority-data: {ca}
 contexts:
 - name: wharf
   context:
@@ -463,7 +565,9 @@ contexts:
 current-context: wharf
 users:
 - name: wharf
-  user: {{}}
+  user:
+    client-certificate-data: {cert}
+    client-key-data: {key}
 "
     );
     let temporary = path.with_extension("tmp");

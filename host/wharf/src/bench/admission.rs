@@ -63,17 +63,8 @@ pub async fn run(options: AdmissionBench) -> Result<(), String> {
     tokio::spawn(
         wharf_plugin_host::Supervisor::new(admission, client.clone()).run(std::future::pending()),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
     let admission_time = state.objects.admission_time.clone();
-    tokio::spawn(wharf_apiserver::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    let api = Api::new(format!("http://{address}"));
+    let api = Api::new(&super::api::serve_in_process(state).await?)?;
     prepare_namespace(&api).await?;
     println!(
         "server: in-process API server on a temporary embedded store; {} pod creates/s for {} s per phase",

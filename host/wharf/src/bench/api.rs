@@ -1,4 +1,6 @@
-//! `wharf bench api`: the API server over real HTTP on loopback.
+//! `wharf bench api`: the API server over real HTTPS on loopback, as a
+//! client with the admin's certificate (authenticated and authorized as
+//! any request).
 //!
 //! 1. Seeds 1,000 ConfigMaps (1 KiB each) so that lists return 1,000 objects.
 //! 2. Steady open-loop phases of `--seconds` each: creates at `--rate`
@@ -10,29 +12,29 @@
 //!    start to its ADDED event.
 //! 3. Creates from 16 clients as fast as they go: the maximum create rate.
 //!
-//! Without `--server` it starts its own API server on a temporary embedded
-//! store; with `--server URL` it measures that one (in namespace `default`).
+//! Without `--kubeconfig` it starts its own API server on a temporary
+//! embedded store; with `--kubeconfig FILE` it measures that one (in
+//! namespace `default`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
 use wharf_apiserver::ApiState;
+use wharf_client::ClusterAccess;
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
 use super::report::Latencies;
 
 #[derive(clap::Args)]
 pub struct ApiBench {
-    /// An API server to measure; without it one is started in-process.
+    /// The kubeconfig of an API server to measure (its current context's
+    /// server and credentials); without it one is started in-process.
     #[arg(long)]
-    server: Option<String>,
+    kubeconfig: Option<std::path::PathBuf>,
     /// Requests per second in the steady phase.
     #[arg(long, default_value_t = 500)]
     rate: u32,
@@ -44,15 +46,13 @@ pub struct ApiBench {
     list_size: usize,
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
 /// Where the steady creates go.
 const NAMESPACE_PATH: &str = "/api/v1/namespaces/default/configmaps";
 
 pub async fn run(options: ApiBench) -> Result<(), String> {
     let mut _temp = None;
-    let base = match &options.server {
-        Some(url) => url.trim_end_matches('/').to_string(),
+    let access = match &options.kubeconfig {
+        Some(path) => ClusterAccess::from_kubeconfig(path, None)?,
         None => {
             let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
             let store =
@@ -60,24 +60,16 @@ pub async fn run(options: ApiBench) -> Result<(), String> {
             let state = ApiState::new(Arc::new(store))
                 .await
                 .map_err(|e| e.to_string())?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| e.to_string())?;
-            let address = listener.local_addr().map_err(|e| e.to_string())?;
-            tokio::spawn(wharf_apiserver::serve(
-                listener,
-                state,
-                std::future::pending(),
-            ));
+            let access = serve_in_process(state).await?;
             println!(
-                "server: in-process API server on a temporary embedded store ({})",
+                "server: in-process API server on a temporary embedded store ({}), over TLS with an admin client certificate",
                 dir.path().display()
             );
             _temp = Some(dir);
-            format!("http://{address}")
+            access
         }
     };
-    let api = Api::new(base);
+    let api = Api::new(&access)?;
 
     // Seed the objects the lists return, alone in a namespace of their own.
     let payload = "x".repeat(1024);
@@ -160,27 +152,49 @@ fn uuid_suffix() -> String {
     )
 }
 
+/// Serves `state` on loopback over TLS, with a new CA, as `wharf up`
+/// would; returns how to reach it as the admin.
+pub(super) async fn serve_in_process(state: Arc<ApiState>) -> Result<ClusterAccess, String> {
+    let (dns_names, addresses) = wharf_pki::default_serving_names([10, 96, 0, 1].into());
+    let pki = wharf_pki::ClusterPki::generate(&dns_names, &addresses).map_err(|e| e.to_string())?;
+    let tls = Arc::new(pki.server_config().map_err(|e| e.to_string())?);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(wharf_apiserver::serve(
+        listener,
+        state,
+        tls,
+        std::future::pending(),
+    ));
+    Ok(ClusterAccess {
+        server: format!("https://{address}"),
+        ca_pem: Some(pki.ca.cert_pem().as_bytes().to_vec()),
+        client_cert_pem: Some(pki.admin.cert_pem.into_bytes()),
+        client_key_pem: Some(pki.admin.key_pem.into_bytes()),
+        token: None,
+    })
+}
+
 /// An HTTP client of one API server, for benchmarks.
 #[derive(Clone)]
 pub(super) struct Api {
-    client: HttpClient,
-    base: String,
+    transport: wharf_client::Transport,
     /// Names this run's objects, so that runs against one server do not collide.
     run: String,
 }
 
 impl Api {
-    pub(super) fn new(base: String) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client: HttpClient = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(256)
-            .build(connector);
-        Self {
-            client,
-            base,
+    pub(super) fn new(access: &ClusterAccess) -> Result<Self, String> {
+        let options = wharf_client::PoolOptions {
+            max_idle: 256,
+            ..Default::default()
+        };
+        Ok(Self {
+            transport: wharf_client::Transport::new(access, options)?,
             run: uuid_suffix(),
-        }
+        })
     }
 
     pub(super) async fn send(
@@ -209,26 +223,21 @@ impl Api {
         content_type: &str,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes), String> {
-        let request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("Content-Type", content_type)
-            .header("Accept", "application/json")
-            .body(Full::new(body))
-            .map_err(|e| e.to_string())?;
-        let response = self
-            .client
-            .request(request)
+        let headers = [
+            ("content-type", content_type),
+            ("accept", "application/json"),
+        ];
+        self.transport
+            .call(method, path, &headers, body)
             .await
-            .map_err(|e| format!("{path}: {e}"))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok((status, body))
+            .map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// A connection of its own, for raw HTTP/1.1 requests.
+    pub(super) async fn connect_raw(
+        &self,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+        self.transport.connect_raw().await
     }
 
     /// A GET whose body is read as it comes (a watch).
@@ -236,14 +245,14 @@ impl Api {
         &self,
         path: &str,
     ) -> Result<http_body_util::combinators::UnsyncBoxBody<Bytes, String>, String> {
-        let request = Request::builder()
-            .uri(format!("{}{path}", self.base))
-            .header("Accept", "application/json")
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?;
         let response = self
-            .client
-            .request(request)
+            .transport
+            .send(
+                Method::GET,
+                path,
+                &[("accept", "application/json")],
+                Bytes::new(),
+            )
             .await
             .map_err(|e| format!("{path}: {e}"))?;
         if response.status() != StatusCode::OK {

@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use wharf_apiserver::revision_of;
+use wharf_client::ClusterAccess;
 
 use super::api::Api;
 
@@ -117,7 +118,7 @@ impl Server {
     }
 }
 
-async fn start_server() -> Result<(Server, String), String> {
+async fn start_server() -> Result<(Server, ClusterAccess), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -140,32 +141,36 @@ async fn start_server() -> Result<(Server, String), String> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("starting wharf up: {e}"))?;
+    let kubeconfig = dir.path().join("kubeconfig");
     let server = Server { child, _dir: dir };
-    let base = format!("http://127.0.0.1:{port}");
-    let api = Api::new(base.clone());
     let deadline = Instant::now() + Duration::from_secs(60);
-    while api
-        .send(
-            Method::GET,
-            "/readyz",
-            "text/plain",
-            Bytes::new(),
-            StatusCode::OK,
-        )
-        .await
-        .is_err()
-    {
+    // The kubeconfig is written once the server listens.
+    loop {
+        if let Ok(access) = ClusterAccess::from_kubeconfig(&kubeconfig, None) {
+            let api = Api::new(&access)?;
+            let ready = api
+                .send(
+                    Method::GET,
+                    "/readyz",
+                    "text/plain",
+                    Bytes::new(),
+                    StatusCode::OK,
+                )
+                .await;
+            if ready.is_ok() {
+                return Ok((server, access));
+            }
+        }
         if Instant::now() > deadline {
             return Err("the server was not ready within 60 s".into());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Ok((server, base))
 }
 
 pub async fn run(options: SoakBench) -> Result<(), String> {
-    let (server, base) = start_server().await?;
-    let api = Api::new(base.clone());
+    let (server, access) = start_server().await?;
+    let api = Api::new(&access)?;
     for namespace in [SMALL, BIG] {
         api.send(
             Method::POST,
@@ -204,24 +209,19 @@ pub async fn run(options: SoakBench) -> Result<(), String> {
         stop.clone(),
     ));
     tasks.spawn(hostile_load(api.clone(), counts.clone(), stop.clone()));
-    let address = base.trim_start_matches("http://").to_string();
     for _ in 0..options.idle {
-        tasks.spawn(idle_connection(
-            address.clone(),
-            counts.clone(),
-            stop.clone(),
-        ));
+        tasks.spawn(idle_connection(api.clone(), counts.clone(), stop.clone()));
     }
     let mut stuck = Vec::new();
     for _ in 0..options.stuck_watches {
-        stuck.push(stuck_watch(&address, BIG).await?);
+        stuck.push(stuck_watch(&api, BIG).await?);
     }
     let mut watchers = Vec::new();
     for i in 0..options.watches {
         let namespace = if i % 10 == 9 { BIG } else { SMALL };
         let view = Arc::new(std::sync::Mutex::new(View::default()));
         watchers.push((namespace, view.clone()));
-        tokio::spawn(watcher(base.clone(), namespace, view, counts.clone()));
+        tokio::spawn(watcher(access.clone(), namespace, view, counts.clone()));
     }
 
     let started = Instant::now();
@@ -522,9 +522,9 @@ async fn hostile_load(api: Api, counts: Arc<Counts>, stop: Arc<AtomicBool>) {
 
 /// One idle connection: a request, then nothing until the server closes it;
 /// then again.
-async fn idle_connection(address: String, counts: Arc<Counts>, stop: Arc<AtomicBool>) {
+async fn idle_connection(api: Api, counts: Arc<Counts>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
-        let Ok(mut stream) = tokio::net::TcpStream::connect(&address).await else {
+        let Ok(mut stream) = api.connect_raw().await else {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         };
@@ -550,10 +550,11 @@ async fn idle_connection(address: String, counts: Arc<Counts>, stop: Arc<AtomicB
 }
 
 /// A watch on `namespace` whose client never reads: the connection is held.
-async fn stuck_watch(address: &str, namespace: &str) -> Result<tokio::net::TcpStream, String> {
-    let mut stream = tokio::net::TcpStream::connect(address)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn stuck_watch(
+    api: &Api,
+    namespace: &str,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let mut stream = api.connect_raw().await?;
     let request = format!(
         "GET /api/v1/namespaces/{namespace}/configmaps?watch=true HTTP/1.1\r\nHost: wharf\r\n\r\n"
     );
@@ -575,12 +576,12 @@ struct View {
 /// with bookmarks, resume from the last revision seen when the watch ends,
 /// list again only on 410 Expired.
 async fn watcher(
-    base: String,
+    access: ClusterAccess,
     namespace: &str,
     view: Arc<std::sync::Mutex<View>>,
     counts: Arc<Counts>,
 ) {
-    let api = Api::new(base);
+    let Ok(api) = Api::new(&access) else { return };
     let mut listed = false;
     loop {
         if !listed {

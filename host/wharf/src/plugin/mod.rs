@@ -17,12 +17,8 @@ mod new;
 
 use std::path::{Path, PathBuf};
 
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 pub use build::Lang;
@@ -143,17 +139,17 @@ fn checked(bytes: &[u8], world: Option<&str>) -> Result<(), String> {
     }
 }
 
-/// The API server of a kubeconfig, over plain HTTP.
+/// The API server of a kubeconfig, with its credentials.
 pub struct Api {
-    server: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    transport: wharf_client::Transport,
 }
 
 impl Api {
     pub fn new(kubeconfig: Option<PathBuf>) -> Result<Self, String> {
+        let path = wharf_client::ClusterAccess::default_path(kubeconfig)?;
+        let access = wharf_client::ClusterAccess::from_kubeconfig(&path, None)?;
         Ok(Self {
-            server: server(kubeconfig)?,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            transport: wharf_client::Transport::new(&access, Default::default())?,
         })
     }
 
@@ -166,25 +162,14 @@ impl Api {
         content_type: &str,
         body: Vec<u8>,
     ) -> Result<(StatusCode, Value), String> {
-        let request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.server))
-            .header("Content-Type", content_type)
-            .header("Accept", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| format!("{}: {e}", self.server))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
+        let headers = [
+            ("content-type", content_type),
+            ("accept", "application/json"),
+        ];
+        let (status, body) = self
+            .transport
+            .call(method, path, &headers, Bytes::from(body))
+            .await?;
         Ok((status, serde_json::from_slice(&body).unwrap_or_default()))
     }
 
@@ -201,41 +186,6 @@ impl Api {
         }
         Ok(answer["digest"].as_str().unwrap_or_default().to_string())
     }
-}
-
-/// The server URL of the kubeconfig's current context.
-fn server(kubeconfig: Option<PathBuf>) -> Result<String, String> {
-    let path = kubeconfig
-        .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from))
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|home| PathBuf::from(home).join(".local/share/wharf/kubeconfig"))
-        })
-        .ok_or("no kubeconfig: pass --kubeconfig")?;
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let config: Value =
-        serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let context_name = config["current-context"].as_str().unwrap_or_default();
-    let find = |list: &str, name: &str| {
-        config[list]
-            .as_array()
-            .and_then(|items| items.iter().find(|item| item["name"] == name).cloned())
-    };
-    let cluster_name = find("contexts", context_name)
-        .and_then(|c| c["context"]["cluster"].as_str().map(String::from));
-    let cluster = match cluster_name {
-        Some(name) => find("clusters", &name),
-        None => config["clusters"]
-            .as_array()
-            .and_then(|c| c.first().cloned()),
-    };
-    cluster
-        .and_then(|c| {
-            c["cluster"]["server"]
-                .as_str()
-                .map(|s| s.trim_end_matches('/').to_string())
-        })
-        .ok_or_else(|| format!("{}: no server for the current context", path.display()))
 }
 
 /// A path relative to the current directory when it is under it.
