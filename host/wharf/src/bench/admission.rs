@@ -64,7 +64,7 @@ pub async fn run(options: AdmissionBench) -> Result<(), String> {
         wharf_plugin_host::Supervisor::new(admission, client.clone()).run(std::future::pending()),
     );
     let admission_time = state.objects.admission_time.clone();
-    let api = Api::new(&super::api::serve_in_process(state).await?)?;
+    let api = Api::new(&super::api::serve_in_process(state).await?, false)?;
     prepare_namespace(&api).await?;
     println!(
         "server: in-process API server on a temporary embedded store; {} pod creates/s for {} s per phase",

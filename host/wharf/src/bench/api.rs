@@ -41,6 +41,10 @@ pub struct ApiBench {
     /// Seconds of the steady phase and of the throughput phase.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Speak HTTP/1.1 (a pool of connections) rather than HTTP/2 (one
+    /// multiplexed connection, what kubectl and client-go speak).
+    #[arg(long)]
+    http1: bool,
     /// Objects the list requests return.
     #[arg(long, default_value_t = 1000)]
     list_size: usize,
@@ -69,7 +73,7 @@ pub async fn run(options: ApiBench) -> Result<(), String> {
             access
         }
     };
-    let api = Api::new(&access)?;
+    let api = Api::new(&access, options.http1)?;
 
     // Seed the objects the lists return, alone in a namespace of their own.
     let payload = "x".repeat(1024);
@@ -186,10 +190,10 @@ pub(super) struct Api {
 }
 
 impl Api {
-    pub(super) fn new(access: &ClusterAccess) -> Result<Self, String> {
+    pub(super) fn new(access: &ClusterAccess, http1_only: bool) -> Result<Self, String> {
         let options = wharf_client::PoolOptions {
             max_idle: 256,
-            ..Default::default()
+            http1_only,
         };
         Ok(Self {
             transport: wharf_client::Transport::new(access, options)?,

@@ -147,7 +147,7 @@ async fn start_server() -> Result<(Server, ClusterAccess), String> {
     // The kubeconfig is written once the server listens.
     loop {
         if let Ok(access) = ClusterAccess::from_kubeconfig(&kubeconfig, None) {
-            let api = Api::new(&access)?;
+            let api = Api::new(&access, false)?;
             let ready = api
                 .send(
                     Method::GET,
@@ -170,7 +170,7 @@ async fn start_server() -> Result<(Server, ClusterAccess), String> {
 
 pub async fn run(options: SoakBench) -> Result<(), String> {
     let (server, access) = start_server().await?;
-    let api = Api::new(&access)?;
+    let api = Api::new(&access, false)?;
     for namespace in [SMALL, BIG] {
         api.send(
             Method::POST,
@@ -581,7 +581,9 @@ async fn watcher(
     view: Arc<std::sync::Mutex<View>>,
     counts: Arc<Counts>,
 ) {
-    let Ok(api) = Api::new(&access) else { return };
+    let Ok(api) = Api::new(&access, false) else {
+        return;
+    };
     let mut listed = false;
     loop {
         if !listed {
