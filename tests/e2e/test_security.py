@@ -14,7 +14,8 @@ import urllib.request
 import pytest
 import yaml
 
-from test_apiserver import request
+from test_apiserver import eventually, request
+from test_node import fail
 
 
 def get_without_credentials(cluster, path):
@@ -99,3 +100,76 @@ def test_plain_http_is_not_served_and_the_certificate_names_the_cluster(embedded
     # kubectl reaches it by the names the certificate covers.
     result = cluster.kubectl("--server", f"https://localhost:{cluster.port}", "get", "namespace", "default", "-o", "name")
     assert result.stdout.strip() == "namespace/default"
+
+
+def user_kubeconfig(cluster, tmp_path, user, group=None):
+    """A kubeconfig for `user` (a certificate of the cluster CA), as
+    `wharf kubeconfig` writes it."""
+    from conftest import wharf_binary
+    import subprocess
+    path = tmp_path / f"{user}.kubeconfig"
+    subprocess.run([wharf_binary(), "kubeconfig", "--data-dir", cluster.dir, "--user", user,
+                    *(["--group", group] if group else []), "--output", str(path)], check=True)
+    assert mode(path) == 0o600
+    return str(path)
+
+
+def test_rbac_lets_a_viewer_read_one_namespace_and_nothing_more(embedded_cluster, tmp_path):
+    cluster = embedded_cluster
+    for role in ("cluster-admin", "admin", "edit", "view"):
+        cluster.kubectl("get", "clusterrole", role)
+    cluster.kubectl("create", "namespace", "team")
+    cluster.kubectl("-n", "team", "create", "configmap", "settings", "--from-literal=a=b")
+    cluster.kubectl("-n", "team", "create", "secret", "generic", "vault", "--from-literal=p=q")
+    cluster.kubectl("-n", "team", "create", "rolebinding", "alice-view", "--clusterrole=view", "--user=alice")
+    alice = user_kubeconfig(cluster, tmp_path, "alice", "developers")
+
+    def as_alice(*args, check=True):
+        return cluster.kubectl("--kubeconfig", alice, *args, check=check)
+
+    whoami = json.loads(as_alice("auth", "whoami", "-o", "json").stdout)
+    assert whoami["status"]["userInfo"] == {"username": "alice", "groups": ["developers", "system:authenticated"]}
+    # The authorizer sees the binding once the watch cache has (at once,
+    # give or take a few milliseconds).
+    eventually(lambda: "settings" in as_alice("-n", "team", "get", "configmaps", "-o", "name", check=False).stdout
+               or fail())
+    denied = as_alice("-n", "team", "get", "secrets", check=False)
+    assert denied.returncode != 0
+    assert ('Error from server (Forbidden): secrets is forbidden: User "alice" cannot list resource "secrets" '
+            'in API group "" in the namespace "team"') in denied.stderr, denied.stderr
+    denied = as_alice("-n", "default", "get", "pods", check=False)
+    assert 'cannot list resource "pods" in API group "" in the namespace "default"' in denied.stderr, denied.stderr
+    denied = as_alice("-n", "team", "delete", "configmap", "settings", check=False)
+    assert 'configmaps "settings" is forbidden: User "alice" cannot delete resource "configmaps"' in denied.stderr
+
+    # kubectl auth can-i (SelfSubjectAccessReview).
+    assert as_alice("auth", "can-i", "list", "pods", "-n", "team").stdout.strip() == "yes"
+    refused = as_alice("auth", "can-i", "list", "secrets", "-n", "team", check=False)
+    assert (refused.returncode, refused.stdout.strip()) == (1, "no")
+    assert as_alice("auth", "can-i", "create", "deployments", "-n", "team", check=False).stdout.strip() == "no"
+    assert cluster.kubectl("auth", "can-i", "*", "*").stdout.strip() == "yes"
+
+    # The Python client, as alice.
+    import kubernetes
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=alice, client_configuration=configuration)
+    core = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(configuration))
+    assert [m.metadata.name for m in core.list_namespaced_config_map("team").items] == ["settings"]
+    with pytest.raises(kubernetes.client.ApiException) as error:
+        core.list_namespaced_secret("team")
+    assert error.value.status == 403
+    assert json.loads(error.value.body)["reason"] == "Forbidden"
+
+    # A SubjectAccessReview, by the admin, about alice.
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+              "spec": {"user": "alice", "groups": ["developers"],
+                       "resourceAttributes": {"namespace": "team", "verb": "get", "resource": "pods"}}}
+    status, body = request(cluster, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
+    assert (status, body["status"]["allowed"]) == (201, True)
+    review["spec"]["resourceAttributes"]["resource"] = "secrets"
+    status, body = request(cluster, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
+    assert (status, body["status"]["allowed"]) == (201, False)
+
+    # Removing the binding takes the access away.
+    cluster.kubectl("-n", "team", "delete", "rolebinding", "alice-view")
+    eventually(lambda: as_alice("-n", "team", "get", "configmaps", check=False).returncode != 0 or fail())

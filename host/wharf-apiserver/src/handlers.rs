@@ -163,7 +163,14 @@ async fn serve(
     if resource.review {
         return match (&parts.method, target.name.as_deref()) {
             (&Method::POST, None) => {
-                crate::reviews::create(&resource, content_type.as_deref(), body).await
+                crate::reviews::create(
+                    &state,
+                    target.namespace.as_deref(),
+                    &resource,
+                    content_type.as_deref(),
+                    body,
+                )
+                .await
             }
             (method, _) => Err(ApiError::MethodNotAllowed(format!(
                 "the server does not allow this method on the requested resource ({method} {})",

@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod allocator;
 pub mod authn;
+pub mod authz;
 mod body;
 pub mod client;
 mod discovery;
@@ -65,6 +66,8 @@ pub struct ApiState {
     pub watch_cache: Arc<WatchCache>,
     /// Who asks: certificates, tokens, anonymous.
     pub authentication: authn::Authentication,
+    /// What they may do: RBAC.
+    pub authorizer: authz::Authorizer,
     /// Set to `true` when the server shuts down: open watches end.
     pub closing: tokio::sync::watch::Sender<bool>,
     /// How often a watch that allows bookmarks gets one (milliseconds;
@@ -114,6 +117,7 @@ impl ApiState {
             objects,
             watch_cache,
             authentication: authn::Authentication::new(config.anonymous),
+            authorizer: authz::Authorizer::default(),
             closing,
             bookmark_millis: std::sync::atomic::AtomicU64::new(60_000),
             inflight: Arc::new(inflight::Inflight::new(config.inflight)),
@@ -122,6 +126,7 @@ impl ApiState {
             unreferenced_modules: Default::default(),
         });
         state.ensure_system_namespaces().await?;
+        authz::policy::ensure_defaults(&state).await?;
         // kube-apiserver's repair loops: free ClusterIPs and NodePorts that
         // no Service holds, at start and every three minutes.
         let weak = Arc::downgrade(&state);
@@ -449,6 +454,10 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.inflight.clone(),
             inflight::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authz::layer,
         ))
         // Outermost: nothing is done for a client not authenticated.
         .layer(axum::middleware::from_fn_with_state(

@@ -71,6 +71,9 @@ pub struct WatchCache {
     state: RwLock<CacheState>,
     latest: watch::Sender<i64>,
     bounds: CacheBounds,
+    /// Bumped by every change of an RBAC object (the authorizer rebuilds
+    /// its index when it moved).
+    rbac_generation: std::sync::atomic::AtomicU64,
     /// Dropped with the cache: its feeder stops and lets go of the store.
     _feeding: tokio::sync::oneshot::Sender<()>,
 }
@@ -116,6 +119,7 @@ impl WatchCache {
                 events: bounds.events.max(16),
                 bytes: bounds.bytes,
             },
+            rbac_generation: Default::default(),
             _feeding: feeding,
         });
         cache.prime(store.as_ref(), &registry, revision).await;
@@ -186,6 +190,12 @@ impl WatchCache {
     pub fn held(&self) -> (usize, usize) {
         let state = self.state.read().expect("watch cache lock");
         (state.events.len(), state.bytes)
+    }
+
+    /// How many changes of RBAC objects the cache has seen.
+    pub fn rbac_generation(&self) -> u64 {
+        self.rbac_generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The newest revision the cache has seen.
@@ -352,6 +362,11 @@ async fn feed(
                     let Some(resource) = resource_of_key(&registry, &event.kv.key) else {
                         continue;
                     };
+                    if resource.group == "rbac.authorization.k8s.io" {
+                        cache
+                            .rbac_generation
+                            .fetch_add(1, std::sync::atomic::Ordering::Release);
+                    }
                     match decode_event(resource, &event) {
                         Ok(cached) => cache.push(cached),
                         Err(error) => {

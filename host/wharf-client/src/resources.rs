@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::{apps, authentication, coordination, core, discovery, networking, rbac};
+use k8s_openapi::api::{
+    apps, authentication, authorization, coordination, core, discovery, networking, rbac,
+};
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -322,6 +324,9 @@ impl Registry {
             typed::<rbac::v1::ClusterRole>(Extras::default()),
             typed::<rbac::v1::ClusterRoleBinding>(Extras::default()),
             typed::<authentication::v1::SelfSubjectReview>(review()),
+            typed::<authorization::v1::SelfSubjectAccessReview>(review()),
+            typed::<authorization::v1::SubjectAccessReview>(review()),
+            typed::<authorization::v1::LocalSubjectAccessReview>(review()),
         ] {
             registry.add(def);
         }

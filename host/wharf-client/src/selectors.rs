@@ -41,6 +41,42 @@ impl LabelSelector {
         self.0.is_empty()
     }
 
+    /// A structured `LabelSelector` object (`matchLabels`,
+    /// `matchExpressions` with `In`, `NotIn`, `Exists`, `DoesNotExist`), as
+    /// Deployments, aggregated ClusterRoles and others hold it.
+    pub fn from_object(selector: &Value) -> ApiResult<Self> {
+        let mut requirements = Vec::new();
+        if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
+            for (key, value) in labels {
+                let value = value.as_str().unwrap_or_default().to_string();
+                requirements.push(LabelRequirement::In(key.clone(), vec![value]));
+            }
+        }
+        for expression in selector
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = expression["key"].as_str().unwrap_or_default().to_string();
+            let values = (expression["values"].as_array().into_iter().flatten())
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            requirements.push(match expression["operator"].as_str() {
+                Some("In") => LabelRequirement::In(key, values),
+                Some("NotIn") => LabelRequirement::NotIn(key, values),
+                Some("Exists") => LabelRequirement::Exists(key),
+                Some("DoesNotExist") => LabelRequirement::NotExists(key),
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "{other:?} is not a valid label selector operator"
+                    )));
+                }
+            });
+        }
+        Ok(Self(requirements))
+    }
+
     /// Whether an object's `metadata.labels` satisfy the selector.
     pub fn matches(&self, object: &Value) -> bool {
         let labels = object

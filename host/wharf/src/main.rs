@@ -1,6 +1,7 @@
 //! `wharf`: the command that runs Wharf and measures it.
 
 mod bench;
+mod kubeconfig_cmd;
 mod node_cmd;
 mod plugin;
 mod up;
@@ -24,6 +25,9 @@ enum Commands {
     Up(Box<up::Up>),
     /// Run a node agent (and service proxy) for an API server elsewhere.
     Node(Box<node_cmd::Node>),
+    /// Write a kubeconfig for a user, with a client certificate of the
+    /// cluster CA (kubeadm's `kubeconfig user`).
+    Kubeconfig(kubeconfig_cmd::Kubeconfig),
     /// Manage plugin modules.
     Plugin {
         #[command(subcommand)]
@@ -74,6 +78,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Commands::Up(options) => up::run(*options).await,
             Commands::Node(options) => node_cmd::run(*options).await,
+            Commands::Kubeconfig(options) => kubeconfig_cmd::run(options),
             Commands::Plugin { command } => plugin::run(command).await,
             Commands::Bench { target } => bench::run(target).await,
         }

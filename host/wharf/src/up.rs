@@ -541,14 +541,26 @@ fn write_kubeconfig(
     server: &str,
     pki: &wharf_pki::ClusterPki,
 ) -> Result<(), String> {
+    let text = kubeconfig_text(server, pki.ca.cert_pem(), &pki.admin, "wharf");
+    wharf_pki::write_file(path, text.as_bytes(), 0o600).map_err(|e| e.to_string())
+}
+
+/// A kubeconfig for `server`, trusting `ca_pem`, as the user `client`
+/// names (`user` names its entry).
+pub(crate) fn kubeconfig_text(
+    server: &str,
+    ca_pem: &str,
+    client: &wharf_pki::Issued,
+    user: &str,
+) -> String {
     use base64::Engine;
     let encode = |pem: &str| base64::engine::general_purpose::STANDARD.encode(pem);
     let (ca, cert, key) = (
-        encode(pki.ca.cert_pem()),
-        encode(&pki.admin.cert_pem),
-        encode(&pki.admin.key_pem),
+        encode(ca_pem),
+        encode(&client.cert_pem),
+        encode(&client.key_pem),
     );
-    let text = format!(
+    format!(
         "apiVersion: v1
 kind: Config
 clusters:
@@ -560,21 +572,16 @@ contexts:
 - name: wharf
   context:
     cluster: wharf
-    user: wharf
+    user: {user}
     namespace: default
 current-context: wharf
 users:
-- name: wharf
+- name: {user}
   user:
     client-certificate-data: {cert}
     client-key-data: {key}
 "
-    );
-    let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, text)
-        .and_then(|()| std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600)))
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    )
 }
 
 /// Makes `dir` (and its parents) and leaves it to its owner alone (0700):

@@ -1,0 +1,284 @@
+//! kube's RBAC authorizer: Roles and ClusterRoles (with aggregation) bound
+//! to users, groups and ServiceAccounts by RoleBindings and
+//! ClusterRoleBindings, indexed by subject so that a request looks only at
+//! the rules bound to its user and groups.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+use wharf_client::LabelSelector;
+
+use super::{Attributes, Target};
+
+/// One `PolicyRule`.
+#[derive(Debug, Default, PartialEq)]
+pub struct Rule {
+    verbs: Vec<String>,
+    api_groups: Vec<String>,
+    resources: Vec<String>,
+    resource_names: Vec<String>,
+    non_resource_urls: Vec<String>,
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+impl Rule {
+    fn parse(rule: &Value) -> Self {
+        Self {
+            verbs: strings(&rule["verbs"]),
+            api_groups: strings(&rule["apiGroups"]),
+            resources: strings(&rule["resources"]),
+            resource_names: strings(&rule["resourceNames"]),
+            non_resource_urls: strings(&rule["nonResourceURLs"]),
+        }
+    }
+
+    /// kube's `RuleAllows`.
+    pub fn allows(&self, verb: &str, target: &Target) -> bool {
+        if !self.verbs.iter().any(|v| v == "*" || v == verb) {
+            return false;
+        }
+        match target {
+            Target::Resource {
+                group,
+                resource,
+                subresource,
+                name,
+                ..
+            } => {
+                self.api_groups.iter().any(|g| g == "*" || g == group)
+                    && self.resources.iter().any(|r| {
+                        resource_matches(r, resource, subresource.as_deref().unwrap_or(""))
+                    })
+                    && (self.resource_names.is_empty()
+                        || name
+                            .as_deref()
+                            .is_some_and(|n| self.resource_names.iter().any(|r| r == n)))
+            }
+            Target::Path(path) => self.non_resource_urls.iter().any(|rule| {
+                rule == "*"
+                    || rule == path
+                    || rule
+                        .strip_suffix('*')
+                        .is_some_and(|prefix| path.starts_with(prefix))
+            }),
+        }
+    }
+}
+
+/// kube's `ResourceMatches`: `*`, `resource`, `resource/subresource`, or
+/// `*/subresource`.
+fn resource_matches(rule: &str, resource: &str, subresource: &str) -> bool {
+    if rule == "*" {
+        return true;
+    }
+    if subresource.is_empty() {
+        return rule == resource;
+    }
+    rule.strip_prefix(resource)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|rest| rest == subresource)
+        || rule
+            .strip_prefix("*/")
+            .is_some_and(|rest| rest == subresource)
+}
+
+/// Who a binding names.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+enum Subject {
+    User(String),
+    Group(String),
+}
+
+type Rules = Arc<Vec<Rule>>;
+
+/// The rules bound to each subject, cluster-wide and per namespace.
+#[derive(Default)]
+pub struct Index {
+    cluster: HashMap<Subject, Vec<(String, Rules)>>,
+    namespaced: HashMap<(String, Subject), Vec<(String, Rules)>>,
+}
+
+/// The RBAC objects an index is built from.
+#[derive(Default)]
+pub struct Objects {
+    pub roles: Vec<Value>,
+    pub cluster_roles: Vec<Value>,
+    pub role_bindings: Vec<Value>,
+    pub cluster_role_bindings: Vec<Value>,
+}
+
+fn name(object: &Value) -> &str {
+    object["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+fn namespace(object: &Value) -> &str {
+    object["metadata"]["namespace"].as_str().unwrap_or_default()
+}
+
+impl Index {
+    pub fn build(objects: &Objects) -> Self {
+        let cluster_roles = resolve_cluster_roles(&objects.cluster_roles);
+        let roles: HashMap<(&str, &str), Rules> = objects
+            .roles
+            .iter()
+            .map(|role| {
+                let rules = strings_of_rules(role);
+                ((namespace(role), name(role)), Arc::new(rules))
+            })
+            .collect();
+        let mut index = Index::default();
+        for binding in &objects.cluster_role_bindings {
+            if binding["roleRef"]["kind"] != "ClusterRole" {
+                continue;
+            }
+            let Some(rules) = binding["roleRef"]["name"]
+                .as_str()
+                .and_then(|role| cluster_roles.get(role))
+            else {
+                continue;
+            };
+            for subject in subjects(binding, None) {
+                index.cluster.entry(subject).or_default().push((
+                    format!("ClusterRoleBinding {:?}", name(binding)),
+                    rules.clone(),
+                ));
+            }
+        }
+        for binding in &objects.role_bindings {
+            let bound_in = namespace(binding);
+            let role = binding["roleRef"]["name"].as_str().unwrap_or_default();
+            let rules = match binding["roleRef"]["kind"].as_str() {
+                Some("ClusterRole") => cluster_roles.get(role),
+                Some("Role") => roles.get(&(bound_in, role)),
+                _ => None,
+            };
+            let Some(rules) = rules else { continue };
+            for subject in subjects(binding, Some(bound_in)) {
+                index
+                    .namespaced
+                    .entry((bound_in.to_string(), subject))
+                    .or_default()
+                    .push((
+                        format!("RoleBinding \"{bound_in}/{}\"", name(binding)),
+                        rules.clone(),
+                    ));
+            }
+        }
+        index
+    }
+
+    /// The binding that allows the request, if one does.
+    pub fn allows(&self, attributes: &Attributes) -> Option<&str> {
+        let user = attributes.user;
+        let subjects = std::iter::once(Subject::User(user.username.clone()))
+            .chain(user.groups.iter().cloned().map(Subject::Group));
+        let namespace = match &attributes.target {
+            Target::Resource { namespace, .. } => namespace.as_deref(),
+            Target::Path(_) => None,
+        };
+        for subject in subjects {
+            let bound = self.cluster.get(&subject).into_iter().flatten().chain(
+                namespace
+                    .and_then(|ns| self.namespaced.get(&(ns.to_string(), subject.clone())))
+                    .into_iter()
+                    .flatten(),
+            );
+            for (binding, rules) in bound {
+                if rules
+                    .iter()
+                    .any(|rule| rule.allows(attributes.verb, &attributes.target))
+                {
+                    return Some(binding);
+                }
+            }
+        }
+        None
+    }
+}
+
+fn strings_of_rules(role: &Value) -> Vec<Rule> {
+    role["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(Rule::parse)
+        .collect()
+}
+
+/// Each ClusterRole's rules, an aggregated one's being those of every
+/// ClusterRole its selectors pick (and what they aggregate in turn), as
+/// kube's aggregation controller fills them in.
+fn resolve_cluster_roles(cluster_roles: &[Value]) -> HashMap<String, Rules> {
+    let by_name: HashMap<&str, &Value> = cluster_roles.iter().map(|r| (name(r), r)).collect();
+    let mut resolved = HashMap::new();
+    for role in cluster_roles {
+        let mut rules = Vec::new();
+        let mut seen = HashSet::new();
+        collect_rules(role, &by_name, cluster_roles, &mut seen, &mut rules);
+        resolved.insert(name(role).to_string(), Arc::new(rules));
+    }
+    resolved
+}
+
+fn collect_rules<'a>(
+    role: &'a Value,
+    by_name: &HashMap<&str, &'a Value>,
+    all: &'a [Value],
+    seen: &mut HashSet<&'a str>,
+    rules: &mut Vec<Rule>,
+) {
+    if !seen.insert(name(role)) {
+        return;
+    }
+    rules.extend(strings_of_rules(role));
+    let selectors: Vec<LabelSelector> = role["aggregationRule"]["clusterRoleSelectors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|selector| LabelSelector::from_object(selector).ok())
+        .filter(|selector| !selector.is_empty())
+        .collect();
+    if selectors.is_empty() {
+        return;
+    }
+    for other in all {
+        if selectors.iter().any(|s| s.matches(other)) {
+            let other = by_name.get(name(other)).copied().unwrap_or(other);
+            collect_rules(other, by_name, all, seen, rules);
+        }
+    }
+}
+
+/// A binding's subjects as users and groups (a ServiceAccount is the user
+/// `system:serviceaccount:NS:NAME`; its namespace defaults to the
+/// RoleBinding's).
+fn subjects(binding: &Value, bound_in: Option<&str>) -> Vec<Subject> {
+    binding["subjects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|subject| {
+            let name = subject["name"].as_str()?.to_string();
+            match subject["kind"].as_str()? {
+                "User" => Some(Subject::User(name)),
+                "Group" => Some(Subject::Group(name)),
+                "ServiceAccount" => {
+                    let namespace = subject["namespace"].as_str().or(bound_in)?;
+                    Some(Subject::User(format!(
+                        "system:serviceaccount:{namespace}:{name}"
+                    )))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}

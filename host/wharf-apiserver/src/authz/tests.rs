@@ -1,0 +1,305 @@
+use serde_json::json;
+
+use super::rbac::{Index, Objects};
+use super::*;
+
+fn user(name: &str, groups: &[&str]) -> UserInfo {
+    UserInfo {
+        username: name.into(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+    }
+}
+
+fn resource(group: &str, resource: &str, namespace: Option<&str>) -> Target {
+    Target::Resource {
+        group: group.into(),
+        resource: resource.into(),
+        subresource: None,
+        namespace: namespace.map(str::to_string),
+        name: None,
+    }
+}
+
+#[test]
+fn requests_are_read_as_kube_reads_them() {
+    let info = |method: Method, path: &str, query: Option<&str>| request_info(&method, path, query);
+    assert_eq!(
+        info(Method::GET, "/api/v1/namespaces/ns/pods", None),
+        ("list".into(), resource("", "pods", Some("ns")))
+    );
+    assert_eq!(
+        info(
+            Method::GET,
+            "/api/v1/pods",
+            Some("watch=true&labelSelector=a")
+        ),
+        ("watch".into(), resource("", "pods", None))
+    );
+    assert_eq!(
+        info(
+            Method::GET,
+            "/apis/apps/v1/namespaces/ns/deployments/web/scale",
+            None
+        ),
+        (
+            "get".into(),
+            Target::Resource {
+                group: "apps".into(),
+                resource: "deployments".into(),
+                subresource: Some("scale".into()),
+                namespace: Some("ns".into()),
+                name: Some("web".into()),
+            }
+        )
+    );
+    // A namespace is in itself.
+    assert_eq!(
+        info(Method::DELETE, "/api/v1/namespaces/team", None),
+        (
+            "delete".into(),
+            Target::Resource {
+                group: String::new(),
+                resource: "namespaces".into(),
+                subresource: None,
+                namespace: Some("team".into()),
+                name: Some("team".into()),
+            }
+        )
+    );
+    assert_eq!(
+        info(Method::PUT, "/api/v1/namespaces/team/finalize", None),
+        (
+            "update".into(),
+            Target::Resource {
+                group: String::new(),
+                resource: "namespaces".into(),
+                subresource: Some("finalize".into()),
+                namespace: Some("team".into()),
+                name: Some("team".into()),
+            }
+        )
+    );
+    assert_eq!(
+        info(Method::DELETE, "/api/v1/namespaces/ns/configmaps", None).0,
+        "deletecollection"
+    );
+    assert_eq!(info(Method::PATCH, "/api/v1/nodes/n1", None).0, "patch");
+    for path in [
+        "/version",
+        "/api",
+        "/apis/apps",
+        "/apis/apps/v1",
+        "/wharf/v1/modules",
+    ] {
+        assert_eq!(
+            info(Method::GET, path, None),
+            ("get".into(), Target::Path(path.into()))
+        );
+    }
+    assert_eq!(
+        info(Method::POST, "/wharf/v1/modules", None),
+        ("post".into(), Target::Path("/wharf/v1/modules".into()))
+    );
+}
+
+#[test]
+fn denials_are_worded_as_kube_words_them() {
+    let alice = user("alice", &[]);
+    let message = |verb: &str, target: Target| {
+        forbidden(&Attributes {
+            user: &alice,
+            verb,
+            target,
+        })
+        .to_string()
+    };
+    assert_eq!(
+        message("list", resource("", "pods", Some("y"))),
+        r#"pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "y""#
+    );
+    assert_eq!(
+        message("list", resource("apps", "deployments", None)),
+        r#"deployments.apps is forbidden: User "alice" cannot list resource "deployments" in API group "apps" at the cluster scope"#
+    );
+    assert_eq!(
+        message(
+            "get",
+            Target::Resource {
+                group: String::new(),
+                resource: "pods".into(),
+                subresource: Some("log".into()),
+                namespace: Some("y".into()),
+                name: Some("web".into()),
+            }
+        ),
+        r#"pods "web" is forbidden: User "alice" cannot get resource "pods/log" in API group "" in the namespace "y""#
+    );
+    assert_eq!(
+        message("get", Target::Path("/metrics".into())),
+        r#"forbidden: User "alice" cannot get path "/metrics""#
+    );
+}
+
+fn objects() -> Objects {
+    let (cluster_roles, cluster_role_bindings) = policy::defaults();
+    Objects {
+        roles: vec![json!({
+            "metadata": {"name": "cm-reader", "namespace": "team"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["settings"], "verbs": ["get"]}],
+        })],
+        cluster_roles,
+        role_bindings: vec![
+            json!({
+                "metadata": {"name": "robot-view", "namespace": "team"},
+                "roleRef": {"kind": "ClusterRole", "name": "view"},
+                "subjects": [{"kind": "ServiceAccount", "name": "robot"}],
+            }),
+            json!({
+                "metadata": {"name": "readers", "namespace": "team"},
+                "roleRef": {"kind": "Role", "name": "cm-reader"},
+                "subjects": [{"kind": "Group", "name": "readers"}],
+            }),
+        ],
+        cluster_role_bindings,
+    }
+}
+
+fn allowed(index: &Index, user: &UserInfo, verb: &str, target: Target) -> bool {
+    index.allows(&Attributes { user, verb, target }).is_some()
+}
+
+#[test]
+fn rbac_follows_bindings_roles_and_aggregation() {
+    let index = Index::build(&objects());
+    let robot = user(
+        "system:serviceaccount:team:robot",
+        &["system:serviceaccounts", "system:authenticated"],
+    );
+    // `view` in team, through the aggregated `system:aggregate-to-view`.
+    assert!(allowed(
+        &index,
+        &robot,
+        "list",
+        resource("", "pods", Some("team"))
+    ));
+    assert!(allowed(
+        &index,
+        &robot,
+        "watch",
+        resource("apps", "deployments", Some("team"))
+    ));
+    // Not Secrets, not writes, not other namespaces, not the cluster scope.
+    assert!(!allowed(
+        &index,
+        &robot,
+        "list",
+        resource("", "secrets", Some("team"))
+    ));
+    assert!(!allowed(
+        &index,
+        &robot,
+        "create",
+        resource("", "pods", Some("team"))
+    ));
+    assert!(!allowed(
+        &index,
+        &robot,
+        "list",
+        resource("", "pods", Some("other"))
+    ));
+    assert!(!allowed(&index, &robot, "list", resource("", "pods", None)));
+    // Every authenticated user: discovery, whoami, can-i.
+    assert!(allowed(
+        &index,
+        &robot,
+        "get",
+        Target::Path("/apis/apps/v1".into())
+    ));
+    assert!(allowed(
+        &index,
+        &robot,
+        "create",
+        resource("authorization.k8s.io", "selfsubjectaccessreviews", None)
+    ));
+    assert!(!allowed(
+        &index,
+        &robot,
+        "get",
+        Target::Path("/metrics".into())
+    ));
+    // resourceNames.
+    let reader = user("bob", &["readers"]);
+    let named = |name: &str| Target::Resource {
+        group: String::new(),
+        resource: "configmaps".into(),
+        subresource: None,
+        namespace: Some("team".into()),
+        name: Some(name.into()),
+    };
+    assert!(allowed(&index, &reader, "get", named("settings")));
+    assert!(!allowed(&index, &reader, "get", named("other")));
+    assert!(!allowed(
+        &index,
+        &reader,
+        "list",
+        resource("", "configmaps", Some("team"))
+    ));
+    // edit aggregates view; admin aggregates edit.
+    let mut objects = objects();
+    objects.role_bindings.push(json!({
+        "metadata": {"name": "boss", "namespace": "team"},
+        "roleRef": {"kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"kind": "User", "name": "carol"}],
+    }));
+    // A ClusterRole labelled to aggregate into view reaches admin too.
+    objects.cluster_roles.push(json!({
+        "metadata": {"name": "widgets-view", "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+        "rules": [{"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get", "list"]}],
+    }));
+    let index = Index::build(&objects);
+    let carol = user("carol", &["system:authenticated"]);
+    assert!(allowed(
+        &index,
+        &carol,
+        "delete",
+        resource("", "secrets", Some("team"))
+    ));
+    assert!(allowed(
+        &index,
+        &carol,
+        "create",
+        resource("rbac.authorization.k8s.io", "rolebindings", Some("team"))
+    ));
+    assert!(allowed(
+        &index,
+        &carol,
+        "list",
+        resource("example.com", "widgets", Some("team"))
+    ));
+    assert!(allowed(
+        &index,
+        &robot,
+        "list",
+        resource("example.com", "widgets", Some("team"))
+    ));
+    assert!(!allowed(
+        &index,
+        &carol,
+        "delete",
+        resource("", "namespaces", None)
+    ));
+    // Anonymous: public info and discovery only.
+    let anonymous = UserInfo::anonymous();
+    assert!(allowed(
+        &index,
+        &anonymous,
+        "get",
+        Target::Path("/version".into())
+    ));
+    assert!(!allowed(
+        &index,
+        &anonymous,
+        "list",
+        resource("", "pods", Some("team"))
+    ));
+}
