@@ -170,6 +170,42 @@ def test_rbac_lets_a_viewer_read_one_namespace_and_nothing_more(embedded_cluster
     status, body = request(cluster, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
     assert (status, body["status"]["allowed"]) == (201, False)
 
+    # An admin of a namespace may hand out view there, not cluster-admin
+    # (kube's escalation rule); a Plugin is not hers to create.
+    cluster.kubectl("create", "namespace", "lab")
+    cluster.kubectl("-n", "lab", "create", "rolebinding", "alice-admin", "--clusterrole=admin", "--user=alice")
+    eventually(lambda: as_alice("-n", "lab", "get", "rolebindings", check=False).returncode == 0 or fail())
+    as_alice("-n", "lab", "create", "rolebinding", "bob-view", "--clusterrole=view", "--user=bob")
+    escalating = as_alice("-n", "lab", "create", "rolebinding", "bob-root", "--clusterrole=cluster-admin",
+                          "--user=bob", check=False)
+    assert escalating.returncode != 0
+    assert "is attempting to grant RBAC permissions not currently held" in escalating.stderr, escalating.stderr
+    plugin = ("apiVersion: wharf.dev/v1alpha1\nkind: Plugin\nmetadata: {name: sneaky}\n"
+              "spec: {type: controller, module: 'sha256:00', permissions: [{apiGroups: ['*'], resources: ['*'], verbs: ['*']}]}\n")
+    refused = cluster.kubectl("--kubeconfig", alice, "create", "-f", "-", input=plugin, check=False)
+    assert 'plugins.wharf.dev is forbidden: User "alice" cannot create resource "plugins"' in refused.stderr, refused.stderr
+
     # Removing the binding takes the access away.
     cluster.kubectl("-n", "team", "delete", "rolebinding", "alice-view")
     eventually(lambda: as_alice("-n", "team", "get", "configmaps", check=False).returncode != 0 or fail())
+
+
+def test_with_anonymous_auth_on_rbac_refuses_anonymous_requests_with_403(tmp_path):
+    """`wharf up --anonymous-auth`: requests without credentials come in as
+    `system:anonymous` and RBAC refuses what no binding allows."""
+    from conftest import Cluster
+    cluster = Cluster("embedded", ["--anonymous-auth", "--no-controllers"])
+    try:
+        status, body = request(cluster, "GET", "/api/v1/namespaces/default/pods", admin=False)
+        assert (status, body["reason"]) == (403, "Forbidden")
+        assert body["message"] == ('pods is forbidden: User "system:anonymous" cannot list resource "pods" '
+                                   'in API group "" in the namespace "default"')
+        assert get_without_credentials(cluster, "/version") == 200
+        status, body = request(cluster, "GET", "/metrics", admin=False)
+        assert (status, body["message"]) == (403, 'forbidden: User "system:anonymous" cannot get path "/metrics"')
+        # Granted to anonymous, it is allowed.
+        cluster.kubectl("create", "clusterrolebinding", "anonymous-view", "--clusterrole=view",
+                        "--group=system:unauthenticated")
+        eventually(lambda: request(cluster, "GET", "/api/v1/namespaces/default/pods", admin=False)[0] == 200 or fail())
+    finally:
+        cluster.cleanup()

@@ -190,6 +190,7 @@ async fn serve(
         (&Method::POST, None, None) => {
             let (object, warnings) =
                 admitted_body(&state, &resource, content_type.as_deref(), body, &query).await?;
+            confirm_no_escalation(&state, &resource, target.namespace.as_deref(), &object).await?;
             let created = state
                 .objects
                 .create(
@@ -226,6 +227,7 @@ async fn serve(
                     crate::meta::name_of(&object)
                 )));
             }
+            confirm_no_escalation(&state, &resource, target.namespace.as_deref(), &object).await?;
             let updated = state
                 .objects
                 .update_with(
@@ -300,6 +302,22 @@ async fn serve(
             resource.group_resource()
         ))),
     }
+}
+
+/// kube's RBAC escalation rule (and Wharf's for Plugins) for a write of
+/// `object` by the request's user.
+async fn confirm_no_escalation(
+    state: &ApiState,
+    resource: &ResourceDef,
+    namespace: Option<&str>,
+    object: &Value,
+) -> ApiResult<()> {
+    if !crate::authz::escalation::guards(resource) {
+        return Ok(());
+    }
+    let index = state.authorizer.snapshot(state).await?;
+    let user = crate::admission::current_user();
+    crate::authz::escalation::confirm(&index, &user, resource, namespace, object)
 }
 
 fn part_of(resource: &ResourceDef, subresource: Option<&str>) -> ApiResult<Part> {
@@ -502,6 +520,7 @@ async fn patch_object(
                     "the name in the applied configuration does not match the name on the URL ({name})"
                 )));
             }
+            confirm_no_escalation(state, resource, namespace, &object).await?;
             let created = state
                 .objects
                 .create(resource, namespace, object, dry_run)
@@ -514,10 +533,30 @@ async fn patch_object(
             ));
         }
     }
-    let (updated, warnings) = state
-        .objects
-        .patch(resource, namespace, name, part, &patch, strict, dry_run)
-        .await?;
+    let (updated, warnings) = if crate::authz::escalation::guards(resource) {
+        let index = state.authorizer.snapshot(state).await?;
+        let user = crate::admission::current_user();
+        let check = |object: &Value| {
+            crate::authz::escalation::confirm(&index, &user, resource, namespace, object)
+        };
+        state
+            .objects
+            .patch_checked(
+                resource,
+                namespace,
+                name,
+                part,
+                &patch,
+                (strict, dry_run),
+                &check,
+            )
+            .await?
+    } else {
+        state
+            .objects
+            .patch(resource, namespace, name, part, &patch, strict, dry_run)
+            .await?
+    };
     let warnings = query.field_warnings(warnings);
     Ok(json_response(
         StatusCode::OK,

@@ -1302,6 +1302,31 @@ impl Objects {
         strict: bool,
         dry_run: bool,
     ) -> ApiResult<(Value, Vec<String>)> {
+        self.patch_checked(
+            resource,
+            namespace,
+            name,
+            part,
+            patch,
+            (strict, dry_run),
+            &|_| Ok(()),
+        )
+        .await
+    }
+
+    /// [`patch`](Self::patch), with `check` run on the patched object
+    /// before it is written (each time it is computed).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn patch_checked(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+        part: Part,
+        patch: &crate::patch::Patch,
+        (strict, dry_run): (bool, bool),
+        check: &(dyn Fn(&Value) -> ApiResult<()> + Sync),
+    ) -> ApiResult<(Value, Vec<String>)> {
         let mut warnings = Vec::new();
         let updated = self
             .update_with(resource, namespace, name, part, dry_run, |current| {
@@ -1312,6 +1337,7 @@ impl Objects {
                 }
                 let patched = patch.apply_to(&base)?;
                 let (decoded, found) = self.admit(resource, &patched, strict)?;
+                check(&decoded)?;
                 warnings = found;
                 Ok(decoded)
             })

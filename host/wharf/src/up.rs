@@ -24,6 +24,12 @@ pub struct Up {
     /// all, and the `kubernetes` Service's names and ClusterIP).
     #[arg(long, value_delimiter = ',')]
     tls_san: Vec<String>,
+    /// Let requests without credentials in everywhere as
+    /// `system:anonymous`, for RBAC to decide (kube's flag); without it
+    /// they reach only health, version and discovery and get 401
+    /// elsewhere.
+    #[arg(long)]
+    anonymous_auth: bool,
     /// `embedded` (default) or `etcd=URL[,URL…]`.
     #[arg(long, default_value = "embedded")]
     store: String,
@@ -385,8 +391,11 @@ pub async fn run(options: Up) -> Result<(), String> {
             total_bytes: options.modules_mib << 20,
             grace: std::time::Duration::from_secs(options.module_grace_seconds),
         },
-        // Anonymous clients reach health, version and discovery only.
-        anonymous: Default::default(),
+        anonymous: if options.anonymous_auth {
+            wharf_apiserver::authn::Anonymous::Everywhere
+        } else {
+            wharf_apiserver::authn::Anonymous::PublicEndpoints
+        },
     };
     let state = ApiState::with_config(store, config)
         .await

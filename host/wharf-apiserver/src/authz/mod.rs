@@ -2,10 +2,12 @@
 //! request is handled, as kube-apiserver decides it. Members of
 //! `system:masters` may do anything (kube's privileged group); everyone
 //! else by RBAC ([`rbac`]), with kube's default roles and bindings
-//! ([`policy`]). A denial is kube's 403 `Status`:
+//! ([`policy`]); no one grants what they do not hold ([`escalation`]).
+//! A denial is kube's 403 `Status`:
 //! `pods is forbidden: User "x" cannot list resource "pods" in API group ""
 //! in the namespace "y"`.
 
+pub mod escalation;
 pub mod policy;
 pub mod rbac;
 
@@ -160,6 +162,11 @@ impl Authorizer {
             Some(_) => Ok(()),
             None => Err(forbidden(attributes)),
         }
+    }
+
+    /// The RBAC index as it is now (for the escalation rule).
+    pub async fn snapshot(&self, state: &ApiState) -> ApiResult<Arc<rbac::Index>> {
+        self.current(state).await
     }
 
     /// The index, rebuilt first if an RBAC object changed since it was.

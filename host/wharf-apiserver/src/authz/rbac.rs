@@ -41,6 +41,49 @@ impl Rule {
         }
     }
 
+    /// A rule from its JSON form (`PolicyRule`).
+    pub fn from_value(rule: &Value) -> Self {
+        Self::parse(rule)
+    }
+
+    /// Every request this rule allows, as (verb, target) pairs a
+    /// coverage check asks about: `*` stays `*` (only a rule holding `*`
+    /// covers it, as kube's `Covers`).
+    pub fn requests(&self, namespace: Option<&str>) -> Vec<(String, Target)> {
+        let mut requests = Vec::new();
+        for verb in &self.verbs {
+            for group in &self.api_groups {
+                for resource in &self.resources {
+                    let (resource, subresource) = match resource.split_once('/') {
+                        Some((resource, sub)) => (resource.to_string(), Some(sub.to_string())),
+                        None => (resource.clone(), None),
+                    };
+                    let names: Vec<Option<String>> = if self.resource_names.is_empty() {
+                        vec![None]
+                    } else {
+                        self.resource_names.iter().cloned().map(Some).collect()
+                    };
+                    for name in names {
+                        requests.push((
+                            verb.clone(),
+                            Target::Resource {
+                                group: group.clone(),
+                                resource: resource.clone(),
+                                subresource: subresource.clone(),
+                                namespace: namespace.map(str::to_string),
+                                name,
+                            },
+                        ));
+                    }
+                }
+            }
+            for url in &self.non_resource_urls {
+                requests.push((verb.clone(), Target::Path(url.clone())));
+            }
+        }
+        requests
+    }
+
     /// kube's `RuleAllows`.
     pub fn allows(&self, verb: &str, target: &Target) -> bool {
         if !self.verbs.iter().any(|v| v == "*" || v == verb) {
@@ -105,6 +148,10 @@ type Rules = Arc<Vec<Rule>>;
 pub struct Index {
     cluster: HashMap<Subject, Vec<(String, Rules)>>,
     namespaced: HashMap<(String, Subject), Vec<(String, Rules)>>,
+    /// Each ClusterRole's rules (aggregation resolved), by name.
+    cluster_roles: HashMap<String, Rules>,
+    /// Each Role's rules, by namespace and name.
+    roles: HashMap<(String, String), Rules>,
 }
 
 /// The RBAC objects an index is built from.
@@ -127,12 +174,15 @@ fn namespace(object: &Value) -> &str {
 impl Index {
     pub fn build(objects: &Objects) -> Self {
         let cluster_roles = resolve_cluster_roles(&objects.cluster_roles);
-        let roles: HashMap<(&str, &str), Rules> = objects
+        let roles: HashMap<(String, String), Rules> = objects
             .roles
             .iter()
             .map(|role| {
                 let rules = strings_of_rules(role);
-                ((namespace(role), name(role)), Arc::new(rules))
+                (
+                    (namespace(role).to_string(), name(role).to_string()),
+                    Arc::new(rules),
+                )
             })
             .collect();
         let mut index = Index::default();
@@ -158,7 +208,7 @@ impl Index {
             let role = binding["roleRef"]["name"].as_str().unwrap_or_default();
             let rules = match binding["roleRef"]["kind"].as_str() {
                 Some("ClusterRole") => cluster_roles.get(role),
-                Some("Role") => roles.get(&(bound_in, role)),
+                Some("Role") => roles.get(&(bound_in.to_string(), role.to_string())),
                 _ => None,
             };
             let Some(rules) = rules else { continue };
@@ -173,7 +223,20 @@ impl Index {
                     ));
             }
         }
+        index.cluster_roles = cluster_roles;
+        index.roles = roles;
         index
+    }
+
+    /// The rules of the role a binding's `roleRef` names (a Role in
+    /// `namespace`), if it exists.
+    pub fn role_rules(&self, kind: &str, name: &str, namespace: Option<&str>) -> Option<&[Rule]> {
+        match kind {
+            "ClusterRole" => self.cluster_roles.get(name),
+            "Role" => self.roles.get(&(namespace?.to_string(), name.to_string())),
+            _ => None,
+        }
+        .map(|rules| rules.as_slice())
     }
 
     /// The binding that allows the request, if one does.

@@ -303,3 +303,139 @@ fn rbac_follows_bindings_roles_and_aggregation() {
         resource("", "pods", Some("team"))
     ));
 }
+
+#[test]
+fn no_one_grants_what_they_do_not_hold() {
+    let mut objects = objects();
+    objects.role_bindings.push(json!({
+        "metadata": {"name": "boss", "namespace": "team"},
+        "roleRef": {"kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"kind": "User", "name": "carol"}],
+    }));
+    objects.cluster_roles.push(json!({
+        "metadata": {"name": "binder"},
+        "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+                   "resourceNames": ["cluster-admin"], "verbs": ["bind"]}],
+    }));
+    objects.cluster_role_bindings.push(json!({
+        "metadata": {"name": "dave-binds"},
+        "roleRef": {"kind": "ClusterRole", "name": "binder"},
+        "subjects": [{"kind": "User", "name": "dave"}],
+    }));
+    let index = Index::build(&objects);
+    let carol = user("carol", &["system:authenticated"]);
+    let confirm = |user: &UserInfo, kind: &str, object: serde_json::Value| {
+        escalation::confirm(&index, user, &kind_of(kind), Some("team"), &object)
+    };
+    fn kind_of(kind: &str) -> std::sync::Arc<crate::resources::ResourceDef> {
+        let registry = crate::resources::Registry::builtin();
+        let group = if kind == "Plugin" {
+            "wharf.dev"
+        } else {
+            "rbac.authorization.k8s.io"
+        };
+        let version = if kind == "Plugin" { "v1alpha1" } else { "v1" };
+        registry.by_kind(group, version, kind).unwrap().clone()
+    }
+    let binding = |role_kind: &str, role: &str| {
+        json!({"metadata": {"name": "b", "namespace": "team"},
+               "roleRef": {"kind": role_kind, "name": role}, "subjects": [{"kind": "User", "name": "eve"}]})
+    };
+    // An admin of the namespace may hand out view, edit, admin there…
+    assert!(confirm(&carol, "RoleBinding", binding("ClusterRole", "view")).is_ok());
+    assert!(confirm(&carol, "RoleBinding", binding("ClusterRole", "admin")).is_ok());
+    assert!(confirm(&carol, "RoleBinding", binding("Role", "cm-reader")).is_ok());
+    // …but not cluster-admin, whose `*` she does not hold.
+    let refused = confirm(
+        &carol,
+        "RoleBinding",
+        binding("ClusterRole", "cluster-admin"),
+    )
+    .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("is attempting to grant RBAC permissions not currently held"),
+        "{refused}"
+    );
+    // A Role with what she holds, yes; with nodes (cluster-scoped), no.
+    let role = |rules: serde_json::Value| json!({"metadata": {"name": "r", "namespace": "team"}, "rules": rules});
+    assert!(
+        confirm(
+            &carol,
+            "Role",
+            role(
+                json!([{"apiGroups": [""], "resources": ["secrets", "pods/log"], "verbs": ["get"]}])
+            )
+        )
+        .is_ok()
+    );
+    assert!(
+        confirm(
+            &carol,
+            "Role",
+            role(json!([{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]))
+        )
+        .is_err()
+    );
+    assert!(
+        confirm(
+            &carol,
+            "Role",
+            role(json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]))
+        )
+        .is_err()
+    );
+    // `bind` on a role lets one bind it without holding it.
+    let dave = user("dave", &["system:authenticated"]);
+    let cluster_binding = json!({"metadata": {"name": "b"},
+        "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}, "subjects": [{"kind": "User", "name": "dave"}]});
+    assert!(
+        escalation::confirm(
+            &index,
+            &dave,
+            &kind_of("ClusterRoleBinding"),
+            None,
+            &cluster_binding
+        )
+        .is_ok()
+    );
+    assert!(
+        escalation::confirm(
+            &index,
+            &carol,
+            &kind_of("ClusterRoleBinding"),
+            None,
+            &cluster_binding
+        )
+        .is_err()
+    );
+    // A Plugin gets no more than its author holds.
+    let plugin = |namespaces: serde_json::Value| {
+        json!({"metadata": {"name": "p"}, "spec": {"permissions": [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "update"], "namespaces": namespaces}]}})
+    };
+    assert!(
+        escalation::confirm(
+            &index,
+            &carol,
+            &kind_of("Plugin"),
+            None,
+            &plugin(json!(["team"]))
+        )
+        .is_ok()
+    );
+    assert!(
+        escalation::confirm(&index, &carol, &kind_of("Plugin"), None, &plugin(json!([]))).is_err()
+    );
+    // The privileged group may grant anything.
+    let admin = user("root", &["system:masters"]);
+    assert!(
+        confirm(
+            &admin,
+            "RoleBinding",
+            binding("ClusterRole", "cluster-admin")
+        )
+        .is_ok()
+    );
+}
