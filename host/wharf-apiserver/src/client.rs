@@ -169,7 +169,7 @@ impl Client for LocalClient {
         Ok(self
             .state
             .objects
-            .patch(resource, namespace, name, part, patch, true, false)
+            .patch(resource, namespace, name, part, patch, (true, false), None)
             .await?
             .0)
     }

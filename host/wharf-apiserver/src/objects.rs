@@ -60,6 +60,10 @@ const MAX_NAMED_FIELDS: usize = 100;
 pub(crate) const IMMORTAL_NAMESPACES: [&str; 4] =
     ["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/// A check of an object about to be written (the escalation rule's on a
+/// patched RBAC object or Plugin).
+pub type WriteCheck<'a> = dyn Fn(&Value) -> ApiResult<()> + Sync + 'a;
+
 /// The objects of every kind, over one store.
 #[derive(Clone)]
 pub struct Objects {
@@ -1291,6 +1295,8 @@ impl Objects {
 
     /// Applies a patch to the current object and writes the result (with
     /// retries); returns it with any unknown-field warnings.
+    /// `check`, if given, runs on the patched object before it is written
+    /// (each time it is computed).
     #[allow(clippy::too_many_arguments)]
     pub async fn patch(
         &self,
@@ -1299,33 +1305,8 @@ impl Objects {
         name: &str,
         part: Part,
         patch: &crate::patch::Patch,
-        strict: bool,
-        dry_run: bool,
-    ) -> ApiResult<(Value, Vec<String>)> {
-        self.patch_checked(
-            resource,
-            namespace,
-            name,
-            part,
-            patch,
-            (strict, dry_run),
-            &|_| Ok(()),
-        )
-        .await
-    }
-
-    /// [`patch`](Self::patch), with `check` run on the patched object
-    /// before it is written (each time it is computed).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn patch_checked(
-        &self,
-        resource: &ResourceDef,
-        namespace: Option<&str>,
-        name: &str,
-        part: Part,
-        patch: &crate::patch::Patch,
         (strict, dry_run): (bool, bool),
-        check: &(dyn Fn(&Value) -> ApiResult<()> + Sync),
+        check: Option<&WriteCheck<'_>>,
     ) -> ApiResult<(Value, Vec<String>)> {
         let mut warnings = Vec::new();
         let updated = self
@@ -1337,7 +1318,9 @@ impl Objects {
                 }
                 let patched = patch.apply_to(&base)?;
                 let (decoded, found) = self.admit(resource, &patched, strict)?;
-                check(&decoded)?;
+                if let Some(check) = check {
+                    check(&decoded)?;
+                }
                 warnings = found;
                 Ok(decoded)
             })

@@ -173,10 +173,7 @@ fn describe(verb: &str, target: &Target) -> String {
             namespace,
             name,
         } => {
-            let resource = match subresource {
-                Some(sub) => format!("{resource}/{sub}"),
-                None => resource.clone(),
-            };
+            let resource = super::resource_path(resource, subresource.as_deref());
             let mut text = format!("{{APIGroups:[{group:?}], Resources:[{resource:?}]");
             if let Some(name) = name {
                 text.push_str(&format!(", ResourceNames:[{name:?}]"));

@@ -99,6 +99,14 @@ pub fn request_info(method: &Method, path: &str, query: Option<&str>) -> (String
     )
 }
 
+/// `resource/subresource`, as rules and messages name it.
+pub fn resource_path(resource: &str, subresource: Option<&str>) -> String {
+    match subresource {
+        Some(sub) => format!("{resource}/{sub}"),
+        None => resource.to_string(),
+    }
+}
+
 /// kube's message for a denied request.
 pub fn forbidden(attributes: &Attributes) -> ApiError {
     let user = &attributes.user.username;
@@ -111,10 +119,7 @@ pub fn forbidden(attributes: &Attributes) -> ApiError {
             namespace,
             name,
         } => {
-            let full = match subresource {
-                Some(sub) => format!("{resource}/{sub}"),
-                None => resource.clone(),
-            };
+            let full = resource_path(resource, subresource.as_deref());
             // The object is named by its group and resource only (kube's
             // `NewForbidden` of the GroupResource); the subresource is in
             // the reason.
