@@ -71,6 +71,22 @@ impl RemoteClient {
         path
     }
 
+    /// The method and headers of a request with `content_type` (used only
+    /// when there is a body).
+    fn request_head<'a>(
+        method: &str,
+        content_type: &'a str,
+        has_body: bool,
+    ) -> ApiResult<(hyper::Method, Vec<(&'static str, &'a str)>)> {
+        let method = hyper::Method::from_bytes(method.as_bytes())
+            .map_err(|e| ApiError::Internal(format!("method {method}: {e}")))?;
+        let mut headers = vec![("accept", "application/json")];
+        if has_body {
+            headers.push(("content-type", content_type));
+        }
+        Ok((method, headers))
+    }
+
     async fn send(
         &self,
         method: &str,
@@ -78,12 +94,7 @@ impl RemoteClient {
         content_type: &str,
         body: Option<Vec<u8>>,
     ) -> ApiResult<hyper::Response<hyper::body::Incoming>> {
-        let method = hyper::Method::from_bytes(method.as_bytes())
-            .map_err(|e| ApiError::Internal(format!("method {method}: {e}")))?;
-        let mut headers = vec![("accept", "application/json")];
-        if body.is_some() {
-            headers.push(("content-type", content_type));
-        }
+        let (method, headers) = Self::request_head(method, content_type, body.is_some())?;
         self.transport
             .send(method, uri, &headers, Bytes::from(body.unwrap_or_default()))
             .await
@@ -97,14 +108,12 @@ impl RemoteClient {
         content_type: &str,
         body: Option<Vec<u8>>,
     ) -> ApiResult<Value> {
-        let response = self.send(method, uri, content_type, body).await?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
+        let (method, headers) = Self::request_head(method, content_type, body.is_some())?;
+        let (status, bytes) = self
+            .transport
+            .call(method, uri, &headers, Bytes::from(body.unwrap_or_default()))
             .await
-            .map_err(|e| ApiError::Timeout(format!("the API server's answer broke off: {e}")))?
-            .to_bytes();
+            .map_err(ApiError::Timeout)?;
         let value: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
             json!({"kind": "Status", "code": status.as_u16(), "message": String::from_utf8_lossy(&bytes)})
         });

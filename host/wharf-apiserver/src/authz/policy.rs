@@ -213,16 +213,7 @@ pub fn defaults() -> (Vec<Value>, Vec<Value>) {
         rule(
             &["rbac.authorization.k8s.io"],
             &["rolebindings", "roles"],
-            &[
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch",
-            ],
+            &[READ, WRITE].concat(),
         ),
     ];
     let discovery = [
