@@ -280,3 +280,40 @@ def test_a_deleted_pod_terminates_gracefully_before_it_is_gone(node_cluster):
     cluster.kubectl("delete", "pod", "forced", "--force", "--grace-period=0")
     assert cluster.kubectl("get", "pod", "forced", check=False).returncode != 0
     eventually(lambda: subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0 or fail(), timeout=30)
+
+
+def test_a_pod_lists_pods_with_the_python_clients_in_cluster_configuration(node_cluster):
+    """In-cluster configuration, as client-go and the Python client read it:
+    KUBERNETES_SERVICE_HOST/PORT (the `kubernetes` Service, through the
+    service proxy) and the token, CA and namespace the agent projects."""
+    import sys
+    cluster = node_cluster
+    wait_node(cluster)
+    cluster.kubectl("create", "rolebinding", "default-view", "--clusterrole=view", "--serviceaccount=default:default")
+    script = (
+        "import os, stat\n"
+        "from kubernetes import client, config\n"
+        "base = '/var/run/secrets/kubernetes.io/serviceaccount'\n"
+        "print('host', os.environ['KUBERNETES_SERVICE_HOST'], os.environ['KUBERNETES_SERVICE_PORT'])\n"
+        "print('namespace', open(base + '/namespace').read())\n"
+        "print('mode', oct(stat.S_IMODE(os.stat(base + '/token').st_mode)))\n"
+        "config.load_incluster_config()\n"
+        "names = sorted(p.metadata.name for p in client.CoreV1Api().list_namespaced_pod('default').items)\n"
+        "print('pods', ','.join(names))\n"
+    )
+    manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "in-cluster"},
+                "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 2,
+                         "containers": [{"name": "client", "image": "none", "command": [sys.executable, "-c", script]}]}}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+
+    def finished():
+        phase = status(cluster, "in-cluster").get("phase")
+        assert phase in ("Succeeded", "Failed"), phase
+        return phase
+    phase = eventually(finished, timeout=90)
+    logs = cluster.kubectl("logs", "in-cluster").stdout
+    assert phase == "Succeeded", logs
+    assert "host 10.96.0.1 443" in logs
+    assert "namespace default" in logs
+    assert "mode 0o600" in logs
+    assert "pods in-cluster" in logs, logs

@@ -209,3 +209,121 @@ def test_with_anonymous_auth_on_rbac_refuses_anonymous_requests_with_403(tmp_pat
         eventually(lambda: request(cluster, "GET", "/api/v1/namespaces/default/pods", admin=False)[0] == 200 or fail())
     finally:
         cluster.cleanup()
+
+
+def token_kubeconfig(cluster, tmp_path, token):
+    """A kubeconfig that trusts the cluster CA and sends only `token`."""
+    path = tmp_path / "token.kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "robot",
+        "clusters": [{"name": "wharf", "cluster": {"server": cluster.url, "certificate-authority": cluster.ca_file}}],
+        "users": [{"name": "robot", "user": {"token": token}}],
+        "contexts": [{"name": "robot", "context": {"cluster": "wharf", "user": "robot"}}],
+    }))
+    return str(path)
+
+
+def jwt_claims(token):
+    import base64
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_a_service_account_token_from_kubectl_create_token_acts_as_the_service_account(embedded_cluster, tmp_path):
+    cluster = embedded_cluster
+    # The API server keeps the `kubernetes` Service on the first ClusterIP,
+    # its endpoints on the server's address.
+    service = json.loads(cluster.kubectl("-n", "default", "get", "service", "kubernetes", "-o", "json").stdout)
+    assert service["spec"]["clusterIP"] == "10.96.0.1"
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [("https", 443, cluster.port)]
+    endpoints = json.loads(cluster.kubectl("-n", "default", "get", "endpoints", "kubernetes", "-o", "json").stdout)
+    assert endpoints["subsets"] == [{"addresses": [{"ip": "127.0.0.1"}],
+                                     "ports": [{"name": "https", "port": cluster.port, "protocol": "TCP"}]}]
+    slice_ = json.loads(cluster.kubectl("-n", "default", "get", "endpointslice", "kubernetes", "-o", "json").stdout)
+    assert slice_["endpoints"][0]["addresses"] == ["127.0.0.1"]
+
+    # Every namespace gets a `default` ServiceAccount and the cluster CA.
+    cluster.kubectl("create", "namespace", "robots")
+    eventually(lambda: cluster.kubectl("-n", "robots", "get", "serviceaccount", "default", check=False).returncode == 0
+               or fail())
+    published = eventually(lambda: json.loads(cluster.kubectl(
+        "-n", "robots", "get", "configmap", "kube-root-ca.crt", "-o", "json").stdout))
+    with open(cluster.ca_file) as file:
+        assert published["data"]["ca.crt"] == file.read()
+
+    cluster.kubectl("-n", "robots", "create", "serviceaccount", "r2")
+    cluster.kubectl("-n", "robots", "create", "rolebinding", "r2-view", "--clusterrole=view",
+                    "--serviceaccount=robots:r2")
+    cluster.kubectl("-n", "robots", "create", "configmap", "parts", "--from-literal=a=b")
+    cluster.kubectl("-n", "robots", "create", "secret", "generic", "keys", "--from-literal=a=b")
+
+    token = cluster.kubectl("-n", "robots", "create", "token", "r2", "--duration=15m").stdout.strip()
+    claims = jwt_claims(token)
+    assert claims["sub"] == "system:serviceaccount:robots:r2"
+    assert claims["aud"] == ["https://kubernetes.default.svc.cluster.local"]
+    assert claims["exp"] - claims["iat"] == 900
+    assert claims["kubernetes.io"]["serviceaccount"]["name"] == "r2"
+    short = cluster.kubectl("-n", "robots", "create", "token", "r2", "--duration=5m", check=False)
+    assert "may not specify a duration less than 10 minutes" in short.stderr, short.stderr
+
+    robot = token_kubeconfig(cluster, tmp_path, token)
+
+    def as_robot(*args, check=True):
+        return cluster.kubectl("--kubeconfig", robot, *args, check=check)
+
+    whoami = json.loads(as_robot("auth", "whoami", "-o", "json").stdout)
+    assert whoami["status"]["userInfo"] == {
+        "username": "system:serviceaccount:robots:r2",
+        "groups": ["system:serviceaccounts", "system:serviceaccounts:robots", "system:authenticated"]}
+    eventually(lambda: "parts" in as_robot("-n", "robots", "get", "configmaps", "-o", "name", check=False).stdout
+               or fail())
+    assert as_robot("auth", "can-i", "list", "pods", "-n", "robots").stdout.strip() == "yes"
+    denied = as_robot("-n", "robots", "get", "secrets", check=False)
+    assert ('secrets is forbidden: User "system:serviceaccount:robots:r2" cannot list resource "secrets" '
+            'in API group "" in the namespace "robots"') in denied.stderr, denied.stderr
+    denied = as_robot("-n", "default", "get", "pods", check=False)
+    assert 'cannot list resource "pods" in API group "" in the namespace "default"' in denied.stderr, denied.stderr
+
+    # The Python client asks for a token the same way, and uses it.
+    import kubernetes
+    core = kubernetes.client.CoreV1Api(cluster.client())
+    answer = core.create_namespaced_service_account_token(
+        "r2", "robots", kubernetes.client.AuthenticationV1TokenRequest(
+            spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)))
+    configuration = kubernetes.client.Configuration(host=cluster.url, api_key={"authorization": answer.status.token},
+                                                    api_key_prefix={"authorization": "Bearer"})
+    configuration.ssl_ca_cert = cluster.ca_file
+    robot_api = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(configuration))
+    assert [c.metadata.name for c in robot_api.list_namespaced_config_map("robots").items if c.metadata.name == "parts"]
+
+    # A forged token, or one of a ServiceAccount that is gone, is 401.
+    header, payload, signature = token.split(".")
+    forged = token_kubeconfig(cluster, tmp_path, ".".join([header, payload[:-4] + "AAAA", signature]))
+    refused = cluster.kubectl("--kubeconfig", forged, "-n", "robots", "get", "pods", check=False)
+    assert "Unauthorized" in refused.stderr, refused.stderr
+    cluster.kubectl("-n", "robots", "delete", "serviceaccount", "r2")
+    refused = as_robot("-n", "robots", "get", "pods", check=False)
+    assert "Unauthorized" in refused.stderr, refused.stderr
+
+
+def test_pods_get_their_service_account_token_volume_unless_they_opt_out(embedded_cluster):
+    cluster = embedded_cluster
+    manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "plain"},
+                "spec": {"containers": [{"name": "c", "image": "none"}]}}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+    pod = json.loads(cluster.kubectl("get", "pod", "plain", "-o", "json").stdout)
+    assert pod["spec"]["serviceAccountName"] == "default"
+    [volume] = pod["spec"]["volumes"]
+    assert volume["name"].startswith("kube-api-access-")
+    sources = volume["projected"]["sources"]
+    assert sources[0]["serviceAccountToken"]["path"] == "token"
+    assert sources[1]["configMap"]["name"] == "kube-root-ca.crt"
+    assert sources[2]["downwardAPI"]["items"][0]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert pod["spec"]["containers"][0]["volumeMounts"] == [
+        {"name": volume["name"], "readOnly": True, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]
+
+    manifest["metadata"]["name"] = "opted-out"
+    manifest["spec"]["automountServiceAccountToken"] = False
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+    pod = json.loads(cluster.kubectl("get", "pod", "opted-out", "-o", "json").stdout)
+    assert "volumes" not in pod["spec"]

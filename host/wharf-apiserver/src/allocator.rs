@@ -225,7 +225,11 @@ impl Allocator {
                             format!("Invalid value: \"{asked}\": must be a valid IP address"),
                         )
                     })?;
-                    if !self.in_range(address) {
+                    // The first address is the API server's, for its
+                    // own Service only.
+                    let own =
+                        owner == "default/kubernetes" && address == self.config.api_server_ip();
+                    if !own && !self.in_range(address) {
                         return Err(invalid(
                             &name,
                             "spec.clusterIPs",

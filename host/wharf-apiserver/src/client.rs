@@ -188,6 +188,10 @@ impl Client for LocalClient {
     }
 
     /// From the store.
+    async fn create_token(&self, namespace: &str, name: &str, request: &Value) -> ApiResult<Value> {
+        crate::serviceaccounts::issue_token(&self.state, namespace, name, request).await
+    }
+
     async fn kubelet_token(&self) -> ApiResult<String> {
         self.state.kubelet_token().await
     }

@@ -45,6 +45,9 @@ fn aggregated_resource(def: &ResourceDef) -> Value {
     if def.kind == "Pod" {
         subresources.push(json!({"subresource": "binding", "responseKind": kind("Binding", "", "v1"), "verbs": ["create"]}));
     }
+    if def.kind == "ServiceAccount" {
+        subresources.push(json!({"subresource": "token", "responseKind": kind("TokenRequest", "authentication.k8s.io", "v1"), "verbs": ["create"]}));
+    }
     let mut resource = json!({
         "resource": def.plural,
         "responseKind": kind(def.kind, "", ""),
@@ -100,6 +103,14 @@ fn legacy_resources(def: &ResourceDef) -> Vec<Value> {
     }
     if def.kind == "Pod" {
         out.push(sub("binding", "Binding", None, &["create"]));
+    }
+    if def.kind == "ServiceAccount" {
+        out.push(sub(
+            "token",
+            "TokenRequest",
+            Some("authentication.k8s.io"),
+            &["create"],
+        ));
     }
     out
 }

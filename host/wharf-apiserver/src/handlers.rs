@@ -127,7 +127,7 @@ fn add_warnings(headers: &mut HeaderMap, warnings: &[String]) {
 }
 
 /// A JSON response with an optional `Warning` header per warning.
-fn json_response(
+pub(crate) fn json_response(
     status: StatusCode,
     content_type: &str,
     body: &Value,
@@ -282,6 +282,12 @@ async fn serve(
             let body = crate::body::read(body).await?;
             let binding = crate::body::parse_object(content_type.as_deref(), &body)?;
             bind(&state, &target, name, &binding, &query).await
+        }
+        (&Method::POST, Some(name), Some("token")) if resource.kind == "ServiceAccount" => {
+            let body = crate::body::read(body).await?;
+            let request = crate::body::parse_object(content_type.as_deref(), &body)?;
+            let namespace = target.namespace.as_deref().unwrap_or("default");
+            crate::serviceaccounts::token_request(&state, namespace, name, &request).await
         }
         (&Method::GET, Some(name), Some("log")) if resource.kind == "Pod" => {
             crate::logs::serve(&state, &target, name, &query).await

@@ -16,11 +16,13 @@ pub mod encryption;
 mod handlers;
 pub mod histogram;
 mod inflight;
+pub mod kubernetes_service;
 mod logs;
 pub mod modules;
 mod objects;
 mod request;
 mod reviews;
+pub mod serviceaccounts;
 mod table;
 mod validation;
 mod watch_cache;
@@ -79,6 +81,8 @@ pub struct ApiState {
     pub(crate) module_uploads: tokio::sync::Mutex<()>,
     /// Modules no Plugin names, since when (for [`modules::collect`]).
     unreferenced_modules: tokio::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// Signs and checks ServiceAccount tokens, once enabled.
+    token_issuer: std::sync::OnceLock<Arc<serviceaccounts::TokenIssuer>>,
 }
 
 impl ApiState {
@@ -124,6 +128,7 @@ impl ApiState {
             module_limits: config.modules,
             module_uploads: tokio::sync::Mutex::new(()),
             unreferenced_modules: Default::default(),
+            token_issuer: std::sync::OnceLock::new(),
         });
         state.ensure_system_namespaces().await?;
         authz::policy::ensure_defaults(&state).await?;

@@ -653,6 +653,11 @@ impl Objects {
         }
         validation::apply_defaults(resource, &mut object);
         self.check_namespace(resource, namespace).await?;
+        if resource.kind == "Pod"
+            && let Some(namespace) = namespace
+        {
+            crate::serviceaccounts::admit_pod(self, namespace, &mut object).await;
+        }
         let chain = self.admission_for(resource);
         let user = admission::current_user();
         // What admission adds to this write (the store's own wait aside).
@@ -1618,7 +1623,7 @@ pub fn parse_revision(text: &str) -> ApiResult<i64> {
 }
 
 /// Five characters from Kubernetes' `generateName` alphabet.
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let random = uuid::Uuid::new_v4().as_u128();
     (0..5)

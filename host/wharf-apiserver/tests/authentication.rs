@@ -148,3 +148,170 @@ async fn clients_are_known_by_their_certificates_and_the_rest_get_401() {
     );
     server.stop().await;
 }
+
+const TOKENS: &str = "/api/v1/namespaces/robots/serviceaccounts/r2/token";
+
+fn token_request(spec: Value) -> Value {
+    json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_tokens_act_as_their_account_while_it_and_the_bound_pod_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path())).unwrap();
+    let state = ApiState::new(Arc::new(store)).await.unwrap();
+    state
+        .enable_service_account_tokens(wharf_pki::TokenKey::generate().unwrap())
+        .unwrap();
+    let server = TlsServer::start(state, Duration::from_secs(30)).await;
+    let admin = Transport::new(&server.admin(), Default::default()).unwrap();
+    let create = |path: &'static str, body: Value| {
+        let admin = &admin;
+        async move {
+            let (status, answer) = call(admin, Method::POST, path, body).await;
+            assert_eq!(status, StatusCode::CREATED, "{answer}");
+            answer
+        }
+    };
+    create(
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "robots"}}),
+    )
+    .await;
+    create(
+        "/api/v1/namespaces/robots/serviceaccounts",
+        json!({"metadata": {"name": "r2"}}),
+    )
+    .await;
+
+    // What a TokenRequest may not ask for.
+    let (status, answer) = call(
+        &admin,
+        Method::POST,
+        TOKENS,
+        token_request(json!({"expirationSeconds": 599})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("may not specify a duration less than 10 minutes"),
+        "{answer}"
+    );
+    let bound = |kind: &str, name: &str| {
+        token_request(json!({"boundObjectRef": {"kind": kind, "apiVersion": "v1", "name": name}}))
+    };
+    let (status, _) = call(&admin, Method::POST, TOKENS, bound("ConfigMap", "x")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(&admin, Method::POST, TOKENS, bound("Pod", "missing")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, answer) = call(
+        &admin,
+        Method::POST,
+        "/api/v1/namespaces/robots/serviceaccounts/nobody/token",
+        token_request(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["reason"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NotFound"))
+    );
+
+    let answer = create(TOKENS, token_request(json!({"expirationSeconds": 3600}))).await;
+    assert_eq!(
+        answer["spec"]["audiences"],
+        json!(["https://kubernetes.default.svc.cluster.local"])
+    );
+    let token = answer["status"]["token"].as_str().unwrap().to_string();
+    let as_token = |token: &str| {
+        Transport::new(
+            &wharf_client::ClusterAccess {
+                token: Some(token.to_string()),
+                ..server.access(None)
+            },
+            Default::default(),
+        )
+        .unwrap()
+    };
+    let robot = as_token(&token);
+    let (status, review) = call(&robot, Method::POST, REVIEWS, whoami()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        review["status"]["userInfo"],
+        json!({"username": "system:serviceaccount:robots:r2",
+               "groups": ["system:serviceaccounts", "system:serviceaccounts:robots", "system:authenticated"]})
+    );
+    // Known, but granted nothing.
+    let (status, _) = call(
+        &robot,
+        Method::GET,
+        "/api/v1/namespaces/robots/pods",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Another audience, a forged payload: not this server's.
+    let answer = create(TOKENS, token_request(json!({"audiences": ["vault"]}))).await;
+    let elsewhere = as_token(answer["status"]["token"].as_str().unwrap());
+    let (status, _) = call(&elsewhere, Method::POST, REVIEWS, whoami()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    use base64::Engine;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let mut claims: Value = serde_json::from_slice(&url.decode(&parts[1]).unwrap()).unwrap();
+    claims["sub"] = json!("system:serviceaccount:kube-system:root");
+    parts[1] = url.encode(claims.to_string());
+    let (status, _) = call(&as_token(&parts.join(".")), Method::POST, REVIEWS, whoami()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Bound to a pod: good while the pod is there.
+    let pod = create(
+        "/api/v1/namespaces/robots/pods",
+        json!({"metadata": {"name": "p"}, "spec": {"serviceAccountName": "r2", "containers": [{"name": "c", "image": "x"}]}}),
+    )
+    .await;
+    let mut request = bound("Pod", "p");
+    request["spec"]["boundObjectRef"]["uid"] = json!("not-the-uid");
+    let (status, _) = call(&admin, Method::POST, TOKENS, request).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let answer = create(TOKENS, bound("Pod", "p")).await;
+    let claims = &answer["status"]["token"];
+    assert!(claims.is_string());
+    let pod_token = as_token(claims.as_str().unwrap());
+    let (status, _) = call(&pod_token, Method::POST, REVIEWS, whoami()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = call(
+        &admin,
+        Method::DELETE,
+        "/api/v1/namespaces/robots/pods/p?gracePeriodSeconds=0",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{pod}");
+    let (status, _) = call(&pod_token, Method::POST, REVIEWS, whoami()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The ServiceAccount gone, or replaced by another of the same name:
+    // its tokens stop working.
+    let (status, _) = call(
+        &admin,
+        Method::DELETE,
+        "/api/v1/namespaces/robots/serviceaccounts/r2",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(&robot, Method::POST, REVIEWS, whoami()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    create(
+        "/api/v1/namespaces/robots/serviceaccounts",
+        json!({"metadata": {"name": "r2"}}),
+    )
+    .await;
+    let (status, _) = call(&robot, Method::POST, REVIEWS, whoami()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}

@@ -130,6 +130,11 @@ pub trait Client: Send + Sync + 'static {
     /// requests with.
     async fn kubelet_token(&self) -> ApiResult<String>;
 
+    /// A token for the ServiceAccount `name` in `namespace` (its
+    /// TokenRequest subresource): `request` is a TokenRequest, and the
+    /// answer the TokenRequest with `status.token`.
+    async fn create_token(&self, namespace: &str, name: &str, request: &Value) -> ApiResult<Value>;
+
     /// The served kind with this group, version and kind name.
     fn resource(&self, group: &str, version: &str, kind: &str) -> ApiResult<Arc<ResourceDef>> {
         self.registry()

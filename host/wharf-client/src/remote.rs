@@ -354,6 +354,17 @@ impl Client for RemoteClient {
     }
 
     /// From the Secret the API server publishes it in.
+    async fn create_token(&self, namespace: &str, name: &str, request: &Value) -> ApiResult<Value> {
+        let accounts = self.resource("", "v1", "ServiceAccount")?;
+        let body = serde_json::to_vec(request).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let path = format!(
+            "{}/token",
+            self.path(&accounts, Some(namespace), Some(name))
+        );
+        self.call("POST", &path, "application/json", Some(body))
+            .await
+    }
+
     async fn kubelet_token(&self) -> ApiResult<String> {
         use base64::Engine;
         let secrets = self.resource("", "v1", "Secret")?;

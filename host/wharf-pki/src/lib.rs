@@ -18,8 +18,10 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use time::OffsetDateTime;
 
+mod jwt;
 mod tls;
 
+pub use jwt::{TokenError, TokenKey};
 pub use tls::server_config;
 
 #[derive(Debug, thiserror::Error)]

@@ -30,6 +30,12 @@ pub struct Up {
     /// elsewhere.
     #[arg(long)]
     anonymous_auth: bool,
+    /// The address the `kubernetes` Service's endpoints name, where pods
+    /// reach this API server (kube-apiserver's flag; the server must be
+    /// reachable there). By default the listen address, or this machine's
+    /// first non-loopback IPv4 address when listening on all.
+    #[arg(long)]
+    advertise_address: Option<IpAddr>,
     /// `embedded` (default) or `etcd=URL[,URL…]`.
     #[arg(long, default_value = "embedded")]
     store: String,
@@ -136,6 +142,7 @@ const SAMPLE_PLUGINS: &[&str] = &[
     include_str!("../../../plugins/controllers/deployment/plugin.yaml"),
     include_str!("../../../plugins/controllers/nodeipam/plugin.yaml"),
     include_str!("../../../plugins/controllers/endpoints/plugin.yaml"),
+    include_str!("../../../plugins/controllers/serviceaccount/plugin.yaml"),
     include_str!("../../../plugins/scheduling/node-unschedulable/plugin.yaml"),
     include_str!("../../../plugins/scheduling/node-name/plugin.yaml"),
     include_str!("../../../plugins/scheduling/taint-toleration/plugin.yaml"),
@@ -170,15 +177,18 @@ pub fn sample_plugins() -> Result<Vec<serde_json::Value>, String> {
 async fn install_sample_plugins(
     client: &wharf_apiserver::LocalClient,
     dir: &std::path::Path,
+    root_ca: &str,
 ) -> Result<usize, String> {
-    install_plugins(client, dir, |_| true).await
+    install_plugins(client, dir, root_ca, |_| true).await
 }
 
 /// Creates or updates the sample `Plugin` objects that `wanted` picks and
-/// whose components exist in `dir`.
+/// whose components exist in `dir`. A manifest whose `spec.config` has a
+/// `rootCACert` gets the cluster CA there (the root CA publisher's).
 pub(crate) async fn install_plugins(
     client: &wharf_apiserver::LocalClient,
     dir: &std::path::Path,
+    root_ca: &str,
     wanted: impl Fn(&serde_json::Value) -> bool,
 ) -> Result<usize, String> {
     let plugins = client
@@ -199,6 +209,13 @@ pub(crate) async fn install_plugins(
             .canonicalize()
             .map_err(|e| format!("{}: {e}", path.display()))?;
         plugin["spec"]["module"] = serde_json::json!(format!("file://{}", path.display()));
+        if let Some(config) = plugin
+            .pointer_mut("/spec/config")
+            .and_then(serde_json::Value::as_object_mut)
+            && config.contains_key("rootCACert")
+        {
+            config.insert("rootCACert".into(), serde_json::json!(root_ca));
+        }
         let name = plugin["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -227,7 +244,11 @@ pub(crate) async fn install_plugins(
 
 /// Runs the admission plugins, and the controller manager and the
 /// scheduler whenever this process holds the leader lease.
-async fn start_controllers(state: Arc<ApiState>, options: &Up) -> Result<(), String> {
+async fn start_controllers(
+    state: Arc<ApiState>,
+    options: &Up,
+    root_ca: &str,
+) -> Result<(), String> {
     let runtime = wharf_plugins::Runtime::new(wharf_plugins::RuntimeConfig {
         cache_dir: Some(
             (options.plugin_cache.clone()).unwrap_or_else(|| options.data_dir.join("plugin-cache")),
@@ -252,7 +273,7 @@ async fn start_controllers(state: Arc<ApiState>, options: &Up) -> Result<(), Str
     );
     match plugin_dir.or_else(default_plugin_dir) {
         Some(dir) => {
-            let installed = install_sample_plugins(&client, &dir).await?;
+            let installed = install_sample_plugins(&client, &dir, root_ca).await?;
             tracing::info!(installed, dir = %dir.display(), "sample plugins installed");
         }
         None => tracing::warn!("no plugin directory; no sample plugins installed"),
@@ -400,8 +421,12 @@ pub async fn run(options: Up) -> Result<(), String> {
     let state = ApiState::with_config(store, config)
         .await
         .map_err(|e| format!("starting the API server: {e}"))?;
+    let pki = cluster_pki(&options)?;
+    let token_key = wharf_pki::TokenKey::load_or_generate(&options.data_dir.join("pki"))
+        .map_err(|e| format!("the ServiceAccount token key: {e}"))?;
+    state.enable_service_account_tokens(token_key)?;
     if !options.no_controllers {
-        start_controllers(state.clone(), &options).await?;
+        start_controllers(state.clone(), &options, pki.ca.cert_pem()).await?;
     }
     let _hollow = start_hollow_nodes(&state, &options).await?;
     let agent = if options.no_node {
@@ -438,7 +463,13 @@ pub async fn run(options: Up) -> Result<(), String> {
         ),
         _ => address,
     };
-    let pki = cluster_pki(&options)?;
+    let advertise = SocketAddr::new(
+        options
+            .advertise_address
+            .unwrap_or_else(|| advertised_ip(address.ip())),
+        address.port(),
+    );
+    wharf_apiserver::kubernetes_service::spawn(&state, service_ip(), advertise);
     let tls = Arc::new(
         pki.server_config()
             .map_err(|e| format!("the serving certificate: {e}"))?,
@@ -487,8 +518,7 @@ pub async fn shutdown_signal() {
 /// ClusterIP), the listen address (every address of this machine when it
 /// is unspecified), this machine's hostname and `--tls-san`.
 fn cluster_pki(options: &Up) -> Result<wharf_pki::ClusterPki, String> {
-    let service_ip = wharf_apiserver::allocator::AllocatorConfig::default().api_server_ip();
-    let (mut dns_names, mut addresses) = wharf_pki::default_serving_names(service_ip.into());
+    let (mut dns_names, mut addresses) = wharf_pki::default_serving_names(service_ip().into());
     dns_names.push(hostname());
     if options.listen.ip().is_unspecified() {
         addresses.extend(local_addresses());
@@ -507,6 +537,25 @@ fn cluster_pki(options: &Up) -> Result<wharf_pki::ClusterPki, String> {
     dns_names.dedup();
     wharf_pki::ClusterPki::load_or_generate(&options.data_dir.join("pki"), &dns_names, &addresses)
         .map_err(|e| format!("the cluster's certificates: {e}"))
+}
+
+/// The `kubernetes` Service's ClusterIP: the first of the service range.
+fn service_ip() -> std::net::Ipv4Addr {
+    wharf_apiserver::allocator::AllocatorConfig::default().api_server_ip()
+}
+
+/// The address pods reach this API server at, as kube-apiserver picks its
+/// advertise address: the listen address, or when listening on every
+/// address this machine's first non-loopback IPv4 one (loopback if it has
+/// none).
+fn advertised_ip(listen: IpAddr) -> IpAddr {
+    if !listen.is_unspecified() {
+        return listen;
+    }
+    local_addresses()
+        .into_iter()
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
 /// This machine's own addresses: IPv4 from the kernel's local routing

@@ -5,7 +5,11 @@
 //!
 //! The process gets this environment and nothing of the agent's, plus
 //! `PATH` (unless set) and `HOSTNAME`, as a container runtime gives them.
-//! Not yet: service links (`KUBERNETES_SERVICE_HOST`…) and
+//! Service links come first, so that the container's own variables
+//! replace them: for the `kubernetes` Service always, and for every Service
+//! of the pod's namespace unless `enableServiceLinks` is false, the
+//! docker-links variables the kubelet sets (`NAME_SERVICE_HOST`,
+//! `NAME_SERVICE_PORT`, `NAME_PORT_443_TCP_ADDR`…). Not yet:
 //! `resourceFieldRef`.
 
 use std::collections::HashMap;
@@ -75,6 +79,9 @@ pub(super) async fn container_env(
         .or_else(|| str_at(pod, "/metadata/name"))
         .unwrap_or_default();
     env.set("HOSTNAME".into(), hostname.into());
+    for (name, value) in service_links(shared, pod).await {
+        env.set(name, value);
+    }
 
     for source in list_at(container, "/envFrom") {
         let prefix = str_at(source, "/prefix").unwrap_or_default();
@@ -354,10 +361,136 @@ pub(super) fn list_at<'a>(object: &'a Value, pointer: &str) -> impl Iterator<Ite
         .flatten()
 }
 
+/// The service-link variables of the pod: the `kubernetes` Service's in
+/// every pod (how in-cluster clients find the API server), and unless
+/// `enableServiceLinks` is false those of each Service in the pod's
+/// namespace with a ClusterIP. A Service that cannot be listed is left
+/// out (the kubelet's informer would only lag too).
+async fn service_links(shared: &Shared, pod: &Value) -> Vec<(String, String)> {
+    let namespace = str_at(pod, "/metadata/namespace").unwrap_or("default");
+    let services = &shared.resources.services;
+    let mut chosen: Vec<Value> = Vec::new();
+    let links = pod
+        .pointer("/spec/enableServiceLinks")
+        .and_then(Value::as_bool)
+        != Some(false);
+    if links {
+        match shared
+            .client
+            .list(services, Some(namespace), &wharf_client::Selectors::all())
+            .await
+        {
+            Ok(listed) => chosen.extend(listed.items),
+            Err(error) => tracing::debug!(%error, "listing Services for service links failed"),
+        }
+    }
+    if namespace != "default" || !links {
+        chosen.retain(|s| str_at(s, "/metadata/name") != Some("kubernetes"));
+        if let Ok(master) = shared
+            .client
+            .get(services, Some("default"), "kubernetes")
+            .await
+        {
+            chosen.push(master);
+        }
+    }
+    let mut variables = Vec::new();
+    for service in &chosen {
+        variables.extend(link_variables(service));
+    }
+    variables
+}
+
+/// One Service's docker-links variables (none without a ClusterIP).
+fn link_variables(service: &Value) -> Vec<(String, String)> {
+    let Some(ip) = str_at(service, "/spec/clusterIP").filter(|ip| !ip.is_empty() && *ip != "None")
+    else {
+        return Vec::new();
+    };
+    let prefix = str_at(service, "/metadata/name")
+        .unwrap_or_default()
+        .to_uppercase()
+        .replace('-', "_");
+    let ports: Vec<&Value> = list_at(service, "/spec/ports").collect();
+    let Some(first) = ports.first() else {
+        return Vec::new();
+    };
+    let port_of = |p: &Value| p.get("port").and_then(Value::as_i64).unwrap_or(0);
+    let protocol_of = |p: &Value| str_at(p, "/protocol").unwrap_or("TCP").to_string();
+    let mut variables = vec![
+        (format!("{prefix}_SERVICE_HOST"), ip.to_string()),
+        (format!("{prefix}_SERVICE_PORT"), port_of(first).to_string()),
+    ];
+    for port in &ports {
+        if let Some(name) = str_at(port, "/name").filter(|n| !n.is_empty()) {
+            variables.push((
+                format!(
+                    "{prefix}_SERVICE_PORT_{}",
+                    name.to_uppercase().replace('-', "_")
+                ),
+                port_of(port).to_string(),
+            ));
+        }
+    }
+    variables.push((
+        format!("{prefix}_PORT"),
+        format!(
+            "{}://{ip}:{}",
+            protocol_of(first).to_lowercase(),
+            port_of(first)
+        ),
+    ));
+    for port in &ports {
+        let (number, protocol) = (port_of(port), protocol_of(port));
+        let base = format!("{prefix}_PORT_{number}_{}", protocol.to_uppercase());
+        variables.push((
+            base.clone(),
+            format!("{}://{ip}:{number}", protocol.to_lowercase()),
+        ));
+        variables.push((format!("{base}_PROTO"), protocol.to_lowercase()));
+        variables.push((format!("{base}_PORT"), number.to_string()));
+        variables.push((format!("{base}_ADDR"), ip.to_string()));
+    }
+    variables
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_services_links_are_the_docker_links_variables() {
+        let service = serde_json::json!({
+            "metadata": {"name": "my-db"},
+            "spec": {"clusterIP": "10.96.3.4", "ports": [
+                {"name": "sql", "port": 5432, "protocol": "TCP"},
+                {"port": 53, "protocol": "UDP"},
+            ]},
+        });
+        let variables: HashMap<String, String> = link_variables(&service).into_iter().collect();
+        let expected = [
+            ("MY_DB_SERVICE_HOST", "10.96.3.4"),
+            ("MY_DB_SERVICE_PORT", "5432"),
+            ("MY_DB_SERVICE_PORT_SQL", "5432"),
+            ("MY_DB_PORT", "tcp://10.96.3.4:5432"),
+            ("MY_DB_PORT_5432_TCP", "tcp://10.96.3.4:5432"),
+            ("MY_DB_PORT_5432_TCP_PROTO", "tcp"),
+            ("MY_DB_PORT_5432_TCP_PORT", "5432"),
+            ("MY_DB_PORT_5432_TCP_ADDR", "10.96.3.4"),
+            ("MY_DB_PORT_53_UDP", "udp://10.96.3.4:53"),
+        ];
+        for (name, value) in expected {
+            assert_eq!(
+                variables.get(name).map(String::as_str),
+                Some(value),
+                "{name}"
+            );
+        }
+        assert_eq!(variables.len(), 12);
+        let headless = serde_json::json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None", "ports": [{"port": 1}]}});
+        assert!(link_variables(&headless).is_empty());
+    }
 
     #[test]
     fn references_expand_as_kubernetes_expands_them() {

@@ -24,9 +24,11 @@
 //!   `native` driver through `wharf-native-runtime`.
 //! - `probes.rs`: startup, liveness and readiness probes (exec, httpGet,
 //!   tcpSocket), a task per container process reporting to its worker.
-//! - `env.rs`: a container's environment (`env`, `envFrom`, ConfigMaps,
-//!   Secrets, the downward API) and `$(VAR)` expansion.
-//! - `volumes.rs`: emptyDir, configMap, secret and hostPath volumes and a
+//! - `env.rs`: a container's environment (service links such as
+//!   `KUBERNETES_SERVICE_HOST`, `env`, `envFrom`, ConfigMaps, Secrets, the
+//!   downward API) and `$(VAR)` expansion.
+//! - `volumes.rs`: emptyDir, configMap, secret, downwardAPI, projected
+//!   (with ServiceAccount tokens, refreshed) and hostPath volumes and a
 //!   container's mounts of them.
 //! - `warm.rs`: pod networks wired ahead of pods.
 //! - `status.rs`: the pod status a kubelet reports (phase, conditions,
@@ -49,9 +51,9 @@
 //!   limits; the docker driver gives the engine the same limits. Not yet:
 //!   requests (cpu shares, `memory.low`), `pids.max`, pod-level limits,
 //!   hugepages.
-//! - Volumes: not projected, downwardAPI or persistent ones;
-//!   `emptyDir.medium: Memory` is a plain directory; mounted ConfigMaps and
-//!   Secrets are written when a container starts, not updated live.
+//! - Volumes: not persistent ones; `emptyDir.medium: Memory` is a plain
+//!   directory; mounted ConfigMaps and Secrets are written when a
+//!   container starts, not updated live (projected tokens are refreshed).
 //! - Images: the process driver pulls none: the program named by `command`
 //!   (or `args[0]`) runs from the node's filesystem and `image` is only
 //!   reported back. The docker driver pulls as `imagePullPolicy` says.
@@ -322,6 +324,7 @@ impl NodeAgent {
                 leases: kind("Lease", "coordination.k8s.io")?,
                 config_maps: kind("ConfigMap", "")?,
                 secrets: kind("Secret", "")?,
+                services: kind("Service", "")?,
             },
             events: wharf_client::events::Recorder::start(
                 client.clone(),
@@ -408,6 +411,7 @@ struct Resources {
     leases: Arc<ResourceDef>,
     config_maps: Arc<ResourceDef>,
     secrets: Arc<ResourceDef>,
+    services: Arc<ResourceDef>,
 }
 
 /// Guards the agent's side effects on the machine (starting and signalling

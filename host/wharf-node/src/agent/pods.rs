@@ -295,6 +295,8 @@ struct Worker {
     probe_tasks: JoinSet<()>,
     probe_reports: mpsc::UnboundedReceiver<Report>,
     probe_sender: mpsc::UnboundedSender<Report>,
+    /// When the pod's projected tokens need refreshing.
+    volumes_refresh: Option<Instant>,
 }
 
 impl Worker {
@@ -333,6 +335,7 @@ impl Worker {
             probe_tasks: JoinSet::new(),
             probe_reports,
             probe_sender,
+            volumes_refresh: None,
         }
     }
 
@@ -468,6 +471,7 @@ impl Worker {
             self.finish().await;
         }
         if !self.record.finished {
+            self.refresh_volumes(&pod).await;
             wake = self.start_containers(&pod).await;
             if self.completed(&pod) {
                 self.finish().await;
@@ -481,7 +485,25 @@ impl Worker {
         if self.status_pending {
             wake = earliest(wake, Some(after(STATUS_RETRY)));
         }
+        if !self.record.finished {
+            wake = earliest(wake, self.volumes_refresh);
+        }
         wake
+    }
+
+    /// Rewrites the pod's volumes once its tokens are due (a failure is
+    /// retried in a minute; the old token stays until it expires).
+    async fn refresh_volumes(&mut self, pod: &Value) {
+        if self.volumes_refresh.is_none_or(|at| Instant::now() < at) {
+            return;
+        }
+        match volumes::prepare(&self.shared, pod, &self.uid).await {
+            Ok(prepared) => self.volumes_refresh = prepared.refresh_at,
+            Err(VolumeError(message)) => {
+                tracing::warn!(pod = self.record.name, %message, "refreshing the pod's volumes failed");
+                self.volumes_refresh = Some(after(Duration::from_secs(60)));
+            }
+        }
     }
 
     /// Init containers in order, then sidecars and app containers.
@@ -650,7 +672,10 @@ impl Worker {
         let working_dir = str_at(container, "/workingDir").map(str::to_string);
         let limits = Limits::of(container);
         let mounts = match volumes::prepare(&self.shared, pod, &self.uid).await {
-            Ok(prepared) => volumes::mounts(container, &prepared),
+            Ok(prepared) => {
+                self.volumes_refresh = prepared.refresh_at;
+                volumes::mounts(container, &prepared.paths)
+            }
             Err(error) => Err(error),
         };
         let mounts = match mounts {

@@ -83,7 +83,7 @@ pub async fn run(options: AdmissionBench) -> Result<(), String> {
     if let Some(unknown) = wanted.iter().find(|p| !PLUGINS.contains(&p.as_str())) {
         return Err(format!("--plugins: {unknown:?} is not one of {PLUGINS:?}"));
     }
-    let installed = crate::up::install_plugins(&client, &plugin_dir, |plugin| {
+    let installed = crate::up::install_plugins(&client, &plugin_dir, "", |plugin| {
         wanted
             .iter()
             .any(|w| plugin["metadata"]["name"] == w.as_str())
