@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod allocator;
+pub mod audit;
 pub mod authn;
 pub mod authz;
 mod body;
@@ -83,6 +84,8 @@ pub struct ApiState {
     unreferenced_modules: tokio::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// Signs and checks ServiceAccount tokens, once enabled.
     token_issuer: std::sync::OnceLock<Arc<serviceaccounts::TokenIssuer>>,
+    /// Where requests are recorded, once enabled.
+    audit: std::sync::OnceLock<Arc<audit::AuditLog>>,
 }
 
 impl ApiState {
@@ -129,6 +132,7 @@ impl ApiState {
             module_uploads: tokio::sync::Mutex::new(()),
             unreferenced_modules: Default::default(),
             token_issuer: std::sync::OnceLock::new(),
+            audit: std::sync::OnceLock::new(),
         });
         state.ensure_system_namespaces().await?;
         authz::policy::ensure_defaults(&state).await?;
@@ -343,6 +347,7 @@ pub async fn serve_with(
             graceful.watcher(),
             acceptor.clone(),
         );
+        let remote = stream.peer_addr().ok();
         tokio::spawn(async move {
             // A connection that does not finish its handshake in the
             // header-read timeout is closed (hyper's own timeout bounds a
@@ -392,6 +397,7 @@ pub async fn serve_with(
             let service = TowerToHyperService::new(router.map_request(
                 move |mut request: axum::extract::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(peer.clone());
+                    request.extensions_mut().insert(audit::RemoteAddr(remote));
                     request
                 },
             ));
@@ -463,6 +469,10 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authz::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::layer,
         ))
         // Outermost: nothing is done for a client not authenticated.
         .layer(axum::middleware::from_fn_with_state(

@@ -36,6 +36,20 @@ pub struct Up {
     /// first non-loopback IPv4 address when listening on all.
     #[arg(long)]
     advertise_address: Option<IpAddr>,
+    /// Where the audit log goes (JSON lines, `audit.k8s.io/v1` Events);
+    /// by default `DATA_DIR/audit.log`.
+    #[arg(long)]
+    audit_log_path: Option<PathBuf>,
+    /// Past this size (MiB) the audit log is rotated to `PATH.1`.
+    #[arg(long, default_value_t = 100)]
+    audit_log_maxsize: u64,
+    /// An audit `Policy` (kube's format) choosing what is logged; without
+    /// one every request is, at the Metadata level.
+    #[arg(long)]
+    audit_policy_file: Option<PathBuf>,
+    /// Keep no audit log.
+    #[arg(long)]
+    no_audit_log: bool,
     /// `embedded` (default) or `etcd=URL[,URL…]`.
     #[arg(long, default_value = "embedded")]
     store: String,
@@ -425,6 +439,21 @@ pub async fn run(options: Up) -> Result<(), String> {
     let token_key = wharf_pki::TokenKey::load_or_generate(&options.data_dir.join("pki"))
         .map_err(|e| format!("the ServiceAccount token key: {e}"))?;
     state.enable_service_account_tokens(token_key)?;
+    if !options.no_audit_log {
+        let policy = match &options.audit_policy_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| wharf_apiserver::audit::Policy::parse(&text))
+                .map_err(|e| format!("--audit-policy-file {}: {e}", path.display()))?,
+            None => wharf_apiserver::audit::Policy::metadata(),
+        };
+        let path =
+            (options.audit_log_path.clone()).unwrap_or_else(|| options.data_dir.join("audit.log"));
+        let log =
+            wharf_apiserver::audit::AuditLog::open(&path, options.audit_log_maxsize << 20, policy)
+                .map_err(|e| format!("the audit log {}: {e}", path.display()))?;
+        state.enable_audit(log)?;
+    }
     if !options.no_controllers {
         start_controllers(state.clone(), &options, pki.ca.cert_pem()).await?;
     }
