@@ -317,3 +317,44 @@ def test_a_pod_lists_pods_with_the_python_clients_in_cluster_configuration(node_
     assert "namespace default" in logs
     assert "mode 0o600" in logs
     assert "pods in-cluster" in logs, logs
+
+
+def test_a_pod_runs_as_its_user_with_its_groups_and_reaches_only_its_own_volumes(node_cluster):
+    cluster = node_cluster
+    wait_node(cluster)
+    cluster.kubectl("create", "secret", "generic", "mine", "--from-literal=password=hunter2")
+    pods_dir = os.path.join(cluster.dir, "node", "pods")
+    script = ("echo uid $(id -u) gid $(id -g) groups $(id -G); cat /etc/mine/password; echo; "
+              "cat /var/run/secrets/kubernetes.io/serviceaccount/token > /dev/null && echo token readable; "
+              f"ls {pods_dir} > /dev/null 2>&1 || echo node data denied; sleep 3600")
+    manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nobody"},
+                "spec": {"terminationGracePeriodSeconds": 2,
+                         "securityContext": {"runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 2000},
+                         "volumes": [{"name": "mine", "secret": {"secretName": "mine"}}],
+                         "containers": [{"name": "c", "image": "none", "command": ["sh", "-c", script],
+                                         "volumeMounts": [{"name": "mine", "mountPath": "/etc/mine"}]}]}}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+
+    def printed():
+        logs = cluster.kubectl("logs", "nobody", check=False).stdout
+        assert "node data" in logs, logs
+        return logs
+    logs = eventually(printed, timeout=60)
+    assert "uid 65534 gid 65534" in logs
+    assert "2000" in logs.split("groups")[1].split("\n")[0]
+    assert "hunter2" in logs
+    assert "token readable" in logs
+    assert "node data denied" in logs
+
+    # runAsNonRoot with no user to run as: refused, as the kubelet refuses it.
+    manifest = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rootless"},
+                "spec": {"terminationGracePeriodSeconds": 2, "securityContext": {"runAsNonRoot": True},
+                         "containers": [{"name": "c", "image": "none", "command": ["sleep", "3600"]}]}}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+
+    def refused():
+        [container] = status(cluster, "rootless").get("containerStatuses", [{}])
+        waiting = container.get("state", {}).get("waiting", {})
+        assert waiting.get("reason") == "CreateContainerConfigError", container
+        return waiting["message"]
+    assert "container has runAsNonRoot and image will run as root" in eventually(refused)

@@ -484,3 +484,40 @@ pub(crate) async fn admit_pod(objects: &crate::Objects, namespace: &str, pod: &m
         }
     }
 }
+
+/// What `wharf up` gives a cluster's pods through its token key and the
+/// ServiceAccount controller plugin, for servers that run without them
+/// (tests and benchmarks of the node agent): tokens signed with a new key,
+/// and in `namespace` a `default` ServiceAccount and the `kube-root-ca.crt`
+/// ConfigMap holding `root_ca_pem`.
+pub async fn prepare_for_pods(
+    state: &Arc<ApiState>,
+    namespace: &str,
+    root_ca_pem: &str,
+) -> Result<(), String> {
+    use wharf_client::Client;
+    if state.token_issuer().is_none() {
+        let key = TokenKey::generate().map_err(|e| e.to_string())?;
+        state.enable_service_account_tokens(key)?;
+    }
+    let client = crate::LocalClient::new(state.clone());
+    let objects = [
+        (
+            "ServiceAccount",
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+        ),
+        (
+            "ConfigMap",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"},
+                   "data": {"ca.crt": root_ca_pem}}),
+        ),
+    ];
+    for (kind, object) in objects {
+        let resource = client.resource("", "v1", kind).map_err(|e| e.to_string())?;
+        match client.create(&resource, Some(namespace), &object).await {
+            Ok(_) | Err(ApiError::AlreadyExists { .. }) => {}
+            Err(error) => return Err(format!("{kind} in {namespace}: {error}")),
+        }
+    }
+    Ok(())
+}

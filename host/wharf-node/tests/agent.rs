@@ -34,7 +34,13 @@ struct Cluster {
 async fn cluster() -> Cluster {
     let store_dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(EmbeddedConfig::new(store_dir.path())).unwrap();
-    let client = LocalClient::new(ApiState::new(Arc::new(store)).await.unwrap());
+    let state = ApiState::new(Arc::new(store)).await.unwrap();
+    // Pods get their ServiceAccount token volume, as under `wharf up`.
+    let ca = wharf_pki::Ca::generate("agent-test-ca").unwrap();
+    wharf_apiserver::serviceaccounts::prepare_for_pods(&state, "default", ca.cert_pem())
+        .await
+        .unwrap();
+    let client = LocalClient::new(state);
     let resource = |group: &str, kind: &str| client.resource(group, "v1", kind).unwrap();
     Cluster {
         nodes: resource("", "Node"),

@@ -69,6 +69,10 @@ pub(super) struct DockerStart<'a> {
     pub cpu_millis: Option<u64>,
     /// `host:container[:ro]`.
     pub binds: Vec<String>,
+    /// `runAsUser[:runAsGroup]`, if the pod names one (else the image's).
+    pub user: Option<String>,
+    /// `fsGroup` and `supplementalGroups`.
+    pub groups: Vec<String>,
 }
 
 /// A started container.
@@ -226,6 +230,7 @@ impl DockerRuntime {
             cmd: (!start.args.is_empty()).then_some(start.args),
             env: Some(env),
             working_dir: start.working_dir.filter(|d| !d.is_empty()).map(Into::into),
+            user: start.user,
             labels: Some(labels(start.uid, start.container)),
             host_config: Some(HostConfig {
                 network_mode: Some(start.network_mode),
@@ -234,6 +239,7 @@ impl DockerRuntime {
                     .cpu_millis
                     .map(|m| (m as i64).saturating_mul(1_000_000)),
                 binds: (!start.binds.is_empty()).then_some(start.binds),
+                group_add: (!start.groups.is_empty()).then_some(start.groups),
                 ..HostConfig::default()
             }),
             ..ContainerCreateBody::default()

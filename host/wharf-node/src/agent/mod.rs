@@ -79,6 +79,7 @@ mod pods;
 mod probes;
 mod process;
 mod runtime;
+mod security;
 mod status;
 mod volumes;
 mod warm;
@@ -292,6 +293,14 @@ impl NodeAgent {
                 source,
             })?;
         }
+        // Pods' volumes (their Secrets) are under it: a pod's process,
+        // whatever its user, reaches its own only through its mounts.
+        let pods = checkpoint::pods_dir(&config.data_dir);
+        std::fs::set_permissions(&pods, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|source| AgentError::DataDir {
+                path: pods.clone(),
+                source,
+            })?;
         let kind = |kind: &'static str, group: &str| {
             client
                 .resource(group, "v1", kind)

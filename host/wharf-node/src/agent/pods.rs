@@ -64,6 +64,7 @@ use super::env::{self, EnvError, PodAddresses};
 use super::logs::{self, container_log_path};
 use super::probes::{self, ContainerProbes, Finding, Known, ProbeKind, Report, Target};
 use super::process::{self, DEFAULT_PATH, Identity, Launch, Signal};
+use super::security;
 use super::status::{self, ContainerView, PodView, State, Termination};
 use super::volumes::{self, VolumeError};
 use wharf_client::Selectors;
@@ -645,6 +646,17 @@ impl Worker {
             );
             return retry;
         }
+        let run_as = match security::run_as(pod, container) {
+            Ok(run_as) => run_as,
+            Err(message) => {
+                let message = format!(
+                    "{message} (pod: \"{}_{}({})\", container: {name})",
+                    self.record.name, self.record.namespace, self.uid
+                );
+                self.block(&name, "CreateContainerConfigError", &message);
+                return retry;
+            }
+        };
         let pod_ip = self
             .record
             .pod_ip
@@ -717,7 +729,20 @@ impl Worker {
             let mut argv = command;
             argv.extend(args);
             let gate = self.shared.gate.clone();
-            gate.run(|| self.launch(&name, &argv, &env, working_dir.as_deref(), limits, &mounts));
+            let run_as = run_as.setpriv_args();
+            gate.run(|| {
+                self.launch(
+                    &name,
+                    ProcessSpec {
+                        argv: &argv,
+                        env: &env,
+                        working_dir: working_dir.as_deref(),
+                        limits,
+                        mounts: &mounts,
+                        run_as: &run_as,
+                    },
+                )
+            });
             return None;
         };
         // The image's PATH, unless the container sets one.
@@ -757,6 +782,11 @@ impl Worker {
                         format!("{}:{}{mode}", m.host_path.display(), m.container_path)
                     })
                     .collect(),
+                user: run_as.uid.map(|uid| match run_as.gid {
+                    Some(gid) => format!("{uid}:{gid}"),
+                    None => uid.to_string(),
+                }),
+                groups: run_as.groups.iter().map(u32::to_string).collect(),
             })
             .await;
         let log = self.log_path(&name, restart_count);
@@ -894,15 +924,15 @@ impl Worker {
     }
 
     /// Spawns the process and records it, in one step under the gate.
-    fn launch(
-        &mut self,
-        name: &str,
-        argv: &[String],
-        env: &[(String, String)],
-        working_dir: Option<&str>,
-        limits: Limits,
-        mounts: &[volumes::Mount],
-    ) {
+    fn launch(&mut self, name: &str, spec: ProcessSpec<'_>) {
+        let ProcessSpec {
+            argv,
+            env,
+            working_dir,
+            limits,
+            mounts,
+            run_as,
+        } = spec;
         let mount_script = if mounts.is_empty() {
             None
         } else {
@@ -929,6 +959,7 @@ impl Worker {
                 netns: netns.as_deref(),
                 cgroup_procs: &cgroup_procs,
                 mount_script: mount_script.as_deref(),
+                run_as,
             })
         });
         match spawned {
@@ -1976,6 +2007,17 @@ async fn watch_adopted(container: String, identity: Identity) -> Exit {
 }
 
 /// What a native driver starts.
+/// What the process driver starts for a container.
+struct ProcessSpec<'a> {
+    argv: &'a [String],
+    env: &'a [(String, String)],
+    working_dir: Option<&'a str>,
+    limits: Limits,
+    mounts: &'a [volumes::Mount],
+    /// `setpriv` arguments (empty: the agent's user).
+    run_as: &'a [String],
+}
+
 struct NativeLaunch {
     argv: Vec<String>,
     env: Vec<(String, String)>,

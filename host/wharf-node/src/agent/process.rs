@@ -38,6 +38,9 @@ pub(super) struct Launch<'a> {
     /// `sh` commands that mount the container's volumes, run in a private
     /// mount namespace of its own (`unshare`); none: the node's mounts.
     pub mount_script: Option<&'a str>,
+    /// `setpriv` arguments that take the container's user and groups
+    /// last, in the pod's namespaces (empty: the agent's).
+    pub run_as: &'a [String],
 }
 
 /// The `ip` command (the agent clears the environment, so no PATH lookup).
@@ -55,6 +58,12 @@ pub(super) fn binary(name: &'static str) -> &'static str {
             "/bin/unshare",
             "/usr/sbin/unshare",
             "/sbin/unshare",
+        ],
+        "setpriv" => [
+            "/usr/bin/setpriv",
+            "/bin/setpriv",
+            "/usr/sbin/setpriv",
+            "/sbin/setpriv",
         ],
         "mount" => [
             "/usr/bin/mount",
@@ -112,6 +121,10 @@ pub(super) fn spawn(launch: Launch<'_>) -> io::Result<(Child, Identity)> {
     }
     if let Some(netns) = launch.netns {
         argv.extend([ip_binary(), "netns", "exec", netns]);
+    }
+    if !launch.run_as.is_empty() {
+        argv.push(binary("setpriv"));
+        argv.extend(launch.run_as.iter().map(String::as_str));
     }
     argv.push(launch.program);
     let mut command = Command::new(argv[0]);

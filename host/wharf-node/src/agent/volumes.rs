@@ -59,6 +59,7 @@ pub(super) async fn prepare(
     let namespace = str_at(pod, "/metadata/namespace").unwrap_or("default");
     let base = pod_volumes_dir(&shared.config.data_dir, uid);
     let mut prepared = Prepared::default();
+    let (fs_group, user) = super::security::volume_owner(pod);
     for volume in list_at(pod, "/spec/volumes") {
         let name = str_at(volume, "/name").unwrap_or_default();
         if !super::checkpoint::safe_name(name) {
@@ -113,6 +114,14 @@ pub(super) async fn prepare(
                     .into(),
             ));
         };
+        if volume.get("hostPath").is_none() && (fs_group.is_some() || user.is_some()) {
+            let tokens: Vec<&str> = list_at(volume, "/projected/sources")
+                .filter_map(|source| source.get("serviceAccountToken"))
+                .map(|token| str_at(token, "/path").unwrap_or("token"))
+                .collect();
+            super::security::own_volume(&path, fs_group, user, &tokens)
+                .map_err(|e| failed(format!("cannot give the volume to the pod's user: {e}")))?;
+        }
         prepared.paths.insert(name.to_string(), path);
     }
     Ok(prepared)

@@ -48,6 +48,10 @@ pub struct ApiBench {
     /// Objects the list requests return.
     #[arg(long, default_value_t = 1000)]
     list_size: usize,
+    /// Record every request of the in-process server in an audit log (as
+    /// `wharf up` does by default), to measure what auditing costs.
+    #[arg(long)]
+    audit: bool,
 }
 
 /// Where the steady creates go.
@@ -64,10 +68,24 @@ pub async fn run(options: ApiBench) -> Result<(), String> {
             let state = ApiState::new(Arc::new(store))
                 .await
                 .map_err(|e| e.to_string())?;
+            if options.audit {
+                let log = wharf_apiserver::audit::AuditLog::open(
+                    &dir.path().join("audit.log"),
+                    100 << 20,
+                    wharf_apiserver::audit::Policy::metadata(),
+                )
+                .map_err(|e| e.to_string())?;
+                state.enable_audit(log)?;
+            }
             let access = serve_in_process(state).await?;
             println!(
-                "server: in-process API server on a temporary embedded store ({}), over TLS with an admin client certificate",
-                dir.path().display()
+                "server: in-process API server on a temporary embedded store ({}), over TLS with an admin client certificate{}",
+                dir.path().display(),
+                if options.audit {
+                    ", every request audited"
+                } else {
+                    ""
+                }
             );
             _temp = Some(dir);
             access

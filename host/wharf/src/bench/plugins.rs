@@ -89,6 +89,9 @@ pub(super) async fn cluster() -> Result<(LocalClient, tempfile::TempDir), String
     let state = ApiState::new(Arc::new(store))
         .await
         .map_err(|e| e.to_string())?;
+    // Pods get their ServiceAccount token volume, as under `wharf up`.
+    let ca = wharf_pki::Ca::generate("wharf-bench-ca").map_err(|e| e.to_string())?;
+    wharf_apiserver::serviceaccounts::prepare_for_pods(&state, "default", ca.cert_pem()).await?;
     Ok((LocalClient::new(state), dir))
 }
 
