@@ -99,6 +99,12 @@ def test_without_credentials_only_health_version_and_discovery_answer(embedded_c
     assert result.returncode != 0
     assert "error: You must be logged in to the server" in result.stderr, result.stderr
 
+    # Refused at the door, and still audited: an empty user, code 401.
+    eventually(lambda: [e for e in audit_events(cluster)
+                        if e["user"] == {} and e["verb"] == "list" and e["responseStatus"]["code"] == 401
+                        and e["objectRef"].get("resource") == "secrets" and e["stage"] == "ResponseStarted"]
+               or fail())
+
 
 def test_plain_http_is_not_served_and_the_certificate_names_the_cluster(embedded_cluster):
     cluster = embedded_cluster

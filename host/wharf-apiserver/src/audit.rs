@@ -13,7 +13,8 @@
 //! a slow disk never holds a request; when the queue is full the event is
 //! dropped and counted (said in the server's log). The file is 0600 and
 //! rotated once past its size limit (`PATH.1` keeps the previous one).
-//! Requests that fail authentication are not audited yet, nor are the
+//! A request that fails authentication is recorded with an empty user at
+//! `ResponseStarted`, as kube records it. Not recorded: the
 //! `RequestReceived` stage and a watch's end (a watch is one
 //! `ResponseStarted` event).
 
@@ -308,89 +309,138 @@ fn micro_time(time: std::time::SystemTime) -> String {
     )
 }
 
+/// What an event says of its request, read before the request goes on.
+struct Facts {
+    received: std::time::SystemTime,
+    verb: String,
+    target: Target,
+    uri: String,
+    source: Option<String>,
+    agent: Option<String>,
+}
+
+impl Facts {
+    fn of(request: &Request) -> Self {
+        let (verb, target) = request_info(
+            request.method(),
+            request.uri().path(),
+            request.uri().query(),
+        );
+        Self {
+            received: std::time::SystemTime::now(),
+            verb,
+            target,
+            // HTTP/2 requests carry the scheme and authority too: kube
+            // records the path and query.
+            uri: request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| request.uri().path().to_string(), |p| p.to_string()),
+            source: request
+                .extensions()
+                .get::<RemoteAddr>()
+                .and_then(|r| r.0)
+                .map(|a| a.ip().to_string()),
+            agent: request
+                .headers()
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        }
+    }
+
+    /// The event: `user` is `None` for a request that failed
+    /// authentication (kube records it with an empty user, at
+    /// `ResponseStarted`).
+    fn event(self, user: Option<&UserInfo>, code: u16) -> Value {
+        let stage = if self.verb == "watch" || user.is_none() {
+            "ResponseStarted"
+        } else {
+            "ResponseComplete"
+        };
+        let mut event = json!({
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "level": "Metadata",
+            "auditID": uuid::Uuid::new_v4().to_string(),
+            "stage": stage,
+            "requestURI": self.uri,
+            "verb": self.verb,
+            "user": user.map_or_else(|| json!({}), |u| json!({"username": u.username, "groups": u.groups})),
+            "sourceIPs": self.source.into_iter().collect::<Vec<_>>(),
+            "responseStatus": {"metadata": {}, "code": code},
+            "requestReceivedTimestamp": micro_time(self.received),
+            "stageTimestamp": micro_time(std::time::SystemTime::now()),
+        });
+        if user.is_some() {
+            event["annotations"] = json!({
+                "authorization.k8s.io/decision": if code == 403 { "forbid" } else { "allow" },
+            });
+        }
+        if let Some(agent) = self.agent {
+            event["userAgent"] = json!(agent);
+        }
+        if let Target::Resource {
+            group,
+            resource,
+            subresource,
+            namespace,
+            name,
+        } = &self.target
+        {
+            let mut reference = json!({"resource": resource, "apiGroup": group});
+            if let Some(version) = api_version(&self.uri) {
+                reference["apiVersion"] = json!(version);
+            }
+            for (key, value) in [
+                ("subresource", subresource),
+                ("namespace", namespace),
+                ("name", name),
+            ] {
+                if let Some(value) = value {
+                    reference[key] = json!(value);
+                }
+            }
+            event["objectRef"] = reference;
+        }
+        event
+    }
+}
+
 /// The audit layer: inside authentication (it knows the user), outside
 /// authorization (it records refusals too).
 pub async fn layer(State(state): State<Arc<ApiState>>, request: Request, next: Next) -> Response {
     let Some(log) = state.audit.get().cloned() else {
         return next.run(request).await;
     };
-    let received = std::time::SystemTime::now();
     let user = request
         .extensions()
         .get::<UserInfo>()
         .cloned()
         .unwrap_or_else(UserInfo::anonymous);
-    let (verb, target) = request_info(
-        request.method(),
-        request.uri().path(),
-        request.uri().query(),
-    );
-    if log.policy.level(&user, &verb, &target) == Level::None {
+    let facts = Facts::of(&request);
+    if log.policy.level(&user, &facts.verb, &facts.target) == Level::None {
         return next.run(request).await;
     }
-    // HTTP/2 requests carry the scheme and authority too: kube records
-    // the path and query.
-    let uri = request
-        .uri()
-        .path_and_query()
-        .map_or_else(|| request.uri().path().to_string(), |p| p.to_string());
-    let source = request
-        .extensions()
-        .get::<RemoteAddr>()
-        .and_then(|r| r.0)
-        .map(|a| a.ip().to_string());
-    let agent = request
-        .headers()
-        .get(axum::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     let response = next.run(request).await;
-    let code = response.status().as_u16();
-    let mut event = json!({
-        "kind": "Event",
-        "apiVersion": "audit.k8s.io/v1",
-        "level": "Metadata",
-        "auditID": uuid::Uuid::new_v4().to_string(),
-        "stage": if verb == "watch" { "ResponseStarted" } else { "ResponseComplete" },
-        "requestURI": uri,
-        "verb": verb,
-        "user": {"username": user.username, "groups": user.groups},
-        "sourceIPs": source.into_iter().collect::<Vec<_>>(),
-        "responseStatus": {"metadata": {}, "code": code},
-        "requestReceivedTimestamp": micro_time(received),
-        "stageTimestamp": micro_time(std::time::SystemTime::now()),
-        "annotations": {
-            "authorization.k8s.io/decision": if code == 403 { "forbid" } else { "allow" },
-        },
-    });
-    if let Some(agent) = agent {
-        event["userAgent"] = json!(agent);
-    }
-    if let Target::Resource {
-        group,
-        resource,
-        subresource,
-        namespace,
-        name,
-    } = &target
-    {
-        let mut reference = json!({"resource": resource, "apiGroup": group});
-        if let Some(version) = api_version(&uri) {
-            reference["apiVersion"] = json!(version);
-        }
-        for (key, value) in [
-            ("subresource", subresource),
-            ("namespace", namespace),
-            ("name", name),
-        ] {
-            if let Some(value) = value {
-                reference[key] = json!(value);
-            }
-        }
-        event["objectRef"] = reference;
-    }
-    log.record(&event);
+    log.record(&facts.event(Some(&user), response.status().as_u16()));
     response
+}
+
+/// Records a request that failed authentication (the policy sees an
+/// empty user).
+pub(crate) fn record_unauthenticated(state: &ApiState, request: &Request, code: u16) {
+    let Some(log) = state.audit.get() else {
+        return;
+    };
+    let facts = Facts::of(request);
+    let nobody = UserInfo {
+        username: String::new(),
+        groups: Vec::new(),
+    };
+    if log.policy.level(&nobody, &facts.verb, &facts.target) != Level::None {
+        log.record(&facts.event(None, code));
+    }
 }
 
 /// The version segment of an API path.

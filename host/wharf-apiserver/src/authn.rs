@@ -167,6 +167,7 @@ pub async fn layer(
         }
         Err(error) => {
             let mut response = error.into_response();
+            crate::audit::record_unauthenticated(&state, &request, response.status().as_u16());
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Basic realm=\"kubernetes-master\""),
