@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::admission::UserInfo;
+use crate::authz::rbac::strings;
 use crate::authz::{Target, request_info};
 
 /// The address a request's connection came from (set by the server).
@@ -64,15 +65,6 @@ struct Rule {
 #[derive(Debug, Default)]
 pub struct Policy {
     rules: Vec<Rule>,
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect()
 }
 
 impl Policy {

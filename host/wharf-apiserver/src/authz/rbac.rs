@@ -21,7 +21,8 @@ pub struct Rule {
     non_resource_urls: Vec<String>,
 }
 
-fn strings(value: &Value) -> Vec<String> {
+/// The strings of a JSON array (none for anything else).
+pub(crate) fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
         .into_iter()
