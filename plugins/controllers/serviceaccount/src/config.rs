@@ -13,7 +13,7 @@ use wharf_sdk::prelude::*;
 ///     -----BEGIN CERTIFICATE-----
 ///     …
 ///     -----END CERTIFICATE-----
-///   resyncSeconds: 1      # every namespace looked at again this often
+///   resyncSeconds: 10     # every namespace looked at again this often
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -27,7 +27,7 @@ pub struct Config {
 }
 
 /// The default resync.
-pub const DEFAULT_RESYNC: Duration = Duration::from_secs(1);
+pub const DEFAULT_RESYNC: Duration = Duration::from_secs(10);
 
 /// What a PEM certificate starts with; a `rootCACert` holds at least one.
 const PEM_CERTIFICATE: &str = "-----BEGIN CERTIFICATE-----";

@@ -26,7 +26,7 @@
 //! registration maps an event on another kind only through a controlling
 //! ownerReference, which neither object carries (as in Kubernetes). The
 //! registration reads them (the host caches them) and asks for a resync of
-//! every Namespace every `resyncSeconds` (1) instead: one deleted or edited
+//! every Namespace every `resyncSeconds` (10) instead: one deleted or edited
 //! by hand is put back within that time. A new Namespace is a primary
 //! event and is served at once.
 

@@ -33,23 +33,23 @@ fn registration_watches_namespaces_reads_the_two_kinds_it_writes_and_resyncs_eve
             GroupVersionKind::new("", "v1", "ConfigMap")
         ]
     );
-    assert_eq!(registration.resync, Duration::from_secs(1));
+    assert_eq!(registration.resync, Duration::from_secs(10));
 }
 
 #[test]
 fn the_config_takes_a_pem_bundle_and_a_resync_and_refuses_the_wrong_types() {
     // (config, Some((rootCACert published, resync seconds)) or refused)
     let cases = [
-        (json!({}), Some((None, 1))),
-        (json!({"rootCACert": ""}), Some((None, 1))),
-        (json!({"rootCACert": " \n"}), Some((None, 1))),
-        (json!({"rootCACert": null}), Some((None, 1))),
-        (json!({"rootCACert": PEM}), Some((Some(PEM), 1))),
+        (json!({}), Some((None, 10))),
+        (json!({"rootCACert": ""}), Some((None, 10))),
+        (json!({"rootCACert": " \n"}), Some((None, 10))),
+        (json!({"rootCACert": null}), Some((None, 10))),
+        (json!({"rootCACert": PEM}), Some((Some(PEM), 10))),
         (
             json!({"rootCACert": PEM, "resyncSeconds": 30}),
             Some((Some(PEM), 30)),
         ),
-        (json!({"unrelated": true}), Some((None, 1))),
+        (json!({"unrelated": true}), Some((None, 10))),
         (json!({"rootCACert": 42}), None),
         (json!({"rootCACert": true}), None),
         (json!({"rootCACert": [PEM]}), None),
