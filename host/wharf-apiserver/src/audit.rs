@@ -289,18 +289,6 @@ fn write_lines(
     }
 }
 
-fn micro_time(time: std::time::SystemTime) -> String {
-    let since = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let seconds = k8s_openapi::jiff::Timestamp::new(since.as_secs() as i64, 0).unwrap_or_default();
-    format!(
-        "{}.{:06}Z",
-        seconds.strftime("%Y-%m-%dT%H:%M:%S"),
-        since.subsec_micros()
-    )
-}
-
 /// What an event says of its request, read before the request goes on.
 struct Facts {
     received: std::time::SystemTime,
@@ -361,8 +349,8 @@ impl Facts {
             "user": user.map_or_else(|| json!({}), |u| json!({"username": u.username, "groups": u.groups})),
             "sourceIPs": self.source.into_iter().collect::<Vec<_>>(),
             "responseStatus": {"metadata": {}, "code": code},
-            "requestReceivedTimestamp": micro_time(self.received),
-            "stageTimestamp": micro_time(std::time::SystemTime::now()),
+            "requestReceivedTimestamp": wharf_client::meta::micro_time(self.received),
+            "stageTimestamp": wharf_client::meta::now_micro_time(),
         });
         if user.is_some() {
             event["annotations"] = json!({

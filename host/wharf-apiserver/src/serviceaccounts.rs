@@ -66,13 +66,6 @@ fn now_seconds() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn rfc3339(seconds: i64) -> String {
-    k8s_openapi::jiff::Timestamp::new(seconds, 0)
-        .unwrap_or_default()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
 fn invalid(name: &str, field: &str, message: String) -> ApiError {
     ApiError::Invalid {
         group: "authentication.k8s.io".into(),
@@ -252,10 +245,10 @@ pub async fn issue_token(
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "creationTimestamp": rfc3339(now),
+            "creationTimestamp": wharf_client::meta::rfc3339_at(now),
         },
         "spec": answered_spec,
-        "status": {"token": token, "expirationTimestamp": rfc3339(expires)},
+        "status": {"token": token, "expirationTimestamp": wharf_client::meta::rfc3339_at(expires)},
     });
     Ok(answer)
 }

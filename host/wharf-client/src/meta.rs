@@ -35,7 +35,7 @@ pub fn now() -> k8s_openapi::jiff::Timestamp {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    k8s_openapi::jiff::Timestamp::new(seconds as i64, 0).unwrap_or_default()
+    seconds_time(seconds as i64)
 }
 
 pub fn now_rfc3339() -> String {
@@ -44,15 +44,30 @@ pub fn now_rfc3339() -> String {
 
 /// Now as a Kubernetes `MicroTime` (leases' `renewTime`, events' `eventTime`).
 pub fn now_micro_time() -> String {
-    let now = std::time::SystemTime::now()
+    micro_time(std::time::SystemTime::now())
+}
+
+/// `time` as a Kubernetes `MicroTime`.
+pub fn micro_time(time: std::time::SystemTime) -> String {
+    let since = time
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let time = k8s_openapi::jiff::Timestamp::new(now.as_secs() as i64, 0).unwrap_or_default();
     format!(
         "{}.{:06}Z",
-        time.strftime("%Y-%m-%dT%H:%M:%S"),
-        now.subsec_micros()
+        seconds_time(since.as_secs() as i64).strftime("%Y-%m-%dT%H:%M:%S"),
+        since.subsec_micros()
     )
+}
+
+/// Seconds since the epoch as a Kubernetes `Time` (RFC 3339, to the second).
+pub fn rfc3339_at(seconds: i64) -> String {
+    seconds_time(seconds)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn seconds_time(seconds: i64) -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::new(seconds, 0).unwrap_or_default()
 }
 
 pub fn name_of(object: &Value) -> &str {
