@@ -8,22 +8,35 @@ use crate::error::{ApiError, ApiResult};
 /// The largest request body accepted: 3 MiB, as Kubernetes.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
+/// How much of a refused body is still read (and thrown away) so that the
+/// client, still sending, gets to read the 413 instead of a reset
+/// connection; past it the connection is dropped.
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`].
 pub async fn read(body: Body) -> ApiResult<bytes::Bytes> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|error| {
-            if std::error::Error::source(&error)
-                .is_some_and(|s| s.to_string().contains("length limit"))
-                || error.to_string().contains("length limit")
-            {
-                ApiError::TooLarge(format!(
-                    "the request body is larger than the limit of {MAX_BODY_BYTES} bytes"
-                ))
-            } else {
-                ApiError::BadRequest(format!("could not read the request body: {error}"))
-            }
-        })
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut bytes = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| {
+            ApiError::BadRequest(format!("could not read the request body: {error}"))
+        })?;
+        seen += chunk.len();
+        if seen > DRAIN_BYTES {
+            break;
+        }
+        if seen <= MAX_BODY_BYTES {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::TooLarge(format!(
+            "the request body is larger than the limit of {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    Ok(bytes.freeze())
 }
 
 /// The fields a JSON body gives more than once, as dotted paths
@@ -170,6 +183,7 @@ pub fn parse_object(content_type: Option<&str>, body: &[u8]) -> ApiResult<Value>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
 
     #[test]
     fn duplicate_fields_are_found_at_every_depth_with_their_paths() {
@@ -183,5 +197,22 @@ mod tests {
         assert!(duplicate_fields(Some("application/json"), br#"{"a": {"a": 1}}"#).is_empty());
         assert!(duplicate_fields(Some("application/yaml"), b"a: 1").is_empty());
         assert!(duplicate_fields(None, b"not json").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_read_through_then_refused() {
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = (0..5)
+            .map(|_| Ok(bytes::Bytes::from(vec![b'x'; 1024 * 1024])))
+            .collect();
+        let consumed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = consumed.clone();
+        let stream = futures_util::stream::iter(chunks).inspect(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        let error = read(Body::from_stream(stream)).await.unwrap_err();
+        assert!(matches!(error, ApiError::TooLarge(_)), "{error:?}");
+        assert_eq!(consumed.load(std::sync::atomic::Ordering::SeqCst), 5);
+        let small = read(Body::from("{}")).await.unwrap();
+        assert_eq!(&small[..], b"{}");
     }
 }
