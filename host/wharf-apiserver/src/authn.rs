@@ -4,8 +4,9 @@
 //! token, which one of the token authenticators must accept (a token no
 //! one accepts is a 401, never anonymous); else anonymous
 //! (`system:anonymous`, group `system:unauthenticated`), which by default
-//! reaches only the health checks, `/version` and discovery, as kube's
-//! `AnonymousAuthConfigurableEndpoints` allows them.
+//! reaches only the health checks, `/version`, discovery (as kube's
+//! `AnonymousAuthConfigurableEndpoints` allows them) and the `cluster-info`
+//! ConfigMap (kubeadm's node discovery).
 //!
 //! Every authenticated user is also in `system:authenticated`. The user
 //! travels with the request (a request extension) to admission, audit and
@@ -119,6 +120,11 @@ fn authenticated(mut user: UserInfo) -> UserInfo {
     user
 }
 
+/// The `cluster-info` ConfigMap joining nodes read before they trust the
+/// server (kubeadm's discovery: its CA is then checked against the pinned
+/// hash). RBAC lets anonymous users get it and nothing else there.
+pub const CLUSTER_INFO_PATH: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
+
 /// The paths kube lets anonymous clients reach when anonymous
 /// authentication is limited to its public endpoints: health, version and
 /// discovery (the API roots and each group's and version's document, and
@@ -131,7 +137,7 @@ pub fn is_public(path: &str) -> bool {
     if health
         || matches!(
             path,
-            "/version" | "/api" | "/apis" | "/api/v1" | "/openapi/v3"
+            "/version" | "/api" | "/apis" | "/api/v1" | "/openapi/v3" | CLUSTER_INFO_PATH
         )
     {
         return true;
@@ -196,12 +202,15 @@ mod tests {
             "/apis/apps/v1/",
             "/openapi/v3",
             "/openapi/v3/apis/apps/v1",
+            CLUSTER_INFO_PATH,
         ] {
             assert!(is_public(path), "{path} is public");
         }
         for path in [
             "/api/v1/pods",
             "/api/v1/namespaces/default/secrets",
+            "/api/v1/namespaces/kube-public/configmaps",
+            "/api/v1/namespaces/kube-public/configmaps/other",
             "/apis/apps/v1/deployments",
             "/livezz",
             "/wharf/v1/modules",

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use wharf_client::{Client, Listed, Selectors};
 
 use crate::ApiState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::meta::DeleteParams;
 use crate::objects::{ListParams, Part};
 use crate::patch::Patch;
@@ -190,27 +190,5 @@ impl Client for LocalClient {
     /// From the store.
     async fn create_token(&self, namespace: &str, name: &str, request: &Value) -> ApiResult<Value> {
         crate::serviceaccounts::issue_token(&self.state, namespace, name, request).await
-    }
-
-    async fn kubelet_token(&self) -> ApiResult<String> {
-        self.state.kubelet_token().await
-    }
-}
-
-/// Publishes the kubelet token in its Secret, for node agents elsewhere.
-pub async fn publish_kubelet_token(client: &LocalClient) -> ApiResult<()> {
-    use base64::Engine;
-    let token = client.state().kubelet_token().await?;
-    let secrets = client.resource("", "v1", "Secret")?;
-    let (namespace, name) = wharf_client::remote::KUBELET_TOKEN_SECRET;
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace},
-        "type": "Opaque",
-        "data": {"token": base64::engine::general_purpose::STANDARD.encode(token)},
-    });
-    match client.create(&secrets, Some(namespace), &secret).await {
-        Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
-        Err(error) => Err(error),
     }
 }

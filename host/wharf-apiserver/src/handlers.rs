@@ -289,6 +289,13 @@ async fn serve(
             let namespace = target.namespace.as_deref().unwrap_or("default");
             crate::serviceaccounts::token_request(&state, namespace, name, &request).await
         }
+        (&Method::PUT, Some(name), Some("approval"))
+            if resource.kind == "CertificateSigningRequest" =>
+        {
+            let body = crate::body::read(body).await?;
+            let object = crate::body::parse_object(content_type.as_deref(), &body)?;
+            crate::certificates::approve(&state, &resource, name, &object, query.dry_run()?).await
+        }
         (&Method::GET, Some(name), Some("log")) if resource.kind == "Pod" => {
             crate::logs::serve(&state, &target, name, &query).await
         }

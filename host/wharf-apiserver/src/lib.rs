@@ -11,6 +11,7 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 mod body;
+pub mod certificates;
 pub mod client;
 mod discovery;
 pub mod encryption;
@@ -18,7 +19,7 @@ mod handlers;
 pub mod histogram;
 mod inflight;
 pub mod kubernetes_service;
-mod logs;
+pub mod logs;
 pub mod modules;
 mod objects;
 mod request;
@@ -44,7 +45,7 @@ use wharf_client::{ApiError, ApiResult, Registry};
 use wharf_store::Store;
 
 pub use admission::{AdmissionChain, Attributes, Operation, StatusUpdate, UserInfo};
-pub use client::{LocalClient, publish_kubelet_token};
+pub use client::LocalClient;
 pub use discovery::Discovery;
 pub use inflight::InflightLimits;
 pub use objects::{Objects, revision_of};
@@ -86,6 +87,8 @@ pub struct ApiState {
     token_issuer: std::sync::OnceLock<Arc<serviceaccounts::TokenIssuer>>,
     /// Where requests are recorded, once enabled.
     audit: std::sync::OnceLock<Arc<audit::AuditLog>>,
+    /// How `pods/log` reaches node agents, once enabled.
+    kubelet_client: std::sync::OnceLock<Arc<logs::KubeletClient>>,
 }
 
 impl ApiState {
@@ -133,6 +136,7 @@ impl ApiState {
             unreferenced_modules: Default::default(),
             token_issuer: std::sync::OnceLock::new(),
             audit: std::sync::OnceLock::new(),
+            kubelet_client: std::sync::OnceLock::new(),
         });
         state.ensure_system_namespaces().await?;
         authz::policy::ensure_defaults(&state).await?;
@@ -194,39 +198,6 @@ impl ApiState {
             &mut unreferenced,
         )
         .await
-    }
-
-    /// The token node agents require on every request from the API server
-    /// (pod logs); made once per cluster and kept in the store.
-    pub async fn kubelet_token(&self) -> ApiResult<String> {
-        const KEY: &str = "/wharf/kubelet-token";
-        if let Some(kv) = self.objects.store.get(KEY).await? {
-            return Ok(String::from_utf8_lossy(&kv.value).into_owned());
-        }
-        let token = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        match self
-            .objects
-            .store
-            .create(KEY, bytes::Bytes::from(token.clone()))
-            .await
-        {
-            Ok(_) => Ok(token),
-            // Another API server made it first: use theirs.
-            Err(wharf_store::Error::AlreadyExists { .. }) => {
-                let kv = self
-                    .objects
-                    .store
-                    .get(KEY)
-                    .await?
-                    .ok_or_else(|| ApiError::Internal("the kubelet token vanished".into()))?;
-                Ok(String::from_utf8_lossy(&kv.value).into_owned())
-            }
-            Err(error) => Err(error.into()),
-        }
     }
 
     async fn repair_allocations(&self) {

@@ -3,16 +3,22 @@
 //! `/containerLogs/{namespace}/{pod}/{container}`), passing `follow`,
 //! `tailLines`, `previous`, `timestamps`, `sinceSeconds` and `limitBytes`
 //! on. The agent's address is the node's InternalIP and
-//! `status.daemonEndpoints.kubeletEndpoint.Port`; every request carries
-//! the cluster's kubelet token, which agents require.
+//! `status.daemonEndpoints.kubeletEndpoint.Port`, over HTTPS: the agent's
+//! certificate checked against the cluster CA, and the API server's own
+//! client certificate for kubelets presented ([`KubeletClient`]), which is
+//! the only one agents answer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde_json::Value;
 
 use crate::ApiState;
@@ -122,18 +128,22 @@ pub async fn serve(
         }
     }
     let uri = format!(
-        "http://{address}:{port}/containerLogs/{namespace}/{name}/{container}?{}",
+        "https://{}/containerLogs/{namespace}/{name}/{container}?{}",
+        std::net::SocketAddr::new(
+            address.parse().map_err(|_| ApiError::BadRequest(format!(
+                "the node {node_name} has no valid InternalIP address ({address})"
+            )))?,
+            port as u16
+        ),
         options.join("&")
     );
-    let token = state.kubelet_token().await?;
+    let client = state.kubelet_client().ok_or_else(|| {
+        ApiError::BadRequest("this API server has no client certificate for node agents".into())
+    })?;
     let request = Request::get(&uri)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .body(Body::empty())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build_http::<Body>();
-    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+    let response = tokio::time::timeout(Duration::from_secs(10), client.http.request(request))
         .await
         .map_err(|_| ApiError::Timeout(format!("the agent of node {node_name} did not answer")))?
         .map_err(|e| ApiError::Internal(format!("reaching the agent of node {node_name}: {e}")))?;
@@ -157,6 +167,64 @@ pub async fn serve(
         .header(header::CONTENT_TYPE, "text/plain")
         .body(Body::new(response.into_body()))
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// How the API server reaches node agents (kube-apiserver's
+/// `--kubelet-client-certificate` and `--kubelet-certificate-authority`):
+/// HTTPS, the agent's certificate checked against the cluster CA, the API
+/// server's client certificate for kubelets presented.
+pub struct KubeletClient {
+    http: Client<HttpsConnector<HttpConnector>, Body>,
+}
+
+impl KubeletClient {
+    pub fn new(ca_pem: &str, client: &wharf_pki::Issued) -> Result<Self, String> {
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots
+                .add(cert.map_err(|e| format!("the cluster CA: {e}"))?)
+                .map_err(|e| format!("the cluster CA: {e}"))?;
+        }
+        let chain = CertificateDer::pem_slice_iter(client.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("the kubelet client certificate: {e}"))?;
+        let key = PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes())
+            .map_err(|e| format!("the kubelet client key: {e}"))?;
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| format!("the kubelet client certificate: {e}"))?;
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(10)));
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .wrap_connector(connector);
+        Ok(Self {
+            http: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build(connector),
+        })
+    }
+}
+
+impl ApiState {
+    /// Lets `pods/log` reach node agents with `client`.
+    pub fn enable_kubelet_client(&self, client: KubeletClient) -> Result<(), String> {
+        self.kubelet_client
+            .set(Arc::new(client))
+            .map_err(|_| "the kubelet client is already set".to_string())
+    }
+
+    fn kubelet_client(&self) -> Option<Arc<KubeletClient>> {
+        self.kubelet_client.get().cloned()
+    }
 }
 
 /// Query values are simple (numbers, booleans, RFC 3339 times): escape the

@@ -660,6 +660,10 @@ impl Objects {
         }
         let chain = self.admission_for(resource);
         let user = admission::current_user();
+        if resource.kind == "CertificateSigningRequest" {
+            crate::certificates::set_requestor(&mut object, &user);
+        }
+        crate::authz::node::restrict_create(&user, resource, given_name.as_deref())?;
         // What admission adds to this write (the store's own wait aside).
         let mut admitting = Duration::ZERO;
         if let Some(chain) = &chain {
@@ -1521,6 +1525,13 @@ fn merge_server_fields(
         Part::Whole => requested,
         Part::Main => {
             let mut next = requested;
+            // A certificate request's spec is what was asked, by whom: it
+            // never changes.
+            if resource.kind == "CertificateSigningRequest"
+                && let Some(spec) = current.get("spec")
+            {
+                next["spec"] = spec.clone();
+            }
             if resource.status {
                 match current.get("status") {
                     Some(status) => next["status"] = status.clone(),

@@ -430,6 +430,24 @@ fn columns(kind: &str) -> &'static [Column] {
             ),
             AGE,
         ],
+        "CertificateSigningRequest" => &[
+            NAME,
+            AGE,
+            ("SignerName", "string", 0, "The signer the request names"),
+            ("Requestor", "string", 0, "Who made the request"),
+            (
+                "RequestedDuration",
+                "string",
+                0,
+                "The certificate's lifetime the request asks for",
+            ),
+            (
+                "Condition",
+                "string",
+                0,
+                "Approved, denied or failed; issued",
+            ),
+        ],
         "Lease" => &[
             NAME,
             ("Holder", "string", 0, "The holder of the lease"),
@@ -1013,6 +1031,38 @@ fn cells(kind: &str, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<V
                 json!(or_none(ports)),
                 json!(or_none(addresses.join(","))),
                 created,
+            ]
+        }
+        "CertificateSigningRequest" => {
+            let mut condition: Vec<String> = object
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|c| c["status"] != "False")
+                .filter_map(|c| c["type"].as_str().map(String::from))
+                .collect();
+            if condition.is_empty() {
+                condition.push("Pending".into());
+            }
+            if object
+                .pointer("/status/certificate")
+                .and_then(Value::as_str)
+                .is_some_and(|c| !c.is_empty())
+            {
+                condition.push("Issued".into());
+            }
+            let duration = at("/spec/expirationSeconds")
+                .and_then(Value::as_i64)
+                .map(human_duration)
+                .unwrap_or_else(|| "<none>".into());
+            vec![
+                name,
+                created,
+                json!(text(at("/spec/signerName"))),
+                json!(text(at("/spec/username"))),
+                json!(duration),
+                json!(condition.join(",")),
             ]
         }
         "Lease" => vec![name, json!(text(at("/spec/holderIdentity"))), created],

@@ -126,10 +126,6 @@ pub trait Client: Send + Sync + 'static {
         params: &DeleteParams,
     ) -> ApiResult<Value>;
 
-    /// The cluster-wide token node agents check the API server's log
-    /// requests with.
-    async fn kubelet_token(&self) -> ApiResult<String>;
-
     /// A token for the ServiceAccount `name` in `namespace` (its
     /// TokenRequest subresource): `request` is a TokenRequest, and the
     /// answer the TokenRequest with `status.token`.

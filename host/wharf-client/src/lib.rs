@@ -12,6 +12,7 @@
 //!
 //! A node agent on another machine links this crate, not the API server.
 
+pub mod certificates;
 pub mod client;
 pub mod error;
 pub mod events;

@@ -24,10 +24,6 @@ use crate::resources::{Registry, ResourceDef};
 use crate::transport::{PoolOptions, Transport};
 use crate::watch::{CachedEvent, Delivery, WatchType};
 
-/// Where the cluster-wide kubelet token is published for node agents that
-/// run elsewhere (they check the API server's log requests with it).
-pub const KUBELET_TOKEN_SECRET: (&str, &str) = ("kube-system", "wharf-kubelet-token");
-
 /// A client of an API server across the network. Clones share the
 /// connections.
 #[derive(Clone)]
@@ -363,26 +359,6 @@ impl Client for RemoteClient {
         );
         self.call("POST", &path, "application/json", Some(body))
             .await
-    }
-
-    async fn kubelet_token(&self) -> ApiResult<String> {
-        use base64::Engine;
-        let secrets = self.resource("", "v1", "Secret")?;
-        let (namespace, name) = KUBELET_TOKEN_SECRET;
-        let secret = self.get(&secrets, Some(namespace), name).await?;
-        let encoded = secret
-            .pointer("/data/token")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let token = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|_| {
-                ApiError::Internal(format!(
-                    "the {namespace}/{name} Secret's token is not base64"
-                ))
-            })?;
-        String::from_utf8(token)
-            .map_err(|_| ApiError::Internal("the kubelet token is not UTF-8".into()))
     }
 }
 

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::{
-    apps, authentication, authorization, coordination, core, discovery, networking, rbac,
+    apps, authentication, authorization, certificates, coordination, core, discovery, networking,
+    rbac,
 };
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use serde::Serialize;
@@ -323,6 +324,11 @@ impl Registry {
             typed::<rbac::v1::RoleBinding>(Extras::default()),
             typed::<rbac::v1::ClusterRole>(Extras::default()),
             typed::<rbac::v1::ClusterRoleBinding>(Extras::default()),
+            typed::<certificates::v1::CertificateSigningRequest>(Extras {
+                short_names: &["csr"],
+                field_labels: &["spec.signerName"],
+                ..status()
+            }),
             typed::<authentication::v1::SelfSubjectReview>(review()),
             typed::<authorization::v1::SelfSubjectAccessReview>(review()),
             typed::<authorization::v1::SubjectAccessReview>(review()),

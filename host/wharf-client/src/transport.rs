@@ -56,6 +56,35 @@ impl Default for PoolOptions {
 
 impl Transport {
     pub fn new(access: &ClusterAccess, options: PoolOptions) -> Result<Self, String> {
+        Self::with_tls(access, tls_config(access)?, options)
+    }
+
+    /// A transport that checks nothing of the server's certificate: only
+    /// for reading what is verified otherwise, as a joining node reads the
+    /// public `cluster-info` and then checks the CA it names against the
+    /// hash it was given (kubeadm's token discovery). It presents no
+    /// credentials.
+    pub fn unverified(server: &str) -> Result<Self, String> {
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
+            .with_no_client_auth();
+        let access = ClusterAccess {
+            server: server.to_string(),
+            ..ClusterAccess::default()
+        };
+        Self::with_tls(&access, config, PoolOptions::default())
+    }
+
+    fn with_tls(
+        access: &ClusterAccess,
+        tls: rustls::ClientConfig,
+        options: PoolOptions,
+    ) -> Result<Self, String> {
         let base = access.server.trim_end_matches('/').to_string();
         let https = base.starts_with("https://");
         if !https && !base.starts_with("http://") {
@@ -67,7 +96,6 @@ impl Transport {
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
         connector.set_nodelay(true);
         connector.enforce_http(false);
-        let tls = tls_config(access)?;
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls.clone())
             .https_or_http();
@@ -207,4 +235,54 @@ fn tls_config(access: &ClusterAccess) -> Result<rustls::ClientConfig, String> {
         (None, None) => builder.with_no_client_auth(),
         _ => return Err("a client certificate needs its key, and a key its certificate".into()),
     })
+}
+
+/// Accepts any server certificate (signatures are still checked, so the
+/// peer holds the key of the certificate it shows): [`Transport::unverified`].
+#[derive(Debug)]
+struct Unverified(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }

@@ -11,10 +11,10 @@
 
 mod agent;
 mod hollow;
-mod server;
+pub mod server;
 
 pub use agent::{
-    AgentConfig, AgentError, BackOffConfig, NodeAgent, RuntimeConfig, container_log_path,
-    running_as_root,
+    AgentConfig, AgentError, BackOffConfig, KubeletTls, NodeAgent, RuntimeConfig,
+    container_log_path, running_as_root,
 };
 pub use hollow::{HollowConfig, HollowError, HollowNodes};

@@ -1,8 +1,11 @@
-//! The agent's HTTP API, on the kubelet's port (10250 unless configured):
+//! The agent's HTTPS API, on the kubelet's port (10250 unless configured):
 //! `GET /containerLogs/{namespace}/{pod}/{container}` with `follow`,
 //! `tailLines`, `previous` and `limitBytes`, which the API server's
-//! `pods/log` streams to `kubectl logs`. Every request must carry the
-//! cluster's kubelet token (`Authorization: Bearer …`); others get 401.
+//! `pods/log` streams to `kubectl logs`. As the kubelet's, it serves a
+//! certificate of the cluster CA and answers only the API server: a
+//! client certificate of that CA naming `kube-apiserver-kubelet-client`
+//! (or a member of `system:masters`). A request without a certificate gets
+//! 401, one with another user's 403.
 //!
 //! Log files hold the process's output as written (no per-line timestamps),
 //! so `timestamps` and `sinceSeconds` are accepted and ignored.
@@ -16,26 +19,40 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 
 use crate::agent::logs::logs_dir;
 
+/// The user of the API server's client certificate for kubelets
+/// (kubeadm's `apiserver-kubelet-client`).
+pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
+
 struct ApiState {
     data_dir: PathBuf,
-    token: String,
 }
 
-/// Serves the agent's API on `listener` until `shutdown` resolves.
+/// Who the connection's client certificate names, if anyone.
+#[derive(Clone)]
+struct Peer(Option<(String, Vec<String>)>);
+
+/// Serves the agent's API over TLS (`tls`: its serving certificate, and
+/// client certificates of the cluster CA) on `listener` until `shutdown`
+/// resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     data_dir: PathBuf,
-    token: String,
+    tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = Arc::new(ApiState { data_dir, token });
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
+    let state = Arc::new(ApiState { data_dir });
     let app = Router::new()
         .route(
             "/containerLogs/{namespace}/{pod}/{container}",
@@ -43,9 +60,66 @@ pub async fn serve(
         )
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "the node agent's API: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let (app, acceptor) = (app.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            let stream = match tokio::time::timeout(
+                Duration::from_secs(10),
+                acceptor.accept(stream),
+            )
+            .await
+            {
+                Ok(Ok(stream)) => stream,
+                _ => return,
+            };
+            let peer = Peer(
+                stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(|cert| wharf_pki::client_identity(cert)),
+            );
+            let service = TowerToHyperService::new(app.map_request(
+                move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(peer.clone());
+                    request
+                },
+            ));
+            let _ = Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// 401 without a client certificate, 403 for anyone but the API server.
+fn refused(peer: &Peer) -> Option<Response> {
+    match &peer.0 {
+        None => Some(error(StatusCode::UNAUTHORIZED, "Unauthorized".into())),
+        Some((user, groups))
+            if user == KUBELET_CLIENT_USER || groups.iter().any(|g| g == "system:masters") =>
+        {
+            None
+        }
+        Some((user, _)) => Some(error(
+            StatusCode::FORBIDDEN,
+            format!("Forbidden (user={user}, verb=get, resource=nodes, subresource=log)"),
+        )),
+    }
 }
 
 fn error(status: StatusCode, message: String) -> Response {
@@ -104,15 +178,10 @@ async fn container_logs(
     State(state): State<Arc<ApiState>>,
     UrlPath((namespace, pod, container)): UrlPath<(String, String, String)>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    axum::Extension(peer): axum::Extension<Peer>,
 ) -> Response {
-    let authorized = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| token == state.token);
-    if !authorized {
-        return error(StatusCode::UNAUTHORIZED, "Unauthorized".into());
+    if let Some(refusal) = refused(&peer) {
+        return refusal;
     }
     let flag = |key: &str| query.get(key).is_some_and(|v| v == "true" || v == "1");
     let files = log_files(&state.data_dir, &namespace, &pod, &container);

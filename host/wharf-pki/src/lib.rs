@@ -18,9 +18,14 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use time::OffsetDateTime;
 
+mod csr;
 mod jwt;
 mod tls;
 
+pub use csr::{
+    Purpose, Requested, ca_cert_hash, inspect_request, new_bootstrap_token, new_request,
+    parse_bootstrap_token,
+};
 pub use jwt::{TokenError, TokenKey};
 pub use tls::server_config;
 
@@ -222,7 +227,8 @@ pub fn default_serving_names(service_ip: IpAddr) -> (Vec<String>, Vec<IpAddr>) {
 /// anew on each start (a millisecond's work) so that they always cover
 /// the names of this start.
 pub struct ClusterPki {
-    pub ca: Ca,
+    /// Shared: the API server's certificate signer holds it too.
+    pub ca: std::sync::Arc<Ca>,
     pub serving: Issued,
     pub admin: Issued,
 }
@@ -261,7 +267,11 @@ impl ClusterPki {
             user: ADMIN_USER,
             group: Some(ADMIN_GROUP),
         })?;
-        Ok(Self { ca, serving, admin })
+        Ok(Self {
+            ca: std::sync::Arc::new(ca),
+            serving,
+            admin,
+        })
     }
 
     /// The API server's TLS configuration: this serving certificate, and

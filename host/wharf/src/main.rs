@@ -1,9 +1,11 @@
 //! `wharf`: the command that runs Wharf and measures it.
 
 mod bench;
+mod join;
 mod kubeconfig_cmd;
 mod node_cmd;
 mod plugin;
+mod token_cmd;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +30,11 @@ enum Commands {
     /// Write a kubeconfig for a user, with a client certificate of the
     /// cluster CA (kubeadm's `kubeconfig user`).
     Kubeconfig(kubeconfig_cmd::Kubeconfig),
+    /// Bootstrap tokens for joining nodes (kubeadm's `token`).
+    Token {
+        #[command(subcommand)]
+        command: token_cmd::Token,
+    },
     /// Manage plugin modules.
     Plugin {
         #[command(subcommand)]
@@ -79,6 +86,7 @@ fn main() -> std::process::ExitCode {
             Commands::Up(options) => up::run(*options).await,
             Commands::Node(options) => node_cmd::run(*options).await,
             Commands::Kubeconfig(options) => kubeconfig_cmd::run(options),
+            Commands::Token { command } => token_cmd::run(command).await,
             Commands::Plugin { command } => plugin::run(command).await,
             Commands::Bench { target } => bench::run(target).await,
         }

@@ -1,5 +1,6 @@
 //! `wharf node`: a node agent (and service proxy) for a cluster whose API
-//! server runs elsewhere, reached over HTTP with a kubeconfig; and what it
+//! server runs elsewhere, joined with a bootstrap token (or reached with a
+//! kubeconfig); and what it
 //! shares with the node `wharf up` runs in process: the runtime options and
 //! how the agent and proxy start.
 
@@ -48,15 +49,27 @@ impl RuntimeArgs {
     }
 }
 
-/// `wharf node --server URL --kubeconfig FILE`.
+/// `wharf node --server URL --token ID.SECRET --ca-cert-hash sha256:…`
+/// (what `wharf token create` prints), or `wharf node --kubeconfig FILE`.
 #[derive(clap::Args)]
 pub struct Node {
-    /// The kubeconfig to reach the API server with (its current context).
-    #[arg(long)]
-    kubeconfig: PathBuf,
-    /// The API server (`http://host:port`); by default the kubeconfig's.
+    /// A kubeconfig to reach the API server with (its current context);
+    /// by default the one the node got when it joined
+    /// (`DATA_DIR/kubelet.kubeconfig`).
+    #[arg(long, conflicts_with = "token")]
+    kubeconfig: Option<PathBuf>,
+    /// The API server (`https://host:port`); by default the kubeconfig's.
     #[arg(long)]
     server: Option<String>,
+    /// Join with this bootstrap token (`wharf token create`): the node
+    /// gets a client certificate of its own, kept in its data directory,
+    /// and uses it from then on.
+    #[arg(long, requires_all = ["server", "ca_cert_hash"])]
+    token: Option<String>,
+    /// The cluster CA's hash (`sha256:…`), checked before the node trusts
+    /// the server (kubeadm's `--discovery-token-ca-cert-hash`).
+    #[arg(long)]
+    ca_cert_hash: Option<String>,
     /// The node's name; by default this machine's hostname.
     #[arg(long)]
     node_name: Option<String>,
@@ -85,9 +98,11 @@ pub async fn start_agent(
     data_dir: PathBuf,
     runtime: &RuntimeArgs,
     api_address: SocketAddr,
+    tls: wharf_node::KubeletTls,
 ) -> Result<wharf_node::NodeAgent, String> {
     let mut config = wharf_node::AgentConfig::new(name.to_lowercase(), data_dir);
     config.api_address = Some(api_address);
+    config.tls = Some(tls);
     config.node_ip = api_address.ip().to_string();
     config.cni_plugin_dir = pod_networks();
     config.runtime = runtime.config();
@@ -127,19 +142,54 @@ fn pod_networks() -> Option<PathBuf> {
 }
 
 pub async fn run(options: Node) -> Result<(), String> {
-    let remote = RemoteClient::from_kubeconfig(&options.kubeconfig, options.server.as_deref())?;
-    let client = ApiClient::from(remote);
     crate::up::private_dir(&options.data_dir)?;
     let name = options
         .node_name
         .clone()
-        .unwrap_or_else(crate::up::hostname);
+        .unwrap_or_else(crate::up::hostname)
+        .to_lowercase();
+    let joined = crate::join::kubelet_kubeconfig(&options.data_dir);
+    let kubeconfig = match (&options.kubeconfig, &options.token) {
+        (Some(path), _) => path.clone(),
+        (None, Some(token)) if !joined.exists() => {
+            let (Some(server), Some(hash)) = (&options.server, &options.ca_cert_hash) else {
+                return Err("--token needs --server and --ca-cert-hash".into());
+            };
+            crate::join::join(server, token, hash, &name, &joined).await?;
+            println!(
+                "wharf: node {name} joined; its credentials are in {}",
+                joined.display()
+            );
+            joined
+        }
+        (None, _) if joined.exists() => joined,
+        (None, _) => {
+            return Err(
+                "give --token (and --server, --ca-cert-hash: `wharf token create` prints them) to join, or --kubeconfig"
+                    .into(),
+            );
+        }
+    };
+    let access =
+        wharf_client::ClusterAccess::from_kubeconfig(&kubeconfig, options.server.as_deref())?;
+    // The agent's API answers only client certificates of the cluster CA
+    // (the API server's), and gets its own serving certificate signed.
+    let tls = wharf_node::KubeletTls {
+        client_ca_pem: access
+            .ca_pem
+            .as_deref()
+            .map(|pem| String::from_utf8_lossy(pem).into_owned())
+            .ok_or_else(|| format!("{}: names no certificate authority", kubeconfig.display()))?,
+        serving: None,
+    };
+    let client = ApiClient::from(RemoteClient::new(&access)?);
     let agent = start_agent(
         client.clone(),
         name.clone(),
         options.data_dir.clone(),
         &options.runtime,
         SocketAddr::new(options.node_ip, options.kubelet_port),
+        tls,
     )
     .await?;
     let proxy = if options.no_proxy {
@@ -147,7 +197,7 @@ pub async fn run(options: Node) -> Result<(), String> {
     } else {
         start_proxy(client).await
     };
-    println!("wharf: node {} ready", name.to_lowercase());
+    println!("wharf: node {name} ready");
     crate::up::shutdown_signal().await;
     if let Some(proxy) = proxy {
         proxy.stop().await;

@@ -439,6 +439,21 @@ pub async fn run(options: Up) -> Result<(), String> {
     let token_key = wharf_pki::TokenKey::load_or_generate(&options.data_dir.join("pki"))
         .map_err(|e| format!("the ServiceAccount token key: {e}"))?;
     state.enable_service_account_tokens(token_key)?;
+    // Joining nodes: bootstrap tokens, and their certificates signed.
+    state.enable_bootstrap_tokens();
+    wharf_apiserver::certificates::spawn_signer(&state, pki.ca.clone());
+    // `pods/log` reaches node agents with a client certificate of its own.
+    let kubelet_client = pki
+        .ca
+        .issue(&wharf_pki::Usage::Client {
+            user: wharf_node::server::KUBELET_CLIENT_USER,
+            group: None,
+        })
+        .map_err(|e| format!("the kubelet client certificate: {e}"))?;
+    state.enable_kubelet_client(wharf_apiserver::logs::KubeletClient::new(
+        pki.ca.cert_pem(),
+        &kubelet_client,
+    )?)?;
     if !options.no_audit_log {
         let policy = match &options.audit_policy_file {
             Some(path) => std::fs::read_to_string(path)
@@ -462,20 +477,36 @@ pub async fn run(options: Up) -> Result<(), String> {
         None
     } else {
         let client = wharf_apiserver::LocalClient::new(state.clone());
-        let name = options.node_name.clone().unwrap_or_else(hostname);
+        let name = options
+            .node_name
+            .clone()
+            .unwrap_or_else(hostname)
+            .to_lowercase();
         let api = SocketAddr::from(([127, 0, 0, 1], 0));
         let data_dir = options.data_dir.join("node");
-        Some(crate::node_cmd::start_agent(client, name, data_dir, &options.runtime, api).await?)
+        // This node's serving certificate is signed here, not asked for.
+        let serving = pki
+            .ca
+            .issue(&wharf_pki::Usage::Server {
+                common_name: &format!("system:node:{name}"),
+                dns_names: std::slice::from_ref(&name),
+                addresses: &[api.ip()],
+            })
+            .map_err(|e| format!("the node's serving certificate: {e}"))?;
+        let tls = wharf_node::KubeletTls {
+            client_ca_pem: pki.ca.cert_pem().to_string(),
+            serving: Some(serving),
+        };
+        Some(
+            crate::node_cmd::start_agent(client, name, data_dir, &options.runtime, api, tls)
+                .await?,
+        )
     };
     let proxy = if options.no_proxy {
         None
     } else {
         crate::node_cmd::start_proxy(wharf_apiserver::LocalClient::new(state.clone())).await
     };
-    // Node agents elsewhere (`wharf node`) check log requests with it.
-    wharf_apiserver::publish_kubelet_token(&wharf_apiserver::LocalClient::new(state.clone()))
-        .await
-        .map_err(|e| format!("publishing the kubelet token: {e}"))?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
@@ -499,6 +530,13 @@ pub async fn run(options: Up) -> Result<(), String> {
         address.port(),
     );
     wharf_apiserver::kubernetes_service::spawn(&state, service_ip(), advertise);
+    wharf_apiserver::certificates::publish_cluster_info(
+        &state,
+        &format!("https://{advertise}"),
+        pki.ca.cert_pem(),
+    )
+    .await
+    .map_err(|e| format!("publishing cluster-info: {e}"))?;
     let tls = Arc::new(
         pki.server_config()
             .map_err(|e| format!("the serving certificate: {e}"))?,

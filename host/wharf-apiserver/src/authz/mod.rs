@@ -1,6 +1,7 @@
 //! Authorization: what the authenticated user may do, decided before a
 //! request is handled, as kube-apiserver decides it. Members of
-//! `system:masters` may do anything (kube's privileged group); everyone
+//! `system:masters` may do anything (kube's privileged group); node
+//! agents are decided first by the Node authorizer ([`node`]); everyone
 //! else by RBAC ([`rbac`]), with kube's default roles and bindings
 //! ([`policy`]); no one grants what they do not hold ([`escalation`]).
 //! A denial is kube's 403 `Status`:
@@ -8,6 +9,7 @@
 //! in the namespace "y"`.
 
 pub mod escalation;
+pub mod node;
 pub mod policy;
 pub mod rbac;
 
@@ -147,6 +149,7 @@ pub fn forbidden(attributes: &Attributes) -> ApiError {
 /// The group whose members may do anything.
 pub const PRIVILEGED_GROUP: &str = "system:masters";
 
+
 /// The authorizer of one API server: RBAC over an index of the RBAC
 /// objects, rebuilt when the watch cache has seen one change.
 #[derive(Default)]
@@ -161,6 +164,20 @@ impl Authorizer {
     pub async fn authorize(&self, state: &ApiState, attributes: &Attributes<'_>) -> ApiResult<()> {
         if attributes.user.groups.iter().any(|g| g == PRIVILEGED_GROUP) {
             return Ok(());
+        }
+        if let Some(node) = node::node_of(attributes.user) {
+            match node::decide(state, node, attributes).await? {
+                node::Decision::Allow => return Ok(()),
+                node::Decision::Deny(reason) => {
+                    return Err(match forbidden(attributes) {
+                        ApiError::Forbidden(message) => {
+                            ApiError::Forbidden(format!("{message}: {reason}"))
+                        }
+                        other => other,
+                    });
+                }
+                node::Decision::NoOpinion => {}
+            }
         }
         let index = self.current(state).await?;
         match index.allows(attributes) {

@@ -297,9 +297,58 @@ pub fn defaults() -> (Vec<Value>, Vec<Value>) {
             ],
             &[],
         ),
+        // Joining nodes (kubeadm's): a bootstrap token may ask for a
+        // node's client certificate, which is then approved by itself, and
+        // a node may renew its own.
+        cluster_role(
+            "system:node-bootstrapper",
+            json!({}),
+            vec![rule(
+                &["certificates.k8s.io"],
+                &["certificatesigningrequests"],
+                &["create", "get", "list", "watch"],
+            )],
+            &[],
+        ),
+        cluster_role(
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            json!({}),
+            vec![rule(
+                &["certificates.k8s.io"],
+                &["certificatesigningrequests/nodeclient"],
+                &["create"],
+            )],
+            &[],
+        ),
+        cluster_role(
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            json!({}),
+            vec![rule(
+                &["certificates.k8s.io"],
+                &["certificatesigningrequests/selfnodeclient"],
+                &["create"],
+            )],
+            &[],
+        ),
     ];
+    let node_token = crate::certificates::DEFAULT_NODE_TOKEN_GROUP;
     let bindings = vec![
         binding("cluster-admin", "cluster-admin", &["system:masters"]),
+        binding(
+            "kubeadm:kubelet-bootstrap",
+            "system:node-bootstrapper",
+            &[node_token],
+        ),
+        binding(
+            "kubeadm:node-autoapprove-bootstrap",
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            &[node_token],
+        ),
+        binding(
+            "kubeadm:node-autoapprove-certificate-rotation",
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            &[crate::authz::node::NODES_GROUP],
+        ),
         // Discovery for anonymous clients too: authentication lets them
         // reach only health, version and discovery.
         binding(

@@ -128,6 +128,8 @@ pub struct AgentConfig {
     pub api_address: Option<std::net::SocketAddr>,
     /// The port the API got (set by [`NodeAgent::start`]).
     pub kubelet_port: Option<u16>,
+    /// The API's TLS: required when it listens.
+    pub tls: Option<KubeletTls>,
     /// Where the CNI plugins are: each pod then gets its own network
     /// namespace on the node's bridge with an address from the node's pod
     /// CIDR (needs root). `None`: pods share the host's network (podIP =
@@ -142,6 +144,19 @@ pub struct AgentConfig {
     /// with CNI), so that pods start without waiting for the plugins;
     /// default 0.
     pub warm_networks: usize,
+}
+
+/// The TLS of the agent's API.
+#[derive(Clone, Debug)]
+pub struct KubeletTls {
+    /// The cluster CA, whose client certificates the API accepts (the API
+    /// server's for kubelets).
+    pub client_ca_pem: String,
+    /// Its serving certificate; `None`: asked of the cluster at start (a
+    /// CertificateSigningRequest to `kubernetes.io/kubelet-serving` for the
+    /// node's name and InternalIP, which the cluster's signer approves for
+    /// the node itself).
+    pub serving: Option<wharf_pki::Issued>,
 }
 
 /// CrashLoopBackOff: the first restart is immediate, then the delay starts
@@ -179,6 +194,7 @@ impl AgentConfig {
             crash_loop_back_off: BackOffConfig::default(),
             api_address: None,
             kubelet_port: None,
+            tls: None,
             cni_plugin_dir: None,
             runtime: RuntimeConfig::Process,
             node_ip: "127.0.0.1".into(),
@@ -208,6 +224,47 @@ impl AgentConfig {
     }
 }
 
+/// The TLS configuration of the agent's API: the configured serving
+/// certificate, or one the cluster signs now.
+async fn serving_tls(
+    client: &ApiClient,
+    config: &AgentConfig,
+) -> Result<Arc<rustls::ServerConfig>, AgentError> {
+    let tls = config.tls.as_ref().ok_or_else(|| {
+        AgentError::InvalidConfig("the agent's API needs its TLS configuration".into())
+    })?;
+    let tls_error = |message: String| AgentError::Tls(message);
+    let serving = match &tls.serving {
+        Some(serving) => serving.clone(),
+        None => {
+            let user = format!("system:node:{}", config.node_name);
+            let addresses: Vec<std::net::IpAddr> = config.node_ip.parse().into_iter().collect();
+            let (request, key) = wharf_pki::new_request(
+                &user,
+                Some("system:nodes"),
+                std::slice::from_ref(&config.node_name),
+                &addresses,
+            )
+            .map_err(|e| tls_error(e.to_string()))?;
+            let chain = wharf_client::certificates::request_certificate(
+                &**client,
+                &request,
+                wharf_client::certificates::KUBELET_SERVING_SIGNER,
+                &["digital signature", "key encipherment", "server auth"],
+            )
+            .await
+            .map_err(tls_error)?;
+            wharf_pki::Issued {
+                cert_pem: chain,
+                key_pem: key,
+            }
+        }
+    };
+    wharf_pki::server_config(&serving, &tls.client_ca_pem)
+        .map(Arc::new)
+        .map_err(|e| tls_error(e.to_string()))
+}
+
 /// Why the node agent could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -228,6 +285,9 @@ pub enum AgentError {
         #[source]
         source: Box<ApiError>,
     },
+    /// The agent's API has no certificate to serve.
+    #[error("the node agent's API certificate: {0}")]
+    Tls(String),
     /// The agent's API could not listen.
     #[error("the node agent's API cannot listen on {address}: {source}")]
     Api {
@@ -275,14 +335,8 @@ impl NodeAgent {
                 .await
                 .map_err(|source| AgentError::Api { address, source })?;
             config.kubelet_port = listener.local_addr().ok().map(|a| a.port());
-            let token = client
-                .kubelet_token()
-                .await
-                .map_err(|source| AgentError::KindMissing {
-                    kind: "the kubelet token",
-                    source: Box::new(source),
-                })?;
-            api = Some((listener, token));
+            let tls = serving_tls(&client, &config).await?;
+            api = Some((listener, tls));
         }
         for dir in [
             logs::logs_dir(&config.data_dir),
@@ -354,11 +408,11 @@ impl NodeAgent {
         if let Some(warm) = warm {
             tasks.push(tokio::spawn(warm::fill(shared.clone(), warm)));
         }
-        if let Some((listener, token)) = api {
+        if let Some((listener, tls)) = api {
             let data_dir = shared.config.data_dir.clone();
             tasks.push(tokio::spawn(async move {
                 if let Err(error) =
-                    crate::server::serve(listener, data_dir, token, std::future::pending()).await
+                    crate::server::serve(listener, data_dir, tls, std::future::pending()).await
                 {
                     tracing::error!(%error, "the node agent's API stopped");
                 }
