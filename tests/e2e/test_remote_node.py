@@ -201,3 +201,40 @@ def test_joining_refuses_a_wrong_ca_hash_and_a_wrong_token(remote_node):
         shutil.rmtree(data, ignore_errors=True)
     names = [n["metadata"]["name"] for n in get_json(cluster, "nodes")["items"]]
     assert "intruder" not in names
+
+
+def test_kubectl_certificate_approve_and_deny(remote_node):
+    cluster, _ = remote_node
+    # Any valid request will do: the node's own serving request, sent again
+    # to the generic client signer, which approves nothing by itself.
+    served = next(c for c in get_json(cluster, "csr")["items"]
+                  if c["spec"]["signerName"] == "kubernetes.io/kubelet-serving")
+    for name in ("by-hand", "refused"):
+        cluster.kubectl("create", "-f", "-", input=json.dumps({
+            "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+            "metadata": {"name": name},
+            "spec": {"request": served["spec"]["request"], "signerName": "kubernetes.io/kube-apiserver-client",
+                     "usages": ["digital signature", "client auth"], "expirationSeconds": 3600,
+                     "username": "forged"},
+        }))
+    pending = get_json(cluster, "csr", "by-hand")
+    assert "status" not in pending or not pending["status"].get("conditions"), pending
+    assert pending["spec"]["username"] == "wharf-admin"  # the server says who asked
+    cluster.kubectl("certificate", "approve", "by-hand")
+    cluster.kubectl("certificate", "deny", "refused")
+    eventually(lambda: get_json(cluster, "csr", "by-hand")["status"].get("certificate") or fail())
+    listed = cluster.kubectl("get", "csr", "by-hand", "refused").stdout
+    assert "Approved,Issued" in listed and "Denied" in listed and "60m" in listed, listed
+    refused = get_json(cluster, "csr", "refused")
+    assert "certificate" not in refused["status"], refused
+    # A decision stays: the server refuses approving a denied request
+    # (kubectl itself refuses to ask).
+    refused["status"]["conditions"].append({"type": "Approved", "status": "True", "reason": "Changed"})
+    body = os.path.join(tempfile.mkdtemp(prefix="wharf-e2e-csr-"), "csr.json")
+    with open(body, "w") as file:
+        json.dump(refused, file)
+    again = cluster.kubectl("replace", "--raw", "/apis/certificates.k8s.io/v1/certificatesigningrequests/refused/approval",
+                            "-f", body, check=False)
+    assert again.returncode != 0 and "mutually exclusive" in again.stderr, again.stderr
+    shutil.rmtree(os.path.dirname(body))
+    cluster.kubectl("delete", "csr", "by-hand", "refused")

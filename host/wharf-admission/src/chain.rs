@@ -14,7 +14,7 @@ use wharf_plugins::admission::{
     AdmissionInstance, AdmissionModule, Decision, Registration, Request, UserInfo,
 };
 use wharf_plugins::controller::{ControllerHost, Kind};
-use wharf_plugins::{Limits, Permissions, PluginError, PluginStats};
+use wharf_plugins::{Limits, PluginError, PluginStats};
 
 /// What happens to a write when its plugin fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,8 +36,6 @@ pub struct ActivePlugin {
     pub module: Arc<AdmissionModule>,
     pub host: Arc<dyn ControllerHost>,
     pub limits: Limits,
-    /// What its status updates may write (`update` on `PLURAL/status`).
-    pub permissions: Permissions,
     pub config: String,
     pub stats: Arc<PluginStats>,
     /// Its instances: a review takes an idle one (or makes one, up to the
@@ -446,14 +444,14 @@ impl Chain {
             .get_or_start(&kind.group, &kind.version, &kind.kind)
             .map_err(|e| format!("a status update of {} {}: {e}", kind.kind, update.name))?;
         let resource = format!("{}/status", informer.resource.plural);
-        if !plugin.permissions.allows(
+        if !plugin.host.allowed(
             &kind.group,
             &resource,
             "update",
             update.namespace.as_deref(),
         ) {
             return Err(format!(
-                "a status update of {} {}: the plugin may not update \"{resource}\" in API group \"{}\" (not in its permissions)",
+                "a status update of {} {}: the plugin may not update \"{resource}\" in API group \"{}\" (its user is not allowed to)",
                 kind.kind, update.name, kind.group
             ));
         }

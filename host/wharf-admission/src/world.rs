@@ -95,7 +95,7 @@ impl AdmissionPlugins {
                 plugin.name.clone(),
                 self.client.clone(),
                 self.informers.clone(),
-                plugin.permissions.clone(),
+                wharf_apiserver::authz::plugin_user(&plugin.name),
                 tokio::runtime::Handle::current(),
             )
             .with_overlay(self.chain.overlay()),
@@ -114,7 +114,6 @@ impl AdmissionPlugins {
             module,
             host: host.clone(),
             limits: plugin.limits.clone(),
-            permissions: plugin.permissions.clone(),
             config: config_text,
             stats,
             pool: Pool::new(instance, instances),

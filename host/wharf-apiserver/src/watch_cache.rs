@@ -362,7 +362,11 @@ async fn feed(
                     let Some(resource) = resource_of_key(&registry, &event.kv.key) else {
                         continue;
                     };
-                    if resource.group == "rbac.authorization.k8s.io" {
+                    // RBAC objects and Plugins (whose permissions are
+                    // rules of their own user) change what is allowed.
+                    if resource.group == "rbac.authorization.k8s.io"
+                        || (resource.group == "wharf.dev" && resource.kind == "Plugin")
+                    {
                         cache
                             .rbac_generation
                             .fetch_add(1, std::sync::atomic::Ordering::Release);

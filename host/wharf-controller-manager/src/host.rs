@@ -1,5 +1,6 @@
-//! What a controller plugin's imports do: every cluster call is checked
-//! against the plugin's permissions (deny by default); reads of the kinds
+//! What a controller plugin's imports do: every cluster call is made as
+//! the plugin's user and decided by the API server's authorizer (a
+//! Plugin's `spec.permissions` are its user's rules; deny by default); reads of the kinds
 //! the plugin watches come from the shared informer caches, after those
 //! caches have caught up with the plugin's own last write (read-your-writes);
 //! writes go through the API server's in-process client.
@@ -13,7 +14,6 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use wharf_apiserver::{LocalClient, revision_of};
 use wharf_client::{ApiError as ServerError, FieldSelector, LabelSelector, Patch, ResourceDef};
-use wharf_plugins::Permissions;
 use wharf_plugins::controller::{
     ApiError, ControllerHost, Event, EventType, Kind, Level, ListOptions, PatchType,
 };
@@ -28,7 +28,8 @@ pub struct PluginHost {
     pub plugin: String,
     client: LocalClient,
     informers: Arc<Informers>,
-    permissions: Permissions,
+    /// Who the plugin's calls are made as.
+    user: wharf_apiserver::admission::UserInfo,
     handle: tokio::runtime::Handle,
     /// Kinds the plugin registered (primary, owns, reads), resolved once:
     /// their reads are served from these caches.
@@ -79,14 +80,14 @@ impl PluginHost {
         plugin: String,
         client: LocalClient,
         informers: Arc<Informers>,
-        permissions: Permissions,
+        user: wharf_apiserver::admission::UserInfo,
         handle: tokio::runtime::Handle,
     ) -> Self {
         Self {
             plugin,
             client,
             informers,
-            permissions,
+            user,
             handle,
             watched: RwLock::default(),
             written: AtomicI64::new(0),
@@ -149,32 +150,39 @@ impl PluginHost {
                 .resource(&kind.group, &kind.version, &kind.kind)
                 .map_err(convert)?,
         };
-        let allowed = match subresource {
-            None => self
-                .permissions
-                .allows(&kind.group, resource.plural, verb, namespace),
-            Some(sub) => self.permissions.allows(
-                &kind.group,
-                &format!("{}/{sub}", resource.plural),
-                verb,
-                namespace,
-            ),
-        };
-        if allowed {
-            return Ok(resource);
+        match self.may(&kind.group, resource.plural, subresource, verb, namespace) {
+            Ok(()) => Ok(resource),
+            Err(error) => {
+                tracing::warn!(plugin = %self.plugin, verb, resource = resource.plural, ?subresource, "plugin denied");
+                Err(convert(error))
+            }
         }
-        let plural = match subresource {
-            Some(sub) => format!("{}/{sub}", resource.plural),
-            None => resource.plural.to_string(),
+    }
+
+    /// The authorizer's decision on the plugin's user doing `verb` on
+    /// `plural` (or its `subresource`) of `group` in `namespace`.
+    fn may(
+        &self,
+        group: &str,
+        plural: &str,
+        subresource: Option<&str>,
+        verb: &str,
+        namespace: Option<&str>,
+    ) -> Result<(), ServerError> {
+        let attributes = wharf_apiserver::authz::Attributes {
+            user: &self.user,
+            verb,
+            target: wharf_apiserver::authz::Target::Resource {
+                group: group.to_string(),
+                resource: plural.to_string(),
+                subresource: subresource.map(str::to_string),
+                namespace: namespace.map(str::to_string),
+                name: None,
+            },
         };
-        let scope = namespace
-            .map(|ns| format!(" in the namespace \"{ns}\""))
-            .unwrap_or_default();
-        tracing::warn!(plugin = %self.plugin, verb, resource = %plural, "plugin denied");
-        Err(ApiError::Forbidden(format!(
-            "plugin \"{}\" cannot {verb} resource \"{plural}\" in API group \"{}\"{scope}: not in its permissions",
-            self.plugin, kind.group
-        )))
+        let state = self.client.state();
+        self.handle
+            .block_on(state.authorizer.authorize(state, &attributes))
     }
 
     fn cached(&self, kind: &Kind) -> Option<Arc<Informer>> {
@@ -205,6 +213,15 @@ impl PluginHost {
 }
 
 impl ControllerHost for PluginHost {
+    fn allowed(&self, group: &str, resource: &str, verb: &str, namespace: Option<&str>) -> bool {
+        let (plural, subresource) = match resource.split_once('/') {
+            Some((plural, sub)) => (plural, Some(sub)),
+            None => (resource, None),
+        };
+        self.may(group, plural, subresource, verb, namespace)
+            .is_ok()
+    }
+
     fn stopped(&self) -> bool {
         self.stopped.load(std::sync::atomic::Ordering::Relaxed)
     }

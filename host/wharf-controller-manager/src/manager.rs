@@ -83,7 +83,7 @@ impl PluginWorld for ControllerWorld {
             plugin.name.clone(),
             self.client.clone(),
             self.informers.clone(),
-            plugin.permissions.clone(),
+            wharf_apiserver::authz::plugin_user(&plugin.name),
             tokio::runtime::Handle::current(),
         ));
         ControllerPlugin::start(plugin.name.clone(), spec, module, host, &self.informers)

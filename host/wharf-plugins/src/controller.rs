@@ -33,6 +33,14 @@ pub use bindings::wharf::plugin::types::{ApiError, Kind, ObjectRef};
 /// What a controller plugin's imports do, implemented by the controller
 /// manager for each plugin. Every method runs on the calling worker thread.
 pub trait ControllerHost: Send + Sync + 'static {
+    /// Whether the plugin may do `verb` on `resource` (a plural, or
+    /// `plural/subresource`) of `group` in `namespace`, for what the host
+    /// does on the plugin's behalf outside these calls (an admission
+    /// plugin's status updates). Hosts without a cluster allow nothing.
+    fn allowed(&self, group: &str, resource: &str, verb: &str, namespace: Option<&str>) -> bool {
+        let _ = (group, resource, verb, namespace);
+        false
+    }
     fn get(
         &self,
         kind: &Kind,

@@ -148,7 +148,19 @@ pub fn forbidden(attributes: &Attributes) -> ApiError {
 
 /// The group whose members may do anything.
 pub const PRIVILEGED_GROUP: &str = "system:masters";
+/// The group of every plugin's user.
+pub const PLUGINS_GROUP: &str = "system:plugins";
 
+/// The user a plugin's calls are made as: `system:plugin:NAME`, whose
+/// rules are the Plugin's `spec.permissions` (indexed with RBAC's, so the
+/// one authorizer decides for people, ServiceAccounts, nodes and plugins;
+/// a rule with `namespaces` holds only there).
+pub fn plugin_user(plugin: &str) -> UserInfo {
+    UserInfo {
+        username: format!("system:plugin:{plugin}"),
+        groups: vec![PLUGINS_GROUP.into(), "system:authenticated".into()],
+    }
+}
 
 /// The authorizer of one API server: RBAC over an index of the RBAC
 /// objects, rebuilt when the watch cache has seen one change.

@@ -408,7 +408,18 @@ pub async fn list_rbac(state: &ApiState) -> ApiResult<super::rbac::Objects> {
             .await?;
         Ok::<_, ApiError>(listed.items)
     };
+    let plugins = match state.registry.by_kind("wharf.dev", "v1alpha1", "Plugin") {
+        Some(resource) => {
+            state
+                .objects
+                .list(resource, None, &crate::objects::ListParams::default())
+                .await?
+                .items
+        }
+        None => Vec::new(),
+    };
     Ok(super::rbac::Objects {
+        plugins,
         roles: list("Role").await?,
         cluster_roles: list("ClusterRole").await?,
         role_bindings: list("RoleBinding").await?,

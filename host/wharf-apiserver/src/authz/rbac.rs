@@ -158,6 +158,9 @@ pub struct Index {
 /// The RBAC objects an index is built from.
 #[derive(Default)]
 pub struct Objects {
+    /// Plugins: their `spec.permissions` are the rules of their user
+    /// ([`super::plugin_user`]).
+    pub plugins: Vec<Value>,
     pub roles: Vec<Value>,
     pub cluster_roles: Vec<Value>,
     pub role_bindings: Vec<Value>,
@@ -222,6 +225,35 @@ impl Index {
                         format!("RoleBinding \"{bound_in}/{}\"", name(binding)),
                         rules.clone(),
                     ));
+            }
+        }
+        for plugin in &objects.plugins {
+            let subject = Subject::User(super::plugin_user(name(plugin)).username);
+            let binding = format!("Plugin {:?}", name(plugin));
+            let rules = plugin["spec"]["permissions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let (everywhere, scoped): (Vec<&Value>, Vec<&Value>) = rules
+                .iter()
+                .partition(|rule| strings(&rule["namespaces"]).is_empty());
+            let everywhere: Vec<Rule> = everywhere.into_iter().map(Rule::parse).collect();
+            if !everywhere.is_empty() {
+                index
+                    .cluster
+                    .entry(subject.clone())
+                    .or_default()
+                    .push((binding.clone(), Arc::new(everywhere)));
+            }
+            for rule in scoped {
+                let parsed = Arc::new(vec![Rule::parse(rule)]);
+                for namespace in strings(&rule["namespaces"]) {
+                    index
+                        .namespaced
+                        .entry((namespace, subject.clone()))
+                        .or_default()
+                        .push((binding.clone(), parsed.clone()));
+                }
             }
         }
         index.cluster_roles = cluster_roles;

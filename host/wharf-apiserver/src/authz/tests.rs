@@ -143,6 +143,13 @@ fn denials_are_worded_as_kube_words_them() {
 fn objects() -> Objects {
     let (cluster_roles, cluster_role_bindings) = policy::defaults();
     Objects {
+        plugins: vec![json!({
+            "metadata": {"name": "scaler"},
+            "spec": {"permissions": [
+                {"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale"], "verbs": ["get", "update"]},
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "namespaces": ["team"]},
+            ]},
+        })],
         roles: vec![json!({
             "metadata": {"name": "cm-reader", "namespace": "team"},
             "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["settings"], "verbs": ["get"]}],
@@ -433,4 +440,46 @@ fn no_one_grants_what_they_do_not_hold() {
         )
         .is_ok()
     );
+}
+
+#[test]
+fn a_plugins_permissions_are_the_rules_of_its_user() {
+    let index = Index::build(&objects());
+    let scaler = plugin_user("scaler");
+    assert_eq!(scaler.username, "system:plugin:scaler");
+    let scale = Target::Resource {
+        group: "apps".into(),
+        resource: "deployments".into(),
+        subresource: Some("scale".into()),
+        namespace: Some("any".into()),
+        name: Some("web".into()),
+    };
+    assert!(allowed(&index, &scaler, "update", scale.clone()));
+    assert!(!allowed(&index, &scaler, "delete", scale));
+    assert!(allowed(
+        &index,
+        &scaler,
+        "get",
+        resource("", "configmaps", Some("team"))
+    ));
+    assert!(!allowed(
+        &index,
+        &scaler,
+        "get",
+        resource("", "configmaps", Some("other"))
+    ));
+    assert!(!allowed(
+        &index,
+        &plugin_user("other"),
+        "get",
+        resource("apps", "deployments", Some("team"))
+    ));
+    // The rules are the Plugin's user's alone: nobody else gets them.
+    let someone = user("system:plugin", &[PLUGINS_GROUP]);
+    assert!(!allowed(
+        &index,
+        &someone,
+        "get",
+        resource("apps", "deployments", Some("team"))
+    ));
 }

@@ -30,7 +30,7 @@ use wharf_plugins::controller::{
     Outcome, PatchType,
 };
 use wharf_plugins::native::NativeControllerModule;
-use wharf_plugins::{Limits, PermissionRule, Permissions, Runtime, RuntimeConfig};
+use wharf_plugins::{Limits, Runtime, RuntimeConfig};
 use wharf_store::{EmbeddedConfig, EmbeddedStore};
 
 use super::report::Latencies;
@@ -95,14 +95,27 @@ pub(super) async fn cluster() -> Result<(LocalClient, tempfile::TempDir), String
     Ok((LocalClient::new(state), dir))
 }
 
-fn all_permissions() -> Permissions {
-    let all = vec!["*".to_string()];
-    Permissions(vec![PermissionRule {
-        api_groups: all.clone(),
-        resources: all.clone(),
-        verbs: all,
-        namespaces: vec![],
-    }])
+/// The user of a plugin allowed everything: a Plugin object `name` with
+/// `*` permissions (nothing runs it here), so the bench's host calls are
+/// authorized as any plugin's are.
+async fn plugin_allowed_everything(
+    client: &LocalClient,
+    name: &str,
+) -> Result<wharf_apiserver::admission::UserInfo, String> {
+    let plugins = client
+        .resource("wharf.dev", "v1alpha1", "Plugin")
+        .map_err(|e| e.to_string())?;
+    let plugin = json!({
+        "apiVersion": "wharf.dev/v1alpha1", "kind": "Plugin",
+        "metadata": {"name": name},
+        "spec": {"type": "controller", "module": "file:///nowhere/bench.wasm",
+                 "permissions": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]},
+    });
+    match client.create(&plugins, None, &plugin).await {
+        Ok(_) | Err(wharf_client::ApiError::AlreadyExists { .. }) => {}
+        Err(error) => return Err(format!("the bench's Plugin: {error}")),
+    }
+    Ok(wharf_apiserver::authz::plugin_user(name))
 }
 
 pub async fn run(options: PluginsBench) -> Result<(), String> {
@@ -139,11 +152,12 @@ pub async fn run(options: PluginsBench) -> Result<(), String> {
         )
         .await
         .map_err(|e| e.to_string())?;
+    let user = plugin_allowed_everything(&client, "bench").await?;
     let host = Arc::new(PluginHost::new(
         "bench".into(),
         client.clone(),
         informers.clone(),
-        all_permissions(),
+        user,
         tokio::runtime::Handle::current(),
     ));
 
@@ -361,11 +375,12 @@ async fn swap_phase(
     runtime: &Arc<Runtime>,
     guest: &[u8],
 ) -> Result<Latencies, String> {
+    let user = plugin_allowed_everything(client, "swap").await?;
     let host = Arc::new(PluginHost::new(
         "swap".into(),
         client.clone(),
         informers.clone(),
-        all_permissions(),
+        user,
         tokio::runtime::Handle::current(),
     ));
     let spec = ControllerSpec {
