@@ -181,8 +181,12 @@ impl PluginHost {
             },
         };
         let state = self.client.state();
-        self.handle
-            .block_on(state.authorizer.authorize(state, &attributes))
+        match state.authorizer.authorize_now(state, &attributes) {
+            Some(decision) => decision,
+            None => self
+                .handle
+                .block_on(state.authorizer.authorize(state, &attributes)),
+        }
     }
 
     fn cached(&self, kind: &Kind) -> Option<Arc<Informer>> {

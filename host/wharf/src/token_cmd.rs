@@ -71,6 +71,19 @@ pub async fn run(command: Token) -> Result<(), String> {
         .ok_or_else(|| format!("{}: names no certificate authority", path.display()))?;
     let hash = wharf_pki::ca_cert_hash(&ca).map_err(|e| e.to_string())?;
     let client = RemoteClient::new(&access)?;
+    let token = create_bootstrap_token(&client, options.ttl, &options.description).await?;
+    let server = options.server.unwrap_or(access.server);
+    println!("wharf node --server {server} --token {token} --ca-cert-hash {hash}");
+    Ok(())
+}
+
+/// A new bootstrap token for joining nodes, valid for `ttl` (zero:
+/// forever), kept as its Secret; `ID.SECRET`.
+pub async fn create_bootstrap_token(
+    client: &dyn Client,
+    ttl: Duration,
+    description: &str,
+) -> Result<String, String> {
     let secrets = client
         .resource("", "v1", "Secret")
         .map_err(|e| e.to_string())?;
@@ -84,9 +97,9 @@ pub async fn run(command: Token) -> Result<(), String> {
     put("usage-bootstrap-authentication", "true");
     put("usage-bootstrap-signing", "true");
     put("auth-extra-groups", DEFAULT_NODE_TOKEN_GROUP);
-    put("description", &options.description);
-    if !options.ttl.is_zero() {
-        let expires = wharf_client::now().as_second() + options.ttl.as_secs() as i64;
+    put("description", description);
+    if !ttl.is_zero() {
+        let expires = wharf_client::now().as_second() + ttl.as_secs() as i64;
         put("expiration", &wharf_client::meta::rfc3339_at(expires));
     }
     let object = json!({
@@ -100,9 +113,7 @@ pub async fn run(command: Token) -> Result<(), String> {
         .create(&secrets, Some(BOOTSTRAP_NAMESPACE), &object)
         .await
         .map_err(|e| format!("creating the token: {e}"))?;
-    let server = options.server.unwrap_or(access.server);
-    println!("wharf node --server {server} --token {id}.{secret} --ca-cert-hash {hash}");
-    Ok(())
+    Ok(format!("{id}.{secret}"))
 }
 
 #[cfg(test)]

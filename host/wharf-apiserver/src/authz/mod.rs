@@ -198,6 +198,34 @@ impl Authorizer {
         }
     }
 
+    /// The decision at once, from the index as it is, when that index is
+    /// current: how plugin hosts ask from their worker threads without a
+    /// trip through the async runtime. `None` when the index must be
+    /// rebuilt first, or the user is a node (whose decisions may read the
+    /// store): then [`Authorizer::authorize`].
+    pub fn authorize_now(
+        &self,
+        state: &ApiState,
+        attributes: &Attributes<'_>,
+    ) -> Option<ApiResult<()>> {
+        if attributes.user.groups.iter().any(|g| g == PRIVILEGED_GROUP) {
+            return Some(Ok(()));
+        }
+        if node::node_of(attributes.user).is_some()
+            || !self.built.load(std::sync::atomic::Ordering::Acquire)
+        {
+            return None;
+        }
+        let (built_at, index) = &*self.index.read().expect("rbac index");
+        if *built_at != state.watch_cache.rbac_generation() {
+            return None;
+        }
+        Some(match index.allows(attributes) {
+            Some(_) => Ok(()),
+            None => Err(forbidden(attributes)),
+        })
+    }
+
     /// The RBAC index as it is now (for the escalation rule).
     pub async fn snapshot(&self, state: &ApiState) -> ApiResult<Arc<rbac::Index>> {
         self.current(state).await

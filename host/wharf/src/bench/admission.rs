@@ -18,8 +18,7 @@ use wharf_client::Client;
 use axum::http::{Method, StatusCode};
 use bytes::Bytes;
 use serde_json::{Value, json};
-use wharf_apiserver::{ApiState, LocalClient};
-use wharf_store::{EmbeddedConfig, EmbeddedStore};
+use wharf_apiserver::LocalClient;
 
 use super::api::Api;
 use super::report::Latencies;
@@ -45,12 +44,7 @@ const NAMESPACE: &str = "bench-admission";
 const PLUGINS: [&str; 3] = ["pod-security", "limit-ranger", "resource-quota"];
 
 pub async fn run(options: AdmissionBench) -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let store = EmbeddedStore::open(EmbeddedConfig::new(dir.path().join("store")))
-        .map_err(|e| e.to_string())?;
-    let state = ApiState::new(Arc::new(store))
-        .await
-        .map_err(|e| e.to_string())?;
+    let (state, dir) = super::embedded_state().await?;
     let client = LocalClient::new(state.clone());
     let runtime = wharf_plugins::Runtime::new(wharf_plugins::RuntimeConfig {
         cache_dir: Some(dir.path().join("plugin-cache")),

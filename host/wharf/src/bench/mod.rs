@@ -3,6 +3,7 @@
 
 mod admission;
 mod api;
+mod join;
 mod langs;
 mod plugins;
 mod pods;
@@ -22,6 +23,9 @@ pub enum Target {
     Admission(admission::AdmissionBench),
     /// The API server over HTTP: steady mixed load, watch delivery, max creates.
     Api(api::ApiBench),
+    /// Joining nodes: a join with a bootstrap token, a serving certificate,
+    /// and what the Node authorizer adds to a node's Secret read.
+    Join(join::JoinBench),
     /// The plugin platform: instantiation, reconcile round trip, hot swap, 10,000 pods.
     Plugins(plugins::PluginsBench),
     /// The node: pod startup latency on the process driver, and the
@@ -34,11 +38,27 @@ pub enum Target {
     Soak(soak::SoakBench),
 }
 
+/// An API server on an embedded store in a new temporary directory (its
+/// store in `store/`; the directory goes when the handle drops).
+pub(crate) async fn embedded_state()
+-> Result<(std::sync::Arc<wharf_apiserver::ApiState>, tempfile::TempDir), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let store = wharf_store::EmbeddedStore::open(wharf_store::EmbeddedConfig::new(
+        dir.path().join("store"),
+    ))
+    .map_err(|e| e.to_string())?;
+    let state = wharf_apiserver::ApiState::new(std::sync::Arc::new(store))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((state, dir))
+}
+
 pub async fn run(target: Target) -> Result<(), String> {
     match target {
         Target::Store(options) => store::run(options).await,
         Target::Admission(options) => admission::run(options).await,
         Target::Api(options) => api::run(options).await,
+        Target::Join(options) => join::run(options).await,
         Target::Plugins(options) => plugins::run(options).await,
         Target::Scheduler(options) => scheduler::run(options).await,
         Target::Pods(options) => pods::run(options).await,
