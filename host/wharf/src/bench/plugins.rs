@@ -452,7 +452,7 @@ async fn scale_phase(
                 "type": "controller",
                 "module": format!("file://{}", path.display()),
                 "workers": 2,
-                "limits": {"memory": "256Mi", "callTimeout": "30s"},
+                "limits": {"memory": "256Mi", "callTimeout": "10s"},
                 "permissions": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
             },
         });
