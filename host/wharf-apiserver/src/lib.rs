@@ -18,6 +18,7 @@ pub mod encryption;
 mod handlers;
 pub mod histogram;
 mod inflight;
+mod kinds;
 pub mod kubernetes_service;
 pub mod logs;
 pub mod modules;

@@ -1,0 +1,167 @@
+//! `Pod`: the columns `kubectl get` prints.
+
+use serde_json::{Value, json};
+
+use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::table::int;
+
+pub struct Pod;
+
+impl Strategy for Pod {
+    fn columns(&self) -> &'static [Column] {
+        &[
+            NAME,
+            (
+                "Ready",
+                "string",
+                0,
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            (
+                "Status",
+                "string",
+                0,
+                "The aggregate status of the containers in this pod.",
+            ),
+            (
+                "Restarts",
+                "string",
+                0,
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+            ),
+            AGE,
+            (
+                "IP",
+                "string",
+                1,
+                "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+            ),
+            (
+                "Node",
+                "string",
+                1,
+                "NodeName is a request to schedule this pod onto a specific node.",
+            ),
+            (
+                "Nominated Node",
+                "string",
+                1,
+                "nominatedNodeName is set when this pod preempts other pods on the node.",
+            ),
+            (
+                "Readiness Gates",
+                "string",
+                1,
+                "If specified, all readiness gates will be evaluated for pod readiness.",
+            ),
+        ]
+    }
+
+    fn cells(&self, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<Value> {
+        let (name, created) = name_and_age(object, now);
+        pod_cells(object, name, created)
+    }
+}
+
+fn pod_cells(pod: &Value, name: Value, created: Value) -> Vec<Value> {
+    let statuses = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let total = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, |c| c.len());
+    let ready = statuses.iter().filter(|s| s["ready"] == true).count();
+    let restarts: i64 = statuses.iter().map(|s| int(s.get("restartCount"))).sum();
+    let mut reason = pod
+        .pointer("/status/reason")
+        .and_then(Value::as_str)
+        .or_else(|| pod.pointer("/status/phase").and_then(Value::as_str))
+        .unwrap_or("Pending")
+        .to_string();
+    let init_statuses = pod
+        .pointer("/status/initContainerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let init_total = pod
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .map_or(0, |c| c.len());
+    let mut initializing = false;
+    for (i, status) in init_statuses.iter().enumerate() {
+        let terminated = status.pointer("/state/terminated");
+        if terminated.is_some_and(|t| t["exitCode"] == 0) {
+            continue;
+        }
+        initializing = true;
+        reason = match (
+            terminated,
+            status
+                .pointer("/state/waiting/reason")
+                .and_then(Value::as_str),
+        ) {
+            (Some(t), _) => format!(
+                "Init:{}",
+                t.get("reason").and_then(Value::as_str).unwrap_or("Error")
+            ),
+            (None, Some(waiting)) if waiting != "PodInitializing" => format!("Init:{waiting}"),
+            _ => format!("Init:{i}/{init_total}"),
+        };
+        break;
+    }
+    if !initializing {
+        for status in statuses.iter().rev() {
+            if let Some(waiting) = status
+                .pointer("/state/waiting/reason")
+                .and_then(Value::as_str)
+            {
+                reason = waiting.to_string();
+            } else if let Some(terminated) = status.pointer("/state/terminated") {
+                reason = terminated
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+                    .unwrap_or_else(|| match terminated.get("signal").and_then(Value::as_i64) {
+                        Some(signal) if signal != 0 => format!("Signal:{signal}"),
+                        _ => format!("ExitCode:{}", int(terminated.get("exitCode"))),
+                    });
+            }
+        }
+    }
+    if pod
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
+        reason = "Terminating".into();
+    }
+    let node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("<none>");
+    let ip = pod
+        .pointer("/status/podIP")
+        .and_then(Value::as_str)
+        .unwrap_or("<none>");
+    let nominated = pod
+        .pointer("/status/nominatedNodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("<none>");
+    let gates = pod
+        .pointer("/spec/readinessGates")
+        .and_then(Value::as_array)
+        .map_or("<none>".to_string(), |g| format!("0/{}", g.len()));
+    vec![
+        name,
+        json!(format!("{ready}/{total}")),
+        json!(reason),
+        json!(restarts.to_string()),
+        created,
+        json!(ip),
+        json!(node),
+        json!(nominated),
+        json!(gates),
+    ]
+}

@@ -1,0 +1,69 @@
+//! `ReplicaSet`: the columns `kubectl get` prints.
+
+use serde_json::{Value, json};
+
+use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::table::{int, selector_text, template_containers};
+
+pub struct ReplicaSet;
+
+impl Strategy for ReplicaSet {
+    fn columns(&self) -> &'static [Column] {
+        &[
+            NAME,
+            (
+                "Desired",
+                "integer",
+                0,
+                "Replicas is the number of desired replicas.",
+            ),
+            (
+                "Current",
+                "integer",
+                0,
+                "Replicas is the most recently observed number of replicas.",
+            ),
+            (
+                "Ready",
+                "integer",
+                0,
+                "The number of ready replicas for this replica set.",
+            ),
+            AGE,
+            (
+                "Containers",
+                "string",
+                1,
+                "Names of each container in the template.",
+            ),
+            (
+                "Images",
+                "string",
+                1,
+                "Images referenced by each container in the template.",
+            ),
+            (
+                "Selector",
+                "string",
+                1,
+                "Selector is a label query over pods that should match the replica count.",
+            ),
+        ]
+    }
+
+    fn cells(&self, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<Value> {
+        let (name, created) = name_and_age(object, now);
+        let at = |path: &str| object.pointer(path);
+        let (containers, images) = template_containers(object);
+        vec![
+            name,
+            json!(int(at("/spec/replicas"))),
+            json!(int(at("/status/replicas"))),
+            json!(int(at("/status/readyReplicas"))),
+            created,
+            json!(containers),
+            json!(images),
+            json!(selector_text(at("/spec/selector"))),
+        ]
+    }
+}

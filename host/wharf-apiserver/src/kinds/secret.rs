@@ -1,0 +1,28 @@
+//! `Secret`: the columns `kubectl get` prints.
+
+use serde_json::{Value, json};
+
+use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::table::text;
+
+pub struct Secret;
+
+impl Strategy for Secret {
+    fn columns(&self) -> &'static [Column] {
+        &[
+            NAME,
+            ("Type", "string", 0, "The type of the secret"),
+            ("Data", "string", 0, "The number of entries in the secret"),
+            AGE,
+        ]
+    }
+
+    fn cells(&self, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<Value> {
+        let (name, created) = name_and_age(object, now);
+        let count = object
+            .get("data")
+            .and_then(Value::as_object)
+            .map_or(0, |d| d.len());
+        vec![name, json!(text(object.get("type"))), json!(count), created]
+    }
+}
