@@ -94,83 +94,7 @@ fn is_empty_value(value: &Value) -> bool {
 /// Sets the defaults Kubernetes sets on create, for the kinds whose
 /// controllers and printers rely on them.
 pub fn apply_defaults(resource: &ResourceDef, object: &mut Value) {
-    match resource.kind {
-        "Pod" => {
-            if let Some(spec) = object.get_mut("spec") {
-                default_pod_spec(spec);
-            }
-        }
-        "Deployment" => {
-            let spec = ensure_object(object, "spec");
-            set_default(spec, "replicas", json!(1));
-            set_default(spec, "revisionHistoryLimit", json!(10));
-            set_default(spec, "progressDeadlineSeconds", json!(600));
-            let strategy = ensure_object(spec, "strategy");
-            set_default(strategy, "type", json!("RollingUpdate"));
-            if strategy["type"] == "RollingUpdate" {
-                let rolling = ensure_object(strategy, "rollingUpdate");
-                set_default(rolling, "maxUnavailable", json!("25%"));
-                set_default(rolling, "maxSurge", json!("25%"));
-            }
-            default_template(spec);
-        }
-        "ReplicaSet" => {
-            let spec = ensure_object(object, "spec");
-            set_default(spec, "replicas", json!(1));
-            default_template(spec);
-        }
-        "StatefulSet" => {
-            let spec = ensure_object(object, "spec");
-            set_default(spec, "replicas", json!(1));
-            set_default(spec, "podManagementPolicy", json!("OrderedReady"));
-            set_default(spec, "revisionHistoryLimit", json!(10));
-            let strategy = ensure_object(spec, "updateStrategy");
-            set_default(strategy, "type", json!("RollingUpdate"));
-            if strategy["type"] == "RollingUpdate" {
-                set_default(
-                    ensure_object(strategy, "rollingUpdate"),
-                    "partition",
-                    json!(0),
-                );
-            }
-            default_template(spec);
-        }
-        "DaemonSet" => {
-            let spec = ensure_object(object, "spec");
-            set_default(spec, "revisionHistoryLimit", json!(10));
-            let strategy = ensure_object(spec, "updateStrategy");
-            set_default(strategy, "type", json!("RollingUpdate"));
-            if strategy["type"] == "RollingUpdate" {
-                let rolling = ensure_object(strategy, "rollingUpdate");
-                set_default(rolling, "maxUnavailable", json!(1));
-                set_default(rolling, "maxSurge", json!(0));
-            }
-            default_template(spec);
-        }
-        "Service" => {
-            let spec = ensure_object(object, "spec");
-            set_default(spec, "type", json!("ClusterIP"));
-            set_default(spec, "sessionAffinity", json!("None"));
-            if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
-                for port in ports.iter_mut().filter_map(Value::as_object_mut) {
-                    port.entry("protocol").or_insert(json!("TCP"));
-                    if let Some(number) = port.get("port").cloned() {
-                        port.entry("targetPort").or_insert(number);
-                    }
-                }
-            }
-        }
-        "Namespace" => {
-            let spec = ensure_object(object, "spec");
-            set_default(spec, "finalizers", json!(["kubernetes"]));
-            set_default(ensure_object(object, "status"), "phase", json!("Active"));
-        }
-        "Secret" => {
-            set_default(object, "type", json!("Opaque"));
-            fold_string_data(object);
-        }
-        _ => {}
-    }
+    crate::kinds::strategy(resource).default(object);
 }
 
 /// Moves a Secret's write-only `stringData` into `data`, base64-encoded;
@@ -197,13 +121,13 @@ pub fn fold_string_data(object: &mut Value) {
     }
 }
 
-fn default_template(spec: &mut Value) {
+pub(crate) fn default_template(spec: &mut Value) {
     if let Some(pod_spec) = spec.pointer_mut("/template/spec") {
         default_pod_spec(pod_spec);
     }
 }
 
-fn default_pod_spec(spec: &mut Value) {
+pub(crate) fn default_pod_spec(spec: &mut Value) {
     set_default(spec, "restartPolicy", json!("Always"));
     set_default(spec, "terminationGracePeriodSeconds", json!(30));
     set_default(spec, "dnsPolicy", json!("ClusterFirst"));
@@ -243,7 +167,7 @@ fn default_pod_spec(spec: &mut Value) {
     }
 }
 
-fn ensure_object<'a>(value: &'a mut Value, key: &str) -> &'a mut Value {
+pub(crate) fn ensure_object<'a>(value: &'a mut Value, key: &str) -> &'a mut Value {
     if !value.is_object() {
         *value = Value::Object(Map::new());
     }
@@ -255,7 +179,7 @@ fn ensure_object<'a>(value: &'a mut Value, key: &str) -> &'a mut Value {
     entry
 }
 
-fn set_default(value: &mut Value, key: &str, default: Value) {
+pub(crate) fn set_default(value: &mut Value, key: &str, default: Value) {
     if let Some(map) = value.as_object_mut() {
         match map.get(key) {
             Some(existing) if !existing.is_null() => {}
@@ -280,176 +204,84 @@ pub fn validate(resource: &ResourceDef, object: &Value) -> Vec<Cause> {
             causes.push(Cause::invalid("metadata.labels", format!("Invalid value: {value}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'")));
         }
     }
-    match resource.kind {
-        "ConfigMap" | "Secret" if resource.group.is_empty() => {
-            // kube's MaxSecretSize, which ConfigMaps share: the keys and
-            // the values (decoded, for a Secret's base64) together.
-            const MAX_DATA_BYTES: usize = 1 << 20;
-            let decoded = |field: &str, value: &Value| -> usize {
-                let text = value.as_str().unwrap_or_default();
-                match (resource.kind, field) {
-                    ("Secret", "data") | (_, "binaryData") => text.len() / 4 * 3,
-                    _ => text.len(),
-                }
-            };
-            let size: usize = ["data", "binaryData", "stringData"]
-                .into_iter()
-                .filter_map(|field| Some((field, object.get(field)?.as_object()?)))
-                .flat_map(|(field, entries)| {
-                    entries
-                        .iter()
-                        .map(move |(key, value)| key.len() + decoded(field, value))
-                })
-                .sum();
-            if size > MAX_DATA_BYTES {
-                causes.push(Cause {
-                    reason: "FieldValueTooLong",
-                    field: "[]".into(),
-                    message: format!("Too long: must have at most {MAX_DATA_BYTES} bytes"),
-                });
-            }
-        }
-        "Plugin" => {
-            // The worlds of `wit/plugins.wit`, and those this host serves.
-            const TYPES: [&str; 5] = [
-                "controller",
-                "scheduler",
-                "cloud-provider",
-                "admission",
-                "addon",
-            ];
-            const SERVED: [&str; 3] = ["controller", "scheduler", "admission"];
-            let plugin_type = object
-                .pointer("/spec/type")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if !SERVED.contains(&plugin_type) {
-                let not_yet = if TYPES.contains(&plugin_type) {
-                    format!(": plugins of type \"{plugin_type}\" are not served by this host yet")
-                } else {
-                    String::new()
-                };
-                causes.push(Cause {
-                    reason: "FieldValueNotSupported",
-                    field: "spec.type".into(),
-                    message: format!(
-                        "Unsupported value: \"{plugin_type}\"{not_yet}: supported values: \"{}\"",
-                        SERVED.join("\", \"")
-                    ),
-                });
-            }
-            if object
-                .pointer("/spec/module")
-                .and_then(Value::as_str)
-                .is_none_or(|m| m.trim().is_empty())
-            {
-                causes.push(Cause::required("spec.module"));
-            }
-        }
-        "Pod" => validate_pod_spec(object.get("spec"), "spec", &mut causes),
-        "CertificateSigningRequest" => validate_csr(object, &mut causes),
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
-            let selector = object.pointer("/spec/selector");
-            let match_labels = selector
-                .and_then(|s| s.get("matchLabels"))
-                .and_then(Value::as_object);
-            let expressions = selector
-                .and_then(|s| s.get("matchExpressions"))
-                .and_then(Value::as_array);
-            if match_labels.is_none_or(|m| m.is_empty()) && expressions.is_none_or(|e| e.is_empty())
-            {
-                causes.push(Cause::required("spec.selector"));
-            } else if let Some(match_labels) = match_labels {
-                let template_labels = object
-                    .pointer("/spec/template/metadata/labels")
-                    .and_then(Value::as_object);
-                let matches = match_labels
-                    .iter()
-                    .all(|(k, v)| template_labels.and_then(|t| t.get(k)) == Some(v));
-                if !matches {
-                    causes.push(Cause::invalid(
-                        "spec.template.metadata.labels",
-                        format!(
-                            "Invalid value: {}: `selector` does not match template `labels`",
-                            Value::Object(template_labels.cloned().unwrap_or_default())
-                        ),
-                    ));
-                }
-            }
-            if let Some(replicas) = object.pointer("/spec/replicas").and_then(Value::as_i64)
-                && replicas < 0
-            {
-                causes.push(Cause::invalid(
-                    "spec.replicas",
-                    format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-                ));
-            }
-            validate_pod_spec(
-                object.pointer("/spec/template/spec"),
-                "spec.template.spec",
-                &mut causes,
-            );
-        }
-        _ => {}
-    }
+    crate::kinds::strategy(resource).validate(object, &mut causes);
     causes
 }
 
-/// kube's checks of a CertificateSigningRequest: a PEM request whose
-/// signature verifies, a signer, usages, and at least ten minutes.
-fn validate_csr(object: &Value, causes: &mut Vec<Cause>) {
-    use base64::Engine;
-    let request = object
-        .pointer("/spec/request")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if request.is_empty() {
-        causes.push(Cause::required("spec.request"));
-    } else {
-        let pem = base64::engine::general_purpose::STANDARD
-            .decode(request)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .unwrap_or_default();
-        if let Err(error) = wharf_pki::inspect_request(&pem) {
-            causes.push(Cause::invalid(
-                "spec.request",
-                format!("Invalid value: \"<request>\": {error}"),
-            ));
+/// kube's MaxSecretSize, which ConfigMaps share: the keys and the values
+/// (decoded, for a Secret's base64) together, at most 1 MiB.
+pub(crate) fn validate_data_size(kind: &str, object: &Value, causes: &mut Vec<Cause>) {
+    const MAX_DATA_BYTES: usize = 1 << 20;
+    let decoded = |field: &str, value: &Value| -> usize {
+        let text = value.as_str().unwrap_or_default();
+        match (kind, field) {
+            ("Secret", "data") | (_, "binaryData") => text.len() / 4 * 3,
+            _ => text.len(),
         }
-    }
-    let signer = object
-        .pointer("/spec/signerName")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if signer.is_empty() {
-        causes.push(Cause::required("spec.signerName"));
-    } else if signer.split('/').count() != 2 || signer.split('/').any(str::is_empty) {
-        causes.push(Cause::invalid(
-            "spec.signerName",
-            format!("Invalid value: \"{signer}\": must be a fully qualified domain and path of the form 'example.com/signer-name'"),
-        ));
-    }
-    if object
-        .pointer("/spec/usages")
-        .and_then(Value::as_array)
-        .is_none_or(|u| u.is_empty())
-    {
-        causes.push(Cause::required("spec.usages"));
-    }
-    if let Some(seconds) = object
-        .pointer("/spec/expirationSeconds")
-        .and_then(Value::as_i64)
-        && seconds < 600
-    {
-        causes.push(Cause::invalid(
-            "spec.expirationSeconds",
-            format!("Invalid value: {seconds}: may not specify a duration less than 600 seconds (10 minutes)"),
-        ));
+    };
+    let size: usize = ["data", "binaryData", "stringData"]
+        .into_iter()
+        .filter_map(|field| Some((field, object.get(field)?.as_object()?)))
+        .flat_map(|(field, entries)| {
+            entries
+                .iter()
+                .map(move |(key, value)| key.len() + decoded(field, value))
+        })
+        .sum();
+    if size > MAX_DATA_BYTES {
+        causes.push(Cause {
+            reason: "FieldValueTooLong",
+            field: "[]".into(),
+            message: format!("Too long: must have at most {MAX_DATA_BYTES} bytes"),
+        });
     }
 }
 
-fn validate_pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
+/// What every workload's spec must hold: a selector that matches its
+/// template's labels, replicas not below zero, a valid pod template.
+pub(crate) fn validate_workload(object: &Value, causes: &mut Vec<Cause>) {
+    let selector = object.pointer("/spec/selector");
+    let match_labels = selector
+        .and_then(|s| s.get("matchLabels"))
+        .and_then(Value::as_object);
+    let expressions = selector
+        .and_then(|s| s.get("matchExpressions"))
+        .and_then(Value::as_array);
+    if match_labels.is_none_or(|m| m.is_empty()) && expressions.is_none_or(|e| e.is_empty()) {
+        causes.push(Cause::required("spec.selector"));
+    } else if let Some(match_labels) = match_labels {
+        let template_labels = object
+            .pointer("/spec/template/metadata/labels")
+            .and_then(Value::as_object);
+        let matches = match_labels
+            .iter()
+            .all(|(k, v)| template_labels.and_then(|t| t.get(k)) == Some(v));
+        if !matches {
+            causes.push(Cause::invalid(
+                "spec.template.metadata.labels",
+                format!(
+                    "Invalid value: {}: `selector` does not match template `labels`",
+                    Value::Object(template_labels.cloned().unwrap_or_default())
+                ),
+            ));
+        }
+    }
+    if let Some(replicas) = object.pointer("/spec/replicas").and_then(Value::as_i64)
+        && replicas < 0
+    {
+        causes.push(Cause::invalid(
+            "spec.replicas",
+            format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+        ));
+    }
+    validate_pod_spec(
+        object.pointer("/spec/template/spec"),
+        "spec.template.spec",
+        causes,
+    );
+}
+
+pub(crate) fn validate_pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {
     let containers = spec
         .and_then(|s| s.get("containers"))
         .and_then(Value::as_array);

@@ -1,13 +1,18 @@
-//! `CertificateSigningRequest`: the columns `kubectl get` prints.
+//! The strategy of `CertificateSigningRequest`.
 
 use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::error::Cause;
 use crate::table::{human_duration, text};
 
 pub struct CertificateSigningRequest;
 
 impl Strategy for CertificateSigningRequest {
+    fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
+        validate_csr(object, causes);
+    }
+
     fn columns(&self) -> &'static [Column] {
         &[
             NAME,
@@ -62,5 +67,59 @@ impl Strategy for CertificateSigningRequest {
             json!(duration),
             json!(condition.join(",")),
         ]
+    }
+}
+
+/// kube's checks of a CertificateSigningRequest: a PEM request whose
+/// signature verifies, a signer, usages, and at least ten minutes.
+fn validate_csr(object: &Value, causes: &mut Vec<Cause>) {
+    use base64::Engine;
+    let request = object
+        .pointer("/spec/request")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if request.is_empty() {
+        causes.push(Cause::required("spec.request"));
+    } else {
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(request)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_default();
+        if let Err(error) = wharf_pki::inspect_request(&pem) {
+            causes.push(Cause::invalid(
+                "spec.request",
+                format!("Invalid value: \"<request>\": {error}"),
+            ));
+        }
+    }
+    let signer = object
+        .pointer("/spec/signerName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if signer.is_empty() {
+        causes.push(Cause::required("spec.signerName"));
+    } else if signer.split('/').count() != 2 || signer.split('/').any(str::is_empty) {
+        causes.push(Cause::invalid(
+            "spec.signerName",
+            format!("Invalid value: \"{signer}\": must be a fully qualified domain and path of the form 'example.com/signer-name'"),
+        ));
+    }
+    if object
+        .pointer("/spec/usages")
+        .and_then(Value::as_array)
+        .is_none_or(|u| u.is_empty())
+    {
+        causes.push(Cause::required("spec.usages"));
+    }
+    if let Some(seconds) = object
+        .pointer("/spec/expirationSeconds")
+        .and_then(Value::as_i64)
+        && seconds < 600
+    {
+        causes.push(Cause::invalid(
+            "spec.expirationSeconds",
+            format!("Invalid value: {seconds}: may not specify a duration less than 600 seconds (10 minutes)"),
+        ));
     }
 }

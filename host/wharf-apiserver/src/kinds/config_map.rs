@@ -1,12 +1,18 @@
-//! `ConfigMap`: the columns `kubectl get` prints.
+//! The strategy of `ConfigMap`.
 
 use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::error::Cause;
+use crate::validation::validate_data_size;
 
 pub struct ConfigMap;
 
 impl Strategy for ConfigMap {
+    fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
+        validate_data_size("ConfigMap", object, causes);
+    }
+
     fn columns(&self) -> &'static [Column] {
         &[
             NAME,

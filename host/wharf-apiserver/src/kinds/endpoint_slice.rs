@@ -1,4 +1,4 @@
-//! `EndpointSlice`: the columns `kubectl get` prints.
+//! The strategy of `EndpointSlice`.
 
 use serde_json::{Value, json};
 

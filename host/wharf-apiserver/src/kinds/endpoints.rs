@@ -1,4 +1,4 @@
-//! `Endpoints`: the columns `kubectl get` prints.
+//! The strategy of `Endpoints`.
 
 use serde_json::{Value, json};
 

@@ -1,4 +1,4 @@
-//! `Event`: the columns `kubectl get` prints.
+//! The strategy of `Event`.
 
 use serde_json::{Value, json};
 

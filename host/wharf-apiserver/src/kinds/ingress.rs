@@ -1,4 +1,4 @@
-//! `Ingress`: the columns `kubectl get` prints.
+//! The strategy of `Ingress`.
 
 use serde_json::{Value, json};
 

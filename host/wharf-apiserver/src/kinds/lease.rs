@@ -1,4 +1,4 @@
-//! `Lease`: the columns `kubectl get` prints.
+//! The strategy of `Lease`.
 
 use serde_json::{Value, json};
 

@@ -1,4 +1,4 @@
-//! `LimitRange`: the columns `kubectl get` prints.
+//! The strategy of `LimitRange`.
 
 use serde_json::{Value, json};
 

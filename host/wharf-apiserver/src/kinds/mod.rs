@@ -4,10 +4,12 @@
 //! a file and a line in [`strategy`]; a kind without a file (a kind
 //! defined at run time, later) gets [`Generic`].
 //!
-//! Today a strategy says how `kubectl get` prints the kind (the `Table`
-//! columns and cells, as kube's printers compute them); defaulting,
-//! validation, what an update may change and the after-write hooks are
-//! still in `objects.rs` and `validation.rs`, and move here kind by kind.
+//! Today a strategy gives the kind's defaults, its own validation and how
+//! `kubectl get` prints it (the `Table` columns and cells, as kube's
+//! printers compute them); what an update may change and the after-write
+//! hooks are still in `objects.rs`, and move here next. Checks shared by
+//! several kinds (a pod template's, a workload's selector, ConfigMap and
+//! Secret sizes) stay in `validation.rs`, which the kinds call.
 
 mod certificate_signing_request;
 mod config_map;
@@ -34,6 +36,7 @@ mod stateful_set;
 
 use serde_json::{Value, json};
 
+use crate::error::Cause;
 use crate::resources::ResourceDef;
 use crate::table::{age, text};
 
@@ -55,6 +58,13 @@ pub const AGE: Column = (
 
 /// What is particular to one kind.
 pub trait Strategy: Sync {
+    /// Sets the defaults Kubernetes sets on every decode (create and
+    /// update), for the kinds whose controllers and printers rely on them.
+    fn default(&self, _object: &mut Value) {}
+
+    /// The kind's own validation (after the checks every object gets).
+    fn validate(&self, _object: &Value, _causes: &mut Vec<Cause>) {}
+
     /// The columns `kubectl get` prints (kube's `TableColumnDefinition`s).
     fn columns(&self) -> &'static [Column] {
         &[NAME, AGE]

@@ -1,13 +1,20 @@
-//! `Namespace`: the columns `kubectl get` prints.
+//! The strategy of `Namespace`.
 
 use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Strategy, name_and_age};
 use crate::table::text;
+use crate::validation::{ensure_object, set_default};
 
 pub struct Namespace;
 
 impl Strategy for Namespace {
+    fn default(&self, object: &mut Value) {
+        let spec = ensure_object(object, "spec");
+        set_default(spec, "finalizers", json!(["kubernetes"]));
+        set_default(ensure_object(object, "status"), "phase", json!("Active"));
+    }
+
     fn columns(&self) -> &'static [Column] {
         &[
             NAME,

@@ -1,4 +1,4 @@
-//! `Node`: the columns `kubectl get` prints.
+//! The strategy of `Node`.
 
 use serde_json::{Value, json};
 

@@ -1,13 +1,52 @@
-//! `Plugin`: the columns `kubectl get` prints.
+//! The strategy of `Plugin`.
 
 use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::error::Cause;
 use crate::table::{int, or_none, text};
 
 pub struct Plugin;
 
 impl Strategy for Plugin {
+    fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
+        // The worlds of `wit/plugins.wit`, and those this host serves.
+        const TYPES: [&str; 5] = [
+            "controller",
+            "scheduler",
+            "cloud-provider",
+            "admission",
+            "addon",
+        ];
+        const SERVED: [&str; 3] = ["controller", "scheduler", "admission"];
+        let plugin_type = object
+            .pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !SERVED.contains(&plugin_type) {
+            let not_yet = if TYPES.contains(&plugin_type) {
+                format!(": plugins of type \"{plugin_type}\" are not served by this host yet")
+            } else {
+                String::new()
+            };
+            causes.push(Cause {
+                reason: "FieldValueNotSupported",
+                field: "spec.type".into(),
+                message: format!(
+                    "Unsupported value: \"{plugin_type}\"{not_yet}: supported values: \"{}\"",
+                    SERVED.join("\", \"")
+                ),
+            });
+        }
+        if object
+            .pointer("/spec/module")
+            .and_then(Value::as_str)
+            .is_none_or(|m| m.trim().is_empty())
+        {
+            causes.push(Cause::required("spec.module"));
+        }
+    }
+
     fn columns(&self) -> &'static [Column] {
         &[
             NAME,

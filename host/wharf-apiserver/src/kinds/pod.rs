@@ -1,13 +1,25 @@
-//! `Pod`: the columns `kubectl get` prints.
+//! The strategy of `Pod`.
 
 use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::error::Cause;
 use crate::table::int;
+use crate::validation::{default_pod_spec, validate_pod_spec};
 
 pub struct Pod;
 
 impl Strategy for Pod {
+    fn default(&self, object: &mut Value) {
+        if let Some(spec) = object.get_mut("spec") {
+            default_pod_spec(spec);
+        }
+    }
+
+    fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
+        validate_pod_spec(object.get("spec"), "spec", causes);
+    }
+
     fn columns(&self) -> &'static [Column] {
         &[
             NAME,

@@ -1,13 +1,25 @@
-//! `ReplicaSet`: the columns `kubectl get` prints.
+//! The strategy of `ReplicaSet`.
 
 use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::error::Cause;
 use crate::table::{int, selector_text, template_containers};
+use crate::validation::{default_template, ensure_object, set_default, validate_workload};
 
 pub struct ReplicaSet;
 
 impl Strategy for ReplicaSet {
+    fn default(&self, object: &mut Value) {
+        let spec = ensure_object(object, "spec");
+        set_default(spec, "replicas", json!(1));
+        default_template(spec);
+    }
+
+    fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
+        validate_workload(object, causes);
+    }
+
     fn columns(&self) -> &'static [Column] {
         &[
             NAME,

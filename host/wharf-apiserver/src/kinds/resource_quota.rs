@@ -1,4 +1,4 @@
-//! `ResourceQuota`: the columns `kubectl get` prints.
+//! The strategy of `ResourceQuota`.
 
 use serde_json::{Value, json};
 

@@ -1,4 +1,4 @@
-//! `Role` and `ClusterRole`: the columns `kubectl get` prints.
+//! The strategy of `Role` and `ClusterRole`.
 
 use serde_json::{Value, json};
 

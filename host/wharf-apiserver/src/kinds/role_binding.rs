@@ -1,4 +1,4 @@
-//! `RoleBinding` and `ClusterRoleBinding`: the columns `kubectl get` prints.
+//! The strategy of `RoleBinding` and `ClusterRoleBinding`.
 
 use serde_json::{Value, json};
 

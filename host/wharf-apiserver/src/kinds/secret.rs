@@ -1,13 +1,24 @@
-//! `Secret`: the columns `kubectl get` prints.
+//! The strategy of `Secret`.
 
 use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::error::Cause;
 use crate::table::text;
+use crate::validation::{fold_string_data, set_default, validate_data_size};
 
 pub struct Secret;
 
 impl Strategy for Secret {
+    fn default(&self, object: &mut Value) {
+        set_default(object, "type", json!("Opaque"));
+        fold_string_data(object);
+    }
+
+    fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
+        validate_data_size("Secret", object, causes);
+    }
+
     fn columns(&self) -> &'static [Column] {
         &[
             NAME,

@@ -1,13 +1,28 @@
-//! `Service`: the columns `kubectl get` prints.
+//! The strategy of `Service`.
 
 use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Strategy, name_and_age};
 use crate::table::{int, or_none, selector_text, text};
+use crate::validation::{ensure_object, set_default};
 
 pub struct Service;
 
 impl Strategy for Service {
+    fn default(&self, object: &mut Value) {
+        let spec = ensure_object(object, "spec");
+        set_default(spec, "type", json!("ClusterIP"));
+        set_default(spec, "sessionAffinity", json!("None"));
+        if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+            for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                port.entry("protocol").or_insert(json!("TCP"));
+                if let Some(number) = port.get("port").cloned() {
+                    port.entry("targetPort").or_insert(number);
+                }
+            }
+        }
+    }
+
     fn columns(&self) -> &'static [Column] {
         &[
             NAME,

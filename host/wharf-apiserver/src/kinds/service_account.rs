@@ -1,4 +1,4 @@
-//! `ServiceAccount`: the columns `kubectl get` prints.
+//! The strategy of `ServiceAccount`.
 
 use serde_json::{Value, json};
 

@@ -1,13 +1,36 @@
-//! `StatefulSet`: the columns `kubectl get` prints.
+//! The strategy of `StatefulSet`.
 
 use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::error::Cause;
 use crate::table::{int, template_containers};
+use crate::validation::{default_template, ensure_object, set_default, validate_workload};
 
 pub struct StatefulSet;
 
 impl Strategy for StatefulSet {
+    fn default(&self, object: &mut Value) {
+        let spec = ensure_object(object, "spec");
+        set_default(spec, "replicas", json!(1));
+        set_default(spec, "podManagementPolicy", json!("OrderedReady"));
+        set_default(spec, "revisionHistoryLimit", json!(10));
+        let strategy = ensure_object(spec, "updateStrategy");
+        set_default(strategy, "type", json!("RollingUpdate"));
+        if strategy["type"] == "RollingUpdate" {
+            set_default(
+                ensure_object(strategy, "rollingUpdate"),
+                "partition",
+                json!(0),
+            );
+        }
+        default_template(spec);
+    }
+
+    fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
+        validate_workload(object, causes);
+    }
+
     fn columns(&self) -> &'static [Column] {
         &[
             NAME,
