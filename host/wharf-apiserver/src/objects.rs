@@ -653,16 +653,11 @@ impl Objects {
         }
         validation::apply_defaults(resource, &mut object);
         self.check_namespace(resource, namespace).await?;
-        if resource.kind == "Pod"
-            && let Some(namespace) = namespace
-        {
-            crate::serviceaccounts::admit_pod(self, namespace, &mut object).await;
-        }
         let chain = self.admission_for(resource);
         let user = admission::current_user();
-        if resource.kind == "CertificateSigningRequest" {
-            crate::certificates::set_requestor(&mut object, &user);
-        }
+        crate::kinds::strategy(resource)
+            .prepare_for_create(self, namespace, &user, &mut object)
+            .await;
         crate::authz::node::restrict_create(&user, resource, given_name.as_deref())?;
         // What admission adds to this write (the store's own wait aside).
         let mut admitting = Duration::ZERO;
@@ -1525,13 +1520,7 @@ fn merge_server_fields(
         Part::Whole => requested,
         Part::Main => {
             let mut next = requested;
-            // A certificate request's spec is what was asked, by whom: it
-            // never changes.
-            if resource.kind == "CertificateSigningRequest"
-                && let Some(spec) = current.get("spec")
-            {
-                next["spec"] = spec.clone();
-            }
+            crate::kinds::strategy(resource).prepare_for_update(current, &mut next);
             if resource.status {
                 match current.get("status") {
                     Some(status) => next["status"] = status.clone(),

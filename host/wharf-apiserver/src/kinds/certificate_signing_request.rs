@@ -3,12 +3,33 @@
 use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::Objects;
+use crate::admission::UserInfo;
 use crate::error::Cause;
 use crate::table::{human_duration, text};
 
 pub struct CertificateSigningRequest;
 
+#[async_trait::async_trait]
 impl Strategy for CertificateSigningRequest {
+    /// The requestor is the request's user, whatever the body says.
+    async fn prepare_for_create(
+        &self,
+        _objects: &Objects,
+        _namespace: Option<&str>,
+        user: &UserInfo,
+        object: &mut Value,
+    ) {
+        crate::certificates::set_requestor(object, user);
+    }
+
+    /// A request's spec is what was asked, by whom: it never changes.
+    fn prepare_for_update(&self, current: &Value, next: &mut Value) {
+        if let Some(spec) = current.get("spec") {
+            next["spec"] = spec.clone();
+        }
+    }
+
     fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
         validate_csr(object, causes);
     }

@@ -8,6 +8,7 @@ use crate::validation::validate_data_size;
 
 pub struct ConfigMap;
 
+#[async_trait::async_trait]
 impl Strategy for ConfigMap {
     fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
         validate_data_size("ConfigMap", object, causes);

@@ -9,6 +9,7 @@ use crate::validation::{default_template, ensure_object, set_default, validate_w
 
 pub struct DaemonSet;
 
+#[async_trait::async_trait]
 impl Strategy for DaemonSet {
     fn default(&self, object: &mut Value) {
         let spec = ensure_object(object, "spec");

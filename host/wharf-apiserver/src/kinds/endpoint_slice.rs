@@ -7,6 +7,7 @@ use crate::table::{int, or_none, text};
 
 pub struct EndpointSlice;
 
+#[async_trait::async_trait]
 impl Strategy for EndpointSlice {
     fn columns(&self) -> &'static [Column] {
         &[

@@ -7,6 +7,7 @@ use crate::table::{int, or_none, text};
 
 pub struct Endpoints;
 
+#[async_trait::async_trait]
 impl Strategy for Endpoints {
     fn columns(&self) -> &'static [Column] {
         &[

@@ -7,6 +7,7 @@ use crate::table::{age, int, or_none, text};
 
 pub struct Event;
 
+#[async_trait::async_trait]
 impl Strategy for Event {
     fn columns(&self) -> &'static [Column] {
         &[

@@ -7,6 +7,7 @@ use crate::table::{or_none, text};
 
 pub struct Ingress;
 
+#[async_trait::async_trait]
 impl Strategy for Ingress {
     fn columns(&self) -> &'static [Column] {
         &[

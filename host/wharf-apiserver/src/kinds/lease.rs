@@ -7,6 +7,7 @@ use crate::table::text;
 
 pub struct Lease;
 
+#[async_trait::async_trait]
 impl Strategy for Lease {
     fn columns(&self) -> &'static [Column] {
         &[

@@ -7,6 +7,7 @@ use crate::table::text;
 
 pub struct LimitRange;
 
+#[async_trait::async_trait]
 impl Strategy for LimitRange {
     fn columns(&self) -> &'static [Column] {
         &[

@@ -4,10 +4,13 @@
 //! a file and a line in [`strategy`]; a kind without a file (a kind
 //! defined at run time, later) gets [`Generic`].
 //!
-//! Today a strategy gives the kind's defaults, its own validation and how
-//! `kubectl get` prints it (the `Table` columns and cells, as kube's
-//! printers compute them); what an update may change and the after-write
-//! hooks are still in `objects.rs`, and move here next. Checks shared by
+//! Today a strategy gives the kind's defaults, its own validation, what the
+//! server sets on create (`prepare_for_create`: a Pod's ServiceAccount
+//! volume, a CSR's requestor), what an update may not change
+//! (`prepare_for_update`) and how `kubectl get` prints it (the `Table`
+//! columns and cells, as kube's printers compute them). Services'
+//! allocations and Namespaces' finalization are still in `objects.rs`, and
+//! move here next. Checks shared by
 //! several kinds (a pod template's, a workload's selector, ConfigMap and
 //! Secret sizes) stay in `validation.rs`, which the kinds call.
 
@@ -36,6 +39,8 @@ mod stateful_set;
 
 use serde_json::{Value, json};
 
+use crate::Objects;
+use crate::admission::UserInfo;
 use crate::error::Cause;
 use crate::resources::ResourceDef;
 use crate::table::{age, text};
@@ -57,7 +62,23 @@ pub const AGE: Column = (
 );
 
 /// What is particular to one kind.
+#[async_trait::async_trait]
 pub trait Strategy: Sync {
+    /// On create, after defaulting and before admission: what the server
+    /// sets itself (a Pod's ServiceAccount volume, a request's requestor).
+    async fn prepare_for_create(
+        &self,
+        _objects: &Objects,
+        _namespace: Option<&str>,
+        _user: &UserInfo,
+        _object: &mut Value,
+    ) {
+    }
+
+    /// On an update of the main resource (not its status): what the
+    /// client may not change is put back from `current`.
+    fn prepare_for_update(&self, _current: &Value, _next: &mut Value) {}
+
     /// Sets the defaults Kubernetes sets on every decode (create and
     /// update), for the kinds whose controllers and printers rely on them.
     fn default(&self, _object: &mut Value) {}
@@ -80,6 +101,7 @@ pub trait Strategy: Sync {
 /// A kind with nothing particular: its name and age.
 pub struct Generic;
 
+#[async_trait::async_trait]
 impl Strategy for Generic {}
 
 /// The NAME and AGE cells of an object.

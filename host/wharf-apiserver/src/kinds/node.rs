@@ -7,6 +7,7 @@ use crate::table::{or_none, text};
 
 pub struct Node;
 
+#[async_trait::async_trait]
 impl Strategy for Node {
     fn columns(&self) -> &'static [Column] {
         &[

@@ -8,6 +8,7 @@ use crate::table::{int, or_none, text};
 
 pub struct Plugin;
 
+#[async_trait::async_trait]
 impl Strategy for Plugin {
     fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
         // The worlds of `wit/plugins.wit`, and those this host serves.

@@ -3,13 +3,29 @@
 use serde_json::{Value, json};
 
 use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::Objects;
+use crate::admission::UserInfo;
 use crate::error::Cause;
 use crate::table::int;
 use crate::validation::{default_pod_spec, validate_pod_spec};
 
 pub struct Pod;
 
+#[async_trait::async_trait]
 impl Strategy for Pod {
+    /// kube's ServiceAccount admission.
+    async fn prepare_for_create(
+        &self,
+        objects: &Objects,
+        namespace: Option<&str>,
+        _user: &UserInfo,
+        object: &mut Value,
+    ) {
+        if let Some(namespace) = namespace {
+            crate::serviceaccounts::admit_pod(objects, namespace, object).await;
+        }
+    }
+
     fn default(&self, object: &mut Value) {
         if let Some(spec) = object.get_mut("spec") {
             default_pod_spec(spec);

@@ -9,6 +9,7 @@ use crate::validation::{default_template, ensure_object, set_default, validate_w
 
 pub struct ReplicaSet;
 
+#[async_trait::async_trait]
 impl Strategy for ReplicaSet {
     fn default(&self, object: &mut Value) {
         let spec = ensure_object(object, "spec");

@@ -6,6 +6,7 @@ use super::{AGE, Column, NAME, Strategy, name_and_age};
 
 pub struct ResourceQuota;
 
+#[async_trait::async_trait]
 impl Strategy for ResourceQuota {
     fn columns(&self) -> &'static [Column] {
         &[

@@ -7,6 +7,7 @@ use crate::table::text;
 
 pub struct Role;
 
+#[async_trait::async_trait]
 impl Strategy for Role {
     fn columns(&self) -> &'static [Column] {
         &[

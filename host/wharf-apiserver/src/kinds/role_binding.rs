@@ -7,6 +7,7 @@ use crate::table::text;
 
 pub struct RoleBinding;
 
+#[async_trait::async_trait]
 impl Strategy for RoleBinding {
     fn columns(&self) -> &'static [Column] {
         &[

@@ -9,6 +9,7 @@ use crate::validation::{fold_string_data, set_default, validate_data_size};
 
 pub struct Secret;
 
+#[async_trait::async_trait]
 impl Strategy for Secret {
     fn default(&self, object: &mut Value) {
         set_default(object, "type", json!("Opaque"));

@@ -8,6 +8,7 @@ use crate::validation::{ensure_object, set_default};
 
 pub struct Service;
 
+#[async_trait::async_trait]
 impl Strategy for Service {
     fn default(&self, object: &mut Value) {
         let spec = ensure_object(object, "spec");

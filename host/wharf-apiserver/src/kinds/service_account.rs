@@ -6,6 +6,7 @@ use super::{AGE, Column, NAME, Strategy, name_and_age};
 
 pub struct ServiceAccount;
 
+#[async_trait::async_trait]
 impl Strategy for ServiceAccount {
     fn columns(&self) -> &'static [Column] {
         &[
