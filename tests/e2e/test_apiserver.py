@@ -473,3 +473,72 @@ def test_secrets_are_encrypted_at_rest(cluster):
     for needle in (value.encode() + b"\"", base64.b64encode(value.encode())):
         assert needle not in stored, f"{needle!r} is stored in plain"
 
+
+
+OTHER_KINDS = {
+    "job": ("apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec: {template: {spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}}}\n",
+            "NAME STATUS COMPLETIONS DURATION AGE"),
+    "cronjob": ("apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: cj}\nspec: {schedule: '*/5 * * * *', jobTemplate: {spec: {template: {spec: {restartPolicy: OnFailure, containers: [{name: c, image: busybox}]}}}}}\n",
+                "NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE"),
+    "hpa": ("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h}\nspec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}, maxReplicas: 5}\n",
+            "NAME REFERENCE TARGETS MINPODS MAXPODS REPLICAS AGE"),
+    "pdb": ("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: b}\nspec: {minAvailable: 1, selector: {matchLabels: {app: web}}}\n",
+            "NAME MIN AVAILABLE MAX UNAVAILABLE ALLOWED DISRUPTIONS AGE"),
+    "pv": ("apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: v}\nspec: {capacity: {storage: 1Gi}, accessModes: [ReadWriteOnce], hostPath: {path: /tmp/v}}\n",
+           "NAME CAPACITY ACCESS MODES RECLAIM POLICY STATUS CLAIM STORAGECLASS VOLUMEATTRIBUTESCLASS REASON AGE"),
+    "pvc": ("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: c}\nspec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n",
+            "NAME STATUS VOLUME CAPACITY ACCESS MODES STORAGECLASS VOLUMEATTRIBUTESCLASS AGE"),
+    "rc": ("apiVersion: v1\nkind: ReplicationController\nmetadata: {name: r}\nspec: {template: {metadata: {labels: {app: r}}, spec: {containers: [{name: c, image: busybox}]}}}\n",
+           "NAME DESIRED CURRENT READY AGE"),
+    "podtemplate": ("apiVersion: v1\nkind: PodTemplate\nmetadata: {name: t}\ntemplate: {metadata: {labels: {app: t}}, spec: {containers: [{name: c, image: busybox}]}}\n",
+                    "TEMPLATE CONTAINERS IMAGES POD LABELS"),
+    "storageclass": ("apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: fast, annotations: {storageclass.kubernetes.io/is-default-class: 'true'}}\nprovisioner: example.com/fast\n",
+                     "NAME PROVISIONER RECLAIMPOLICY VOLUMEBINDINGMODE ALLOWVOLUMEEXPANSION AGE"),
+    "csidriver": ("apiVersion: storage.k8s.io/v1\nkind: CSIDriver\nmetadata: {name: csi.example.com}\nspec: {}\n",
+                  "NAME ATTACHREQUIRED PODINFOONMOUNT STORAGECAPACITY TOKENREQUESTS REQUIRESREPUBLISH MODES AGE"),
+    "volumeattachment": ("apiVersion: storage.k8s.io/v1\nkind: VolumeAttachment\nmetadata: {name: va}\nspec: {attacher: csi.example.com, nodeName: n1, source: {persistentVolumeName: v}}\n",
+                         "NAME ATTACHER PV NODE ATTACHED AGE"),
+    "priorityclass": ("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1000\n",
+                      "NAME VALUE GLOBAL-DEFAULT AGE PREEMPTIONPOLICY"),
+    "controllerrevision": ("apiVersion: apps/v1\nkind: ControllerRevision\nmetadata: {name: rev}\nrevision: 1\ndata: {spec: {}}\n",
+                           "NAME CONTROLLER REVISION AGE"),
+    "networkpolicy": ("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: np}\nspec: {podSelector: {matchLabels: {app: web}}}\n",
+                      "NAME POD-SELECTOR AGE"),
+    "ingressclass": ("apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: nginx}\nspec: {controller: example.com/ingress}\n",
+                     "NAME CONTROLLER PARAMETERS AGE"),
+}
+
+
+def test_the_other_built_in_kinds_are_served_with_kubes_columns(cluster):
+    for kind, (manifest, header) in OTHER_KINDS.items():
+        name = manifest.split("metadata: {name: ")[1].split(",")[0].split("}")[0]
+        cluster.kubectl("create", "-f", "-", input=manifest)
+        lines = cluster.kubectl("get", kind, name).stdout.strip().split("\n")
+        assert " ".join(lines[0].split()) == header, f"{kind}: {lines}"
+        cluster.kubectl("label", kind, name, "checked=yes")
+        assert cluster.kubectl("get", kind, "-l", "checked=yes", "-o", "name").stdout.strip(), kind
+    # What kube's strategies set and print.
+    job = json.loads(cluster.kubectl("get", "job", "j", "-o", "json").stdout)
+    uid = job["metadata"]["uid"]
+    assert job["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    assert job["spec"]["template"]["metadata"]["labels"]["job-name"] == "j"
+    assert job["spec"]["backoffLimit"] == 6 and job["spec"]["completions"] == 1
+    assert cluster.kubectl("get", "job", "j", "--no-headers").stdout.split()[1:3] == ["Running", "0/1"]
+    refused = cluster.kubectl("create", "-f", "-", check=False, input=OTHER_KINDS["job"][0].replace(
+        "name: j}", "name: j2}").replace("restartPolicy: Never, ", ""))
+    assert refused.returncode != 0 and 'Unsupported value: "Always"' in refused.stderr, refused.stderr
+    assert "fast (default)" in cluster.kubectl("get", "storageclass").stdout
+    assert jsonpath(cluster, "rc", "r", "-o", "jsonpath={.spec.selector.app}") == "r"
+    assert "cpu: <unknown>/80%" in cluster.kubectl("get", "hpa", "h").stdout
+    # The system PriorityClasses exist, and a pod's class becomes its priority.
+    assert jsonpath(cluster, "priorityclass", "system-node-critical", "-o", "jsonpath={.value}") == "2000001000"
+    cluster.kubectl("create", "-f", "-", input="apiVersion: v1\nkind: Pod\nmetadata: {name: important}\n"
+                    "spec: {priorityClassName: high, containers: [{name: c, image: busybox}]}\n")
+    assert jsonpath(cluster, "pod", "important", "-o", "jsonpath={.spec.priority}") == "1000"
+    unknown = cluster.kubectl("create", "-f", "-", check=False, input="apiVersion: v1\nkind: Pod\nmetadata: {name: lost}\n"
+                              "spec: {priorityClassName: nowhere, containers: [{name: c, image: busybox}]}\n")
+    assert unknown.returncode != 0 and "no PriorityClass with name nowhere was found" in unknown.stderr, unknown.stderr
+    cluster.kubectl("delete", "pod", "important", "--wait=false")
+    for kind, (manifest, _) in OTHER_KINDS.items():
+        name = manifest.split("metadata: {name: ")[1].split(",")[0].split("}")[0]
+        cluster.kubectl("delete", kind, name, "--wait=false")

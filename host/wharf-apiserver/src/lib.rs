@@ -93,6 +93,25 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// kube's `system-node-critical` and `system-cluster-critical`
+    /// PriorityClasses, made when absent.
+    async fn ensure_system_priority_classes(&self) -> ApiResult<()> {
+        let Some(classes) = self
+            .registry
+            .by_kind("scheduling.k8s.io", "v1", "PriorityClass")
+            .cloned()
+        else {
+            return Ok(());
+        };
+        for class in kinds::priority_class::system_classes() {
+            match self.objects.create(&classes, None, class, false).await {
+                Ok(_) | Err(ApiError::AlreadyExists { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
     /// How often watches that allow bookmarks get one.
     pub fn bookmark_interval(&self) -> std::time::Duration {
         std::time::Duration::from_millis(
@@ -141,6 +160,7 @@ impl ApiState {
         });
         state.ensure_system_namespaces().await?;
         authz::policy::ensure_defaults(&state).await?;
+        state.ensure_system_priority_classes().await?;
         // kube-apiserver's repair loops: free ClusterIPs and NodePorts that
         // no Service holds, at start and every three minutes.
         let weak = Arc::downgrade(&state);

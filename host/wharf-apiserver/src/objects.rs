@@ -657,7 +657,7 @@ impl Objects {
         let user = admission::current_user();
         crate::kinds::strategy(resource)
             .prepare_for_create(self, namespace, &user, &mut object)
-            .await;
+            .await?;
         crate::authz::node::restrict_create(&user, resource, given_name.as_deref())?;
         // What admission adds to this write (the store's own wait aside).
         let mut admitting = Duration::ZERO;

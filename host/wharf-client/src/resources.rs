@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::{
-    apps, authentication, authorization, certificates, coordination, core, discovery, networking,
-    rbac,
+    apps, authentication, authorization, autoscaling, batch, certificates, coordination, core,
+    discovery, networking, policy, rbac, scheduling, storage,
 };
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use serde::Serialize;
@@ -318,6 +318,55 @@ impl Registry {
                 short_names: &["ing"],
                 ..status()
             }),
+            typed::<core::v1::PersistentVolume>(Extras {
+                short_names: &["pv"],
+                ..status()
+            }),
+            typed::<core::v1::PersistentVolumeClaim>(Extras {
+                short_names: &["pvc"],
+                ..status()
+            }),
+            typed::<core::v1::ReplicationController>(Extras {
+                short_names: &["rc"],
+                categories: ALL,
+                scale: true,
+                ..status()
+            }),
+            typed::<core::v1::PodTemplate>(Extras::default()),
+            typed::<apps::v1::ControllerRevision>(Extras::default()),
+            typed::<batch::v1::Job>(Extras {
+                categories: ALL,
+                ..status()
+            }),
+            typed::<batch::v1::CronJob>(Extras {
+                short_names: &["cj"],
+                categories: ALL,
+                ..status()
+            }),
+            typed::<autoscaling::v2::HorizontalPodAutoscaler>(Extras {
+                short_names: &["hpa"],
+                categories: ALL,
+                ..status()
+            }),
+            typed::<policy::v1::PodDisruptionBudget>(Extras {
+                short_names: &["pdb"],
+                ..status()
+            }),
+            typed::<storage::v1::StorageClass>(Extras {
+                short_names: &["sc"],
+                ..Default::default()
+            }),
+            typed::<storage::v1::CSIDriver>(Extras::default()),
+            typed::<storage::v1::VolumeAttachment>(status()),
+            typed::<scheduling::v1::PriorityClass>(Extras {
+                short_names: &["pc"],
+                ..Default::default()
+            }),
+            typed::<networking::v1::NetworkPolicy>(Extras {
+                short_names: &["netpol"],
+                ..Default::default()
+            }),
+            typed::<networking::v1::IngressClass>(Extras::default()),
             typed::<discovery::v1::EndpointSlice>(Extras::default()),
             typed::<coordination::v1::Lease>(Extras::default()),
             typed::<rbac::v1::Role>(Extras::default()),

@@ -19,8 +19,9 @@ impl Strategy for CertificateSigningRequest {
         _namespace: Option<&str>,
         user: &UserInfo,
         object: &mut Value,
-    ) {
+    ) -> crate::error::ApiResult<()> {
         crate::certificates::set_requestor(object, user);
+        Ok(())
     }
 
     /// A request's spec is what was asked, by whom: it never changes.

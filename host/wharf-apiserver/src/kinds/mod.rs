@@ -16,19 +16,32 @@
 
 mod certificate_signing_request;
 mod config_map;
+mod controller_revision;
+mod cron_job;
+mod csi_driver;
 mod daemon_set;
 mod deployment;
 mod endpoint_slice;
 mod endpoints;
 mod event;
+mod horizontal_pod_autoscaler;
 mod ingress;
+mod ingress_class;
+mod job;
 mod lease;
 mod limit_range;
 mod namespace;
+mod network_policy;
 mod node;
+mod persistent_volume;
+mod persistent_volume_claim;
 mod plugin;
 mod pod;
+mod pod_disruption_budget;
+mod pod_template;
+pub mod priority_class;
 mod replica_set;
+mod replication_controller;
 mod resource_quota;
 mod role;
 mod role_binding;
@@ -36,12 +49,14 @@ mod secret;
 mod service;
 mod service_account;
 mod stateful_set;
+mod storage_class;
+mod volume_attachment;
 
 use serde_json::{Value, json};
 
 use crate::Objects;
 use crate::admission::UserInfo;
-use crate::error::Cause;
+use crate::error::{ApiResult, Cause};
 use crate::resources::ResourceDef;
 use crate::table::{age, text};
 
@@ -72,7 +87,8 @@ pub trait Strategy: Sync {
         _namespace: Option<&str>,
         _user: &UserInfo,
         _object: &mut Value,
-    ) {
+    ) -> ApiResult<()> {
+        Ok(())
     }
 
     /// On an update of the main resource (not its status): what the
@@ -137,6 +153,21 @@ pub fn strategy(resource: &ResourceDef) -> &'static dyn Strategy {
         "LimitRange" => &limit_range::LimitRange,
         "ResourceQuota" => &resource_quota::ResourceQuota,
         "Plugin" => &plugin::Plugin,
+        "PersistentVolume" => &persistent_volume::PersistentVolume,
+        "PersistentVolumeClaim" => &persistent_volume_claim::PersistentVolumeClaim,
+        "ReplicationController" => &replication_controller::ReplicationController,
+        "PodTemplate" => &pod_template::PodTemplate,
+        "ControllerRevision" => &controller_revision::ControllerRevision,
+        "Job" => &job::Job,
+        "CronJob" => &cron_job::CronJob,
+        "HorizontalPodAutoscaler" => &horizontal_pod_autoscaler::HorizontalPodAutoscaler,
+        "PodDisruptionBudget" => &pod_disruption_budget::PodDisruptionBudget,
+        "StorageClass" => &storage_class::StorageClass,
+        "CSIDriver" => &csi_driver::CSIDriver,
+        "VolumeAttachment" => &volume_attachment::VolumeAttachment,
+        "PriorityClass" => &priority_class::PriorityClass,
+        "NetworkPolicy" => &network_policy::NetworkPolicy,
+        "IngressClass" => &ingress_class::IngressClass,
         _ => &Generic,
     }
 }

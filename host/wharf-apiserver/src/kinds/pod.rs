@@ -13,17 +13,18 @@ pub struct Pod;
 
 #[async_trait::async_trait]
 impl Strategy for Pod {
-    /// kube's ServiceAccount admission.
+    /// kube's ServiceAccount and Priority admission.
     async fn prepare_for_create(
         &self,
         objects: &Objects,
         namespace: Option<&str>,
         _user: &UserInfo,
         object: &mut Value,
-    ) {
+    ) -> crate::error::ApiResult<()> {
         if let Some(namespace) = namespace {
             crate::serviceaccounts::admit_pod(objects, namespace, object).await;
         }
+        super::priority_class::admit_pod(objects, object).await
     }
 
     fn default(&self, object: &mut Value) {

@@ -1,0 +1,118 @@
+//! The strategy of `ReplicationController`.
+
+use serde_json::{Value, json};
+
+use super::{AGE, Column, NAME, Strategy, name_and_age};
+use crate::error::Cause;
+use crate::table::{int, joined, or_none};
+use crate::validation::{default_template, ensure_object, set_default, validate_pod_spec};
+
+pub struct ReplicationController;
+
+#[async_trait::async_trait]
+impl Strategy for ReplicationController {
+    /// kube's defaults: one replica, and a selector (and labels) from the
+    /// template's labels.
+    fn default(&self, object: &mut Value) {
+        let template_labels = object
+            .pointer("/spec/template/metadata/labels")
+            .cloned()
+            .filter(|l| l.as_object().is_some_and(|m| !m.is_empty()));
+        if let Some(labels) = template_labels {
+            let spec = ensure_object(object, "spec");
+            if spec["selector"].as_object().is_none_or(|s| s.is_empty()) {
+                spec["selector"] = labels.clone();
+            }
+            let metadata = ensure_object(object, "metadata");
+            if metadata["labels"].as_object().is_none_or(|l| l.is_empty()) {
+                metadata["labels"] = labels;
+            }
+        }
+        let spec = ensure_object(object, "spec");
+        set_default(spec, "replicas", json!(1));
+        default_template(spec);
+    }
+
+    fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
+        let selector = object.pointer("/spec/selector").and_then(Value::as_object);
+        match selector {
+            None => causes.push(Cause::required("spec.selector")),
+            Some(selector) if selector.is_empty() => causes.push(Cause::required("spec.selector")),
+            Some(selector) => {
+                let labels = object
+                    .pointer("/spec/template/metadata/labels")
+                    .and_then(Value::as_object);
+                if !selector
+                    .iter()
+                    .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+                {
+                    causes.push(Cause::invalid(
+                        "spec.template.metadata.labels",
+                        format!(
+                            "Invalid value: {}: `selector` does not match template `labels`",
+                            Value::Object(labels.cloned().unwrap_or_default())
+                        ),
+                    ));
+                }
+            }
+        }
+        validate_pod_spec(
+            object.pointer("/spec/template/spec"),
+            "spec.template.spec",
+            causes,
+        );
+    }
+
+    fn columns(&self) -> &'static [Column] {
+        &[
+            NAME,
+            ("Desired", "integer", 0, "Number of desired pods."),
+            ("Current", "integer", 0, "Number of actual replicas."),
+            (
+                "Ready",
+                "integer",
+                0,
+                "The number of ready replicas for this replication controller.",
+            ),
+            AGE,
+            (
+                "Containers",
+                "string",
+                1,
+                "Names of each container in the template.",
+            ),
+            (
+                "Images",
+                "string",
+                1,
+                "Images referenced by each container in the template.",
+            ),
+            ("Selector", "string", 1, "Label selector for pods."),
+        ]
+    }
+
+    fn cells(&self, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<Value> {
+        let (name, created) = name_and_age(object, now);
+        let at = |path: &str| object.pointer(path);
+        let containers = at("/spec/template/spec/containers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let selector: Vec<String> = at("/spec/selector")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        vec![
+            name,
+            json!(int(at("/spec/replicas"))),
+            json!(int(at("/status/replicas"))),
+            json!(int(at("/status/readyReplicas"))),
+            created,
+            json!(joined(containers.iter(), "name")),
+            json!(joined(containers.iter(), "image")),
+            json!(or_none(selector.join(","))),
+        ]
+    }
+}
