@@ -542,3 +542,38 @@ def test_the_other_built_in_kinds_are_served_with_kubes_columns(cluster):
     for kind, (manifest, _) in OTHER_KINDS.items():
         name = manifest.split("metadata: {name: ")[1].split(",")[0].split("}")[0]
         cluster.kubectl("delete", kind, name, "--wait=false")
+
+
+def test_responses_are_shaped_as_kube_writes_them(cluster):
+    # A new pod's status is Pending with its QoS class; a Service's is empty.
+    status, pod = request(cluster, "POST", "/api/v1/namespaces/default/pods", {
+        "metadata": {"name": "shaped"},
+        "spec": {"containers": [{"name": "c", "image": "busybox",
+                                 "resources": {"limits": {"cpu": "100m", "memory": "64Mi"}}}]},
+        "status": {"phase": "Running"}})
+    assert status == 201 and pod["status"] == {"phase": "Pending", "qosClass": "Guaranteed"}, pod
+    status, service = request(cluster, "POST", "/api/v1/namespaces/default/services", {
+        "metadata": {"name": "shaped"}, "spec": {"ports": [{"port": 80}]}})
+    assert status == 201 and service["status"] == {"loadBalancer": {}}, service
+    # Errors name the resource with its group in the message, without it in details.
+    status, missing = request(cluster, "GET", "/apis/apps/v1/namespaces/default/deployments/missing")
+    assert status == 404 and missing["message"] == 'deployments.apps "missing" not found', missing
+    assert missing["details"] == {"name": "missing", "group": "apps", "kind": "deployments"}, missing
+    status, invalid = request(cluster, "POST", "/apis/apps/v1/namespaces/default/deployments", {
+        "metadata": {"name": "bad"}, "spec": {"selector": {"matchLabels": {"a": "b"}},
+                                             "template": {"metadata": {"labels": {"a": "c"}},
+                                                          "spec": {"containers": [{"name": "c", "image": "i"}]}}}})
+    assert status == 422 and invalid["message"].startswith('Deployment.apps "bad" is invalid'), invalid
+    assert invalid["details"]["kind"] == "Deployment" and invalid["details"]["group"] == "apps", invalid
+    got = cluster.kubectl("get", "deploy", "missing", check=False)
+    assert 'deployments.apps "missing" not found' in got.stderr, got.stderr
+    # Every body ends with a newline, as kube's encoder writes it.
+    for path in ("/api/v1/namespaces/default/pods/shaped", "/api/v1/namespaces/default/pods/absent"):
+        req = urllib.request.Request(cluster.url + path)
+        try:
+            with urllib.request.urlopen(req, timeout=30, context=cluster.ssl_context()) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+        assert raw.endswith(b"}\n"), raw[-20:]
+    cluster.kubectl("delete", "pod,service", "shaped", "--wait=false")

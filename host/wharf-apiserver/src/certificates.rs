@@ -104,7 +104,7 @@ pub(crate) async fn approve(
     if !causes.is_empty() {
         return Err(ApiError::Invalid {
             group: resource.group.to_string(),
-            kind: resource.kind.to_string(),
+            kind: resource.group_kind(),
             name: name.to_string(),
             causes,
         });
@@ -118,7 +118,7 @@ pub(crate) async fn approve(
                 if has_condition(current, kind) && !has(kind) {
                     return Err(ApiError::Invalid {
                         group: resource.group.to_string(),
-                        kind: resource.kind.to_string(),
+                        kind: resource.group_kind(),
                         name: name.to_string(),
                         causes: vec![wharf_client::Cause::invalid(
                             "status.conditions",

@@ -133,7 +133,9 @@ pub(crate) fn json_response(
     body: &Value,
     warnings: &[String],
 ) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    // Ending in a newline, as kube's encoder writes every body.
+    let mut bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes.push(b'\n');
     let mut response = (status, bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(

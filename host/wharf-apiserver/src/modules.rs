@@ -147,7 +147,7 @@ pub async fn get(store: &dyn Store, digest: &str) -> ApiResult<Vec<u8>> {
     let prefix = format!("/wharf/modules/{hex}/");
     let not_found = || ApiError::NotFound {
         group: "wharf.dev".into(),
-        kind: "modules".into(),
+        kind: "modules.wharf.dev".into(),
         name: format!("sha256:{hex}"),
     };
     let meta = store

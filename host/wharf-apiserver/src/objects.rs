@@ -310,7 +310,7 @@ fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
 fn not_found(resource: &ResourceDef, name: &str) -> ApiError {
     ApiError::NotFound {
         group: resource.group.into(),
-        kind: resource.plural.into(),
+        kind: resource.group_resource(),
         name: name.into(),
     }
 }
@@ -585,7 +585,7 @@ impl Objects {
     fn invalid(resource: &ResourceDef, name: &str, causes: Vec<Cause>) -> ApiError {
         ApiError::Invalid {
             group: resource.group.into(),
-            kind: resource.kind.into(),
+            kind: resource.group_kind(),
             name: name.into(),
             causes,
         }
@@ -1515,6 +1515,7 @@ fn merge_server_fields(
             if next["status"].is_null() {
                 next.as_object_mut().expect("object").remove("status");
             }
+            crate::kinds::strategy(resource).prepare_for_status_update(current, &mut next);
             next
         }
         Part::Whole => requested,

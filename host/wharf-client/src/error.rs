@@ -240,6 +240,13 @@ impl ApiError {
             _ => None,
         };
         if let Some(mut details) = details {
+            // The message names the kind or resource with its group
+            // (`deployments.apps`); the details name it without
+            // (`deployments`, `Deployment`), as kube's errors do.
+            if let Some(kind) = details.get("kind").and_then(Value::as_str) {
+                let bare = kind.split('.').next().unwrap_or_default().to_string();
+                details["kind"] = json!(bare);
+            }
             if details.get("group").is_some_and(|g| g == "") {
                 details.as_object_mut().expect("object").remove("group");
             }
@@ -281,7 +288,9 @@ impl axum::response::IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        let body = serde_json::to_vec(&self.status()).unwrap_or_default();
+        // Ending in a newline, as kube's encoder writes every body.
+        let mut body = serde_json::to_vec(&self.status()).unwrap_or_default();
+        body.push(b'\n');
         let mut response = (self.code(), body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -301,3 +310,32 @@ impl axum::response::IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_names_the_resource_with_its_group_in_the_message_and_without_in_details() {
+        let missing = ApiError::NotFound {
+            group: "apps".into(),
+            kind: "deployments.apps".into(),
+            name: "web".into(),
+        };
+        let status = missing.status();
+        assert_eq!(status["message"], "deployments.apps \"web\" not found");
+        assert_eq!(
+            status["details"],
+            json!({"name": "web", "group": "apps", "kind": "deployments"})
+        );
+        let invalid = ApiError::Invalid {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            name: "c".into(),
+            causes: vec![Cause::required("data")],
+        };
+        let status = invalid.status();
+        assert_eq!(status["details"]["kind"], "ConfigMap");
+        assert!(status["details"].get("group").is_none());
+    }
+}

@@ -60,6 +60,15 @@ impl ResourceDef {
         }
     }
 
+    /// The group/kind as validation errors name it, e.g. `Deployment.apps`.
+    pub fn group_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+
     /// The store prefix of every object of this kind (ending in `/`).
     pub fn key_prefix(&self) -> String {
         let group = if self.group.is_empty() {

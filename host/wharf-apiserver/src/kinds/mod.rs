@@ -95,6 +95,10 @@ pub trait Strategy: Sync {
     /// client may not change is put back from `current`.
     fn prepare_for_update(&self, _current: &Value, _next: &mut Value) {}
 
+    /// On an update of the status: what the status may not change is put
+    /// back from `current`.
+    fn prepare_for_status_update(&self, _current: &Value, _next: &mut Value) {}
+
     /// Sets the defaults Kubernetes sets on every decode (create and
     /// update), for the kinds whose controllers and printers rely on them.
     fn default(&self, _object: &mut Value) {}

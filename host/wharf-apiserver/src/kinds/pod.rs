@@ -13,6 +13,13 @@ pub struct Pod;
 
 #[async_trait::async_trait]
 impl Strategy for Pod {
+    /// A pod's QoS class never changes (kube).
+    fn prepare_for_status_update(&self, current: &Value, next: &mut Value) {
+        if let Some(qos) = current.pointer("/status/qosClass") {
+            next["status"]["qosClass"] = qos.clone();
+        }
+    }
+
     /// kube's ServiceAccount and Priority admission.
     async fn prepare_for_create(
         &self,
@@ -21,6 +28,9 @@ impl Strategy for Pod {
         _user: &UserInfo,
         object: &mut Value,
     ) -> crate::error::ApiResult<()> {
+        // kube's Pod strategy: a new pod's status is Pending and its QoS
+        // class, whatever the body says.
+        object["status"] = json!({"phase": "Pending", "qosClass": qos_class(object)});
         if let Some(namespace) = namespace {
             crate::serviceaccounts::admit_pod(objects, namespace, object).await;
         }
@@ -193,4 +203,66 @@ fn pod_cells(pod: &Value, name: Value, created: Value) -> Vec<Value> {
         json!(nominated),
         json!(gates),
     ]
+}
+
+/// kube's QoS class of a pod: `Guaranteed` when every container limits
+/// CPU and memory and requests what it limits, `BestEffort` when none
+/// requests or limits either, `Burstable` otherwise.
+pub fn qos_class(pod: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|key| pod["spec"][*key].as_array())
+        .flatten()
+        .collect();
+    let named = |resources: &Value, kind: &str, name: &str| {
+        resources[kind][name]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| resources[kind][name].as_i64().map(|n| n.to_string()))
+            .filter(|q| !q.is_empty() && q != "0")
+    };
+    let mut any = false;
+    let mut guaranteed = !containers.is_empty();
+    for container in containers {
+        let resources = &container["resources"];
+        for name in ["cpu", "memory"] {
+            let limit = named(resources, "limits", name);
+            // A request defaults to the limit.
+            let request = named(resources, "requests", name).or_else(|| limit.clone());
+            any |= limit.is_some() || request.is_some();
+            if limit.is_none() || request != limit {
+                guaranteed = false;
+            }
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        (true, false) => "Burstable",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qos_classes_follow_kubes_rules() {
+        let pod = |resources: Value| json!({"spec": {"containers": [{"name": "c", "resources": resources}]}});
+        assert_eq!(qos_class(&pod(json!({}))), "BestEffort");
+        assert_eq!(
+            qos_class(&pod(json!({"limits": {"cpu": "1", "memory": "1Gi"}}))),
+            "Guaranteed"
+        );
+        assert_eq!(
+            qos_class(&pod(
+                json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m"}})
+            )),
+            "Burstable"
+        );
+        assert_eq!(
+            qos_class(&pod(json!({"requests": {"memory": "1Gi"}}))),
+            "Burstable"
+        );
+    }
 }

@@ -10,6 +10,19 @@ pub struct Service;
 
 #[async_trait::async_trait]
 impl Strategy for Service {
+    /// kube's Service strategy: a new Service's status is empty (a load
+    /// balancer's address comes later, through the status).
+    async fn prepare_for_create(
+        &self,
+        _objects: &crate::Objects,
+        _namespace: Option<&str>,
+        _user: &crate::admission::UserInfo,
+        object: &mut Value,
+    ) -> crate::error::ApiResult<()> {
+        object["status"] = json!({"loadBalancer": {}});
+        Ok(())
+    }
+
     fn default(&self, object: &mut Value) {
         let spec = ensure_object(object, "spec");
         set_default(spec, "type", json!("ClusterIP"));
