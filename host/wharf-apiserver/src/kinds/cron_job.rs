@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{AGE, Column, NAME, Strategy, name_and_age};
+use super::{AGE, CONTAINERS, Column, IMAGES, NAME, SELECTOR, Strategy, name_and_age};
 use crate::error::Cause;
 use crate::table::{age, joined, or_none, selector_text, text};
 use crate::validation::{ensure_object, set_default, validate_pod_spec};
@@ -73,19 +73,9 @@ impl Strategy for CronJob {
                 "Information when was the last time the job was successfully scheduled.",
             ),
             AGE,
-            (
-                "Containers",
-                "string",
-                1,
-                "Names of each container in the template.",
-            ),
-            (
-                "Images",
-                "string",
-                1,
-                "Images referenced by each container in the template.",
-            ),
-            ("Selector", "string", 1, "Label selector for pods."),
+            CONTAINERS,
+            IMAGES,
+            SELECTOR,
         ]
     }
 

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{AGE, Column, NAME, Strategy, name_and_age};
+use super::{AGE, CONTAINERS, Column, IMAGES, NAME, Strategy, name_and_age};
 use crate::error::Cause;
 use crate::table::{int, selector_text, template_containers};
 use crate::validation::{default_template, ensure_object, set_default, validate_workload};
@@ -68,18 +68,8 @@ impl Strategy for DaemonSet {
                 "NodeSelector is a selector which must be true for the pod to fit on a node.",
             ),
             AGE,
-            (
-                "Containers",
-                "string",
-                1,
-                "Names of each container in the template.",
-            ),
-            (
-                "Images",
-                "string",
-                1,
-                "Images referenced by each container in the template.",
-            ),
+            CONTAINERS,
+            IMAGES,
             (
                 "Selector",
                 "string",

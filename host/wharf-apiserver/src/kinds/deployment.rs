@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{AGE, Column, NAME, Strategy, name_and_age};
+use super::{AGE, CONTAINERS, Column, IMAGES, NAME, SELECTOR, Strategy, name_and_age};
 use crate::error::Cause;
 use crate::table::{int, selector_text, template_containers};
 use crate::validation::{default_template, ensure_object, set_default, validate_workload};
@@ -47,19 +47,9 @@ impl Strategy for Deployment {
                 "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
             ),
             AGE,
-            (
-                "Containers",
-                "string",
-                1,
-                "Names of each container in the template.",
-            ),
-            (
-                "Images",
-                "string",
-                1,
-                "Images referenced by each container in the template.",
-            ),
-            ("Selector", "string", 1, "Label selector for pods."),
+            CONTAINERS,
+            IMAGES,
+            SELECTOR,
         ]
     }
 

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{AGE, Column, NAME, Strategy, name_and_age};
+use super::{AGE, CONTAINERS, Column, IMAGES, NAME, SELECTOR, Strategy, name_and_age};
 use crate::Objects;
 use crate::admission::UserInfo;
 use crate::error::Cause;
@@ -126,19 +126,9 @@ impl Strategy for Job {
                 "Time required to complete the job.",
             ),
             AGE,
-            (
-                "Containers",
-                "string",
-                1,
-                "Names of each container in the template.",
-            ),
-            (
-                "Images",
-                "string",
-                1,
-                "Images referenced by each container in the template.",
-            ),
-            ("Selector", "string", 1, "Label selector for pods."),
+            CONTAINERS,
+            IMAGES,
+            SELECTOR,
         ]
     }
 

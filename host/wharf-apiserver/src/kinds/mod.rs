@@ -76,6 +76,21 @@ pub const AGE: Column = (
     "CreationTimestamp is a timestamp representing the server time when this object was created.",
 );
 
+/// The wide columns of every kind with a pod template.
+pub const CONTAINERS: Column = (
+    "Containers",
+    "string",
+    1,
+    "Names of each container in the template.",
+);
+pub const IMAGES: Column = (
+    "Images",
+    "string",
+    1,
+    "Images referenced by each container in the template.",
+);
+pub const SELECTOR: Column = ("Selector", "string", 1, "Label selector for pods.");
+
 /// What is particular to one kind.
 #[async_trait::async_trait]
 pub trait Strategy: Sync {

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{AGE, Column, NAME, Strategy, name_and_age};
+use super::{AGE, CONTAINERS, Column, IMAGES, NAME, Strategy, name_and_age};
 use crate::error::Cause;
 use crate::table::{int, selector_text, template_containers};
 use crate::validation::{default_template, ensure_object, set_default, validate_workload};
@@ -43,18 +43,8 @@ impl Strategy for ReplicaSet {
                 "The number of ready replicas for this replica set.",
             ),
             AGE,
-            (
-                "Containers",
-                "string",
-                1,
-                "Names of each container in the template.",
-            ),
-            (
-                "Images",
-                "string",
-                1,
-                "Images referenced by each container in the template.",
-            ),
+            CONTAINERS,
+            IMAGES,
             (
                 "Selector",
                 "string",

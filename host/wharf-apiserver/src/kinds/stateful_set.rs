@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{AGE, Column, NAME, Strategy, name_and_age};
+use super::{AGE, CONTAINERS, Column, IMAGES, NAME, Strategy, name_and_age};
 use crate::error::Cause;
 use crate::table::{int, template_containers};
 use crate::validation::{default_template, ensure_object, set_default, validate_workload};
@@ -37,18 +37,8 @@ impl Strategy for StatefulSet {
             NAME,
             ("Ready", "string", 0, "Number of the pod with ready state"),
             AGE,
-            (
-                "Containers",
-                "string",
-                1,
-                "Names of each container in the template.",
-            ),
-            (
-                "Images",
-                "string",
-                1,
-                "Images referenced by each container in the template.",
-            ),
+            CONTAINERS,
+            IMAGES,
         ]
     }
 
