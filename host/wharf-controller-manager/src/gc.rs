@@ -312,6 +312,28 @@ impl Collector {
         if node.owners.is_empty() || node.deleting.is_some() {
             return;
         }
+        // Each kind has a watch of its own, so the graph may not yet know
+        // the dependent's latest owners (an `orphan` finalizer has just
+        // removed the reference whose owner is now gone): judge it as the
+        // API server has it now, as kube's collector does.
+        let resource = self.resources[node.resource].clone();
+        match self
+            .client
+            .get(&resource, node.namespace.as_deref(), &node.name)
+            .await
+        {
+            Ok(fresh) if fresh.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid) => {
+                self.graph.upsert(node.resource, &fresh);
+            }
+            // Gone, replaced by another of its name, or unsure: not ours.
+            _ => return,
+        }
+        let Some(node) = self.graph.nodes.get(uid).cloned() else {
+            return;
+        };
+        if node.owners.is_empty() || node.deleting.is_some() {
+            return;
+        }
         let mut foreground = false;
         for owner in &node.owners {
             match self.owner_state(&node, owner).await {
