@@ -18,7 +18,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde_json::Value;
 
 use crate::ApiState;
@@ -179,25 +178,12 @@ pub struct KubeletClient {
 
 impl KubeletClient {
     pub fn new(ca_pem: &str, client: &wharf_pki::Issued) -> Result<Self, String> {
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-            roots
-                .add(cert.map_err(|e| format!("the cluster CA: {e}"))?)
-                .map_err(|e| format!("the cluster CA: {e}"))?;
-        }
-        let chain = CertificateDer::pem_slice_iter(client.cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("the kubelet client certificate: {e}"))?;
-        let key = PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes())
-            .map_err(|e| format!("the kubelet client key: {e}"))?;
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| format!("the kubelet client certificate: {e}"))?;
+        let tls = wharf_client::transport::tls_config(&wharf_client::ClusterAccess {
+            ca_pem: Some(ca_pem.as_bytes().to_vec()),
+            client_cert_pem: Some(client.cert_pem.as_bytes().to_vec()),
+            client_key_pem: Some(client.key_pem.as_bytes().to_vec()),
+            ..wharf_client::ClusterAccess::default()
+        })?;
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(10)));
         connector.enforce_http(false);

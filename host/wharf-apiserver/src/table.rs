@@ -154,16 +154,17 @@ pub fn human_duration(seconds: i64) -> String {
     }
 }
 
-pub(crate) fn template_containers(object: &Value) -> (String, String) {
-    let containers = object
-        .pointer("/spec/template/spec/containers")
+/// The CONTAINERS and IMAGES cells of a pod spec (a template's).
+pub(crate) fn containers_cells(pod_spec: Option<&Value>) -> [Value; 2] {
+    let containers = pod_spec
+        .and_then(|spec| spec.get("containers"))
         .and_then(Value::as_array)
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default();
-    (
-        joined(containers.iter(), "name"),
-        joined(containers.iter(), "image"),
-    )
+    [
+        json!(joined(containers.iter(), "name")),
+        json!(joined(containers.iter(), "image")),
+    ]
 }
 
 #[cfg(test)]

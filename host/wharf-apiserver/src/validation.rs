@@ -250,21 +250,7 @@ pub(crate) fn validate_workload(object: &Value, causes: &mut Vec<Cause>) {
     if match_labels.is_none_or(|m| m.is_empty()) && expressions.is_none_or(|e| e.is_empty()) {
         causes.push(Cause::required("spec.selector"));
     } else if let Some(match_labels) = match_labels {
-        let template_labels = object
-            .pointer("/spec/template/metadata/labels")
-            .and_then(Value::as_object);
-        let matches = match_labels
-            .iter()
-            .all(|(k, v)| template_labels.and_then(|t| t.get(k)) == Some(v));
-        if !matches {
-            causes.push(Cause::invalid(
-                "spec.template.metadata.labels",
-                format!(
-                    "Invalid value: {}: `selector` does not match template `labels`",
-                    Value::Object(template_labels.cloned().unwrap_or_default())
-                ),
-            ));
-        }
+        validate_template_labels(match_labels, object, causes);
     }
     if let Some(replicas) = object.pointer("/spec/replicas").and_then(Value::as_i64)
         && replicas < 0
@@ -279,6 +265,29 @@ pub(crate) fn validate_workload(object: &Value, causes: &mut Vec<Cause>) {
         "spec.template.spec",
         causes,
     );
+}
+
+/// A workload's template must carry the labels its selector matches.
+pub(crate) fn validate_template_labels(
+    match_labels: &Map<String, Value>,
+    object: &Value,
+    causes: &mut Vec<Cause>,
+) {
+    let template_labels = object
+        .pointer("/spec/template/metadata/labels")
+        .and_then(Value::as_object);
+    let matches = match_labels
+        .iter()
+        .all(|(k, v)| template_labels.and_then(|t| t.get(k)) == Some(v));
+    if !matches {
+        causes.push(Cause::invalid(
+            "spec.template.metadata.labels",
+            format!(
+                "Invalid value: {}: `selector` does not match template `labels`",
+                Value::Object(template_labels.cloned().unwrap_or_default())
+            ),
+        ));
+    }
 }
 
 pub(crate) fn validate_pod_spec(spec: Option<&Value>, path: &str, causes: &mut Vec<Cause>) {

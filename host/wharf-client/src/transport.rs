@@ -200,8 +200,9 @@ impl Transport {
 }
 
 /// Trusts only the access's CA (a server without one is refused: there
-/// are no system roots here), and presents its client certificate.
-fn tls_config(access: &ClusterAccess) -> Result<rustls::ClientConfig, String> {
+/// are no system roots here), and presents its client certificate: every
+/// TLS client of Wharf's (the API server's, to node agents, too).
+pub fn tls_config(access: &ClusterAccess) -> Result<rustls::ClientConfig, String> {
     // ring, not aws-lc-rs: one crypto library for the whole build (the
     // store's encryption uses ring), and no C toolchain for aws-lc. rustls
     // deprecates ring's provider for lacking post-quantum key exchange

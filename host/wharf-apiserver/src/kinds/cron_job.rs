@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{AGE, CONTAINERS, Column, IMAGES, NAME, SELECTOR, Strategy, name_and_age};
 use crate::error::Cause;
-use crate::table::{age, joined, or_none, selector_text, text};
+use crate::table::{age, containers_cells, or_none, selector_text, text};
 use crate::validation::{ensure_object, set_default, validate_pod_spec};
 
 pub struct CronJob;
@@ -82,10 +82,7 @@ impl Strategy for CronJob {
     fn cells(&self, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<Value> {
         let (name, created) = name_and_age(object, now);
         let at = |path: &str| object.pointer(path);
-        let containers = at("/spec/jobTemplate/spec/template/spec/containers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let [containers, images] = containers_cells(at("/spec/jobTemplate/spec/template/spec"));
         let suspend = match at("/spec/suspend").and_then(Value::as_bool) {
             Some(true) => "True",
             Some(false) => "False",
@@ -108,8 +105,8 @@ impl Strategy for CronJob {
             ),
             json!(last),
             created,
-            json!(joined(containers.iter(), "name")),
-            json!(joined(containers.iter(), "image")),
+            containers,
+            images,
             json!(selector_text(at("/spec/jobTemplate/spec/selector"))),
         ]
     }

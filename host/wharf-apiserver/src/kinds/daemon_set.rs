@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{AGE, CONTAINERS, Column, IMAGES, NAME, Strategy, name_and_age};
 use crate::error::Cause;
-use crate::table::{int, selector_text, template_containers};
+use crate::table::{containers_cells, int, selector_text};
 use crate::validation::{default_template, ensure_object, set_default, validate_workload};
 
 pub struct DaemonSet;
@@ -82,7 +82,7 @@ impl Strategy for DaemonSet {
     fn cells(&self, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<Value> {
         let (name, created) = name_and_age(object, now);
         let at = |path: &str| object.pointer(path);
-        let (containers, images) = template_containers(object);
+        let [containers, images] = containers_cells(at("/spec/template/spec"));
         vec![
             name,
             json!(int(at("/status/desiredNumberScheduled"))),
@@ -92,8 +92,8 @@ impl Strategy for DaemonSet {
             json!(int(at("/status/numberAvailable"))),
             json!(selector_text(at("/spec/template/spec/nodeSelector"))),
             created,
-            json!(containers),
-            json!(images),
+            containers,
+            images,
             json!(selector_text(at("/spec/selector"))),
         ]
     }

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{AGE, CONTAINERS, Column, IMAGES, NAME, SELECTOR, Strategy, name_and_age};
 use crate::error::Cause;
-use crate::table::{int, selector_text, template_containers};
+use crate::table::{containers_cells, int, selector_text};
 use crate::validation::{default_template, ensure_object, set_default, validate_workload};
 
 pub struct Deployment;
@@ -56,7 +56,7 @@ impl Strategy for Deployment {
     fn cells(&self, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<Value> {
         let (name, created) = name_and_age(object, now);
         let at = |path: &str| object.pointer(path);
-        let (containers, images) = template_containers(object);
+        let [containers, images] = containers_cells(at("/spec/template/spec"));
         vec![
             name,
             json!(format!(
@@ -67,8 +67,8 @@ impl Strategy for Deployment {
             json!(int(at("/status/updatedReplicas"))),
             json!(int(at("/status/availableReplicas"))),
             created,
-            json!(containers),
-            json!(images),
+            containers,
+            images,
             json!(selector_text(at("/spec/selector"))),
         ]
     }

@@ -6,7 +6,7 @@ use super::{AGE, CONTAINERS, Column, IMAGES, NAME, SELECTOR, Strategy, name_and_
 use crate::Objects;
 use crate::admission::UserInfo;
 use crate::error::Cause;
-use crate::table::{human_duration, int, selector_text, template_containers};
+use crate::table::{containers_cells, human_duration, int, selector_text};
 use crate::validation::{default_template, ensure_object, set_default, validate_pod_spec};
 
 pub struct Job;
@@ -157,15 +157,15 @@ impl Strategy for Job {
             (Some(start), None) => human_duration(now.as_second() - start),
             _ => String::new(),
         };
-        let (containers, images) = template_containers(object);
+        let [containers, images] = containers_cells(at("/spec/template/spec"));
         vec![
             name,
             json!(job_status(object)),
             json!(completions),
             json!(duration),
             created,
-            json!(containers),
-            json!(images),
+            containers,
+            images,
             json!(selector_text(at("/spec/selector"))),
         ]
     }

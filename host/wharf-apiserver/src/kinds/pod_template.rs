@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{Column, Strategy, name_and_age};
 use crate::error::Cause;
-use crate::table::{joined, or_none};
+use crate::table::{containers_cells, selector_text};
 use crate::validation::{default_pod_spec, validate_pod_spec};
 
 pub struct PodTemplate;
@@ -52,23 +52,12 @@ impl Strategy for PodTemplate {
 
     fn cells(&self, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<Value> {
         let (name, _) = name_and_age(object, now);
-        let containers = object
-            .pointer("/template/spec/containers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let labels: Vec<String> = object
-            .pointer("/template/metadata/labels")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-            .collect();
+        let [containers, images] = containers_cells(object.pointer("/template/spec"));
         vec![
             name,
-            json!(joined(containers.iter(), "name")),
-            json!(joined(containers.iter(), "image")),
-            json!(or_none(labels.join(","))),
+            containers,
+            images,
+            json!(selector_text(object.pointer("/template/metadata/labels"))),
         ]
     }
 }

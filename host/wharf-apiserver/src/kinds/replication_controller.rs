@@ -4,8 +4,10 @@ use serde_json::{Value, json};
 
 use super::{AGE, CONTAINERS, Column, IMAGES, NAME, SELECTOR, Strategy, name_and_age};
 use crate::error::Cause;
-use crate::table::{int, joined, or_none};
-use crate::validation::{default_template, ensure_object, set_default, validate_pod_spec};
+use crate::table::{containers_cells, int, selector_text};
+use crate::validation::{
+    default_template, ensure_object, set_default, validate_pod_spec, validate_template_labels,
+};
 
 pub struct ReplicationController;
 
@@ -34,27 +36,12 @@ impl Strategy for ReplicationController {
     }
 
     fn validate(&self, object: &Value, causes: &mut Vec<Cause>) {
-        let selector = object.pointer("/spec/selector").and_then(Value::as_object);
-        match selector {
-            None => causes.push(Cause::required("spec.selector")),
-            Some(selector) if selector.is_empty() => causes.push(Cause::required("spec.selector")),
-            Some(selector) => {
-                let labels = object
-                    .pointer("/spec/template/metadata/labels")
-                    .and_then(Value::as_object);
-                if !selector
-                    .iter()
-                    .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-                {
-                    causes.push(Cause::invalid(
-                        "spec.template.metadata.labels",
-                        format!(
-                            "Invalid value: {}: `selector` does not match template `labels`",
-                            Value::Object(labels.cloned().unwrap_or_default())
-                        ),
-                    ));
-                }
+        // An RC's selector is a plain label map, not a LabelSelector.
+        match object.pointer("/spec/selector").and_then(Value::as_object) {
+            Some(selector) if !selector.is_empty() => {
+                validate_template_labels(selector, object, causes);
             }
+            _ => causes.push(Cause::required("spec.selector")),
         }
         validate_pod_spec(
             object.pointer("/spec/template/spec"),
@@ -84,25 +71,16 @@ impl Strategy for ReplicationController {
     fn cells(&self, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<Value> {
         let (name, created) = name_and_age(object, now);
         let at = |path: &str| object.pointer(path);
-        let containers = at("/spec/template/spec/containers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let selector: Vec<String> = at("/spec/selector")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-            .collect();
+        let [containers, images] = containers_cells(at("/spec/template/spec"));
         vec![
             name,
             json!(int(at("/spec/replicas"))),
             json!(int(at("/status/replicas"))),
             json!(int(at("/status/readyReplicas"))),
             created,
-            json!(joined(containers.iter(), "name")),
-            json!(joined(containers.iter(), "image")),
-            json!(or_none(selector.join(","))),
+            containers,
+            images,
+            json!(selector_text(at("/spec/selector"))),
         ]
     }
 }

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{AGE, CONTAINERS, Column, IMAGES, NAME, Strategy, name_and_age};
 use crate::error::Cause;
-use crate::table::{int, template_containers};
+use crate::table::{containers_cells, int};
 use crate::validation::{default_template, ensure_object, set_default, validate_workload};
 
 pub struct StatefulSet;
@@ -45,7 +45,7 @@ impl Strategy for StatefulSet {
     fn cells(&self, object: &Value, now: k8s_openapi::jiff::Timestamp) -> Vec<Value> {
         let (name, created) = name_and_age(object, now);
         let at = |path: &str| object.pointer(path);
-        let (containers, images) = template_containers(object);
+        let [containers, images] = containers_cells(at("/spec/template/spec"));
         vec![
             name,
             json!(format!(
@@ -54,8 +54,8 @@ impl Strategy for StatefulSet {
                 int(at("/spec/replicas"))
             )),
             created,
-            json!(containers),
-            json!(images),
+            containers,
+            images,
         ]
     }
 }
