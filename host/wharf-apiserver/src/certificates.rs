@@ -167,7 +167,6 @@ pub async fn publish_cluster_info(state: &ApiState, server: &str, ca_pem: &str) 
         state
             .registry
             .by_kind(group, version, kind)
-            .cloned()
             .ok_or_else(|| ApiError::Internal(format!("{kind} is not served")))
     };
     let config_maps = kind("", "v1", "ConfigMap")?;
@@ -341,10 +340,10 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// goes.
 pub fn spawn_signer(state: &Arc<ApiState>, ca: Arc<wharf_pki::Ca>) {
     let weak = Arc::downgrade(state);
-    let Some(resource) = state
-        .registry
-        .by_kind("certificates.k8s.io", "v1", "CertificateSigningRequest")
-        .cloned()
+    let Some(resource) =
+        state
+            .registry
+            .by_kind("certificates.k8s.io", "v1", "CertificateSigningRequest")
     else {
         return;
     };

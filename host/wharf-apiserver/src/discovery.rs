@@ -195,7 +195,7 @@ impl Discovery {
             let mut aggregated_versions = Vec::new();
             let mut legacy_versions = Vec::new();
             for version in &versions {
-                let defs: Vec<_> = registry.in_group_version(group, version).collect();
+                let defs = registry.in_group_version(group, version);
                 aggregated_versions.push(json!({
                     "version": version,
                     "resources": defs.iter().map(|d| aggregated_resource(d)).collect::<Vec<_>>(),

@@ -202,6 +202,7 @@ async fn serve(
                     query.dry_run()?,
                 )
                 .await?;
+            served(&state, &resource, &created).await;
             Ok(json_response(
                 StatusCode::CREATED,
                 "application/json",
@@ -241,6 +242,7 @@ async fn serve(
                     |_| Ok(object.clone()),
                 )
                 .await?;
+            served(&state, &resource, &updated).await;
             Ok(json_response(
                 StatusCode::OK,
                 "application/json",
@@ -252,7 +254,19 @@ async fn serve(
             let part = part_of(&resource, sub)?;
             let body = crate::body::read(body).await?;
             let patch = Patch::parse(content_type.as_deref().unwrap_or_default(), &body)?;
-            patch_object(&state, &target, name, part, patch, &query).await
+            if resource.custom.is_some() && matches!(patch, Patch::Strategic(_)) {
+                // As kube: a custom kind has no patch strategies to merge by.
+                return Err(ApiError::UnsupportedMediaType(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
+                ));
+            }
+            let response = patch_object(&state, &target, name, part, patch, &query).await?;
+            if crate::crds::defines_kinds(&resource) {
+                // The patch's revision, or a later one.
+                let revision = state.objects.store.current_revision().await.unwrap_or(0);
+                state.wait_served(revision).await;
+            }
+            Ok(response)
         }
         (&Method::DELETE, Some(name), None) => {
             let body = crate::body::read(body).await?;
@@ -261,6 +275,7 @@ async fn serve(
                 .objects
                 .delete(&resource, target.namespace.as_deref(), name, &params)
                 .await?;
+            served(&state, &resource, &deleted).await;
             Ok(json_response(
                 StatusCode::OK,
                 "application/json",
@@ -316,6 +331,17 @@ async fn serve(
             "the server does not allow this method on the requested resource ({method} {})",
             resource.group_resource()
         ))),
+    }
+}
+
+/// After a write of a CustomResourceDefinition: waits until what it
+/// defines is served (the watch cache has seen the write), so that a
+/// client may use the kind as soon as it hears back.
+async fn served(state: &ApiState, resource: &ResourceDef, written: &Value) {
+    if crate::crds::defines_kinds(resource) {
+        state
+            .wait_served(crate::objects::revision_of(written))
+            .await;
     }
 }
 
@@ -707,19 +733,31 @@ async fn delete_collection(
 /// Turns the current object into the Scale the client asks for.
 type ScaleChange = dyn Fn(&Value) -> ApiResult<Value> + Send + Sync;
 
-/// The `autoscaling/v1` Scale of a workload.
-fn scale_of(object: &Value) -> Value {
-    let selector = object
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|labels| {
-            labels
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
+/// The `autoscaling/v1` Scale of a workload (of a custom kind, at the
+/// paths its definition names).
+fn scale_of(resource: &ResourceDef, object: &Value) -> Value {
+    let paths = resource.scale_paths();
+    let first = |path: &str| {
+        crate::schema::find(object, path)
+            .first()
+            .map(|v| (*v).clone())
+    };
+    let selector = match &paths.label_selector {
+        Some(path) => first(path)
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        None => object
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object)
+            .map(|labels| {
+                labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default(),
+    };
     let metadata = &object["metadata"];
     json!({
         "kind": "Scale",
@@ -731,8 +769,8 @@ fn scale_of(object: &Value) -> Value {
             "resourceVersion": metadata["resourceVersion"],
             "creationTimestamp": metadata["creationTimestamp"],
         },
-        "spec": {"replicas": object.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
-        "status": {"replicas": object.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector},
+        "spec": {"replicas": first(&paths.spec_replicas).unwrap_or(json!(0))},
+        "status": {"replicas": first(&paths.status_replicas).unwrap_or(json!(0)), "selector": selector},
     })
 }
 
@@ -753,7 +791,7 @@ async fn scale(
             return Ok(json_response(
                 StatusCode::OK,
                 "application/json",
-                &scale_of(&stored.object),
+                &scale_of(resource, &stored.object),
                 &[],
             ));
         }
@@ -765,8 +803,9 @@ async fn scale(
         Method::PATCH => {
             let body = crate::body::read(body).await?;
             let patch = Patch::parse(content_type.unwrap_or_default(), &body)?;
+            let resource = resource.clone();
             Box::new(move |current: &Value| {
-                let mut scale = scale_of(current);
+                let mut scale = scale_of(&resource, current);
                 scale["metadata"]
                     .as_object_mut()
                     .expect("object")
@@ -800,7 +839,11 @@ async fn scale(
                         )
                     })?;
                 let mut next = current.clone();
-                next["spec"]["replicas"] = json!(replicas);
+                crate::schema::set_path(
+                    &mut next,
+                    &resource.scale_paths().spec_replicas,
+                    json!(replicas),
+                );
                 let pinned = scale.pointer("/metadata/resourceVersion").cloned();
                 match pinned {
                     Some(rv) => next["metadata"]["resourceVersion"] = rv,
@@ -818,7 +861,7 @@ async fn scale(
     Ok(json_response(
         StatusCode::OK,
         "application/json",
-        &scale_of(&updated),
+        &scale_of(resource, &updated),
         &[],
     ))
 }
@@ -1029,6 +1072,13 @@ impl Encoder {
     }
 
     fn cached(&mut self, kind: &str, event: &wharf_client::CachedEvent) -> Bytes {
+        if event.resource.version != self.resource.version {
+            // A custom kind's object in another of its versions (no
+            // conversion: only its apiVersion differs).
+            let mut object = (*event.object).clone();
+            object["apiVersion"] = json!(self.resource.api_version());
+            return self.event(kind, &object);
+        }
         match self.format {
             Format::Json => self.line(kind, &event.object_json),
             Format::Table => self.table(kind, &event.object),

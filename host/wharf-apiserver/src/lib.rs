@@ -13,6 +13,7 @@ pub mod authz;
 mod body;
 pub mod certificates;
 pub mod client;
+pub mod crds;
 mod discovery;
 pub mod encryption;
 mod handlers;
@@ -25,6 +26,7 @@ pub mod modules;
 mod objects;
 mod request;
 mod reviews;
+mod schema;
 pub mod serviceaccounts;
 mod table;
 mod validation;
@@ -67,7 +69,9 @@ pub struct ApiConfig {
 pub struct ApiState {
     pub registry: Arc<Registry>,
     pub objects: Objects,
-    pub discovery: Discovery,
+    /// Discovery as of a generation of the registry (rebuilt when a
+    /// CustomResourceDefinition changed what is served).
+    discovery: std::sync::RwLock<(u64, Arc<Discovery>)>,
     pub watch_cache: Arc<WatchCache>,
     /// Who asks: certificates, tokens, anonymous.
     pub authentication: authn::Authentication,
@@ -93,13 +97,36 @@ pub struct ApiState {
 }
 
 impl ApiState {
+    /// The discovery documents of what is served now.
+    pub fn discovery(&self) -> Arc<Discovery> {
+        let generation = self.registry.generation();
+        {
+            let (built, discovery) = &*self.discovery.read().expect("discovery");
+            if *built == generation {
+                return discovery.clone();
+            }
+        }
+        let mut cached = self.discovery.write().expect("discovery");
+        if cached.0 != generation {
+            *cached = (generation, Arc::new(Discovery::build(&self.registry)));
+        }
+        cached.1.clone()
+    }
+
+    /// Waits until the watch cache has seen `revision` (what a write of a
+    /// CustomResourceDefinition changed is then served), for a bounded time.
+    pub async fn wait_served(&self, revision: i64) {
+        self.watch_cache
+            .wait_for(revision, std::time::Duration::from_secs(5))
+            .await;
+    }
+
     /// kube's `system-node-critical` and `system-cluster-critical`
     /// PriorityClasses, made when absent.
     async fn ensure_system_priority_classes(&self) -> ApiResult<()> {
         let Some(classes) = self
             .registry
             .by_kind("scheduling.k8s.io", "v1", "PriorityClass")
-            .cloned()
         else {
             return Ok(());
         };
@@ -142,7 +169,10 @@ impl ApiState {
         let watch_cache = WatchCache::start(store, registry.clone(), config.watch_cache).await?;
         let (closing, _) = tokio::sync::watch::channel(false);
         let state = Arc::new(Self {
-            discovery: Discovery::build(&registry),
+            discovery: std::sync::RwLock::new((
+                registry.generation(),
+                Arc::new(Discovery::build(&registry)),
+            )),
             registry,
             objects,
             watch_cache,
@@ -161,6 +191,7 @@ impl ApiState {
         state.ensure_system_namespaces().await?;
         authz::policy::ensure_defaults(&state).await?;
         state.ensure_system_priority_classes().await?;
+        crds::spawn_cleanup(&state);
         // kube-apiserver's repair loops: free ClusterIPs and NodePorts that
         // no Service holds, at start and every three minutes.
         let weak = Arc::downgrade(&state);
@@ -193,11 +224,7 @@ impl ApiState {
     /// Deletes the modules no Plugin has named for the grace period;
     /// returns their digests.
     pub async fn collect_modules(&self) -> ApiResult<Vec<String>> {
-        let Some(plugins) = self
-            .registry
-            .by_kind("wharf.dev", "v1alpha1", "Plugin")
-            .cloned()
-        else {
+        let Some(plugins) = self.registry.by_kind("wharf.dev", "v1alpha1", "Plugin") else {
             return Ok(Vec::new());
         };
         let listed = self
@@ -222,7 +249,7 @@ impl ApiState {
     }
 
     async fn repair_allocations(&self) {
-        let Some(services) = self.registry.by_kind("", "v1", "Service").cloned() else {
+        let Some(services) = self.registry.by_kind("", "v1", "Service") else {
             return;
         };
         match self
@@ -493,21 +520,21 @@ fn discovery_response(headers: &HeaderMap, aggregated: &[u8], legacy: &[u8]) -> 
 async fn api_root(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     discovery_response(
         &headers,
-        &state.discovery.aggregated_core,
-        &state.discovery.legacy_core,
+        &state.discovery().aggregated_core,
+        &state.discovery().legacy_core,
     )
 }
 
 async fn apis_root(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
     discovery_response(
         &headers,
-        &state.discovery.aggregated_groups,
-        &state.discovery.legacy_groups,
+        &state.discovery().aggregated_groups,
+        &state.discovery().legacy_groups,
     )
 }
 
 async fn core_resources(State(state): State<Arc<ApiState>>) -> Response {
-    match state.discovery.resource_lists.get("v1") {
+    match state.discovery().resource_lists.get("v1") {
         Some(list) => bytes_response("application/json", list.clone()),
         None => ApiError::NoSuchPath("the server could not find the requested resource".into())
             .into_response(),
@@ -515,7 +542,7 @@ async fn core_resources(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 async fn group_document(State(state): State<Arc<ApiState>>, Path(group): Path<String>) -> Response {
-    match state.discovery.groups.get(&group) {
+    match state.discovery().groups.get(&group) {
         Some(document) => bytes_response("application/json", document.clone()),
         None => ApiError::NoSuchPath(format!(
             "the server could not find the requested resource (group {group})"
@@ -529,7 +556,7 @@ async fn group_resources(
     Path((group, version)): Path<(String, String)>,
 ) -> Response {
     match state
-        .discovery
+        .discovery()
         .resource_lists
         .get(&format!("{group}/{version}"))
     {
@@ -542,18 +569,18 @@ async fn group_resources(
 }
 
 async fn version(State(state): State<Arc<ApiState>>) -> Response {
-    bytes_response("application/json", state.discovery.version.clone())
+    bytes_response("application/json", state.discovery().version.clone())
 }
 
 async fn openapi_root(State(state): State<Arc<ApiState>>) -> Response {
-    bytes_response("application/json", state.discovery.openapi_root.clone())
+    bytes_response("application/json", state.discovery().openapi_root.clone())
 }
 
 async fn openapi_document(
     State(state): State<Arc<ApiState>>,
     Path(path): Path<String>,
 ) -> Response {
-    match state.discovery.openapi.get(path.trim_end_matches('/')) {
+    match state.discovery().openapi.get(path.trim_end_matches('/')) {
         Some(document) => {
             let mut response = bytes_response("application/json", document.clone());
             response.headers_mut().insert(

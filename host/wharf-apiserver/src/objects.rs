@@ -126,6 +126,10 @@ pub fn decode_stored(resource: &ResourceDef, value: &[u8], revision: i64) -> Api
         .map_err(|e| ApiError::Internal(format!("stored object is not JSON: {e}")))?;
     set_resource_version(&mut object, revision);
     if let Some(map) = object.as_object_mut() {
+        if resource.custom.is_some() {
+            // Stored in one version, served in any (conversion `None`).
+            map.insert("apiVersion".into(), json!(resource.api_version()));
+        }
         map.entry("apiVersion")
             .or_insert_with(|| json!(resource.api_version()));
         map.entry("kind").or_insert_with(|| json!(resource.kind));
@@ -549,7 +553,16 @@ impl Objects {
         strict: bool,
         duplicates: &[String],
     ) -> ApiResult<(Value, Vec<String>)> {
-        let decoded = resource.decode(object).map_err(|e| {
+        let decoded = match resource.custom.as_ref().and_then(|c| c.schema.as_ref()) {
+            // What the schema does not name is pruned (and reported below).
+            Some(schema) => {
+                let mut pruned = object.clone();
+                crate::schema::prune_root(schema, &mut pruned);
+                Ok(pruned)
+            }
+            None => resource.decode(object),
+        }
+        .map_err(|e| {
             ApiError::BadRequest(format!(
                 "{} in version \"{}\" cannot be handled as a {}: {e}",
                 resource.kind, resource.version, resource.kind
@@ -916,7 +929,7 @@ impl Objects {
                         return Ok(Admitted::Stale);
                     };
                     (
-                        decode_stored(resource, &value, 0)?,
+                        decode_stored(&resource, &value, 0)?,
                         Read::Queued(generation, value),
                     )
                 }
@@ -931,13 +944,13 @@ impl Objects {
                         return Ok(Admitted::Stale);
                     }
                     (
-                        decode_stored(resource, &stored.value, stored.mod_revision)?,
+                        decode_stored(&resource, &stored.value, stored.mod_revision)?,
                         Read::Stored(stored.mod_revision),
                     )
                 }
             };
             object["status"] = update.status.clone();
-            let causes = validation::validate(resource, &object);
+            let causes = validation::validate(&resource, &object);
             if !causes.is_empty() {
                 return Err(failed(format!(
                     "its status update of {} {} is invalid: {}",
@@ -1670,11 +1683,11 @@ mod tests {
         let deployments = registry.get("apps", "v1", "deployments").unwrap();
         let current = json!({"metadata": {"name": "x", "uid": "u1", "generation": 3, "creationTimestamp": "t"}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
         let requested = json!({"metadata": {"name": "x", "uid": "forged"}, "spec": {"replicas": 2}, "status": {"replicas": 9}});
-        let next = merge_server_fields(deployments, &current, requested.clone(), Part::Main);
+        let next = merge_server_fields(&deployments, &current, requested.clone(), Part::Main);
         assert_eq!(next["metadata"]["uid"], "u1");
         assert_eq!(next["status"]["replicas"], 1);
         assert_eq!(next["spec"]["replicas"], 2);
-        let status = merge_server_fields(deployments, &current, requested, Part::Status);
+        let status = merge_server_fields(&deployments, &current, requested, Part::Status);
         assert_eq!(status["spec"]["replicas"], 1);
         assert_eq!(status["status"]["replicas"], 9);
     }

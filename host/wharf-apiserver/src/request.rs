@@ -39,7 +39,6 @@ pub fn parse_target(
     let lookup = |plural: &str| {
         registry
             .get(group, version, plural)
-            .cloned()
             .ok_or_else(|| unknown(plural))
     };
     let namespaced_at = |plural: &str| {

@@ -85,7 +85,6 @@ async fn object_of(
     let resource = state
         .registry
         .by_kind("", "v1", kind)
-        .cloned()
         .ok_or_else(|| ApiError::Internal(format!("no {kind} kind is registered")))?;
     let namespace = if resource.namespaced { namespace } else { None };
     Ok(state.objects.get(&resource, namespace, name).await?.object)
@@ -404,7 +403,7 @@ pub(crate) async fn admit_pod(objects: &crate::Objects, namespace: &str, pod: &m
         Some(set) => set,
         None => {
             let stored = match objects.registry.by_kind("", "v1", "ServiceAccount") {
-                Some(resource) => objects.get(resource, Some(namespace), &account).await.ok(),
+                Some(resource) => objects.get(&resource, Some(namespace), &account).await.ok(),
                 None => None,
             };
             stored

@@ -194,7 +194,7 @@ mod tests {
         for resource in registry.all() {
             let object =
                 json!({"metadata": {"name": "x", "creationTimestamp": "2020-01-01T00:00:00Z"}});
-            let table = render(resource, &[&object], IncludeObject::None, json!({}), true);
+            let table = render(&resource, &[&object], IncludeObject::None, json!({}), true);
             let columns = table["columnDefinitions"].as_array().unwrap().len();
             let cells = table["rows"][0]["cells"].as_array().unwrap().len();
             assert_eq!(columns, cells, "{}", resource.kind);
@@ -213,7 +213,7 @@ mod tests {
                 "used": {"pods": "1", "requests.cpu": "500m", "limits.cpu": "1"}
             }
         });
-        let table = render(quotas, &[&quota], IncludeObject::None, json!({}), true);
+        let table = render(&quotas, &[&quota], IncludeObject::None, json!({}), true);
         let cells = &table["rows"][0]["cells"];
         assert_eq!(cells[0], "compute");
         assert_eq!(
@@ -230,7 +230,7 @@ mod tests {
         assert_eq!(names, ["Name", "Age", "Request", "Limit"]);
         // A quota not yet counted shows empty columns.
         let fresh = json!({"metadata": {"name": "new"}});
-        let table = render(quotas, &[&fresh], IncludeObject::None, json!({}), false);
+        let table = render(&quotas, &[&fresh], IncludeObject::None, json!({}), false);
         assert_eq!(table["rows"][0]["cells"][2], "");
     }
 
@@ -240,7 +240,7 @@ mod tests {
         let limits = registry.get("", "v1", "limitranges").unwrap();
         let range =
             json!({"metadata": {"name": "limits", "creationTimestamp": "2020-01-01T00:00:00Z"}});
-        let table = render(limits, &[&range], IncludeObject::None, json!({}), true);
+        let table = render(&limits, &[&range], IncludeObject::None, json!({}), true);
         assert_eq!(
             table["rows"][0]["cells"],
             json!(["limits", "2020-01-01T00:00:00Z"])
@@ -260,7 +260,7 @@ mod tests {
                 {"name": "b", "ready": false, "restartCount": 1, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
             ]}
         });
-        let table = render(pods, &[&pod], IncludeObject::Metadata, json!({}), true);
+        let table = render(&pods, &[&pod], IncludeObject::Metadata, json!({}), true);
         let cells = &table["rows"][0]["cells"];
         assert_eq!(cells[0], "web");
         assert_eq!(cells[1], "1/2");

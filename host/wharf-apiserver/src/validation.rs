@@ -353,7 +353,7 @@ mod tests {
         let registry = Registry::builtin();
         let mut deployment = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "busybox:1.36"}]}}}});
         apply_defaults(
-            registry.get("apps", "v1", "deployments").unwrap(),
+            &registry.get("apps", "v1", "deployments").unwrap(),
             &mut deployment,
         );
         assert_eq!(deployment["spec"]["replicas"], 1);
@@ -376,15 +376,15 @@ mod tests {
         let registry = Registry::builtin();
         let deployments = registry.get("apps", "v1", "deployments").unwrap();
         let good = json!({"spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "a", "image": "i"}]}}}});
-        assert!(validate(deployments, &good).is_empty());
+        assert!(validate(&deployments, &good).is_empty());
         let mismatched = json!({"spec": {"selector": {"matchLabels": {"app": "y"}}, "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "a", "image": "i"}]}}}});
         assert_eq!(
-            validate(deployments, &mismatched)[0].field,
+            validate(&deployments, &mismatched)[0].field,
             "spec.template.metadata.labels"
         );
         let no_containers = json!({"spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}}}});
         assert_eq!(
-            validate(deployments, &no_containers)[0].field,
+            validate(&deployments, &no_containers)[0].field,
             "spec.template.spec.containers"
         );
     }

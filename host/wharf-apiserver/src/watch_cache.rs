@@ -106,6 +106,9 @@ impl WatchCache {
         bounds: CacheBounds,
     ) -> ApiResult<Arc<Self>> {
         let revision = store.current_revision().await?;
+        // The kinds stored CustomResourceDefinitions define, served before
+        // anything is read.
+        crate::crds::register_stored(store.as_ref(), &registry, revision).await?;
         let (latest, _) = watch::channel(revision);
         let (feeding, dropped) = tokio::sync::oneshot::channel();
         let cache = Arc::new(Self {
@@ -161,7 +164,7 @@ impl WatchCache {
             {
                 let at = event.revision();
                 if let Some(resource) = resource_of_key(registry, &event.kv.key)
-                    && let Ok(cached) = decode_event(resource, &event)
+                    && let Ok(cached) = decode_event(&resource, &event)
                 {
                     primed.bytes += cached.size();
                     primed.events.push_back(Arc::new(cached));
@@ -322,16 +325,13 @@ fn transition(filter: &WatchFilter, event: &CachedEvent) -> Option<WatchType> {
 }
 
 /// The kind a store key belongs to: `/registry/{group}/{plural}/…`.
-fn resource_of_key<'a>(registry: &'a Registry, key: &str) -> Option<&'a Arc<ResourceDef>> {
+fn resource_of_key(registry: &Registry, key: &str) -> Option<Arc<ResourceDef>> {
     let rest = key.strip_prefix(ROOT)?;
     let mut parts = rest.splitn(3, '/');
     let group = parts.next()?;
     let plural = parts.next()?;
     let group = if group == "core" { "" } else { group };
-    registry
-        .all()
-        .iter()
-        .find(|def| def.group == group && def.plural == plural)
+    registry.stored_as(group, plural)
 }
 
 /// Feeds the cache from one store watch, restarting it if it fails.
@@ -362,6 +362,12 @@ async fn feed(
                     let Some(resource) = resource_of_key(&registry, &event.kv.key) else {
                         continue;
                     };
+                    // A CustomResourceDefinition's kinds are served
+                    // from its event on: the events of their objects,
+                    // which come after it, find them.
+                    if crate::crds::defines_kinds(&resource) {
+                        crate::crds::follow(&registry, &event);
+                    }
                     // RBAC objects and Plugins (whose permissions are
                     // rules of their own user) change what is allowed.
                     if resource.group == "rbac.authorization.k8s.io"
@@ -371,7 +377,7 @@ async fn feed(
                             .rbac_generation
                             .fetch_add(1, std::sync::atomic::Ordering::Release);
                     }
-                    match decode_event(resource, &event) {
+                    match decode_event(&resource, &event) {
                         Ok(cached) => cache.push(cached),
                         Err(error) => {
                             tracing::warn!(%error, key = %event.kv.key, "watch cache: undecodable object")

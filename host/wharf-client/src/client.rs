@@ -135,7 +135,6 @@ pub trait Client: Send + Sync + 'static {
     fn resource(&self, group: &str, version: &str, kind: &str) -> ApiResult<Arc<ResourceDef>> {
         self.registry()
             .by_kind(group, version, kind)
-            .cloned()
             .ok_or_else(|| {
                 let api_version = if group.is_empty() {
                     version.to_string()

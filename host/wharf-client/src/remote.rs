@@ -551,12 +551,12 @@ mod tests {
         let registry = Registry::builtin();
         let pods = registry.get("", "v1", "pods").unwrap();
         assert_eq!(
-            client.path(pods, Some("d"), Some("a")),
+            client.path(&pods, Some("d"), Some("a")),
             "/api/v1/namespaces/d/pods/a"
         );
         let deployments = registry.get("apps", "v1", "deployments").unwrap();
         assert_eq!(
-            client.path(deployments, None, None),
+            client.path(&deployments, None, None),
             "/apis/apps/v1/deployments"
         );
     }

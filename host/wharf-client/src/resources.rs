@@ -9,6 +9,7 @@ use k8s_openapi::api::{
     apps, authentication, authorization, autoscaling, batch, certificates, coordination, core,
     discovery, networking, policy, rbac, scheduling, storage,
 };
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -40,6 +41,50 @@ pub struct ResourceDef {
     pub review: bool,
     /// Decodes into the typed form and back: the canonical JSON, or why not.
     decode: Option<Decode>,
+    /// What its CustomResourceDefinition says, for a kind defined at run time.
+    pub custom: Option<Arc<CustomKind>>,
+}
+
+/// A column of `kubectl get` (kube's `TableColumnDefinition`): name, type,
+/// priority (0 always shown, 1 with `-o wide`), description.
+pub type Column = (&'static str, &'static str, u8, &'static str);
+
+/// What a CustomResourceDefinition says of one version it serves.
+#[derive(Debug, Default)]
+pub struct CustomKind {
+    /// The CustomResourceDefinition's name (`plural.group`).
+    pub crd: String,
+    /// Objects are stored in this version.
+    pub storage: bool,
+    /// The version's structural schema (`openAPIV3Schema`), if it has one.
+    pub schema: Option<Value>,
+    /// `additionalPrinterColumns`: each column and its JSONPath and format.
+    pub columns: Vec<Column>,
+    pub column_paths: Vec<(String, String)>,
+    /// The `scale` subresource's paths, if it has one.
+    pub scale: Option<ScalePaths>,
+    /// The definition is being deleted: nothing new is created.
+    pub terminating: bool,
+}
+
+/// Where a kind's replicas and selector are (the `scale` subresource).
+#[derive(Debug, Clone)]
+pub struct ScalePaths {
+    /// JSONPaths such as `.spec.replicas`.
+    pub spec_replicas: String,
+    pub status_replicas: String,
+    pub label_selector: Option<String>,
+}
+
+impl Default for ScalePaths {
+    /// The built-in workloads'.
+    fn default() -> Self {
+        ScalePaths {
+            spec_replicas: ".spec.replicas".into(),
+            status_replicas: ".status.replicas".into(),
+            label_selector: None,
+        }
+    }
 }
 
 impl ResourceDef {
@@ -149,7 +194,44 @@ impl ResourceDef {
             field_labels: &[],
             review: false,
             decode: None,
+            custom: None,
         }
+    }
+
+    /// A kind a CustomResourceDefinition defines (its names interned).
+    #[allow(clippy::too_many_arguments)]
+    pub fn custom(
+        group: &str,
+        version: &str,
+        names: &CustomNames,
+        namespaced: bool,
+        status: bool,
+        custom: CustomKind,
+    ) -> Self {
+        ResourceDef {
+            group: intern(group),
+            version: intern(version),
+            kind: intern(&names.kind),
+            plural: intern(&names.plural),
+            singular: names.singular.clone(),
+            short_names: intern_list(&names.short_names),
+            categories: intern_list(&names.categories),
+            namespaced,
+            status,
+            scale: custom.scale.is_some(),
+            field_labels: &[],
+            review: false,
+            decode: None,
+            custom: Some(Arc::new(custom)),
+        }
+    }
+
+    /// Where the `scale` subresource reads and writes.
+    pub fn scale_paths(&self) -> ScalePaths {
+        self.custom
+            .as_ref()
+            .and_then(|custom| custom.scale.clone())
+            .unwrap_or_default()
     }
 
     pub fn supports_field_label(&self, label: &str) -> bool {
@@ -158,11 +240,77 @@ impl ResourceDef {
     }
 }
 
-/// Every served kind, looked up by group, version and plural.
+/// A custom kind's names (a CustomResourceDefinition's `spec.names`).
+#[derive(Debug, Clone, Default)]
+pub struct CustomNames {
+    pub kind: String,
+    pub plural: String,
+    pub singular: String,
+    pub short_names: Vec<String>,
+    pub categories: Vec<String>,
+}
+
+/// Every served kind, looked up by group, version and plural: the built-in
+/// ones, and those CustomResourceDefinitions add while the server runs
+/// ([`Registry::set_custom`]). Lookups return the kind as it is now; a
+/// request keeps the one it found.
 #[derive(Debug, Default)]
 pub struct Registry {
+    kinds: std::sync::RwLock<Arc<Kinds>>,
+}
+
+/// The kinds served at one moment.
+#[derive(Debug, Default, Clone)]
+struct Kinds {
     resources: Vec<Arc<ResourceDef>>,
     by_path: HashMap<(String, String, String), Arc<ResourceDef>>,
+    /// Bumped by every change (discovery is rebuilt when it moved).
+    generation: u64,
+}
+
+/// A string that lives as long as the process, the same text stored once:
+/// the names of kinds defined at run time (bounded by how many different
+/// names the cluster ever defines, not by how often they change).
+pub fn intern(text: &str) -> &'static str {
+    static INTERNED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashSet<&'static str>>,
+    > = std::sync::OnceLock::new();
+    let mut interned = INTERNED
+        .get_or_init(Default::default)
+        .lock()
+        .expect("interned strings");
+    if let Some(found) = interned.get(text) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(text.to_owned().into_boxed_str());
+    interned.insert(leaked);
+    leaked
+}
+
+/// A list of strings as [`intern`] keeps them.
+pub fn intern_list(items: &[String]) -> &'static [&'static str] {
+    static INTERNED: std::sync::OnceLock<
+        std::sync::Mutex<HashMap<Vec<String>, &'static [&'static str]>>,
+    > = std::sync::OnceLock::new();
+    if items.is_empty() {
+        return &[];
+    }
+    let mut interned = INTERNED
+        .get_or_init(Default::default)
+        .lock()
+        .expect("interned lists");
+    if let Some(found) = interned.get(items) {
+        return found;
+    }
+    let leaked: &'static [&'static str] = Box::leak(
+        items
+            .iter()
+            .map(|item| intern(item))
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    interned.insert(items.to_vec(), leaked);
+    leaked
 }
 
 /// Whether a k8s-openapi scope type is namespaced.
@@ -211,6 +359,7 @@ where
         field_labels: extras.field_labels,
         review: extras.review,
         decode: Some(roundtrip::<T>),
+        custom: None,
     }
 }
 
@@ -219,7 +368,7 @@ const ALL: &[&str] = &["all"];
 impl Registry {
     /// The built-in kinds.
     pub fn builtin() -> Self {
-        let mut registry = Registry::default();
+        let registry = Registry::default();
         let review = || Extras {
             review: true,
             ..Default::default()
@@ -387,6 +536,11 @@ impl Registry {
                 field_labels: &["spec.signerName"],
                 ..status()
             }),
+            typed::<apiextensions::CustomResourceDefinition>(Extras {
+                short_names: &["crd", "crds"],
+                categories: &["api-extensions"],
+                ..status()
+            }),
             typed::<authentication::v1::SelfSubjectReview>(review()),
             typed::<authorization::v1::SelfSubjectAccessReview>(review()),
             typed::<authorization::v1::SubjectAccessReview>(review()),
@@ -402,42 +556,113 @@ impl Registry {
         registry
     }
 
+    fn now(&self) -> Arc<Kinds> {
+        self.kinds.read().expect("registry").clone()
+    }
+
+    fn change(&self, change: impl FnOnce(&mut Kinds)) {
+        let mut kinds = self.kinds.write().expect("registry");
+        let mut next = Kinds::clone(&kinds);
+        change(&mut next);
+        next.by_path = next
+            .resources
+            .iter()
+            .map(|def| {
+                let key = (
+                    def.group.to_string(),
+                    def.version.to_string(),
+                    def.plural.to_string(),
+                );
+                (key, def.clone())
+            })
+            .collect();
+        next.generation += 1;
+        *kinds = Arc::new(next);
+    }
+
     /// The kind with this group, version and kind name.
-    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&Arc<ResourceDef>> {
-        self.resources
+    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<Arc<ResourceDef>> {
+        self.now()
+            .resources
             .iter()
             .find(|def| def.group == group && def.version == version && def.kind == kind)
+            .cloned()
     }
 
-    pub fn add(&mut self, def: ResourceDef) {
-        let def = Arc::new(def);
-        let key = (
-            def.group.to_string(),
-            def.version.to_string(),
-            def.plural.to_string(),
-        );
-        self.by_path.insert(key, def.clone());
-        self.resources.push(def);
+    pub fn add(&self, def: ResourceDef) {
+        self.change(|kinds| kinds.resources.push(Arc::new(def)));
     }
 
-    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<ResourceDef>> {
-        self.by_path
+    /// Serves the kinds of one CustomResourceDefinition (one per served
+    /// version) in place of what it served before; none stops serving it.
+    pub fn set_custom(&self, crd: &str, defs: Vec<ResourceDef>) {
+        self.change(|kinds| {
+            kinds
+                .resources
+                .retain(|def| def.custom.as_ref().is_none_or(|custom| custom.crd != crd));
+            kinds.resources.extend(defs.into_iter().map(Arc::new));
+        });
+    }
+
+    /// What serves `group`'s `plural` now, if anything but the
+    /// CustomResourceDefinition `crd` does (a conflict of names).
+    pub fn served_by_other(&self, crd: &str, group: &str, plural: &str) -> bool {
+        self.now().resources.iter().any(|def| {
+            def.group == group
+                && def.plural == plural
+                && def.custom.as_ref().is_none_or(|custom| custom.crd != crd)
+        })
+    }
+
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceDef>> {
+        self.now()
+            .by_path
             .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .cloned()
     }
 
-    pub fn all(&self) -> &[Arc<ResourceDef>] {
-        &self.resources
+    /// The kind whose objects are stored under `group`'s `plural`, in the
+    /// version they are stored in.
+    pub fn stored_as(&self, group: &str, plural: &str) -> Option<Arc<ResourceDef>> {
+        let kinds = self.now();
+        let mut matching = kinds
+            .resources
+            .iter()
+            .filter(|def| def.group == group && def.plural == plural);
+        let first = matching.next()?;
+        if first.custom.as_ref().is_none_or(|custom| custom.storage) {
+            return Some(first.clone());
+        }
+        matching
+            .find(|def| def.custom.as_ref().is_some_and(|custom| custom.storage))
+            .or(Some(first))
+            .cloned()
+    }
+
+    /// Every kind served now.
+    pub fn all(&self) -> Vec<Arc<ResourceDef>> {
+        self.now().resources.clone()
+    }
+
+    /// How many times the served kinds changed.
+    pub fn generation(&self) -> u64 {
+        self.now().generation
     }
 
     /// The kinds whose objects are stored (all but the reviews).
-    pub fn stored(&self) -> impl Iterator<Item = &Arc<ResourceDef>> {
-        self.resources.iter().filter(|def| !def.review)
+    pub fn stored(&self) -> Vec<Arc<ResourceDef>> {
+        self.now()
+            .resources
+            .iter()
+            .filter(|def| !def.review)
+            .cloned()
+            .collect()
     }
 
     /// The groups in the order discovery lists them, each with its versions.
     pub fn groups(&self) -> Vec<(&'static str, Vec<&'static str>)> {
         let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
-        for def in &self.resources {
+        for def in &self.now().resources {
             match groups.iter_mut().find(|(group, _)| *group == def.group) {
                 Some((_, versions)) if !versions.contains(&def.version) => {
                     versions.push(def.version)
@@ -450,28 +675,24 @@ impl Registry {
     }
 
     /// The kinds of one group version.
-    pub fn in_group_version<'a>(
-        &'a self,
-        group: &'a str,
-        version: &'a str,
-    ) -> impl Iterator<Item = &'a Arc<ResourceDef>> {
-        self.resources
+    pub fn in_group_version(&self, group: &str, version: &str) -> Vec<Arc<ResourceDef>> {
+        self.now()
+            .resources
             .iter()
-            .filter(move |def| def.group == group && def.version == version)
+            .filter(|def| def.group == group && def.version == version)
+            .cloned()
+            .collect()
     }
 
-    /// The namespaced kinds, for checks such as "does this namespace path name a resource".
+    /// Namespaces.
     pub fn namespace(&self) -> Arc<ResourceDef> {
         self.get("", "v1", "namespaces")
             .expect("namespaces are built in")
-            .clone()
     }
 
     /// Nodes.
     pub fn node(&self) -> Arc<ResourceDef> {
-        self.get("", "v1", "nodes")
-            .expect("nodes are built in")
-            .clone()
+        self.get("", "v1", "nodes").expect("nodes are built in")
     }
 }
 

@@ -316,25 +316,25 @@ mod tests {
         let pods = registry.get("", "v1", "pods").unwrap();
         let pod = json!({"metadata": {"name": "x", "namespace": "default"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
         assert!(
-            FieldSelector::parse("spec.nodeName=n1,status.phase!=Failed", pods)
+            FieldSelector::parse("spec.nodeName=n1,status.phase!=Failed", &pods)
                 .unwrap()
                 .matches(&pod)
         );
         assert!(
-            !FieldSelector::parse("metadata.name=y", pods)
+            !FieldSelector::parse("metadata.name=y", &pods)
                 .unwrap()
                 .matches(&pod)
         );
         assert!(
-            FieldSelector::parse("spec.nodeName=", pods)
+            FieldSelector::parse("spec.nodeName=", &pods)
                 .unwrap()
                 .matches(&json!({"metadata": {"name": "p"}}))
         );
-        assert!(FieldSelector::parse("spec.bogus=1", pods).is_err());
+        assert!(FieldSelector::parse("spec.bogus=1", &pods).is_err());
         let events = registry.get("", "v1", "events").unwrap();
         let event = json!({"involvedObject": {"kind": "Pod", "name": "x"}});
         assert!(
-            FieldSelector::parse("involvedObject.kind=Pod,involvedObject.name=x", events)
+            FieldSelector::parse("involvedObject.kind=Pod,involvedObject.name=x", &events)
                 .unwrap()
                 .matches(&event)
         );

@@ -277,7 +277,6 @@ fn kind(state: &ApiState, kind: &str) -> ApiResult<std::sync::Arc<wharf_client::
     state
         .registry
         .by_kind("", "v1", kind)
-        .cloned()
         .ok_or_else(|| ApiError::Internal(format!("no {kind} kind is registered")))
 }
 
@@ -345,9 +344,9 @@ mod tests {
         let nodes = wharf_client::Registry::builtin();
         let node_kind = nodes.by_kind("", "v1", "Node").unwrap();
         let a = user("system:node:a", NODES_GROUP);
-        assert!(restrict_create(&a, node_kind, Some("a")).is_ok());
-        assert!(restrict_create(&a, node_kind, Some("b")).is_err());
+        assert!(restrict_create(&a, &node_kind, Some("a")).is_ok());
+        assert!(restrict_create(&a, &node_kind, Some("b")).is_err());
         let pods = nodes.by_kind("", "v1", "Pod").unwrap();
-        assert!(restrict_create(&a, pods, Some("b")).is_ok());
+        assert!(restrict_create(&a, &pods, Some("b")).is_ok());
     }
 }

@@ -377,7 +377,6 @@ pub async fn ensure_defaults(state: &ApiState) -> ApiResult<()> {
         state
             .registry
             .by_kind("rbac.authorization.k8s.io", "v1", kind)
-            .cloned()
             .ok_or_else(|| ApiError::Internal(format!("{kind} is not served")))
     };
     for (resource, objects) in [
@@ -400,7 +399,6 @@ pub async fn list_rbac(state: &ApiState) -> ApiResult<super::rbac::Objects> {
         let resource = state
             .registry
             .by_kind("rbac.authorization.k8s.io", "v1", kind)
-            .cloned()
             .ok_or_else(|| ApiError::Internal(format!("{kind} is not served")))?;
         let listed = state
             .objects
@@ -412,7 +410,7 @@ pub async fn list_rbac(state: &ApiState) -> ApiResult<super::rbac::Objects> {
         Some(resource) => {
             state
                 .objects
-                .list(resource, None, &crate::objects::ListParams::default())
+                .list(&resource, None, &crate::objects::ListParams::default())
                 .await?
                 .items
         }

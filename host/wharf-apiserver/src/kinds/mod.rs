@@ -8,7 +8,9 @@
 //! server sets on create (`prepare_for_create`: a Pod's ServiceAccount
 //! volume, a CSR's requestor), what an update may not change
 //! (`prepare_for_update`) and how `kubectl get` prints it (the `Table`
-//! columns and cells, as kube's printers compute them). Services'
+//! columns and cells, as kube's printers compute them). A custom kind's
+//! strategy is its CustomResourceDefinition's (`custom.rs`: pruning,
+//! defaulting and validation by its schema, its printer columns). Services'
 //! allocations and Namespaces' finalization are still in `objects.rs`, and
 //! move here next. Checks shared by
 //! several kinds (a pod template's, a workload's selector, ConfigMap and
@@ -19,6 +21,8 @@ mod config_map;
 mod controller_revision;
 mod cron_job;
 mod csi_driver;
+mod custom;
+mod custom_resource_definition;
 mod daemon_set;
 mod deployment;
 mod endpoint_slice;
@@ -61,7 +65,7 @@ use crate::resources::ResourceDef;
 use crate::table::{age, text};
 
 /// A column: name, type, priority (0 always shown, 1 with `-o wide`), description.
-pub type Column = (&'static str, &'static str, u8, &'static str);
+pub use wharf_client::Column;
 
 pub const NAME: Column = (
     "Name",
@@ -122,7 +126,7 @@ pub trait Strategy: Sync {
     fn validate(&self, _object: &Value, _causes: &mut Vec<Cause>) {}
 
     /// The columns `kubectl get` prints (kube's `TableColumnDefinition`s).
-    fn columns(&self) -> &'static [Column] {
+    fn columns(&self) -> &[Column] {
         &[NAME, AGE]
     }
 
@@ -147,8 +151,12 @@ pub fn name_and_age(object: &Value, now: k8s_openapi::jiff::Timestamp) -> (Value
     )
 }
 
-/// The strategy of a kind.
-pub fn strategy(resource: &ResourceDef) -> &'static dyn Strategy {
+/// The strategy of a kind: a built-in kind's, or a custom kind's (driven
+/// by its CustomResourceDefinition).
+pub fn strategy(resource: &ResourceDef) -> &dyn Strategy {
+    if let Some(custom) = &resource.custom {
+        return custom.as_ref();
+    }
     match resource.kind {
         "Pod" => &pod::Pod,
         "Deployment" => &deployment::Deployment,
@@ -187,6 +195,7 @@ pub fn strategy(resource: &ResourceDef) -> &'static dyn Strategy {
         "PriorityClass" => &priority_class::PriorityClass,
         "NetworkPolicy" => &network_policy::NetworkPolicy,
         "IngressClass" => &ingress_class::IngressClass,
+        "CustomResourceDefinition" => &custom_resource_definition::CustomResourceDefinition,
         _ => &Generic,
     }
 }

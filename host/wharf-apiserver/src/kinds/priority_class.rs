@@ -108,7 +108,6 @@ pub async fn admit_pod(objects: &Objects, pod: &mut Value) -> ApiResult<()> {
     let Some(classes) = objects
         .registry
         .by_kind("scheduling.k8s.io", "v1", "PriorityClass")
-        .cloned()
     else {
         return Ok(());
     };
