@@ -137,7 +137,13 @@ pub fn is_public(path: &str) -> bool {
     if health
         || matches!(
             path,
-            "/version" | "/api" | "/apis" | "/api/v1" | "/openapi/v3" | CLUSTER_INFO_PATH
+            "/version"
+                | "/api"
+                | "/apis"
+                | "/api/v1"
+                | "/openapi/v2"
+                | "/openapi/v3"
+                | CLUSTER_INFO_PATH
         )
     {
         return true;

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
 use crate::resources::{Registry, ResourceDef};
 
 /// The Kubernetes version Wharf speaks.
@@ -25,8 +27,21 @@ pub struct Discovery {
     pub groups: BTreeMap<String, Vec<u8>>,
     pub version: Vec<u8>,
     pub openapi_root: Vec<u8>,
-    /// `api/v1`, `apis/apps/v1`… → OpenAPI v3 document.
-    pub openapi: BTreeMap<String, Vec<u8>>,
+    /// `api/v1`, `apis/apps/v1`… → OpenAPI v3 document, built when first
+    /// asked for (schemas of every kind of the group version).
+    openapi: BTreeMap<String, OpenApiDocument>,
+    /// Every kind, for the OpenAPI v2 document.
+    all: Vec<Arc<ResourceDef>>,
+    /// `/openapi/v2` as JSON and as protobuf, built when first asked for.
+    openapi_v2: std::sync::OnceLock<(Vec<u8>, Vec<u8>)>,
+}
+
+/// One group version's OpenAPI v3 document, built once.
+struct OpenApiDocument {
+    group: &'static str,
+    version: &'static str,
+    defs: Vec<Arc<ResourceDef>>,
+    built: std::sync::OnceLock<Vec<u8>>,
 }
 
 fn to_bytes(value: &Value) -> Vec<u8> {
@@ -115,7 +130,7 @@ fn legacy_resources(def: &ResourceDef) -> Vec<Value> {
     out
 }
 
-fn openapi_document(registry: &Registry, group: &str, version: &str) -> Value {
+fn openapi_document(defs: &[Arc<ResourceDef>], group: &str, version: &str) -> Value {
     let prefix = if group.is_empty() {
         format!("/api/{version}")
     } else {
@@ -128,7 +143,7 @@ fn openapi_document(registry: &Registry, group: &str, version: &str) -> Value {
         "schema": {"type": "string", "uniqueItems": true},
     });
     let mut paths = serde_json::Map::new();
-    for def in registry.in_group_version(group, version) {
+    for def in defs {
         let gvk = json!({"group": def.group, "version": def.version, "kind": def.kind});
         let operation = |id: &str, with_validation: bool| {
             let mut op = json!({"operationId": id, "responses": {"200": {"description": "OK"}}, "x-kubernetes-group-version-kind": gvk});
@@ -150,10 +165,27 @@ fn openapi_document(registry: &Registry, group: &str, version: &str) -> Value {
             base.clone(),
             json!({"get": operation("list", false), "post": operation("create", true)}),
         );
+        // The patch types a kind takes (kubectl computes a strategic
+        // merge patch only where the path says it is taken).
+        let mut patch = operation("patch", true);
+        let mut patch_types = vec![
+            "application/apply-patch+yaml",
+            "application/json-patch+json",
+            "application/merge-patch+json",
+        ];
+        if def.custom.is_none() {
+            patch_types.push("application/strategic-merge-patch+json");
+        }
+        patch["requestBody"] = json!({
+            "content": patch_types
+                .iter()
+                .map(|t| (t.to_string(), json!({"schema": {"type": "object"}})))
+                .collect::<serde_json::Map<_, _>>(),
+        });
         let item = json!({
             "get": operation("read", false),
             "put": operation("replace", true),
-            "patch": operation("patch", true),
+            "patch": patch,
             "delete": operation("delete", false),
         });
         paths.insert(format!("{base}/{{name}}"), item.clone());
@@ -168,8 +200,157 @@ fn openapi_document(registry: &Registry, group: &str, version: &str) -> Value {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": format!("v1.{KUBERNETES_MINOR}.0")},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": Value::Object(schemas(defs))},
     })
+}
+
+/// The definition a property refers to (`$ref`, or `allOf: [{$ref}]` as
+/// kube and schemars write a reference with a description).
+fn referenced(property: &Value) -> Option<String> {
+    let reference = property
+        .get("$ref")
+        .or_else(|| property.pointer("/allOf/0/$ref"))
+        .or_else(|| property.pointer("/items/$ref"))
+        .or_else(|| property.pointer("/items/allOf/0/$ref"))
+        .or_else(|| property.pointer("/additionalProperties/$ref"))?;
+    Some(reference.as_str()?.rsplit('/').next()?.to_string())
+}
+
+/// Marks the list fields of definition `name` (reached at `path` from a
+/// kind's root) with the patch strategy and merge key kube's types carry
+/// (`x-kubernetes-patch-strategy`, `x-kubernetes-patch-merge-key`): what
+/// kubectl computes strategic merge patches from. The strategies are the
+/// ones the server merges by ([`wharf_patch::BuiltinSchema`]), so client
+/// and server agree. Each definition is visited once.
+fn annotate_patch_strategies(
+    schemas: &mut serde_json::Map<String, Value>,
+    name: &str,
+    path: &mut Vec<String>,
+    visited: &mut std::collections::HashSet<String>,
+) {
+    use wharf_patch::{BuiltinSchema, ListStrategy, PatchSchema};
+    if !visited.insert(name.to_string()) || path.len() > 12 {
+        return;
+    }
+    let Some(properties) = schemas
+        .get(name)
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return;
+    };
+    let at: Vec<&str> = path.iter().map(String::as_str).collect();
+    let mut marks = Vec::new();
+    for (field, property) in &properties {
+        let list = property.get("type").and_then(Value::as_str) == Some("array");
+        let strategy = if list {
+            BuiltinSchema.list_strategy(&at, field)
+        } else {
+            ListStrategy::Atomic
+        };
+        let retain = BuiltinSchema.retain_keys(&at, field);
+        let mut text = Vec::new();
+        if strategy.merges() {
+            text.push("merge");
+        }
+        if retain {
+            text.push("retainKeys");
+        }
+        if !text.is_empty() {
+            marks.push((field.clone(), text.join(","), strategy.merge_key()));
+        }
+    }
+    if let Some(target) = schemas
+        .get_mut(name)
+        .and_then(|s| s.get_mut("properties"))
+        .and_then(Value::as_object_mut)
+    {
+        for (field, strategy, key) in marks {
+            if let Some(property) = target.get_mut(&field).and_then(Value::as_object_mut) {
+                property.insert("x-kubernetes-patch-strategy".into(), json!(strategy));
+                if let Some(key) = key {
+                    property.insert("x-kubernetes-patch-merge-key".into(), json!(key));
+                }
+            }
+        }
+    }
+    for (field, property) in &properties {
+        if let Some(child) = referenced(property) {
+            path.push(field.clone());
+            annotate_patch_strategies(schemas, &child, path, visited);
+            path.pop();
+        }
+    }
+}
+
+/// The schema name kube gives a custom kind: its group reversed, version, kind
+/// (`com.example.stable.v1.CronTab`).
+fn custom_schema_name(def: &ResourceDef) -> String {
+    let mut parts: Vec<&str> = def.group.split('.').collect();
+    parts.reverse();
+    format!("{}.{}.{}", parts.join("."), def.version, def.kind)
+}
+
+/// The schemas of `defs` and of everything they refer to, each kind's
+/// marked with its `x-kubernetes-group-version-kind` (how `kubectl
+/// explain` finds it).
+fn schemas(defs: &[Arc<ResourceDef>]) -> serde_json::Map<String, Value> {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
+    let mut kinds = Vec::new();
+    let mut custom = serde_json::Map::new();
+    for def in defs {
+        let gvk = json!([{"group": def.group, "version": def.version, "kind": def.kind}]);
+        if let Some(schema_of) = def.schema {
+            let reference = schema_of(&mut generator);
+            if let Some(name) = reference
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.rsplit('/').next())
+            {
+                kinds.push((name.to_string(), gvk));
+            }
+            continue;
+        }
+        let metadata = generator.subschema_for::<ObjectMeta>();
+        let mut schema = def
+            .custom
+            .as_ref()
+            .and_then(|c| c.schema.clone())
+            .unwrap_or_else(
+                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+            );
+        if let Some(properties) = schema
+            .as_object_mut()
+            .map(|s| s.entry("properties").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut)
+        {
+            properties.insert("apiVersion".into(), json!({"description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources", "type": "string"}));
+            properties.insert("kind".into(), json!({"description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds", "type": "string"}));
+            properties.insert("metadata".into(), json!({"description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata", "allOf": [metadata.as_value()]}));
+        }
+        schema["x-kubernetes-group-version-kind"] = gvk;
+        custom.insert(custom_schema_name(def), schema);
+    }
+    let mut schemas = generator.take_definitions(true);
+    let mut annotated = std::collections::HashSet::new();
+    for (name, gvk) in kinds {
+        if let Some(schema) = schemas.get_mut(&name).and_then(Value::as_object_mut) {
+            schema.insert("x-kubernetes-group-version-kind".into(), gvk);
+            // k8s-openapi's types always have metadata; kube's schemas do
+            // not require it (the server fills it in).
+            if let Some(required) = schema.get_mut("required").and_then(Value::as_array_mut) {
+                required.retain(|field| field != "metadata");
+                if required.is_empty() {
+                    schema.remove("required");
+                }
+            }
+        }
+        annotate_patch_strategies(&mut schemas, &name, &mut Vec::new(), &mut annotated);
+    }
+    schemas.extend(custom);
+    schemas
 }
 
 /// A short content hash for cache-busting OpenAPI URLs (FNV-1a, hex).
@@ -183,6 +364,26 @@ fn content_hash(bytes: &[u8]) -> String {
 }
 
 impl Discovery {
+    /// The OpenAPI v3 document at `path` (`apis/apps/v1`), if it is served.
+    pub fn openapi(&self, path: &str) -> Option<&[u8]> {
+        let document = self.openapi.get(path)?;
+        Some(document.built.get_or_init(|| {
+            to_bytes(&openapi_document(
+                &document.defs,
+                document.group,
+                document.version,
+            ))
+        }))
+    }
+
+    /// `/openapi/v2`: (JSON, protobuf).
+    pub fn openapi_v2(&self) -> &(Vec<u8>, Vec<u8>) {
+        self.openapi_v2.get_or_init(|| {
+            let document = crate::openapi_v2::document(schemas(&self.all));
+            (to_bytes(&document), crate::openapi_v2::protobuf(&document))
+        })
+    }
+
     pub fn build(registry: &Registry) -> Self {
         let mut aggregated_core = Vec::new();
         let mut aggregated_groups = Vec::new();
@@ -221,12 +422,37 @@ impl Discovery {
                 } else {
                     format!("apis/{group}/{version}")
                 };
-                let document = to_bytes(&openapi_document(registry, group, version));
+                // The hash names the content: the kinds, and the schemas
+                // of custom ones (built-in ones change with the binary).
+                let signature = format!(
+                    "{}|{path}|{}",
+                    env!("CARGO_PKG_VERSION"),
+                    defs.iter()
+                        .map(|d| format!(
+                            "{}:{}",
+                            d.kind,
+                            d.custom
+                                .as_ref()
+                                .and_then(|c| c.schema.as_ref())
+                                .map(Value::to_string)
+                                .unwrap_or_default()
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
                 openapi_paths.insert(
                     path.clone(),
-                    json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", content_hash(&document))}),
+                    json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={}", content_hash(signature.as_bytes()))}),
                 );
-                openapi.insert(path, document);
+                openapi.insert(
+                    path,
+                    OpenApiDocument {
+                        group,
+                        version,
+                        defs: defs.clone(),
+                        built: std::sync::OnceLock::new(),
+                    },
+                );
             }
             let item = json!({"metadata": {"name": group}, "versions": aggregated_versions});
             if group.is_empty() {
@@ -278,6 +504,8 @@ impl Discovery {
             })),
             openapi_root: to_bytes(&json!({"paths": openapi_paths})),
             openapi,
+            all: registry.all(),
+            openapi_v2: std::sync::OnceLock::new(),
         }
     }
 }
@@ -326,9 +554,43 @@ mod tests {
             .as_str()
             .unwrap();
         assert!(url.starts_with("/openapi/v3/apis/apps/v1?hash="));
-        let apps: Value = serde_json::from_slice(&discovery.openapi["apis/apps/v1"]).unwrap();
+        let apps: Value =
+            serde_json::from_slice(discovery.openapi("apis/apps/v1").unwrap()).unwrap();
         let patch =
             &apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(patch["parameters"][0]["name"], "fieldValidation");
+    }
+
+    #[test]
+    fn openapi_documents_carry_every_kinds_schema_marked_with_its_kind() {
+        let discovery = Discovery::build(&Registry::builtin());
+        let apps: Value =
+            serde_json::from_slice(discovery.openapi("apis/apps/v1").unwrap()).unwrap();
+        let schemas = &apps["components"]["schemas"];
+        let deployment = &schemas["io.k8s.api.apps.v1.Deployment"];
+        assert_eq!(
+            deployment["x-kubernetes-group-version-kind"][0]["kind"],
+            "Deployment"
+        );
+        let strategy = &schemas["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["strategy"];
+        assert_eq!(
+            strategy["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.api.apps.v1.DeploymentStrategy"
+        );
+        let containers = &schemas["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
+        assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
+        assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+        let ports = &schemas["io.k8s.api.core.v1.Container"]["properties"]["ports"];
+        assert_eq!(ports["x-kubernetes-patch-merge-key"], "containerPort");
+        assert_eq!(
+            schemas["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["strategy"]["x-kubernetes-patch-strategy"],
+            "retainKeys"
+        );
+        assert!(
+            schemas["io.k8s.api.apps.v1.DeploymentStrategy"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("how to replace existing pods")
+        );
     }
 }

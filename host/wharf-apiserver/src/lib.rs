@@ -24,6 +24,7 @@ pub mod kubernetes_service;
 pub mod logs;
 pub mod modules;
 mod objects;
+mod openapi_v2;
 mod request;
 mod reviews;
 mod schema;
@@ -472,6 +473,7 @@ pub fn app(state: Arc<ApiState>) -> Router {
         .route("/wharf/v1/modules", axum::routing::post(modules::upload))
         .route("/wharf/v1/modules/{digest}", get(modules::download))
         .route("/version", get(version))
+        .route("/openapi/v2", get(openapi_v2))
         .route("/openapi/v3", get(openapi_root))
         .route("/openapi/v3/{*path}", get(openapi_document))
         .route("/livez", get(healthy))
@@ -572,6 +574,23 @@ async fn version(State(state): State<Arc<ApiState>>) -> Response {
     bytes_response("application/json", state.discovery().version.clone())
 }
 
+/// The Swagger 2.0 document, in protobuf when asked for (as kubectl does).
+async fn openapi_v2(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response {
+    let discovery = state.discovery();
+    let (json, protobuf) = discovery.openapi_v2();
+    let wants_protobuf = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept.contains(openapi_v2::PROTOBUF) || accept.contains(openapi_v2::PROTOBUF_ANSWER)
+        });
+    if wants_protobuf {
+        bytes_response(openapi_v2::PROTOBUF_ANSWER, protobuf.clone())
+    } else {
+        bytes_response("application/json", json.clone())
+    }
+}
+
 async fn openapi_root(State(state): State<Arc<ApiState>>) -> Response {
     bytes_response("application/json", state.discovery().openapi_root.clone())
 }
@@ -580,9 +599,10 @@ async fn openapi_document(
     State(state): State<Arc<ApiState>>,
     Path(path): Path<String>,
 ) -> Response {
-    match state.discovery().openapi.get(path.trim_end_matches('/')) {
+    let discovery = state.discovery();
+    match discovery.openapi(path.trim_end_matches('/')) {
         Some(document) => {
-            let mut response = bytes_response("application/json", document.clone());
+            let mut response = bytes_response("application/json", document.to_vec());
             response.headers_mut().insert(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, immutable"),

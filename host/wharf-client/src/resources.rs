@@ -18,6 +18,10 @@ use serde_json::Value;
 /// Decodes JSON through a kind's typed form and back.
 type Decode = fn(&Value) -> Result<Value, serde_json::Error>;
 
+/// Adds a kind's OpenAPI schema (and those it refers to) to a generator;
+/// returns the reference to it.
+pub type SchemaOf = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
 /// One served kind.
 #[derive(Debug)]
 pub struct ResourceDef {
@@ -41,6 +45,8 @@ pub struct ResourceDef {
     pub review: bool,
     /// Decodes into the typed form and back: the canonical JSON, or why not.
     decode: Option<Decode>,
+    /// Its OpenAPI schema, for kinds with a typed form.
+    pub schema: Option<SchemaOf>,
     /// What its CustomResourceDefinition says, for a kind defined at run time.
     pub custom: Option<Arc<CustomKind>>,
 }
@@ -194,6 +200,7 @@ impl ResourceDef {
             field_labels: &[],
             review: false,
             decode: None,
+            schema: None,
             custom: None,
         }
     }
@@ -222,6 +229,7 @@ impl ResourceDef {
             field_labels: &[],
             review: false,
             decode: None,
+            schema: None,
             custom: Some(Arc::new(custom)),
         }
     }
@@ -342,7 +350,7 @@ struct Extras {
 
 fn typed<T>(extras: Extras) -> ResourceDef
 where
-    T: k8s_openapi::Resource + DeserializeOwned + Serialize,
+    T: k8s_openapi::Resource + DeserializeOwned + Serialize + schemars::JsonSchema,
     T::Scope: Scope,
 {
     ResourceDef {
@@ -359,6 +367,7 @@ where
         field_labels: extras.field_labels,
         review: extras.review,
         decode: Some(roundtrip::<T>),
+        schema: Some(|generator| generator.subschema_for::<T>()),
         custom: None,
     }
 }
