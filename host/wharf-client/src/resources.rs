@@ -265,6 +265,18 @@ pub struct CustomNames {
 #[derive(Debug, Default)]
 pub struct Registry {
     kinds: std::sync::RwLock<Arc<Kinds>>,
+    /// The generation, for those who follow what is served.
+    changes: Changes,
+}
+
+/// A watch channel of the registry's generation.
+#[derive(Debug)]
+struct Changes(tokio::sync::watch::Sender<u64>);
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes(tokio::sync::watch::Sender::new(0))
+    }
 }
 
 /// The kinds served at one moment.
@@ -586,7 +598,15 @@ impl Registry {
             })
             .collect();
         next.generation += 1;
+        let generation = next.generation;
         *kinds = Arc::new(next);
+        drop(kinds);
+        self.changes.0.send_replace(generation);
+    }
+
+    /// Sees every change of what is served (its generation).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.0.subscribe()
     }
 
     /// The kind with this group, version and kind name.

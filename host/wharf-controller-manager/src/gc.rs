@@ -49,42 +49,42 @@ impl Drop for GarbageCollector {
 }
 
 impl GarbageCollector {
-    /// Follows every served kind and collects garbage until dropped.
+    /// Follows every served kind (and those served later: kinds
+    /// CustomResourceDefinitions define) and collects garbage until dropped.
     pub fn start(client: LocalClient) -> Self {
-        let mut resources: Vec<Arc<ResourceDef>> = Vec::new();
-        let mut seen = HashSet::new();
-        for resource in client.state().registry.stored() {
-            // One watch per stored resource, whatever versions serve it;
-            // events own nothing and are many.
-            if resource.plural == "events" || !seen.insert((resource.group, resource.plural)) {
-                continue;
-            }
-            resources.push(resource.clone());
-        }
         let (sender, receiver) = mpsc::channel(1024);
-        let mut tasks = Vec::new();
-        for (index, resource) in resources.iter().enumerate() {
-            let mut watcher = Watcher::new(client.clone(), resource.clone(), Selectors::all());
-            let sender = sender.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let seen = watcher.next().await;
-                    if sender.send((index, seen)).await.is_err() {
-                        return;
-                    }
-                }
-            }));
-        }
-        let collector = Collector {
+        let mut changes = client.state().registry.subscribe();
+        let mut collector = Collector {
             client,
-            listed: vec![false; resources.len()],
-            resources,
+            listed: Vec::new(),
+            resources: Vec::new(),
             graph: Graph::default(),
             swept: false,
+            sender,
+            watchers: Vec::new(),
         };
-        tasks.push(tokio::spawn(collector.run(receiver)));
+        collector.follow_new_kinds();
+        let follower = collector.sender.clone();
+        let mut tasks = vec![tokio::spawn(collector.run(receiver))];
+        // A change of what is served wakes the collector (it starts
+        // watches for new kinds between events).
+        tasks.push(tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                if follower.send(Message::KindsChanged).await.is_err() {
+                    return;
+                }
+            }
+        }));
         Self { tasks }
     }
+}
+
+/// What the collector's loop hears.
+enum Message {
+    /// A watch of the kind at this index saw something.
+    Seen(usize, Seen),
+    /// The served kinds changed.
+    KindsChanged,
 }
 
 /// One owner reference.
@@ -196,6 +196,18 @@ struct Collector {
     graph: Graph,
     /// Every kind was listed once and the whole graph checked.
     swept: bool,
+    /// Where the watches send what they see.
+    sender: mpsc::Sender<Message>,
+    /// The watches' tasks.
+    watchers: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        for watcher in &self.watchers {
+            watcher.abort();
+        }
+    }
 }
 
 /// An owner's state, as far as its dependents are concerned.
@@ -210,8 +222,49 @@ enum Owner {
 }
 
 impl Collector {
-    async fn run(mut self, mut receiver: mpsc::Receiver<(usize, Seen)>) {
-        while let Some((index, seen)) = receiver.recv().await {
+    /// Starts a watch of every stored kind not yet watched (one per
+    /// group and resource, whatever versions serve it; events own nothing
+    /// and are many).
+    fn follow_new_kinds(&mut self) {
+        for resource in self.client.state().registry.stored() {
+            let watched = self
+                .resources
+                .iter()
+                .any(|r| r.group == resource.group && r.plural == resource.plural);
+            if resource.plural == "events" || watched {
+                continue;
+            }
+            let index = self.resources.len();
+            let stored = self
+                .client
+                .state()
+                .registry
+                .stored_as(resource.group, resource.plural)
+                .unwrap_or(resource);
+            let mut watcher = Watcher::new(self.client.clone(), stored.clone(), Selectors::all());
+            let sender = self.sender.clone();
+            self.watchers.push(tokio::spawn(async move {
+                loop {
+                    let seen = watcher.next().await;
+                    if sender.send(Message::Seen(index, seen)).await.is_err() {
+                        return;
+                    }
+                }
+            }));
+            self.resources.push(stored);
+            self.listed.push(false);
+        }
+    }
+
+    async fn run(mut self, mut receiver: mpsc::Receiver<Message>) {
+        while let Some(message) = receiver.recv().await {
+            let (index, seen) = match message {
+                Message::Seen(index, seen) => (index, seen),
+                Message::KindsChanged => {
+                    self.follow_new_kinds();
+                    continue;
+                }
+            };
             match seen {
                 Seen::Listed(items) => self.listed(index, items).await,
                 Seen::Changed(WatchType::Deleted, object) => {

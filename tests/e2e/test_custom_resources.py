@@ -1,0 +1,310 @@
+"""CustomResourceDefinitions, OpenAPI schemas and the operator pattern, as
+unmodified kubectl v1.37 and the Python client use them: a definition with
+a schema is served at once; its objects are validated, pruned and defaulted
+as kube does; printer columns, status and scale subresources, several
+versions; `kubectl explain`; deleting the definition deletes its objects;
+and a controller plugin reconciling a custom kind (the sample PodSet
+operator)."""
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import REPO, Cluster
+from test_plugins import eventually, get_json, plugin_dir, wait_loaded
+
+CRONTABS = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: crontabs.stable.example.com
+spec:
+  group: stable.example.com
+  scope: Namespaced
+  names: {plural: crontabs, singular: crontab, kind: CronTab, shortNames: [ct], categories: [all]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas, labelSelectorPath: .status.selector}
+    additionalPrinterColumns:
+    - {name: Spec, type: string, jsonPath: .spec.cronSpec}
+    - {name: Replicas, type: integer, jsonPath: .spec.replicas}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [cronSpec]
+            properties:
+              cronSpec: {type: string, pattern: '^(\\d+|\\*)(/\\d+)?(\\s+(\\d+|\\*)(/\\d+)?){4}$', description: The schedule in cron format.}
+              image: {type: string, default: busybox}
+              replicas: {type: integer, minimum: 1, maximum: 10, default: 1}
+              color: {type: string, enum: [red, green]}
+              port: {x-kubernetes-int-or-string: true}
+              extra: {type: object, x-kubernetes-preserve-unknown-fields: true}
+          status:
+            type: object
+            properties:
+              replicas: {type: integer}
+              selector: {type: string}
+  - name: v1beta1
+    served: true
+    storage: false
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+
+CRONTAB = """
+apiVersion: stable.example.com/v1
+kind: CronTab
+metadata: {name: nightly}
+spec: {cronSpec: "0 3 * * *", port: http, extra: {anything: [1, 2]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster = Cluster("embedded", ["--sim-nodes", "2"])
+    cluster.kubectl("apply", "-f", "-", input=CRONTABS)
+    yield cluster
+    cluster.cleanup()
+
+
+def test_a_definition_is_served_at_once_with_its_columns_defaults_and_pruning(cluster):
+    cluster.kubectl("wait", "--for=condition=Established", "crd/crontabs.stable.example.com", "--timeout=10s")
+    crd = get_json(cluster, "crd", "crontabs.stable.example.com")
+    conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+    assert conditions == {"NamesAccepted": "True", "Established": "True"}
+    assert crd["status"]["storedVersions"] == ["v1"]
+    assert "customresourcecleanup.apiextensions.k8s.io" in crd["metadata"]["finalizers"]
+
+    cluster.kubectl("apply", "-f", "-", input=CRONTAB)
+    table = cluster.kubectl("get", "ct", "nightly").stdout.splitlines()
+    assert table[0].split() == ["NAME", "SPEC", "REPLICAS", "AGE"], table
+    assert table[1].split()[:6] == ["nightly", "0", "3", "*", "*", "*"], table
+    assert table[1].split()[6] == "1", table
+    assert "crontab.stable.example.com/nightly" in cluster.kubectl("get", "all").stdout
+    assert "crontabs" in cluster.kubectl("api-resources", "--api-group=stable.example.com").stdout
+
+    stored = get_json(cluster, "crontab", "nightly")
+    # Defaults filled in, int-or-string and preserved fields kept.
+    assert stored["spec"] == {"cronSpec": "0 3 * * *", "image": "busybox", "replicas": 1,
+                              "port": "http", "extra": {"anything": [1, 2]}}
+
+    # Unknown fields: refused by kubectl's default strict validation, pruned
+    # with a warning otherwise.
+    unknown = CRONTAB.replace("nightly", "pruned").replace("port: http", "port: 8080, bogus: 1")
+    refused = cluster.kubectl("apply", "-f", "-", input=unknown, check=False)
+    assert refused.returncode != 0
+    assert 'strict decoding error: unknown field "spec.bogus"' in refused.stderr, refused.stderr
+    warned = cluster.kubectl("apply", "--validate=warn", "-f", "-", input=unknown)
+    assert 'unknown field "spec.bogus"' in warned.stderr
+    assert "bogus" not in get_json(cluster, "crontab", "pruned")["spec"]
+
+
+def test_invalid_objects_get_kubes_validation_messages(cluster):
+    bad = """
+apiVersion: stable.example.com/v1
+kind: CronTab
+metadata: {name: bad}
+spec: {cronSpec: "whenever", replicas: 20, color: pink, port: true}
+"""
+    result = cluster.kubectl("apply", "-f", "-", input=bad, check=False)
+    assert result.returncode != 0
+    message = result.stderr
+    assert 'The CronTab "bad" is invalid' in message, message
+    assert "spec.cronSpec: Invalid value: \"whenever\": spec.cronSpec in body should match" in message
+    assert "spec.replicas: Invalid value: 20: spec.replicas in body should be less than or equal to 10" in message
+    assert 'spec.color: Unsupported value: "pink": supported values: "red", "green"' in message
+    assert 'spec.port: Invalid value: true: spec.port in body must be of type integer,string: "boolean"' in message
+    missing = cluster.kubectl("apply", "-f", "-", check=False, input="""
+apiVersion: stable.example.com/v1
+kind: CronTab
+metadata: {name: bad}
+spec: {image: x}
+""")
+    assert "spec.cronSpec: Required value" in missing.stderr
+
+
+def test_status_and_scale_subresources_and_a_second_version(cluster):
+    cluster.kubectl("apply", "-f", "-", input=CRONTAB.replace("nightly", "scaled"))
+    # The main resource ignores status; the status subresource takes it.
+    cluster.kubectl("patch", "ct", "scaled", "--type=merge", "-p", '{"status": {"replicas": 9}}')
+    assert "status" not in get_json(cluster, "ct", "scaled")
+    cluster.kubectl("patch", "ct", "scaled", "--subresource=status", "--type=merge",
+                    "-p", '{"status": {"replicas": 2, "selector": "app=cron"}}')
+    assert get_json(cluster, "ct", "scaled")["status"] == {"replicas": 2, "selector": "app=cron"}
+
+    cluster.kubectl("scale", "ct", "scaled", "--replicas=4")
+    assert get_json(cluster, "ct", "scaled")["spec"]["replicas"] == 4
+    scale = json.loads(cluster.kubectl("get", "--raw",
+                                       "/apis/stable.example.com/v1/namespaces/default/crontabs/scaled/scale").stdout)
+    assert (scale["kind"], scale["spec"]["replicas"], scale["status"]) == ("Scale", 4, {"replicas": 2, "selector": "app=cron"})
+
+    # Strategic merge is refused for a custom kind, as kube does.
+    refused = cluster.kubectl("patch", "ct", "scaled", "-p", '{"spec": {"replicas": 5}}', check=False)
+    assert "application/strategic-merge-patch+json is not supported" in refused.stderr, refused.stderr
+
+    # The same object through the other served version.
+    other = get_json(cluster, "crontabs.v1beta1.stable.example.com", "scaled")
+    assert other["apiVersion"] == "stable.example.com/v1beta1"
+    assert other["spec"]["replicas"] == 4
+
+
+def test_the_python_clients_custom_objects_api_and_a_watch(cluster):
+    import kubernetes
+
+    api = kubernetes.client.CustomObjectsApi(cluster.client())
+    group, version, plural = "stable.example.com", "v1", "crontabs"
+    body = {"apiVersion": "stable.example.com/v1", "kind": "CronTab",
+            "metadata": {"name": "from-python", "labels": {"made-by": "python"}},
+            "spec": {"cronSpec": "*/5 * * * *"}}
+    created = api.create_namespaced_custom_object(group, version, "default", plural, body)
+    assert created["spec"]["replicas"] == 1
+    listed = api.list_namespaced_custom_object(group, version, "default", plural, label_selector="made-by=python")
+    assert [item["metadata"]["name"] for item in listed["items"]] == ["from-python"]
+
+    stream = kubernetes.watch.Watch().stream(
+        api.list_namespaced_custom_object, group, version, "default", plural,
+        resource_version=listed["metadata"]["resourceVersion"], timeout_seconds=10)
+    api.patch_namespaced_custom_object_status(group, version, "default", plural, "from-python",
+                                              {"status": {"replicas": 3}})
+    event = next(stream)
+    assert (event["type"], event["object"]["status"]["replicas"]) == ("MODIFIED", 3)
+
+    scale = api.get_namespaced_custom_object_scale(group, version, "default", plural, "from-python")
+    assert scale["status"]["replicas"] == 3
+    with pytest.raises(kubernetes.client.ApiException) as invalid:
+        api.patch_namespaced_custom_object(group, version, "default", plural, "from-python",
+                                           {"spec": {"replicas": 0}})
+    assert invalid.value.status == 422
+    status = json.loads(invalid.value.body)
+    assert status["reason"] == "Invalid"
+    assert status["details"]["causes"][0]["field"] == "spec.replicas"
+    api.delete_namespaced_custom_object(group, version, "default", plural, "from-python")
+
+
+def test_kubectl_explain_reads_the_schemas_of_built_in_and_custom_kinds(cluster):
+    explained = cluster.kubectl("explain", "deployment.spec.strategy").stdout
+    assert "FIELD: strategy <DeploymentStrategy>" in explained, explained
+    assert "rollingUpdate\t<RollingUpdateDeployment>" in explained
+    custom = cluster.kubectl("explain", "crontab.spec").stdout
+    assert "cronSpec\t<string> -required-" in custom, custom
+    assert "The schedule in cron format." in custom
+
+
+def test_a_list_is_applied_and_diffed_against_the_servers_schemas(cluster, tmp_path):
+    manifest = tmp_path / "list.yaml"
+    manifest.write_text("""
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: listed}
+  data: {a: "1"}
+- apiVersion: stable.example.com/v1
+  kind: CronTab
+  metadata: {name: listed}
+  spec: {cronSpec: "* * * * *"}
+""")
+    applied = cluster.kubectl("apply", "-f", str(manifest))
+    assert "configmap/listed created" in applied.stdout
+    assert "crontab.stable.example.com/listed created" in applied.stdout
+    assert cluster.kubectl("diff", "-f", str(manifest), check=False).returncode == 0
+    manifest.write_text(manifest.read_text().replace('a: "1"', 'a: "2"'))
+    diff = cluster.kubectl("diff", "-f", str(manifest), check=False)
+    assert diff.returncode == 1, diff.stderr
+    assert '-  a: "1"' in diff.stdout and '+  a: "2"' in diff.stdout
+    # kubectl's own validation of the items, against /openapi/v2.
+    manifest.write_text(manifest.read_text().replace("data:", "dataz:"))
+    refused = cluster.kubectl("apply", "-f", str(manifest), check=False)
+    assert 'unknown field "dataz"' in refused.stderr, refused.stderr
+
+
+def test_a_cluster_scoped_definition_and_deleting_a_definition_deletes_its_objects(cluster):
+    definition = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: shelves.library.example.org}
+spec:
+  group: library.example.org
+  scope: Cluster
+  names: {plural: shelves, singular: shelf, kind: Shelf}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {books: {type: integer}}}
+"""
+    cluster.kubectl("apply", "-f", "-", input=definition)
+    for name in ("a", "b"):
+        cluster.kubectl("apply", "-f", "-", input=f"""
+apiVersion: library.example.org/v1
+kind: Shelf
+metadata: {{name: {name}}}
+spec: {{books: 3}}
+""")
+    table = cluster.kubectl("get", "shelves").stdout.splitlines()
+    assert table[0].split() == ["NAME", "AGE"]
+    assert len(table) == 3
+    assert get_json(cluster, "shelf", "a")["metadata"].get("namespace") is None
+
+    cluster.kubectl("delete", "crd", "shelves.library.example.org", "--timeout=30s")
+    missing = cluster.kubectl("get", "shelves", check=False)
+    assert missing.returncode != 0
+    # Defined again: the old objects are gone.
+    cluster.kubectl("apply", "-f", "-", input=definition)
+    assert cluster.kubectl("get", "shelves", "-o", "name").stdout.strip() == ""
+
+
+def test_a_controller_plugin_reconciles_a_custom_kind(cluster):
+    sample = REPO / "plugins" / "controllers" / "podset"
+    cluster.kubectl("apply", "-f", str(sample / "crd.yaml"))
+    manifest = (sample / "plugin.yaml").read_text().replace(
+        "module: wharf_controller_podset.wasm", f"module: file://{plugin_dir() / 'wharf_controller_podset.wasm'}")
+    cluster.kubectl("apply", "-f", "-", input=manifest)
+    wait_loaded(cluster, "podset-controller")
+    cluster.kubectl("apply", "-f", "-", input="""
+apiVersion: samples.wharf.dev/v1
+kind: PodSet
+metadata: {name: web}
+spec: {replicas: 3, image: busybox, command: [sleep, "3600"]}
+""")
+
+    def pods():
+        listed = get_json(cluster, "pods", "-l", "samples.wharf.dev/podset=web")["items"]
+        return sorted(p["metadata"]["name"] for p in listed if not p["metadata"].get("deletionTimestamp"))
+
+    def counted(count):
+        def check():
+            assert len(pods()) == count
+            status = get_json(cluster, "podset", "web").get("status", {})
+            assert status.get("replicas") == count, status
+            assert status.get("selector") == "samples.wharf.dev/podset=web"
+        return check
+
+    eventually(counted(3), timeout=60)
+    owner = get_json(cluster, "pod", pods()[0])["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("PodSet", "web", True)
+    cluster.kubectl("scale", "podset", "web", "--replicas=1")
+    eventually(counted(1), timeout=60)
+    table = cluster.kubectl("get", "ps", "web", "-o", "wide").stdout.splitlines()
+    assert table[0].split() == ["NAME", "DESIRED", "READY", "IMAGE", "AGE"], table
+    events = cluster.kubectl("get", "events", "--field-selector", "involvedObject.kind=PodSet").stdout
+    assert "SuccessfulCreate" in events and "SuccessfulDelete" in events, events
+
+    # Deleting the PodSet deletes its pods (the garbage collector follows
+    # owner references to a custom kind too).
+    cluster.kubectl("delete", "podset", "web")
+    eventually(lambda: pods() == [] or pytest.fail(f"left: {pods()}"), timeout=60)
