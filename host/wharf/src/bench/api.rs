@@ -12,6 +12,12 @@
 //!    start to its ADDED event.
 //! 3. Creates from 16 clients as fast as they go: the maximum create rate.
 //!
+//! With `--crd` the same phases run on a custom kind (a
+//! CustomResourceDefinition whose schema has 20 fields, every object
+//! validated, pruned and defaulted by it) instead of ConfigMaps, after
+//! measuring how long a new definition takes from its create to its
+//! kind being served.
+//!
 //! Without `--kubeconfig` it starts its own API server on a temporary
 //! embedded store; with `--kubeconfig FILE` it measures that one (in
 //! namespace `default`).
@@ -52,10 +58,190 @@ pub struct ApiBench {
     /// `wharf up` does by default), to measure what auditing costs.
     #[arg(long)]
     audit: bool,
+    /// Measure a custom kind (a CustomResourceDefinition with a schema of
+    /// 20 fields) rather than ConfigMaps.
+    #[arg(long)]
+    crd: bool,
 }
 
-/// Where the steady creates go.
-const NAMESPACE_PATH: &str = "/api/v1/namespaces/default/configmaps";
+/// The kind the phases create, patch, get and list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BenchKind {
+    ConfigMaps,
+    /// `widgets.bench.wharf.dev`, from [`widget_definition`].
+    Widgets,
+}
+
+impl BenchKind {
+    fn collection(self, namespace: &str) -> String {
+        match self {
+            BenchKind::ConfigMaps => format!("/api/v1/namespaces/{namespace}/configmaps"),
+            BenchKind::Widgets => {
+                format!("/apis/bench.wharf.dev/v1/namespaces/{namespace}/widgets")
+            }
+        }
+    }
+
+    /// An object of about 1 KiB.
+    fn body(self, name: &str, payload: &str) -> serde_json::Value {
+        match self {
+            BenchKind::ConfigMaps => {
+                serde_json::json!({"metadata": {"name": name}, "data": {"payload": payload}})
+            }
+            // Its 19 other fields take about 495 bytes: the payload is cut
+            // by as much, so that a Widget is as large as a ConfigMap.
+            BenchKind::Widgets => serde_json::json!({
+                "apiVersion": "bench.wharf.dev/v1",
+                "kind": "Widget",
+                "metadata": {"name": name},
+                "spec": {
+                    "payload": &payload[..payload.len().saturating_sub(WIDGET_FIELDS_BYTES)],
+                    "replicas": 3,
+                    "image": "registry.example.com/widget:1.2.3",
+                    "color": "green",
+                    "size": "large",
+                    "port": 8080,
+                    "target": "http",
+                    "enabled": true,
+                    "weight": 0.5,
+                    "owner": "team-a",
+                    "email": "team-a@example.com",
+                    "schedule": "*/5 * * * *",
+                    "created": "2026-01-01T00:00:00Z",
+                    "labels": {"app": "widget", "tier": "back"},
+                    "tags": ["a", "b", "c"],
+                    "limits": {"cpu": 2, "memory": 512},
+                    "endpoints": [{"host": "a.example.com", "port": 443}],
+                    "notes": "benchmark object",
+                    "retries": 5,
+                },
+            }),
+        }
+    }
+}
+
+/// What a Widget's fields other than its payload take, in bytes of JSON.
+const WIDGET_FIELDS_BYTES: usize = 495;
+
+/// The benchmark's custom kind: a namespaced `Widget` whose spec has 20
+/// fields of every sort a schema checks (patterns, bounds, enums, formats,
+/// int-or-string, maps, lists of objects) and defaults.
+fn widget_definition() -> serde_json::Value {
+    use serde_json::json;
+    let fields = [
+        ("payload", json!({"type": "string", "maxLength": 4096})),
+        (
+            "replicas",
+            json!({"type": "integer", "minimum": 0, "maximum": 100}),
+        ),
+        (
+            "image",
+            json!({"type": "string", "pattern": "^[a-z0-9./-]+(:[a-z0-9._-]+)?$"}),
+        ),
+        (
+            "color",
+            json!({"type": "string", "enum": ["red", "green", "blue"]}),
+        ),
+        (
+            "size",
+            json!({"type": "string", "enum": ["small", "large"], "default": "small"}),
+        ),
+        (
+            "port",
+            json!({"type": "integer", "minimum": 1, "maximum": 65535}),
+        ),
+        ("target", json!({"x-kubernetes-int-or-string": true})),
+        ("enabled", json!({"type": "boolean"})),
+        (
+            "weight",
+            json!({"type": "number", "minimum": 0, "maximum": 1}),
+        ),
+        (
+            "owner",
+            json!({"type": "string", "minLength": 1, "maxLength": 63}),
+        ),
+        ("email", json!({"type": "string", "format": "email"})),
+        ("schedule", json!({"type": "string"})),
+        ("created", json!({"type": "string", "format": "date-time"})),
+        (
+            "labels",
+            json!({"type": "object", "additionalProperties": {"type": "string"}}),
+        ),
+        (
+            "tags",
+            json!({"type": "array", "maxItems": 16, "items": {"type": "string"}}),
+        ),
+        (
+            "limits",
+            json!({"type": "object", "properties": {"cpu": {"type": "integer"}, "memory": {"type": "integer"}}}),
+        ),
+        (
+            "endpoints",
+            json!({"type": "array", "items": {"type": "object", "required": ["host"], "properties": {"host": {"type": "string"}, "port": {"type": "integer", "default": 80}}}}),
+        ),
+        ("notes", json!({"type": "string"})),
+        ("retries", json!({"type": "integer", "default": 3})),
+        ("paused", json!({"type": "boolean", "default": false})),
+    ];
+    let spec: serde_json::Map<String, serde_json::Value> = fields
+        .into_iter()
+        .map(|(name, schema)| (name.to_string(), schema))
+        .collect();
+    let schema = json!({"type": "object", "properties": {
+        "spec": {"type": "object", "required": ["image", "replicas"], "properties": spec},
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+    }});
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.bench.wharf.dev"},
+        "spec": {
+            "group": "bench.wharf.dev",
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": schema},
+            }],
+        },
+    })
+}
+
+/// Creates the benchmark's CustomResourceDefinition; how long from its
+/// create until its kind answered a list (polled as fast as requests go),
+/// and how long the create itself took.
+async fn define_widgets(api: &Api) -> Result<(Duration, Duration), String> {
+    let collection = BenchKind::Widgets.collection("default");
+    let started = Instant::now();
+    api.send(
+        Method::POST,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "application/json",
+        Bytes::from(widget_definition().to_string()),
+        StatusCode::CREATED,
+    )
+    .await?;
+    let answered = started.elapsed();
+    loop {
+        let (status, _) = api
+            .request(
+                Method::GET,
+                &format!("{collection}?limit=1"),
+                "application/json",
+                Bytes::new(),
+            )
+            .await?;
+        if status == StatusCode::OK {
+            return Ok((started.elapsed(), answered));
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(format!(
+                "{collection}: not served 30 s after its definition ({status})"
+            ));
+        }
+    }
+}
 
 pub async fn run(options: ApiBench) -> Result<(), String> {
     let mut _temp = None;
@@ -91,7 +277,22 @@ pub async fn run(options: ApiBench) -> Result<(), String> {
             access
         }
     };
-    let api = Api::new(&access, options.http1)?;
+    let kind = if options.crd {
+        BenchKind::Widgets
+    } else {
+        BenchKind::ConfigMaps
+    };
+    let api = Api::new(&access, options.http1)?.of_kind(kind);
+    let mut served_in = None;
+    if options.crd {
+        let (served, answered) = define_widgets(&api).await?;
+        println!(
+            "custom resource definition: served {:.1} ms after its create was sent (the create answered in {:.1} ms)",
+            served.as_secs_f64() * 1e3,
+            answered.as_secs_f64() * 1e3
+        );
+        served_in = Some(served);
+    }
 
     // Seed the objects the lists return, alone in a namespace of their own.
     let payload = "x".repeat(1024);
@@ -119,8 +320,9 @@ pub async fn run(options: ApiBench) -> Result<(), String> {
     .await;
     seeded.into_iter().collect::<Result<Vec<_>, _>>()?;
     println!(
-        "seeded {} ConfigMaps of 1 KiB in {:.1} s",
+        "seeded {} {} of 1 KiB in {:.1} s",
         options.list_size,
+        if options.crd { "Widgets" } else { "ConfigMaps" },
         seed_started.elapsed().as_secs_f64()
     );
 
@@ -157,13 +359,22 @@ pub async fn run(options: ApiBench) -> Result<(), String> {
         throughput.summary()
     );
     println!(
-        "api bench: {} req/s steady, get p99 {:.2} ms, list({}) p99 {:.2} ms, watch p99 {:.2} ms, max {:.0} creates/s; mutating p99 {:.2} ms",
+        "api bench{}: {} req/s steady, get p99 {:.2} ms, list({}) p99 {:.2} ms, watch p99 {:.2} ms, max {:.0} creates/s{}; mutating p99 {:.2} ms",
+        if options.crd {
+            " (custom kind, 20-field schema)"
+        } else {
+            ""
+        },
         options.rate,
         steady.get.quantile_ms(0.99),
         options.list_size,
         steady.list.quantile_ms(0.99),
         steady.watch.quantile_ms(0.99),
         throughput.count() as f64 / options.seconds as f64,
+        served_in.map_or(String::new(), |served| format!(
+            ", definition served in {:.1} ms",
+            served.as_secs_f64() * 1e3
+        )),
         steady.mutating.quantile_ms(0.99),
     );
     Ok(())
@@ -279,6 +490,8 @@ pub(super) struct Api {
     transport: wharf_client::Transport,
     /// Names this run's objects, so that runs against one server do not collide.
     run: String,
+    /// What the API benchmark's phases create.
+    kind: BenchKind,
 }
 
 impl Api {
@@ -290,7 +503,14 @@ impl Api {
         Ok(Self {
             transport: wharf_client::Transport::new(access, options)?,
             run: uuid_suffix(),
+            kind: BenchKind::ConfigMaps,
         })
+    }
+
+    /// The same client, creating objects of `kind`.
+    fn of_kind(mut self, kind: BenchKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     pub(super) async fn send(
@@ -361,11 +581,12 @@ impl Api {
     }
 
     async fn create(&self, name: &str, payload: &str) -> Result<(), String> {
-        self.create_in(NAMESPACE_PATH, name, payload).await
+        self.create_in(&self.kind.collection("default"), name, payload)
+            .await
     }
 
     async fn create_in(&self, collection: &str, name: &str, payload: &str) -> Result<(), String> {
-        let body = serde_json::json!({"metadata": {"name": name}, "data": {"payload": payload}});
+        let body = self.kind.body(name, payload);
         self.send(
             Method::POST,
             collection,
@@ -381,9 +602,9 @@ impl Api {
         format!("wharf-bench-{}", self.run)
     }
 
-    /// The ConfigMaps collection that holds only the seeded objects.
+    /// The collection that holds only the seeded objects.
     fn seeds_path(&self) -> String {
-        format!("/api/v1/namespaces/{}/configmaps", self.seed_namespace())
+        self.kind.collection(&self.seed_namespace())
     }
 }
 
@@ -413,7 +634,7 @@ async fn steady_phase(api: &Api, options: &ApiBench, payload: &str) -> Result<St
         let list = api
             .send(
                 Method::GET,
-                &format!("{NAMESPACE_PATH}?limit=1"),
+                &format!("{}?limit=1", api.kind.collection("default")),
                 "application/json",
                 Bytes::new(),
                 StatusCode::OK,
@@ -564,7 +785,8 @@ async fn watch_creates(
 ) -> Result<(), String> {
     let mut body = api
         .stream(&format!(
-            "{NAMESPACE_PATH}?watch=true&resourceVersion={revision}"
+            "{}?watch=true&resourceVersion={revision}",
+            api.kind.collection("default")
         ))
         .await?;
     let mut buffer = Vec::new();
