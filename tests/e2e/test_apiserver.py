@@ -172,8 +172,11 @@ def test_python_client_watch_resumes_even_across_a_restart(cluster):
 
     def first_three_events(resource_version):
         api = kubernetes.client.CoreV1Api(cluster.client())
+        # Only w1's: the ServiceAccount controller may write the
+        # namespace's kube-root-ca.crt in the meantime.
         stream = kubernetes.watch.Watch().stream(
-            api.list_namespaced_config_map, "default", resource_version=resource_version, timeout_seconds=5
+            api.list_namespaced_config_map, "default", resource_version=resource_version, timeout_seconds=5,
+            field_selector="metadata.name=w1",
         )
         events = []
         for event in stream:

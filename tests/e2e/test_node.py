@@ -164,7 +164,8 @@ def test_the_readme_example_a_deployment_behind_a_service_answers_on_its_cluster
     eventually(both_endpoints, timeout=60)
 
     def answers():
-        result = subprocess.run(["curl", "--noproxy", "*", "-s", "-m", "3", f"http://{cluster_ip}/"],
+        # A generous bound: python's one-threaded server on a busy machine.
+        result = subprocess.run(["curl", "--noproxy", "*", "-s", "-m", "20", f"http://{cluster_ip}/"],
                                 capture_output=True, text=True)
         assert "Directory listing" in result.stdout, result.stdout[:200]
     eventually(answers, timeout=60)

@@ -57,11 +57,8 @@ fn aggregated_resource(def: &ResourceDef) -> Value {
     if def.scale {
         subresources.push(json!({"subresource": "scale", "responseKind": kind("Scale", "autoscaling", "v1"), "verbs": ["get", "patch", "update"]}));
     }
-    if def.kind == "Pod" {
-        subresources.push(json!({"subresource": "binding", "responseKind": kind("Binding", "", "v1"), "verbs": ["create"]}));
-    }
-    if def.kind == "ServiceAccount" {
-        subresources.push(json!({"subresource": "token", "responseKind": kind("TokenRequest", "authentication.k8s.io", "v1"), "verbs": ["create"]}));
+    for sub in def.subresources {
+        subresources.push(json!({"subresource": sub.name, "responseKind": kind(sub.kind, sub.group, sub.version), "verbs": sub.verbs}));
     }
     let mut resource = json!({
         "resource": def.plural,
@@ -116,16 +113,9 @@ fn legacy_resources(def: &ResourceDef) -> Vec<Value> {
             &["get", "patch", "update"],
         ));
     }
-    if def.kind == "Pod" {
-        out.push(sub("binding", "Binding", None, &["create"]));
-    }
-    if def.kind == "ServiceAccount" {
-        out.push(sub(
-            "token",
-            "TokenRequest",
-            Some("authentication.k8s.io"),
-            &["create"],
-        ));
+    for extra in def.subresources {
+        let group = (extra.group != def.group).then_some(extra.group);
+        out.push(sub(extra.name, extra.kind, group, extra.verbs));
     }
     out
 }

@@ -33,7 +33,12 @@ pub async fn core(
     request: Request,
 ) -> Response {
     let user = user_of(&request);
-    in_request(user, serve(state, "", "v1", &rest, request)).await
+    let manager = manager_of(&request);
+    in_request(
+        user,
+        crate::managed::scope(manager, serve(state, "", "v1", &rest, request)),
+    )
+    .await
 }
 
 /// `/apis/{group}/{version}/{*rest}`.
@@ -43,7 +48,32 @@ pub async fn grouped(
     request: Request,
 ) -> Response {
     let user = user_of(&request);
-    in_request(user, serve(state, &group, &version, &rest, request)).await
+    let manager = manager_of(&request);
+    in_request(
+        user,
+        crate::managed::scope(manager, serve(state, &group, &version, &rest, request)),
+    )
+    .await
+}
+
+/// Who the request's writes are recorded as (`metadata.managedFields`).
+fn manager_of(request: &Request) -> crate::managed::Manager {
+    let query = Query::parse(request.uri().query());
+    let agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let applying = request.method() == Method::PATCH
+        && request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/apply-patch"));
+    crate::managed::Manager {
+        name: crate::managed::manager_of(query.get("fieldManager"), agent),
+        applying,
+        force: query.flag("force"),
+    }
 }
 
 /// The user authentication put on the request.
@@ -295,25 +325,36 @@ async fn serve(
             )
             .await
         }
-        (&Method::POST, Some(name), Some("binding")) if resource.kind == "Pod" => {
+        (&Method::POST, Some(name), Some("binding")) if resource.has_subresource("binding") => {
             let body = crate::body::read(body).await?;
             let binding = crate::body::parse_object(content_type.as_deref(), &body)?;
             bind(&state, &target, name, &binding, &query).await
         }
-        (&Method::POST, Some(name), Some("token")) if resource.kind == "ServiceAccount" => {
+        (&Method::POST, Some(name), Some("eviction")) if resource.has_subresource("eviction") => {
+            let body = crate::body::read(body).await?;
+            let eviction = crate::body::parse_object(content_type.as_deref(), &body)?;
+            let options = match eviction.get("deleteOptions") {
+                Some(options) if options.is_object() => {
+                    serde_json::to_vec(options).map_err(|e| ApiError::BadRequest(e.to_string()))?
+                }
+                _ => Vec::new(),
+            };
+            let params = delete_params(&query, Some("application/json"), &options)?;
+            let namespace = target.namespace.as_deref().unwrap_or("default");
+            crate::eviction::evict(&state, &resource, namespace, name, &eviction, params).await
+        }
+        (&Method::POST, Some(name), Some("token")) if resource.has_subresource("token") => {
             let body = crate::body::read(body).await?;
             let request = crate::body::parse_object(content_type.as_deref(), &body)?;
             let namespace = target.namespace.as_deref().unwrap_or("default");
             crate::serviceaccounts::token_request(&state, namespace, name, &request).await
         }
-        (&Method::PUT, Some(name), Some("approval"))
-            if resource.kind == "CertificateSigningRequest" =>
-        {
+        (&Method::PUT, Some(name), Some("approval")) if resource.has_subresource("approval") => {
             let body = crate::body::read(body).await?;
             let object = crate::body::parse_object(content_type.as_deref(), &body)?;
             crate::certificates::approve(&state, &resource, name, &object, query.dry_run()?).await
         }
-        (&Method::GET, Some(name), Some("log")) if resource.kind == "Pod" => {
+        (&Method::GET, Some(name), Some("log")) if resource.has_subresource("log") => {
             crate::logs::serve(&state, &target, name, &query).await
         }
         (&Method::GET, Some(name), Some("status")) if resource.status => {
@@ -554,7 +595,18 @@ async fn patch_object(
         }
         // Server-side apply of an absent object creates it.
         if let Err(ApiError::NotFound { .. }) = state.objects.get(resource, namespace, name).await {
-            let (object, warnings) = state.objects.admit(resource, config, strict)?;
+            let (mut object, warnings) = state.objects.admit(resource, config, strict)?;
+            let manager = crate::managed::current();
+            let config = object.clone();
+            crate::managed::apply(
+                resource,
+                &manager.name,
+                manager.force,
+                None,
+                &json!({}),
+                &config,
+                &mut object,
+            )?;
             let warnings = query.field_warnings(warnings);
             if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
                 return Err(ApiError::BadRequest(format!(
@@ -607,7 +659,7 @@ async fn patch_object(
     ))
 }
 
-fn delete_params(
+pub(crate) fn delete_params(
     query: &Query,
     content_type: Option<&str>,
     body: &[u8],

@@ -95,6 +95,7 @@ pub(crate) async fn limit(
         return ApiError::TooManyRequests {
             message: "Too many requests, please try again later.".into(),
             retry_after_seconds: 1,
+            causes: Vec::new(),
         }
         .into_response();
     };

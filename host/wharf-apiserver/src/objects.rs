@@ -274,34 +274,6 @@ impl Charges {
     }
 }
 
-/// How long a deleted object may take to stop: a pod bound to a node and
-/// not finished gets `requested` or its `terminationGracePeriodSeconds`
-/// (30 by default), as kube-apiserver's graceful deletion; anything else 0.
-fn pod_grace_seconds(resource: &ResourceDef, object: &Value, requested: Option<i64>) -> i64 {
-    if resource.kind != "Pod" || !resource.group.is_empty() {
-        return 0;
-    }
-    let bound = object
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .is_some_and(|node| !node.is_empty());
-    let finished = matches!(
-        object.pointer("/status/phase").and_then(Value::as_str),
-        Some("Succeeded" | "Failed")
-    );
-    if !bound || finished {
-        return 0;
-    }
-    requested
-        .or_else(|| {
-            object
-                .pointer("/spec/terminationGracePeriodSeconds")
-                .and_then(Value::as_i64)
-        })
-        .unwrap_or(30)
-        .max(0)
-}
-
 fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
     if !object.get("metadata").is_some_and(Value::is_object) {
         object["metadata"] = json!({});
@@ -698,6 +670,10 @@ impl Objects {
             admitting += started.elapsed();
         }
 
+        let manager = crate::managed::current();
+        if !manager.applying {
+            crate::managed::record_update(resource, &manager.name, None, None, &mut object);
+        }
         // Taken in a namespace where charges were stored (or once one lost
         // a race): writes there are admitted one after another.
         let mut turn = None;
@@ -740,9 +716,9 @@ impl Objects {
                 return Ok(object);
             }
             let mut claimed = crate::allocator::Claimed::default();
-            if resource.kind == "Service"
-                && resource.group.is_empty()
-                && let Err(error) = self.allocator.assign(&mut object, None, &mut claimed).await
+            if let Err(error) = crate::kinds::strategy(resource)
+                .allocate(self, None, &mut object, &mut claimed)
+                .await
             {
                 self.allocator.release(claimed).await;
                 return Err(error);
@@ -1204,6 +1180,17 @@ impl Objects {
                 updates = admission::blocking(|| chain.validate(&attributes, Some(&next)))?;
                 admitting += started.elapsed();
             }
+            let manager = crate::managed::current();
+            if !manager.applying || part == Part::Whole {
+                let subresource = (part == Part::Status).then_some("status");
+                crate::managed::record_update(
+                    resource,
+                    &manager.name,
+                    subresource,
+                    Some(&current.object),
+                    &mut next,
+                );
+            }
             if spec_of(&next) != spec_of(&current.object) {
                 let generation = current
                     .object
@@ -1241,13 +1228,11 @@ impl Objects {
                     .and_then(Value::as_i64)
                     .is_none_or(|grace| grace == 0);
             let key = resource.key(namespace, name);
-            let service = resource.kind == "Service" && resource.group.is_empty();
+            let strategy = crate::kinds::strategy(resource);
             let mut claimed = crate::allocator::Claimed::default();
-            if service
-                && !finished
-                && let Err(error) = self
-                    .allocator
-                    .assign(&mut next, Some(&current.object), &mut claimed)
+            if !finished
+                && let Err(error) = strategy
+                    .allocate(self, Some(&current.object), &mut next, &mut claimed)
                     .await
             {
                 self.allocator.release(claimed).await;
@@ -1289,9 +1274,9 @@ impl Objects {
             };
             if written.is_err() {
                 self.allocator.release(claimed).await;
-            } else if service {
+            } else {
                 let kept = (!finished).then_some(&next);
-                self.allocator.free_unused(&current.object, kept).await;
+                strategy.written(self, &current.object, kept).await;
             }
             match written {
                 Ok(revision) => {
@@ -1334,7 +1319,26 @@ impl Objects {
                     metadata.remove("resourceVersion");
                 }
                 let patched = patch.apply_to(&base)?;
-                let (decoded, found) = self.admit(resource, &patched, strict)?;
+                let (mut decoded, found) = self.admit(resource, &patched, strict)?;
+                if let crate::patch::Patch::Apply(config) = patch {
+                    let manager = crate::managed::current();
+                    let subresource = (part == Part::Status).then_some("status");
+                    let mut config = config.clone();
+                    if let Some(metadata) =
+                        config.get_mut("metadata").and_then(Value::as_object_mut)
+                    {
+                        metadata.remove("managedFields");
+                    }
+                    crate::managed::apply(
+                        resource,
+                        &manager.name,
+                        manager.force,
+                        subresource,
+                        current,
+                        &config,
+                        &mut decoded,
+                    )?;
+                }
                 if let Some(check) = check {
                     check(&decoded)?;
                 }
@@ -1353,15 +1357,8 @@ impl Objects {
         name: &str,
         params: &DeleteParams,
     ) -> ApiResult<Value> {
-        if resource.kind == "Namespace"
-            && resource.group.is_empty()
-            && IMMORTAL_NAMESPACES.contains(&name)
-        {
-            // kube's NamespaceLifecycle admission: these always exist.
-            return Err(ApiError::Forbidden(format!(
-                "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
-            )));
-        }
+        let strategy = crate::kinds::strategy(resource);
+        strategy.check_delete(name)?;
         for _ in 0..MAX_RETRIES {
             let current = self.get(resource, namespace, name).await?;
             let metadata = &current.object["metadata"];
@@ -1428,13 +1425,8 @@ impl Objects {
             {
                 finalizers.push(json!(finalizer));
             }
-            let namespace_finalizers = resource.kind == "Namespace"
-                && current
-                    .object
-                    .pointer("/spec/finalizers")
-                    .and_then(Value::as_array)
-                    .is_some_and(|f| !f.is_empty());
-            let grace = pod_grace_seconds(resource, &current.object, params.grace_period_seconds);
+            let held = strategy.holds_deletion(&current.object);
+            let grace = strategy.grace_seconds(&current.object, params.grace_period_seconds);
             let marked_grace = metadata
                 .get("deletionGracePeriodSeconds")
                 .and_then(Value::as_i64);
@@ -1442,7 +1434,7 @@ impl Objects {
                 // Already terminating, as soon or sooner: nothing changes.
                 return Ok(current.object);
             }
-            if finalizers.is_empty() && !namespace_finalizers && grace == 0 {
+            if finalizers.is_empty() && !held && grace == 0 {
                 if params.dry_run {
                     return Ok(current.object);
                 }
@@ -1452,9 +1444,7 @@ impl Objects {
                     .await
                 {
                     Ok(outcome) => {
-                        if resource.kind == "Service" && resource.group.is_empty() {
-                            self.allocator.free_unused(&current.object, None).await;
-                        }
+                        strategy.written(self, &current.object, None).await;
                         let mut object = current.object;
                         set_resource_version(&mut object, outcome.revision);
                         return Ok(object);
@@ -1485,9 +1475,7 @@ impl Objects {
             if !finalizers.is_empty() {
                 metadata.insert("finalizers".into(), Value::Array(finalizers));
             }
-            if resource.kind == "Namespace" {
-                marked["status"]["phase"] = json!("Terminating");
-            }
+            strategy.mark_deleting(&mut marked);
             if params.dry_run {
                 return Ok(marked);
             }

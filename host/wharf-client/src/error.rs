@@ -34,6 +34,10 @@ pub enum ApiError {
         name: String,
         message: String,
     },
+    /// 409 Conflict of a server-side apply: fields other managers own
+    /// (each a `FieldManagerConflict` cause).
+    #[error("{message}")]
+    ApplyConflict { message: String, causes: Vec<Cause> },
     /// 422 Invalid: the object fails validation; `causes` name the fields
     /// (the first hundred of them, in the message and the details).
     #[error("{kind} \"{name}\" is invalid: {}", list_causes(causes))]
@@ -63,12 +67,15 @@ pub enum ApiError {
     /// 413 RequestEntityTooLarge.
     #[error("{0}")]
     TooLarge(String),
-    /// 429 TooManyRequests: the server is at its in-flight limit; the
-    /// client retries after `retry_after_seconds` (sent as `Retry-After`).
+    /// 429 TooManyRequests: the server is at its in-flight limit (the
+    /// client retries after `retry_after_seconds`, sent as `Retry-After`
+    /// when not zero), or an eviction would violate a disruption budget
+    /// (its `causes` say which).
     #[error("{message}")]
     TooManyRequests {
         message: String,
         retry_after_seconds: u32,
+        causes: Vec<Cause>,
     },
     /// 415 UnsupportedMediaType.
     #[error("{0}")]
@@ -158,7 +165,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } | ApiError::NoSuchPath(_) => StatusCode::NOT_FOUND,
-            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::AlreadyExists { .. }
+            | ApiError::Conflict { .. }
+            | ApiError::ApplyConflict { .. } => StatusCode::CONFLICT,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -180,7 +189,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::NotFound { .. } | ApiError::NoSuchPath(_) => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
-            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
@@ -233,10 +242,37 @@ impl ApiError {
                     "field": cut(&c.field, MAX_CAUSE_TEXT_BYTES),
                 })).collect::<Vec<_>>(),
             })),
+            ApiError::ApplyConflict { causes, .. } => Some(json!({
+                "causes": causes.iter().take(MAX_LISTED_CAUSES).map(|c| json!({
+                    "reason": c.reason,
+                    "message": cut(&c.message, MAX_CAUSE_TEXT_BYTES),
+                    "field": cut(&c.field, MAX_CAUSE_TEXT_BYTES),
+                })).collect::<Vec<_>>(),
+            })),
             ApiError::TooManyRequests {
                 retry_after_seconds,
+                causes,
                 ..
-            } => Some(json!({"retryAfterSeconds": retry_after_seconds})),
+            } => {
+                let mut details = json!({});
+                if *retry_after_seconds > 0 {
+                    details["retryAfterSeconds"] = json!(retry_after_seconds);
+                }
+                if !causes.is_empty() {
+                    details["causes"] = causes
+                        .iter()
+                        .take(MAX_LISTED_CAUSES)
+                        .map(|c| {
+                            let mut cause = json!({"reason": c.reason, "message": cut(&c.message, MAX_CAUSE_TEXT_BYTES)});
+                            if !c.field.is_empty() {
+                                cause["field"] = json!(cut(&c.field, MAX_CAUSE_TEXT_BYTES));
+                            }
+                            cause
+                        })
+                        .collect();
+                }
+                Some(details)
+            }
             _ => None,
         };
         if let Some(mut details) = details {
@@ -300,6 +336,7 @@ impl axum::response::IntoResponse for ApiError {
             retry_after_seconds,
             ..
         } = &self
+            && *retry_after_seconds > 0
         {
             response
                 .headers_mut()

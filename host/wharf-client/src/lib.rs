@@ -32,7 +32,9 @@ pub use kubeconfig::ClusterAccess;
 pub use meta::{DeleteParams, name_of, now, now_micro_time, now_rfc3339};
 pub use patch::Patch;
 pub use remote::RemoteClient;
-pub use resources::{Column, CustomKind, CustomNames, Registry, ResourceDef, ScalePaths};
+pub use resources::{
+    Column, CustomKind, CustomNames, Registry, ResourceDef, ScalePaths, Subresource,
+};
 pub use selectors::{FieldSelector, LabelSelector};
 pub use transport::{PoolOptions, Transport};
 pub use watch::{CachedEvent, Delivery, WatchType};

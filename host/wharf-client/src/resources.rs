@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::{
-    apps, authentication, authorization, autoscaling, batch, certificates, coordination, core,
-    discovery, networking, policy, rbac, scheduling, storage,
+    admissionregistration, apps, authentication, authorization, autoscaling, batch, certificates,
+    coordination, core, discovery, networking, policy, rbac, scheduling, storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
@@ -43,6 +43,9 @@ pub struct ResourceDef {
     /// A review (`SelfSubjectReview`, `SubjectAccessReview`…): only
     /// created, answered at once and never stored.
     pub review: bool,
+    /// Subresources beyond `status` and `scale` (a Pod's `binding`,
+    /// `eviction` and `log`, a ServiceAccount's `token`…).
+    pub subresources: &'static [Subresource],
     /// Decodes into the typed form and back: the canonical JSON, or why not.
     decode: Option<Decode>,
     /// Its OpenAPI schema, for kinds with a typed form.
@@ -50,6 +53,57 @@ pub struct ResourceDef {
     /// What its CustomResourceDefinition says, for a kind defined at run time.
     pub custom: Option<Arc<CustomKind>>,
 }
+
+/// A subresource as discovery lists it: the kind it takes or answers, and
+/// its verbs.
+#[derive(Debug, Clone, Copy)]
+pub struct Subresource {
+    pub name: &'static str,
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub verbs: &'static [&'static str],
+}
+
+const POD_SUBRESOURCES: &[Subresource] = &[
+    Subresource {
+        name: "binding",
+        group: "",
+        version: "v1",
+        kind: "Binding",
+        verbs: &["create"],
+    },
+    Subresource {
+        name: "eviction",
+        group: "policy",
+        version: "v1",
+        kind: "Eviction",
+        verbs: &["create"],
+    },
+    Subresource {
+        name: "log",
+        group: "",
+        version: "v1",
+        kind: "Pod",
+        verbs: &["get"],
+    },
+];
+
+const SERVICE_ACCOUNT_SUBRESOURCES: &[Subresource] = &[Subresource {
+    name: "token",
+    group: "authentication.k8s.io",
+    version: "v1",
+    kind: "TokenRequest",
+    verbs: &["create"],
+}];
+
+const CSR_SUBRESOURCES: &[Subresource] = &[Subresource {
+    name: "approval",
+    group: "certificates.k8s.io",
+    version: "v1",
+    kind: "CertificateSigningRequest",
+    verbs: &["get", "patch", "update"],
+}];
 
 /// A column of `kubectl get` (kube's `TableColumnDefinition`): name, type,
 /// priority (0 always shown, 1 with `-o wide`), description.
@@ -199,6 +253,7 @@ impl ResourceDef {
             scale: false,
             field_labels: &[],
             review: false,
+            subresources: &[],
             decode: None,
             schema: None,
             custom: None,
@@ -228,6 +283,7 @@ impl ResourceDef {
             scale: custom.scale.is_some(),
             field_labels: &[],
             review: false,
+            subresources: &[],
             decode: None,
             schema: None,
             custom: Some(Arc::new(custom)),
@@ -240,6 +296,11 @@ impl ResourceDef {
             .as_ref()
             .and_then(|custom| custom.scale.clone())
             .unwrap_or_default()
+    }
+
+    /// Whether the kind has the subresource `name` (beyond status and scale).
+    pub fn has_subresource(&self, name: &str) -> bool {
+        self.subresources.iter().any(|s| s.name == name)
     }
 
     pub fn supports_field_label(&self, label: &str) -> bool {
@@ -358,6 +419,7 @@ struct Extras {
     scale: bool,
     field_labels: &'static [&'static str],
     review: bool,
+    subresources: &'static [Subresource],
 }
 
 fn typed<T>(extras: Extras) -> ResourceDef
@@ -378,6 +440,7 @@ where
         scale: extras.scale,
         field_labels: extras.field_labels,
         review: extras.review,
+        subresources: extras.subresources,
         decode: Some(roundtrip::<T>),
         schema: Some(|generator| generator.subschema_for::<T>()),
         custom: None,
@@ -417,6 +480,7 @@ impl Registry {
                     "status.podIP",
                     "status.nominatedNodeName",
                 ],
+                subresources: POD_SUBRESOURCES,
                 ..status()
             }),
             typed::<core::v1::Node>(Extras {
@@ -443,6 +507,7 @@ impl Registry {
             }),
             typed::<core::v1::ServiceAccount>(Extras {
                 short_names: &["sa"],
+                subresources: SERVICE_ACCOUNT_SUBRESOURCES,
                 ..Default::default()
             }),
             typed::<core::v1::LimitRange>(Extras {
@@ -555,6 +620,7 @@ impl Registry {
             typed::<certificates::v1::CertificateSigningRequest>(Extras {
                 short_names: &["csr"],
                 field_labels: &["spec.signerName"],
+                subresources: CSR_SUBRESOURCES,
                 ..status()
             }),
             typed::<apiextensions::CustomResourceDefinition>(Extras {
@@ -562,6 +628,12 @@ impl Registry {
                 categories: &["api-extensions"],
                 ..status()
             }),
+            // Served so that clients find them, refused on create: Wharf's
+            // admission is Plugins (the strategy says so).
+            typed::<admissionregistration::v1::ValidatingWebhookConfiguration>(Extras::default()),
+            typed::<admissionregistration::v1::MutatingWebhookConfiguration>(Extras::default()),
+            typed::<admissionregistration::v1::ValidatingAdmissionPolicy>(status()),
+            typed::<admissionregistration::v1::ValidatingAdmissionPolicyBinding>(Extras::default()),
             typed::<authentication::v1::SelfSubjectReview>(review()),
             typed::<authorization::v1::SelfSubjectAccessReview>(review()),
             typed::<authorization::v1::SubjectAccessReview>(review()),

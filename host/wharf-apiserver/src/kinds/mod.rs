@@ -1,21 +1,25 @@
 //! One strategy per kind, as kube-apiserver's registry has one `strategy.go`
 //! per kind: what is particular to a kind lives in its file here, and the
-//! API server's generic code asks the kind's [`Strategy`]. Adding a kind is
-//! a file and a line in [`strategy`]; a kind without a file (a kind
-//! defined at run time, later) gets [`Generic`].
+//! API server's generic code (`objects.rs`) asks the kind's [`Strategy`].
+//! Adding a kind is a file and a line in [`strategy`]; a kind without a
+//! file gets [`Generic`], and a custom kind its CustomResourceDefinition's
+//! (`custom.rs`: pruning, defaulting and validation by its schema, its
+//! printer columns).
 //!
-//! Today a strategy gives the kind's defaults, its own validation, what the
+//! A strategy gives the kind's defaults, its own validation, what the
 //! server sets on create (`prepare_for_create`: a Pod's ServiceAccount
 //! volume, a CSR's requestor), what an update may not change
-//! (`prepare_for_update`) and how `kubectl get` prints it (the `Table`
-//! columns and cells, as kube's printers compute them). A custom kind's
-//! strategy is its CustomResourceDefinition's (`custom.rs`: pruning,
-//! defaulting and validation by its schema, its printer columns). Services'
-//! allocations and Namespaces' finalization are still in `objects.rs`, and
-//! move here next. Checks shared by
-//! several kinds (a pod template's, a workload's selector, ConfigMap and
-//! Secret sizes) stay in `validation.rs`, which the kinds call.
+//! (`prepare_for_update`, `prepare_for_status_update`), what it takes from
+//! pools shared by every object and gives back (`allocate`, `written`: a
+//! Service's ClusterIPs and NodePorts), how it is deleted (`check_delete`,
+//! `grace_seconds`, `holds_deletion`, `mark_deleting`: the namespaces that
+//! always exist, a pod's grace period, a Namespace's finalization) and how
+//! `kubectl get` prints it (the `Table` columns and cells, as kube's
+//! printers compute them). Checks shared by several kinds (a pod
+//! template's, a workload's selector, ConfigMap and Secret sizes) stay in
+//! `validation.rs`, which the kinds call.
 
+mod admission_registration;
 mod certificate_signing_request;
 mod config_map;
 mod controller_revision;
@@ -125,6 +129,45 @@ pub trait Strategy: Sync {
     /// The kind's own validation (after the checks every object gets).
     fn validate(&self, _object: &Value, _causes: &mut Vec<Cause>) {}
 
+    /// Before an object is stored (created, or updated and not being
+    /// finished): what it takes from pools shared by every object (a
+    /// Service's ClusterIPs and NodePorts), recorded in `claimed` so that
+    /// the caller gives it back if the write fails.
+    async fn allocate(
+        &self,
+        _objects: &Objects,
+        _current: Option<&Value>,
+        _next: &mut Value,
+        _claimed: &mut crate::allocator::Claimed,
+    ) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// After a write of `current`: what it held and `kept` (the object as
+    /// stored now; none once deleted) no longer does goes back to its pool.
+    async fn written(&self, _objects: &Objects, _current: &Value, _kept: Option<&Value>) {}
+
+    /// Whether an object named `name` may be deleted at all.
+    fn check_delete(&self, _name: &str) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// How long a deleted object may take to stop (`requested` is the
+    /// client's `gracePeriodSeconds`): 0 deletes it at once, unless
+    /// finalizers hold it.
+    fn grace_seconds(&self, _object: &Value, _requested: Option<i64>) -> i64 {
+        0
+    }
+
+    /// Whether something of the object's own holds its deletion (a
+    /// Namespace's `spec.finalizers`), beyond `metadata.finalizers`.
+    fn holds_deletion(&self, _object: &Value) -> bool {
+        false
+    }
+
+    /// What an object marked for deletion shows (a Namespace is Terminating).
+    fn mark_deleting(&self, _object: &mut Value) {}
+
     /// The columns `kubectl get` prints (kube's `TableColumnDefinition`s).
     fn columns(&self) -> &[Column] {
         &[NAME, AGE]
@@ -196,6 +239,10 @@ pub fn strategy(resource: &ResourceDef) -> &dyn Strategy {
         "NetworkPolicy" => &network_policy::NetworkPolicy,
         "IngressClass" => &ingress_class::IngressClass,
         "CustomResourceDefinition" => &custom_resource_definition::CustomResourceDefinition,
+        "ValidatingWebhookConfiguration"
+        | "MutatingWebhookConfiguration"
+        | "ValidatingAdmissionPolicy"
+        | "ValidatingAdmissionPolicyBinding" => &admission_registration::AdmissionRegistration,
         _ => &Generic,
     }
 }

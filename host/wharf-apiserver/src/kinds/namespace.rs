@@ -10,6 +10,29 @@ pub struct Namespace;
 
 #[async_trait::async_trait]
 impl Strategy for Namespace {
+    /// kube's NamespaceLifecycle admission: these always exist.
+    fn check_delete(&self, name: &str) -> crate::error::ApiResult<()> {
+        if crate::objects::IMMORTAL_NAMESPACES.contains(&name) {
+            return Err(crate::error::ApiError::Forbidden(format!(
+                "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `spec.finalizers` (`kubernetes`) hold it until the namespace
+    /// controller has emptied it.
+    fn holds_deletion(&self, object: &Value) -> bool {
+        object
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
+    }
+
+    fn mark_deleting(&self, object: &mut Value) {
+        object["status"]["phase"] = json!("Terminating");
+    }
+
     fn default(&self, object: &mut Value) {
         let spec = ensure_object(object, "spec");
         set_default(spec, "finalizers", json!(["kubernetes"]));

@@ -13,6 +13,31 @@ pub struct Pod;
 
 #[async_trait::async_trait]
 impl Strategy for Pod {
+    /// A pod bound to a node and not finished gets `requested` or its
+    /// `terminationGracePeriodSeconds` (30 by default), as kube-apiserver's
+    /// graceful deletion: its kubelet stops it, then deletes it.
+    fn grace_seconds(&self, object: &Value, requested: Option<i64>) -> i64 {
+        let bound = object
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|node| !node.is_empty());
+        let finished = matches!(
+            object.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        );
+        if !bound || finished {
+            return 0;
+        }
+        requested
+            .or_else(|| {
+                object
+                    .pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
+            .unwrap_or(30)
+            .max(0)
+    }
+
     /// A pod's QoS class never changes (kube).
     fn prepare_for_status_update(&self, current: &Value, next: &mut Value) {
         if let Some(qos) = current.pointer("/status/qosClass") {

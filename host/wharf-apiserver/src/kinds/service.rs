@@ -10,6 +10,23 @@ pub struct Service;
 
 #[async_trait::async_trait]
 impl Strategy for Service {
+    /// Its ClusterIPs and NodePorts: the asked-for ones checked, missing
+    /// ones chosen (kube's allocators, `allocator.rs`).
+    async fn allocate(
+        &self,
+        objects: &crate::Objects,
+        current: Option<&Value>,
+        next: &mut Value,
+        claimed: &mut crate::allocator::Claimed,
+    ) -> crate::error::ApiResult<()> {
+        objects.allocator.assign(next, current, claimed).await
+    }
+
+    /// What it no longer holds goes back.
+    async fn written(&self, objects: &crate::Objects, current: &Value, kept: Option<&Value>) {
+        objects.allocator.free_unused(current, kept).await;
+    }
+
     /// kube's Service strategy: a new Service's status is empty (a load
     /// balancer's address comes later, through the status).
     async fn prepare_for_create(

@@ -1,10 +1,11 @@
-"""CustomResourceDefinitions, OpenAPI schemas and the operator pattern, as
-unmodified kubectl v1.37 and the Python client use them: a definition with
-a schema is served at once; its objects are validated, pruned and defaulted
-as kube does; printer columns, status and scale subresources, several
-versions; `kubectl explain`; deleting the definition deletes its objects;
-and a controller plugin reconciling a custom kind (the sample PodSet
-operator)."""
+"""API machinery as unmodified kubectl v1.37 and the Python client use it:
+CustomResourceDefinitions (a definition with a schema is served at once;
+its objects are validated, pruned and defaulted as kube does; printer
+columns, status and scale subresources, several versions; deleting the
+definition deletes its objects), a controller plugin reconciling a custom
+kind (the sample PodSet operator), OpenAPI schemas (`kubectl explain`, a
+List applied and diffed), and evictions that honour PodDisruptionBudgets
+(`kubectl drain`)."""
 
 import json
 import subprocess
@@ -308,3 +309,132 @@ spec: {replicas: 3, image: busybox, command: [sleep, "3600"]}
     # owner references to a custom kind too).
     cluster.kubectl("delete", "podset", "web")
     eventually(lambda: pods() == [] or pytest.fail(f"left: {pods()}"), timeout=60)
+
+
+GUARDED = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: guarded}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: guarded}}
+  template:
+    metadata: {labels: {app: guarded}}
+    spec:
+      containers: [{name: main, image: busybox}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: guarded}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: guarded}}
+"""
+
+
+def test_kubectl_drain_honours_a_disruption_budget(cluster):
+    import kubernetes
+
+    cluster.kubectl("apply", "-f", "-", input=GUARDED)
+
+    def ready_pods():
+        listed = get_json(cluster, "pods", "-l", "app=guarded")["items"]
+        ready = [p for p in listed if not p["metadata"].get("deletionTimestamp") and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))]
+        return ready
+
+    def ready_count(count):
+        def check():
+            pods = ready_pods()
+            assert len(pods) == count, [p["metadata"]["name"] for p in pods]
+            return pods
+        return check
+
+    pod = eventually(ready_count(1), timeout=60)[0]
+    node = pod["spec"]["nodeName"]
+
+    # The budget's one pod: the eviction is refused with kube's 429.
+    core = kubernetes.client.CoreV1Api(cluster.client())
+    eviction = kubernetes.client.V1Eviction(metadata=kubernetes.client.V1ObjectMeta(name=pod["metadata"]["name"]))
+    with pytest.raises(kubernetes.client.ApiException) as refused:
+        core.create_namespaced_pod_eviction(pod["metadata"]["name"], "default", eviction)
+    assert refused.value.status == 429
+    status = json.loads(refused.value.body)
+    assert status["message"] == "Cannot evict pod as it would violate the pod's disruption budget."
+    assert status["details"]["causes"] == [{"reason": "DisruptionBudget",
+                                            "message": "The disruption budget guarded needs 1 healthy pods and has 1 currently"}]
+    drained = cluster.kubectl("drain", node, "--ignore-daemonsets", "--timeout=8s", check=False, timeout=60)
+    assert drained.returncode != 0
+    assert "Cannot evict pod as it would violate the pod's disruption budget." in drained.stderr, drained.stderr
+
+    # A second pod (on the other node: this one is cordoned) lets one go.
+    cluster.kubectl("scale", "deployment", "guarded", "--replicas=2")
+    eventually(ready_count(2), timeout=60)
+    drained = cluster.kubectl("drain", node, "--ignore-daemonsets", "--timeout=60s", timeout=90)
+    assert f"node/{node} drained" in drained.stdout, drained.stdout + drained.stderr
+    assert f"evicting pod default/{pod['metadata']['name']}" in drained.stderr + drained.stdout
+    pdb = get_json(cluster, "pdb", "guarded")
+    assert pod["metadata"]["name"] in pdb["status"]["disruptedPods"]
+    others = eventually(ready_count(2), timeout=60)
+    assert all(p["spec"]["nodeName"] != node for p in others)
+    cluster.kubectl("uncordon", node)
+    cluster.kubectl("delete", "-f", "-", input=GUARDED)
+
+
+def test_server_side_apply_owns_fields_conflicts_and_forces(cluster, tmp_path):
+    def configmap(data):
+        return json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": data})
+
+    def managed():
+        listed = get_json(cluster, "configmap", "ssa", "--show-managed-fields")["metadata"]["managedFields"]
+        return {(e["manager"], e["operation"]): sorted(e["fieldsV1"].get("f:data", {})) for e in listed}
+
+    applied = cluster.kubectl("apply", "--server-side", "--field-manager=alice", "-f", "-",
+                              input=configmap({"a": "1", "b": "2"}))
+    assert "configmap/ssa serverside-applied" in applied.stdout
+    assert managed() == {("alice", "Apply"): ["f:a", "f:b"]}
+
+    # Another manager changing alice's field: kube's 409, naming it.
+    conflict = cluster.kubectl("apply", "--server-side", "--field-manager=bob", "-f", "-",
+                               input=configmap({"a": "9"}), check=False)
+    assert conflict.returncode != 0
+    assert 'Apply failed with 1 conflict: conflict with "alice" using v1: .data.a' in conflict.stderr, conflict.stderr
+    # The same value is no conflict: both own it.
+    cluster.kubectl("apply", "--server-side", "--field-manager=carol", "-f", "-", input=configmap({"b": "2"}))
+    assert managed()[("carol", "Apply")] == ["f:b"]
+
+    cluster.kubectl("apply", "--server-side", "--field-manager=bob", "--force-conflicts", "-f", "-",
+                    input=configmap({"a": "9"}))
+    assert get_json(cluster, "configmap", "ssa")["data"] == {"a": "9", "b": "2"}
+    assert managed()[("alice", "Apply")] == ["f:b"]
+    assert managed()[("bob", "Apply")] == ["f:a"]
+
+    # A field alice no longer applies goes, unless someone else owns it:
+    # b stays (carol owns it too); then carol drops it and it goes.
+    cluster.kubectl("apply", "--server-side", "--field-manager=alice", "-f", "-", input=configmap({"c": "3"}))
+    assert get_json(cluster, "configmap", "ssa")["data"] == {"a": "9", "b": "2", "c": "3"}
+    cluster.kubectl("apply", "--server-side", "--field-manager=carol", "-f", "-", input=configmap({}))
+    assert get_json(cluster, "configmap", "ssa")["data"] == {"a": "9", "c": "3"}
+
+    # An update takes the fields it changes.
+    cluster.kubectl("patch", "configmap", "ssa", "-p", '{"data": {"c": "4"}}')
+    assert managed()[("kubectl-patch", "Update")] == ["f:c"]
+    assert ("alice", "Apply") not in managed()
+    # kubectl replace of what was read keeps working.
+    current = cluster.kubectl("get", "configmap", "ssa", "-o", "json").stdout
+    replaced = cluster.kubectl("replace", "-f", "-", input=current.replace('"9"', '"10"'))
+    assert "configmap/ssa replaced" in replaced.stdout
+    assert get_json(cluster, "configmap", "ssa")["data"]["a"] == "10"
+
+
+def test_webhook_configurations_are_listed_empty_and_refused_with_what_to_use(cluster):
+    listed = cluster.kubectl("get", "validatingwebhookconfigurations")
+    assert "No resources found" in listed.stderr
+    refused = cluster.kubectl("apply", "-f", "-", check=False, input="""
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: hook}
+webhooks: []
+""")
+    assert refused.returncode != 0
+    assert "not served by Wharf: admission here is done by Plugins of type admission" in refused.stderr, refused.stderr
