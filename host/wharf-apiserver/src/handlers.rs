@@ -532,6 +532,9 @@ async fn list(
     let resource = &target.resource;
     let params = list_params(resource, query)?;
     let format = negotiate(headers)?;
+    if format == Format::Json && params.labels.is_empty() && params.fields.is_empty() {
+        return list_raw(state, target, &params).await;
+    }
     let result = state
         .objects
         .list(resource, target.namespace.as_deref(), &params)
@@ -571,6 +574,44 @@ async fn list(
             ))
         }
     }
+}
+
+/// A list without selectors in JSON: the stored objects' bytes spliced
+/// into the answer ([`crate::objects::Objects::list_raw`]), never parsed.
+async fn list_raw(state: &ApiState, target: &Target, params: &ListParams) -> ApiResult<Response> {
+    let resource = &target.resource;
+    let result = state
+        .objects
+        .list_raw(resource, target.namespace.as_deref(), params)
+        .await?;
+    let mut metadata = json!({"resourceVersion": result.revision.to_string()});
+    if let Some(token) = &result.continue_token {
+        metadata["continue"] = json!(token);
+    }
+    let size: usize = result.items.iter().map(|item| item.len() + 1).sum();
+    let mut body = Vec::with_capacity(size + 256);
+    body.extend_from_slice(b"{\"kind\":");
+    serde_json::to_writer(&mut body, &format!("{}List", resource.kind))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    body.extend_from_slice(b",\"apiVersion\":");
+    serde_json::to_writer(&mut body, &resource.api_version())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    body.extend_from_slice(b",\"metadata\":");
+    serde_json::to_writer(&mut body, &metadata).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body.extend_from_slice(b",\"items\":[");
+    for (index, item) in result.items.iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(item);
+    }
+    body.extend_from_slice(b"]}\n");
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }
 
 async fn patch_object(

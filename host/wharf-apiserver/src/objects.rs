@@ -102,6 +102,66 @@ pub struct ListParams {
     pub resource_version_match: Option<String>,
 }
 
+/// A page of a list, each item as JSON bytes ([`Objects::list_raw`]).
+pub struct RawList {
+    pub items: Vec<Vec<u8>>,
+    pub revision: i64,
+    pub continue_token: Option<String>,
+}
+
+/// A stored object as a list item: its resourceVersion put into its
+/// metadata, `apiVersion` and `kind` left out, everything else copied as
+/// stored (the stored JSON's keys are sorted, and so are these).
+pub fn raw_item(value: &[u8], revision: i64) -> ApiResult<Vec<u8>> {
+    use serde_json::value::RawValue;
+    use std::collections::BTreeMap;
+    let broken =
+        |e: serde_json::Error| ApiError::Internal(format!("stored object is not JSON: {e}"));
+    let top: BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
+        serde_json::from_slice(value).map_err(broken)?;
+    let mut out = Vec::with_capacity(value.len() + 48);
+    out.push(b'{');
+    let mut first = true;
+    let mut separate = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    let write_key = |out: &mut Vec<u8>, key: &str| {
+        serde_json::to_writer(&mut *out, key).expect("a string serializes");
+        out.push(b':');
+    };
+    for (key, raw) in &top {
+        match key.as_ref() {
+            "apiVersion" | "kind" => continue,
+            "metadata" => {
+                let mut metadata: BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
+                    serde_json::from_str(raw.get()).map_err(broken)?;
+                let version = RawValue::from_string(format!("\"{revision}\"")).map_err(broken)?;
+                metadata.insert("resourceVersion".into(), &version);
+                separate(&mut out);
+                write_key(&mut out, "metadata");
+                out.push(b'{');
+                for (index, (key, raw)) in metadata.iter().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    write_key(&mut out, key);
+                    out.extend_from_slice(raw.get().as_bytes());
+                }
+                out.push(b'}');
+            }
+            other => {
+                separate(&mut out);
+                write_key(&mut out, other);
+                out.extend_from_slice(raw.get().as_bytes());
+            }
+        }
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
 /// A page of a list.
 pub struct ListResult {
     pub items: Vec<Value>,
@@ -411,6 +471,59 @@ impl Objects {
         namespace: Option<&str>,
         params: &ListParams,
     ) -> ApiResult<ListResult> {
+        let filtered = !params.labels.is_empty() || !params.fields.is_empty();
+        let mut items = Vec::new();
+        let (revision, continue_token) = self
+            .scan(resource, namespace, params, &mut |kv| {
+                let object = decode_stored(resource, &kv.value, kv.mod_revision)?;
+                if !filtered || (params.labels.matches(&object) && params.fields.matches(&object)) {
+                    items.push(object);
+                    return Ok(true);
+                }
+                Ok(false)
+            })
+            .await?;
+        Ok(ListResult {
+            items,
+            revision,
+            continue_token,
+        })
+    }
+
+    /// A list without selectors, each item the stored JSON with its
+    /// resourceVersion put in and without `apiVersion` and `kind` (as a
+    /// list's items are written), never parsed into a tree: what lists of
+    /// large objects cost is then mostly copying bytes.
+    pub async fn list_raw(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        params: &ListParams,
+    ) -> ApiResult<RawList> {
+        let mut items = Vec::new();
+        let (revision, continue_token) = self
+            .scan(resource, namespace, params, &mut |kv| {
+                items.push(raw_item(&kv.value, kv.mod_revision)?);
+                Ok(true)
+            })
+            .await?;
+        Ok(RawList {
+            items,
+            revision,
+            continue_token,
+        })
+    }
+
+    /// Reads the objects a list selects, page by page at one revision,
+    /// giving each to `keep` (which says whether it counts against the
+    /// limit); the list's revision and continue token.
+    async fn scan(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        params: &ListParams,
+        keep: &mut (dyn FnMut(wharf_store::KeyValue) -> ApiResult<bool> + Send),
+    ) -> ApiResult<(i64, Option<String>)> {
         let prefix = resource.list_prefix(namespace);
         let mut token = params
             .continue_token
@@ -437,8 +550,7 @@ impl Objects {
             _ => None,
         };
         let limit = params.limit.filter(|l| *l > 0);
-        let filtered = !params.labels.is_empty() || !params.fields.is_empty();
-        let mut items = Vec::new();
+        let mut kept = 0;
         let mut revision;
         loop {
             let page = self
@@ -447,29 +559,24 @@ impl Objects {
                     &prefix,
                     wharf_store::ListOptions {
                         revision: exact_revision,
-                        limit: limit.map(|l| l - items.len()),
+                        limit: limit.map(|l| l - kept),
                         continue_token: token.take(),
                     },
                 )
                 .await?;
             revision = page.revision;
             for kv in page.items {
-                let object = decode_stored(resource, &kv.value, kv.mod_revision)?;
-                if !filtered || (params.labels.matches(&object) && params.fields.matches(&object)) {
-                    items.push(object);
+                if keep(kv)? {
+                    kept += 1;
                 }
             }
             token = page.continue_token;
-            let full = limit.is_some_and(|l| items.len() >= l);
+            let full = limit.is_some_and(|l| kept >= l);
             if token.is_none() || full {
                 break;
             }
         }
-        Ok(ListResult {
-            items,
-            revision,
-            continue_token: token.map(|t| encode_continue(&t, &prefix)),
-        })
+        Ok((revision, token.map(|t| encode_continue(&t, &prefix))))
     }
 
     /// Checks that a namespaced object's namespace exists and is not terminating.
@@ -1678,5 +1785,23 @@ mod tests {
         let status = merge_server_fields(&deployments, &current, requested, Part::Status);
         assert_eq!(status["spec"]["replicas"], 1);
         assert_eq!(status["status"]["replicas"], 9);
+    }
+
+    #[test]
+    fn a_raw_list_item_is_the_decoded_object_without_its_type() {
+        let registry = Registry::builtin();
+        let configmaps = registry.get("", "v1", "configmaps").unwrap();
+        let object = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "labels": {"x": "\"quoted\""}, "managedFields": [{"manager": "m", "fieldsV1": {"f:data": {}}}]},
+            "data": {"k": "v\u{e9}"},
+        });
+        let stored = encode(&object).unwrap();
+        let raw: Value = serde_json::from_slice(&raw_item(&stored, 42).unwrap()).unwrap();
+        let mut decoded = decode_stored(&configmaps, &stored, 42).unwrap();
+        decoded.as_object_mut().unwrap().remove("apiVersion");
+        decoded.as_object_mut().unwrap().remove("kind");
+        assert_eq!(raw, decoded);
+        assert_eq!(raw["metadata"]["resourceVersion"], "42");
     }
 }
