@@ -438,3 +438,66 @@ webhooks: []
 """)
     assert refused.returncode != 0
     assert "not served by Wharf: admission here is done by Plugins of type admission" in refused.stderr, refused.stderr
+
+
+def test_events_and_autoscalers_are_served_in_their_other_versions(cluster):
+    import datetime
+
+    import kubernetes
+
+    events = kubernetes.client.EventsV1Api(cluster.client())
+    body = kubernetes.client.EventsV1Event(
+        metadata=kubernetes.client.V1ObjectMeta(name="noted"),
+        event_time=datetime.datetime.now(datetime.timezone.utc),
+        reporting_controller="example.com/tester", reporting_instance="tester-1",
+        action="Testing", reason="Tested", note="a note", type="Normal",
+        regarding=kubernetes.client.V1ObjectReference(kind="Pod", name="x", namespace="default"))
+    created = events.create_namespaced_event("default", body)
+    assert (created.note, created.regarding.name) == ("a note", "x")
+    # The same object, as a core Event.
+    core = get_json(cluster, "events", "noted")
+    assert (core["message"], core["involvedObject"]["name"], core["reportingComponent"]) == \
+        ("a note", "x", "example.com/tester")
+    listed = events.list_namespaced_event("default")
+    assert "noted" in [e.metadata.name for e in listed.items]
+    events.patch_namespaced_event("noted", "default", {"note": "changed"})
+    assert get_json(cluster, "events", "noted")["message"] == "changed"
+
+    cluster.kubectl("apply", "-f", "-", input="""
+apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 1
+  maxReplicas: 5
+  targetCPUUtilizationPercentage: 60
+""")
+    v2 = get_json(cluster, "horizontalpodautoscalers.v2.autoscaling", "web")
+    assert v2["spec"]["metrics"] == [{"type": "Resource", "resource": {
+        "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}}]
+    cluster.kubectl("patch", "horizontalpodautoscalers.v1.autoscaling", "web", "--type=merge",
+                    "-p", '{"spec": {"targetCPUUtilizationPercentage": 70}}')
+    v1 = get_json(cluster, "horizontalpodautoscalers.v1.autoscaling", "web")
+    assert (v1["apiVersion"], v1["spec"]["targetCPUUtilizationPercentage"]) == ("autoscaling/v1", 70)
+    table = cluster.kubectl("get", "hpa", "web").stdout.splitlines()
+    assert table[0].split() == ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"], table
+    cluster.kubectl("delete", "horizontalpodautoscalers.v1.autoscaling", "web")
+
+
+def test_kubectl_create_commands_of_the_newer_kinds_send_protobuf_and_work(cluster):
+    """kubectl's generators send protobuf bodies for built-in kinds."""
+    cluster.kubectl("create", "job", "once", "--image=busybox", "--", "true")
+    cluster.kubectl("create", "cronjob", "nightly", "--image=busybox", "--schedule=0 3 * * *", "--", "true")
+    cluster.kubectl("create", "job", "now", "--from=cronjob/nightly")
+    cluster.kubectl("create", "poddisruptionbudget", "budget", "--selector=app=x", "--min-available=1")
+    cluster.kubectl("create", "priorityclass", "high", "--value=1000", "--description=important")
+    cluster.kubectl("create", "quota", "small", "--hard=pods=10")
+    assert get_json(cluster, "job", "now")["metadata"]["ownerReferences"][0]["name"] == "nightly"
+    assert get_json(cluster, "cronjob", "nightly")["spec"]["schedule"] == "0 3 * * *"
+    assert get_json(cluster, "pdb", "budget")["spec"]["minAvailable"] == 1
+    assert get_json(cluster, "priorityclass", "high")["value"] == 1000
+    table = cluster.kubectl("get", "cronjobs").stdout.splitlines()
+    assert table[0].split()[:4] == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND"], table
+    cluster.kubectl("delete", "jobs,cronjobs,pdb,quota", "--all")
+    cluster.kubectl("delete", "priorityclass", "high")

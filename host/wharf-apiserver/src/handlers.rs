@@ -192,6 +192,15 @@ async fn serve(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let resource = target.resource.clone();
+    if let Some(storage) = crate::conversion::storage_of(&state.registry, &resource) {
+        let request = Converted {
+            method: &parts.method,
+            headers: &headers,
+            query: &query,
+            content_type: content_type.as_deref(),
+        };
+        return serve_converted(&state, &target, storage, request, body).await;
+    }
     if resource.review {
         return match (&parts.method, target.name.as_deref()) {
             (&Method::POST, None) => {
@@ -216,7 +225,7 @@ async fn serve(
         target.subresource.as_deref(),
     ) {
         (&Method::GET, None, None) if query.flag("watch") => {
-            watch(&state, &target, &query, &headers).await
+            watch(&state, &target, &query, &headers, None).await
         }
         (&Method::GET, None, None) => list(&state, &target, &query, &headers).await,
         (&Method::POST, None, None) => {
@@ -997,6 +1006,7 @@ async fn watch(
     target: &Target,
     query: &Query,
     headers: &HeaderMap,
+    served: Option<Arc<ResourceDef>>,
 ) -> ApiResult<Response> {
     let resource = target.resource.clone();
     let format = negotiate(headers)?;
@@ -1031,6 +1041,7 @@ async fn watch(
     let (lines, receiver) = mpsc::channel::<Bytes>(8);
     let encoder = Encoder {
         resource: resource.clone(),
+        served,
         format,
         include,
         first: true,
@@ -1141,6 +1152,8 @@ const UNRESPONSIVE_WATCHER: Duration = Duration::from_secs(5);
 /// Turns watch events into JSON lines in the negotiated form.
 struct Encoder {
     resource: Arc<ResourceDef>,
+    /// The converted form the client watches, if not the stored kind's.
+    served: Option<Arc<ResourceDef>>,
     format: Format,
     include: IncludeObject,
     first: bool,
@@ -1159,12 +1172,20 @@ impl Encoder {
 
     fn event(&mut self, kind: &str, object: &Value) -> Bytes {
         match self.format {
+            Format::Json if self.served.is_some() => {
+                let served = self.served.as_ref().expect("checked");
+                let converted = crate::conversion::from_storage(served, object.clone());
+                self.line(kind, &serde_json::to_vec(&converted).unwrap_or_default())
+            }
             Format::Json => self.line(kind, &serde_json::to_vec(object).unwrap_or_default()),
             Format::Table => self.table(kind, object),
         }
     }
 
     fn cached(&mut self, kind: &str, event: &wharf_client::CachedEvent) -> Bytes {
+        if self.served.is_some() {
+            return self.event(kind, &event.object);
+        }
         if event.resource.version != self.resource.version {
             // A custom kind's object in another of its versions (no
             // conversion: only its apiVersion differs).
@@ -1196,7 +1217,8 @@ impl Encoder {
         if initial_events_end {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let object = json!({"kind": self.resource.kind, "apiVersion": self.resource.api_version(), "metadata": metadata});
+        let resource = self.served.as_ref().unwrap_or(&self.resource);
+        let object = json!({"kind": resource.kind, "apiVersion": resource.api_version(), "metadata": metadata});
         self.line("BOOKMARK", &serde_json::to_vec(&object).unwrap_or_default())
     }
 
@@ -1205,5 +1227,179 @@ impl Encoder {
             "ERROR",
             &serde_json::to_vec(&error.status()).unwrap_or_default(),
         )
+    }
+}
+
+/// What [`serve_converted`] reads of a request besides its body.
+struct Converted<'a> {
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    query: &'a Query,
+    content_type: Option<&'a str>,
+}
+
+/// A request for a converted form of a stored kind (`events.k8s.io/v1`
+/// Events, `autoscaling/v1` autoscalers): served by the stored kind, its
+/// body converted on the way in and its objects on the way out
+/// ([`crate::conversion`]). Tables print the stored form (the columns are
+/// the same).
+async fn serve_converted(
+    state: &Arc<ApiState>,
+    target: &Target,
+    storage: Arc<ResourceDef>,
+    request: Converted<'_>,
+    body: Body,
+) -> ApiResult<Response> {
+    use crate::conversion::{from_storage, to_storage};
+    let served = target.resource.clone();
+    let stored = Target {
+        resource: storage.clone(),
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+        subresource: target.subresource.clone(),
+    };
+    let namespace = target.namespace.as_deref();
+    let query = request.query;
+    let respond = |status: StatusCode, object: Value, warnings: &[String]| {
+        json_response(
+            status,
+            "application/json",
+            &from_storage(&served, object),
+            warnings,
+        )
+    };
+    // The client's object, decoded as the served kind, as the stored kind.
+    let incoming = |object: &Value| -> ApiResult<(Value, Vec<String>)> {
+        check_kind(&served, object)?;
+        let (decoded, warnings) = state.objects.admit(&served, object, query.strict()?)?;
+        Ok((
+            to_storage(&served, &storage, decoded),
+            query.field_warnings(warnings),
+        ))
+    };
+    match (
+        request.method,
+        target.name.as_deref(),
+        target.subresource.as_deref(),
+    ) {
+        (&Method::GET, None, None) if query.flag("watch") => {
+            watch(state, &stored, query, request.headers, Some(served.clone())).await
+        }
+        (&Method::GET, None, None) => {
+            if negotiate(request.headers)? == Format::Table {
+                return list(state, &stored, query, request.headers).await;
+            }
+            let params = list_params(&storage, query)?;
+            let result = state.objects.list(&storage, namespace, &params).await?;
+            let mut metadata = json!({"resourceVersion": result.revision.to_string()});
+            if let Some(token) = &result.continue_token {
+                metadata["continue"] = json!(token);
+            }
+            let items: Vec<Value> = result
+                .items
+                .into_iter()
+                .map(|item| {
+                    let mut item = from_storage(&served, item);
+                    if let Some(map) = item.as_object_mut() {
+                        map.remove("apiVersion");
+                        map.remove("kind");
+                    }
+                    item
+                })
+                .collect();
+            let list = json!({
+                "kind": format!("{}List", served.kind),
+                "apiVersion": served.api_version(),
+                "metadata": metadata,
+                "items": items,
+            });
+            Ok(json_response(
+                StatusCode::OK,
+                "application/json",
+                &list,
+                &[],
+            ))
+        }
+        (&Method::GET, Some(name), sub @ (None | Some("status"))) => {
+            part_of(&served, sub)?;
+            let object = state.objects.get(&storage, namespace, name).await?.object;
+            if negotiate(request.headers)? == Format::Table {
+                return respond_object(&storage, object, query, request.headers);
+            }
+            Ok(respond(StatusCode::OK, object, &[]))
+        }
+        (&Method::POST, None, None) => {
+            let body = crate::body::read(body).await?;
+            let object = crate::body::parse_object(request.content_type, &body)?;
+            let (object, warnings) = incoming(&object)?;
+            let created = state
+                .objects
+                .create(&storage, namespace, object, query.dry_run()?)
+                .await?;
+            Ok(respond(StatusCode::CREATED, created, &warnings))
+        }
+        (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
+            let part = part_of(&served, sub)?;
+            let body = crate::body::read(body).await?;
+            let object = crate::body::parse_object(request.content_type, &body)?;
+            let (object, warnings) = incoming(&object)?;
+            let updated = state
+                .objects
+                .update_with(&storage, namespace, name, part, query.dry_run()?, |_| {
+                    Ok(object.clone())
+                })
+                .await?;
+            Ok(respond(StatusCode::OK, updated, &warnings))
+        }
+        (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
+            let part = part_of(&served, sub)?;
+            let body = crate::body::read(body).await?;
+            let patch = Patch::parse(request.content_type.unwrap_or_default(), &body)?;
+            let mut warnings = Vec::new();
+            let updated = state
+                .objects
+                .update_with(
+                    &storage,
+                    namespace,
+                    name,
+                    part,
+                    query.dry_run()?,
+                    |current| {
+                        // Patched as the client sees it, stored as it is kept.
+                        let mut base = from_storage(&served, current.clone());
+                        if let Some(metadata) =
+                            base.get_mut("metadata").and_then(Value::as_object_mut)
+                        {
+                            metadata.remove("resourceVersion");
+                        }
+                        let patched = patch.apply_to(&base)?;
+                        let (object, found) = incoming(&patched)?;
+                        warnings = found;
+                        Ok(object)
+                    },
+                )
+                .await?;
+            Ok(respond(StatusCode::OK, updated, &warnings))
+        }
+        (&Method::DELETE, Some(name), None) => {
+            let body = crate::body::read(body).await?;
+            let params = delete_params(query, request.content_type, &body)?;
+            let deleted = state
+                .objects
+                .delete(&storage, namespace, name, &params)
+                .await?;
+            Ok(respond(StatusCode::OK, deleted, &[]))
+        }
+        (&Method::DELETE, None, None) => {
+            delete_collection(state, &stored, query, request.content_type, body).await
+        }
+        (method, _, Some(sub)) => Err(ApiError::NoSuchPath(format!(
+            "the server could not find the requested resource ({method} {}/{sub})",
+            served.group_resource()
+        ))),
+        (method, _, None) => Err(ApiError::MethodNotAllowed(format!(
+            "the server does not allow this method on the requested resource ({method} {})",
+            served.group_resource()
+        ))),
     }
 }

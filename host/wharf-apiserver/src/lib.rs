@@ -13,6 +13,7 @@ pub mod authz;
 mod body;
 pub mod certificates;
 pub mod client;
+mod conversion;
 pub mod crds;
 mod discovery;
 pub mod encryption;

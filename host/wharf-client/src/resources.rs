@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::{
     admissionregistration, apps, authentication, authorization, autoscaling, batch, certificates,
-    coordination, core, discovery, networking, policy, rbac, scheduling, storage,
+    coordination, core, discovery, events, networking, policy, rbac, scheduling, storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
@@ -46,6 +46,9 @@ pub struct ResourceDef {
     /// Subresources beyond `status` and `scale` (a Pod's `binding`,
     /// `eviction` and `log`, a ServiceAccount's `token`…).
     pub subresources: &'static [Subresource],
+    /// Served from the objects of another kind (group, version, kind),
+    /// converted both ways: `events.k8s.io/v1` Events are core Events.
+    pub converted_from: Option<(&'static str, &'static str, &'static str)>,
     /// Decodes into the typed form and back: the canonical JSON, or why not.
     decode: Option<Decode>,
     /// Its OpenAPI schema, for kinds with a typed form.
@@ -174,13 +177,13 @@ impl ResourceDef {
         }
     }
 
-    /// The store prefix of every object of this kind (ending in `/`).
+    /// The store prefix of every object of this kind (ending in `/`): a
+    /// converted kind's objects are its stored kind's.
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() {
-            "core"
-        } else {
-            self.group
-        };
+        let group = self
+            .converted_from
+            .map_or(self.group, |(group, _, _)| group);
+        let group = if group.is_empty() { "core" } else { group };
         format!("/registry/{group}/{}/", self.plural)
     }
 
@@ -254,6 +257,7 @@ impl ResourceDef {
             field_labels: &[],
             review: false,
             subresources: &[],
+            converted_from: None,
             decode: None,
             schema: None,
             custom: None,
@@ -284,6 +288,7 @@ impl ResourceDef {
             field_labels: &[],
             review: false,
             subresources: &[],
+            converted_from: None,
             decode: None,
             schema: None,
             custom: Some(Arc::new(custom)),
@@ -420,6 +425,7 @@ struct Extras {
     field_labels: &'static [&'static str],
     review: bool,
     subresources: &'static [Subresource],
+    converted_from: Option<(&'static str, &'static str, &'static str)>,
 }
 
 fn typed<T>(extras: Extras) -> ResourceDef
@@ -441,6 +447,7 @@ where
         field_labels: extras.field_labels,
         review: extras.review,
         subresources: extras.subresources,
+        converted_from: extras.converted_from,
         decode: Some(roundtrip::<T>),
         schema: Some(|generator| generator.subschema_for::<T>()),
         custom: None,
@@ -591,6 +598,17 @@ impl Registry {
                 short_names: &["hpa"],
                 categories: ALL,
                 ..status()
+            }),
+            typed::<autoscaling::v1::HorizontalPodAutoscaler>(Extras {
+                short_names: &["hpa"],
+                categories: ALL,
+                converted_from: Some(("autoscaling", "v2", "HorizontalPodAutoscaler")),
+                ..status()
+            }),
+            typed::<events::v1::Event>(Extras {
+                short_names: &["ev"],
+                converted_from: Some(("", "v1", "Event")),
+                ..Default::default()
             }),
             typed::<policy::v1::PodDisruptionBudget>(Extras {
                 short_names: &["pdb"],
@@ -750,12 +768,13 @@ impl Registry {
         self.now().generation
     }
 
-    /// The kinds whose objects are stored (all but the reviews).
+    /// The kinds whose objects are stored (all but the reviews and the
+    /// converted forms of other kinds).
     pub fn stored(&self) -> Vec<Arc<ResourceDef>> {
         self.now()
             .resources
             .iter()
-            .filter(|def| !def.review)
+            .filter(|def| !def.review && def.converted_from.is_none())
             .cloned()
             .collect()
     }
