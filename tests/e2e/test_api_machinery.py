@@ -501,3 +501,25 @@ def test_kubectl_create_commands_of_the_newer_kinds_send_protobuf_and_work(clust
     assert table[0].split()[:4] == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND"], table
     cluster.kubectl("delete", "jobs,cronjobs,pdb,quota", "--all")
     cluster.kubectl("delete", "priorityclass", "high")
+
+
+def test_kubectl_apply_prune_removes_what_the_configuration_dropped(cluster, tmp_path):
+    manifest = tmp_path / "set.yaml"
+    both = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: kept, labels: {set: pruning}}
+data: {a: "1"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: dropped, labels: {set: pruning}}
+stringData: {a: "1"}
+"""
+    manifest.write_text(both)
+    cluster.kubectl("apply", "-f", str(manifest))
+    manifest.write_text(both.split("---")[0])
+    pruned = cluster.kubectl("apply", "-f", str(manifest), "--prune", "-l", "set=pruning")
+    # kubectl's default prune list: built-in kinds (Secrets among them).
+    assert "secret/dropped pruned" in pruned.stdout, pruned.stdout + pruned.stderr
+    assert cluster.kubectl("get", "configmap", "kept", "-o", "name").stdout.strip() == "configmap/kept"

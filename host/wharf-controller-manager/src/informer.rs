@@ -43,7 +43,15 @@ pub struct Cached {
 }
 
 impl Cached {
-    pub fn new(object: Value) -> Arc<Self> {
+    /// Caches an object without its `metadata.managedFields`, as
+    /// kube-controller-manager's informers drop them: controllers do not
+    /// read them, and they double what a cache (and a plugin's list)
+    /// holds. An update written from a cached object leaves them as the
+    /// server has them.
+    pub fn new(mut object: Value) -> Arc<Self> {
+        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.remove("managedFields");
+        }
         let json = Arc::from(object.to_string());
         Arc::new(Self { object, json })
     }
