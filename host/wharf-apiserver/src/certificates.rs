@@ -339,7 +339,6 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// Approves and signs CertificateSigningRequests with `ca` until the state
 /// goes.
 pub fn spawn_signer(state: &Arc<ApiState>, ca: Arc<wharf_pki::Ca>) {
-    let weak = Arc::downgrade(state);
     let Some(resource) =
         state
             .registry
@@ -347,35 +346,16 @@ pub fn spawn_signer(state: &Arc<ApiState>, ca: Arc<wharf_pki::Ca>) {
     else {
         return;
     };
-    let client = crate::client::LocalClient::new(state.clone());
-    let mut watcher = wharf_client::watcher::Watcher::new(
-        client,
-        resource.clone(),
-        wharf_client::Selectors::all(),
-    );
-    let mut closing = state.closing.subscribe();
-    tokio::spawn(async move {
-        loop {
-            let seen = tokio::select! {
-                seen = watcher.next() => seen,
-                _ = closing.wait_for(|c| *c) => return,
-            };
-            let Some(state) = weak.upgrade() else { return };
-            let requests: Vec<Value> = match seen {
-                wharf_client::watcher::Seen::Listed(all) => all,
-                wharf_client::watcher::Seen::Changed(wharf_client::WatchType::Deleted, _) => {
-                    continue;
-                }
-                wharf_client::watcher::Seen::Changed(_, one) => vec![(*one).clone()],
-            };
-            for request in requests {
-                if let Err(error) = handle(&state, &resource, &ca, &request).await {
-                    tracing::warn!(
-                        %error,
-                        name = crate::meta::name_of(&request),
-                        "a certificate signing request could not be handled"
-                    );
-                }
+    let requests = resource.clone();
+    crate::client::spawn_follower(state, resource, move |state, request| {
+        let (requests, ca) = (requests.clone(), ca.clone());
+        async move {
+            if let Err(error) = handle(&state, &requests, &ca, &request).await {
+                tracing::warn!(
+                    %error,
+                    name = crate::meta::name_of(&request),
+                    "a certificate signing request could not be handled"
+                );
             }
         }
     });

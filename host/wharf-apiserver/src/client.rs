@@ -50,6 +50,39 @@ impl LocalClient {
     }
 }
 
+/// Runs `handle` on every object of `resource` as a watch from inside the
+/// server sees it (each one at every (re)list, then each one that is
+/// added or changed; deletions are skipped), one at a time, until the
+/// server closes: the API server's own small controllers (the CSR signer,
+/// the CustomResourceDefinition cleanup).
+pub fn spawn_follower<H, F>(state: &Arc<ApiState>, resource: Arc<ResourceDef>, mut handle: H)
+where
+    H: FnMut(Arc<ApiState>, Value) -> F + Send + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    use wharf_client::watcher::{Seen, Watcher};
+    let weak = Arc::downgrade(state);
+    let mut watcher = Watcher::new(LocalClient::new(state.clone()), resource, Selectors::all());
+    let mut closing = state.closing.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let seen = tokio::select! {
+                seen = watcher.next() => seen,
+                _ = closing.wait_for(|c| *c) => return,
+            };
+            let Some(state) = weak.upgrade() else { return };
+            let objects: Vec<Value> = match seen {
+                Seen::Listed(all) => all,
+                Seen::Changed(wharf_client::WatchType::Deleted, _) => continue,
+                Seen::Changed(_, one) => vec![(*one).clone()],
+            };
+            for object in objects {
+                handle(state.clone(), object).await;
+            }
+        }
+    });
+}
+
 /// The API server's operations in process, through the client trait the
 /// components that also run elsewhere use.
 #[async_trait]

@@ -215,44 +215,27 @@ pub fn spawn_cleanup(state: &Arc<ApiState>) {
     else {
         return;
     };
-    let weak = Arc::downgrade(state);
-    let client = crate::client::LocalClient::new(state.clone());
-    let mut watcher =
-        wharf_client::watcher::Watcher::new(client, crds.clone(), wharf_client::Selectors::all());
-    let mut closing = state.closing.subscribe();
-    tokio::spawn(async move {
-        loop {
-            let seen = tokio::select! {
-                seen = watcher.next() => seen,
-                _ = closing.wait_for(|c| *c) => return,
-            };
-            let Some(state) = weak.upgrade() else { return };
-            let definitions: Vec<Value> = match seen {
-                wharf_client::watcher::Seen::Listed(all) => all,
-                wharf_client::watcher::Seen::Changed(wharf_client::WatchType::Deleted, _) => {
-                    continue;
-                }
-                wharf_client::watcher::Seen::Changed(_, one) => vec![(*one).clone()],
-            };
-            for crd in definitions {
-                let deleting = crd
-                    .pointer("/metadata/deletionTimestamp")
-                    .is_some_and(|t| !t.is_null());
-                let finalized = crd
-                    .pointer("/metadata/finalizers")
-                    .and_then(Value::as_array)
-                    .is_some_and(|f| f.iter().any(|f| f == FINALIZER));
-                if !(deleting && finalized) {
-                    continue;
-                }
-                let state = state.clone();
-                let crds = crds.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = clean_up(&state, &crds, &crd).await {
-                        tracing::warn!(%error, name = crate::meta::name_of(&crd), "cleaning up a CustomResourceDefinition's objects failed");
-                    }
-                });
+    let definitions = crds.clone();
+    crate::client::spawn_follower(state, crds, move |state, crd| {
+        let crds = definitions.clone();
+        async move {
+            let deleting = crd
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null());
+            let finalized = crd
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| f.iter().any(|f| f == FINALIZER));
+            if !(deleting && finalized) {
+                return;
             }
+            // On a task of its own: a definition's objects may take long
+            // to go (their own finalizers), others' cleanups need not wait.
+            tokio::spawn(async move {
+                if let Err(error) = clean_up(&state, &crds, &crd).await {
+                    tracing::warn!(%error, name = crate::meta::name_of(&crd), "cleaning up a CustomResourceDefinition's objects failed");
+                }
+            });
         }
     });
 }

@@ -548,41 +548,45 @@ async fn list(
         .objects
         .list(resource, target.namespace.as_deref(), &params)
         .await?;
-    let mut metadata = json!({"resourceVersion": result.revision.to_string()});
-    if let Some(token) = &result.continue_token {
-        metadata["continue"] = json!(token);
-    }
+    let metadata = list_metadata(result.revision, result.continue_token.as_ref());
     match format {
         Format::Table => {
             let objects: Vec<&Value> = result.items.iter().collect();
             Ok(table_response(resource, &objects, query, metadata))
         }
-        Format::Json => {
-            let items: Vec<Value> = result
-                .items
-                .into_iter()
-                .map(|mut item| {
-                    if let Some(map) = item.as_object_mut() {
-                        map.remove("apiVersion");
-                        map.remove("kind");
-                    }
-                    item
-                })
-                .collect();
-            let list = json!({
-                "kind": format!("{}List", resource.kind),
-                "apiVersion": resource.api_version(),
-                "metadata": metadata,
-                "items": items,
-            });
-            Ok(json_response(
-                StatusCode::OK,
-                "application/json",
-                &list,
-                &[],
-            ))
-        }
+        Format::Json => Ok(list_response(resource, metadata, result.items)),
     }
+}
+
+/// A `…List` of `items` (each without its `apiVersion` and `kind`, as a
+/// list's items are written).
+fn list_response(resource: &ResourceDef, metadata: Value, items: Vec<Value>) -> Response {
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|mut item| {
+            if let Some(map) = item.as_object_mut() {
+                map.remove("apiVersion");
+                map.remove("kind");
+            }
+            item
+        })
+        .collect();
+    let list = json!({
+        "kind": format!("{}List", resource.kind),
+        "apiVersion": resource.api_version(),
+        "metadata": metadata,
+        "items": items,
+    });
+    json_response(StatusCode::OK, "application/json", &list, &[])
+}
+
+/// A list's metadata: its revision and continue token.
+fn list_metadata(revision: i64, continue_token: Option<&String>) -> Value {
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if let Some(token) = continue_token {
+        metadata["continue"] = json!(token);
+    }
+    metadata
 }
 
 /// A list without selectors in JSON: the stored objects' bytes spliced
@@ -593,10 +597,7 @@ async fn list_raw(state: &ApiState, target: &Target, params: &ListParams) -> Api
         .objects
         .list_raw(resource, target.namespace.as_deref(), params)
         .await?;
-    let mut metadata = json!({"resourceVersion": result.revision.to_string()});
-    if let Some(token) = &result.continue_token {
-        metadata["continue"] = json!(token);
-    }
+    let metadata = list_metadata(result.revision, result.continue_token.as_ref());
     let size: usize = result.items.iter().map(|item| item.len() + 1).sum();
     let mut body = Vec::with_capacity(size + 256);
     body.extend_from_slice(b"{\"kind\":");
@@ -1291,34 +1292,13 @@ async fn serve_converted(
             }
             let params = list_params(&storage, query)?;
             let result = state.objects.list(&storage, namespace, &params).await?;
-            let mut metadata = json!({"resourceVersion": result.revision.to_string()});
-            if let Some(token) = &result.continue_token {
-                metadata["continue"] = json!(token);
-            }
-            let items: Vec<Value> = result
+            let metadata = list_metadata(result.revision, result.continue_token.as_ref());
+            let items = result
                 .items
                 .into_iter()
-                .map(|item| {
-                    let mut item = from_storage(&served, item);
-                    if let Some(map) = item.as_object_mut() {
-                        map.remove("apiVersion");
-                        map.remove("kind");
-                    }
-                    item
-                })
+                .map(|item| from_storage(&served, item))
                 .collect();
-            let list = json!({
-                "kind": format!("{}List", served.kind),
-                "apiVersion": served.api_version(),
-                "metadata": metadata,
-                "items": items,
-            });
-            Ok(json_response(
-                StatusCode::OK,
-                "application/json",
-                &list,
-                &[],
-            ))
+            Ok(list_response(&served, metadata, items))
         }
         (&Method::GET, Some(name), sub @ (None | Some("status"))) => {
             part_of(&served, sub)?;

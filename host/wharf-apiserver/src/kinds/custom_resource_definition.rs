@@ -90,23 +90,10 @@ fn set_status(crd: &mut Value, names: Result<(), String>) {
             ),
         ],
     };
-    let mut accepted_names = spec["names"].clone();
-    if let Some(names) = accepted_names.as_object_mut() {
-        let kind = names
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        names
-            .entry("singular")
-            .or_insert_with(|| json!(kind.to_ascii_lowercase()));
-        names
-            .entry("listKind")
-            .or_insert_with(|| json!(format!("{kind}List")));
-    }
+    // The names as defaulted (`default` runs before `prepare_for_create`).
     crd["status"] = json!({
         "conditions": conditions,
-        "acceptedNames": accepted_names,
+        "acceptedNames": spec["names"],
         "storedVersions": stored,
     });
 }
