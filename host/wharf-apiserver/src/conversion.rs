@@ -22,30 +22,31 @@ pub fn storage_of(
 
 /// A stored object as `served` shows it.
 pub fn from_storage(served: &ResourceDef, object: Value) -> Value {
-    let mut out = match (served.group, served.kind) {
+    let out = match (served.group, served.kind) {
         ("events.k8s.io", "Event") => event_from_core(object),
         ("autoscaling", "HorizontalPodAutoscaler") => hpa_v1_from_v2(object),
         _ => object,
     };
-    if let Some(map) = out.as_object_mut() {
-        map.insert("apiVersion".into(), json!(served.api_version()));
-        map.insert("kind".into(), json!(served.kind));
-    }
-    out
+    typed_as(out, served)
 }
 
 /// An object of the `served` form as the stored kind (`storage`) holds it.
 pub fn to_storage(served: &ResourceDef, storage: &ResourceDef, object: Value) -> Value {
-    let mut out = match (served.group, served.kind) {
+    let out = match (served.group, served.kind) {
         ("events.k8s.io", "Event") => event_to_core(object),
         ("autoscaling", "HorizontalPodAutoscaler") => hpa_v2_from_v1(object),
         _ => object,
     };
-    if let Some(map) = out.as_object_mut() {
-        map.insert("apiVersion".into(), json!(storage.api_version()));
-        map.insert("kind".into(), json!(storage.kind));
+    typed_as(out, storage)
+}
+
+/// The object with `resource`'s `apiVersion` and `kind`.
+fn typed_as(mut object: Value, resource: &ResourceDef) -> Value {
+    if let Some(map) = object.as_object_mut() {
+        map.insert("apiVersion".into(), json!(resource.api_version()));
+        map.insert("kind".into(), json!(resource.kind));
     }
-    out
+    object
 }
 
 /// events.k8s.io/v1 field ↔ core/v1 field.

@@ -1,6 +1,10 @@
 //! Discovery: aggregated discovery v2 at `/api` and `/apis`, the legacy
-//! documents, `/version`, and the OpenAPI v3 documents kubectl reads to
-//! decide on server-side field validation. All built once from the registry.
+//! documents, `/version`, and the OpenAPI documents (v3 per group version,
+//! v2 whole) with every kind's schema: what kubectl reads to decide on
+//! server-side field validation, to explain fields, to validate a List and
+//! to compute strategic merge patches. Built from the registry as it is at
+//! one generation (rebuilt when CustomResourceDefinitions change it); the
+//! OpenAPI documents when first asked for.
 
 use std::collections::BTreeMap;
 

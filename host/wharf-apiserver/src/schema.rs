@@ -137,10 +137,12 @@ fn pattern(text: &str) -> Option<Arc<regex::Regex>> {
     if compiled.len() > 4096 {
         compiled.clear();
     }
-    compiled
-        .entry(text.to_string())
-        .or_insert_with(|| regex::Regex::new(text).ok().map(Arc::new))
-        .clone()
+    if let Some(found) = compiled.get(text) {
+        return found.clone();
+    }
+    let made = regex::Regex::new(text).ok().map(Arc::new);
+    compiled.insert(text.to_string(), made.clone());
+    made
 }
 
 /// Whether a pattern compiles (a CustomResourceDefinition's check).
@@ -165,6 +167,28 @@ pub fn validate(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Caus
             format!("Invalid value: {}: {message}", shown(value)),
         ));
     };
+    // minItems/maxItems, minProperties/maxProperties, as kube words them.
+    let bounds =
+        |causes: &mut Vec<Cause>, len: usize, (min_key, max_key, noun): (&str, &str, &str)| {
+            let count = |key: &str| schema.get(key).and_then(Value::as_u64);
+            if let Some(min) = count(min_key)
+                && (len as u64) < min
+            {
+                invalid(
+                    causes,
+                    format!("{shown_path} in body should have at least {min} {noun}"),
+                );
+            }
+            if let Some(max) = count(max_key)
+                && (len as u64) > max
+            {
+                causes.push(Cause {
+                    reason: "FieldValueTooMany",
+                    field: path.to_string(),
+                    message: format!("Too many: {len}: must have at most {max} items"),
+                });
+            }
+        };
     if value.is_null() {
         if !flag(schema, "nullable") && schema.get("type").is_some() {
             causes.push(Cause::invalid(
@@ -266,24 +290,7 @@ pub fn validate(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Caus
             }
         }
         Value::Array(items) => {
-            let count = |key: &str| schema.get(key).and_then(Value::as_u64);
-            if let Some(min) = count("minItems")
-                && (items.len() as u64) < min
-            {
-                invalid(
-                    causes,
-                    format!("{shown_path} in body should have at least {min} items"),
-                );
-            }
-            if let Some(max) = count("maxItems")
-                && (items.len() as u64) > max
-            {
-                causes.push(Cause {
-                    reason: "FieldValueTooMany",
-                    field: path.to_string(),
-                    message: format!("Too many: {}: must have at most {max} items", items.len()),
-                });
-            }
+            bounds(causes, items.len(), ("minItems", "maxItems", "items"));
             if flag(schema, "uniqueItems")
                 || schema.get("x-kubernetes-list-type") == Some(&json!("set"))
             {
@@ -322,24 +329,11 @@ pub fn validate(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Caus
                     }
                 }
             }
-            let count = |key: &str| schema.get(key).and_then(Value::as_u64);
-            if let Some(min) = count("minProperties")
-                && (map.len() as u64) < min
-            {
-                invalid(
-                    causes,
-                    format!("{shown_path} in body should have at least {min} properties"),
-                );
-            }
-            if let Some(max) = count("maxProperties")
-                && (map.len() as u64) > max
-            {
-                causes.push(Cause {
-                    reason: "FieldValueTooMany",
-                    field: path.to_string(),
-                    message: format!("Too many: {}: must have at most {max} items", map.len()),
-                });
-            }
+            bounds(
+                causes,
+                map.len(),
+                ("minProperties", "maxProperties", "properties"),
+            );
             let properties = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties").filter(|a| a.is_object());
             for (key, item) in map {
