@@ -435,7 +435,8 @@ def main():
             for json in t.json_by_rust.values():
                 by_norm.setdefault(norm(json), set()).add(json)
         fields = []
-        for field in sorted(pb[full], key=lambda f: f.tag):
+        by_tag = sorted(pb[full], key=lambda f: f.tag)
+        for field in by_tag:
             optional = False
             where = "%s.%s" % (full, field.rust_name)
             if special or (full, field.tag) in inline:
@@ -450,7 +451,14 @@ def main():
                 json = lower_camel(field.rust_name)
                 report["unmapped"].append("%s -> %s" % (where, json))
             fields.append(render_field(full, field, json, optional, (full, field.tag) in inline, index))
-        rendered.append("    /* %d */ m(%s, %s, &[%s]),\n" % (index[full], q(full), special or "Object", ", ".join(fields)))
+        # k8s-pb declares fields in the Go struct's order, which is the
+        # order Go's JSON encoder writes them in; `fields` is by number.
+        go_order = [by_tag.index(field) for field in pb[full]]
+        if go_order == list(range(len(by_tag))):
+            rendered.append("    /* %d */ m(%s, %s, &[%s]),\n" % (index[full], q(full), special or "Object", ", ".join(fields)))
+        else:
+            rendered.append("    /* %d */ mo(%s, %s, &[%s], &[%s]),\n" % (
+                index[full], q(full), special or "Object", ", ".join(fields), ", ".join(map(str, go_order))))
 
     # JSON fields of v1_37 that k8s-pb does not have: a body carrying one
     # (by a field number the schema lacks) loses it.
@@ -533,7 +541,7 @@ def write_output(order, rendered, kinds, index, report, missing_kinds):
             "    Duration, Envelope, IntOrString, Items, MicroTime, Object, Quantity, RawJson, SchemaOrArray, SchemaOrBool, SchemaOrStringArray,\n"
             "    Time,\n"
             "};\n"
-            "use super::{KindDef, MessageDef, f, k, m};\n"
+            "use super::{KindDef, MessageDef, f, k, m, mo};\n"
             "\n"
             % (PB_CRATE, OPENAPI_CRATE, OPENAPI_VERSION_DIR, len(order),
                len(kinds),

@@ -523,3 +523,33 @@ stringData: {a: "1"}
     # kubectl's default prune list: built-in kinds (Secrets among them).
     assert "secret/dropped pruned" in pruned.stdout, pruned.stdout + pruned.stderr
     assert cluster.kubectl("get", "configmap", "kept", "-o", "name").stdout.strip() == "configmap/kept"
+
+
+def test_kubectl_debug_adds_an_ephemeral_container_and_a_pod_changes_only_as_kube_allows(cluster):
+    """`pods/ephemeralcontainers` as kube serves it; a pod's spec is immutable but for a few fields."""
+    cluster.kubectl("run", "target", "--image=busybox", "--", "sleep", "1000")
+    cluster.kubectl("debug", "target", "--image=busybox", "-c", "dbg", "--target=target")
+    added = get_json(cluster, "pod", "target")["spec"]["ephemeralContainers"]
+    assert [(c["name"], c["targetContainerName"], c["terminationMessagePath"]) for c in added] == [
+        ("dbg", "target", "/dev/termination-log")], added
+    again = cluster.kubectl("debug", "target", "--image=alpine", "-c", "dbg", check=False)
+    assert again.returncode != 0 and (
+        'spec.ephemeralContainers[0]: Forbidden: existing ephemeral containers "dbg" may not be changed'
+        in again.stderr), again.stderr
+    with_port = ('{"spec":{"ephemeralContainers":[{"name":"web","image":"busybox",'
+                 '"ports":[{"containerPort":80}]}]}}')
+    port = cluster.kubectl("patch", "pod", "target", "--subresource=ephemeralcontainers", "-p", with_port, check=False)
+    assert port.returncode != 0 and (
+        "spec.ephemeralContainers[0].ports: Forbidden: cannot be set for an Ephemeral Container" in port.stderr), port.stderr
+    # Through the pod itself: images change, other fields do not.
+    cluster.kubectl("set", "image", "pod/target", "target=busybox:1.36")
+    moved = cluster.kubectl("patch", "pod", "target", "-p", '{"spec":{"nodeSelector":{"disk":"ssd"}}}', check=False)
+    assert moved.returncode != 0 and "spec: Forbidden: pod updates may not change fields other than" in moved.stderr, \
+        moved.stderr
+    assert "changed: spec.nodeSelector" in moved.stderr, moved.stderr
+    created = cluster.kubectl("create", "-f", "-", check=False, input=(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: early}\nspec:\n  containers: [{name: c, image: busybox}]\n"
+        "  ephemeralContainers: [{name: e, image: busybox}]\n"))
+    assert created.returncode != 0 and "spec.ephemeralContainers: Forbidden: cannot be set on create" in created.stderr
+    assert cluster.kubectl("auth", "can-i", "patch", "pods", "--subresource=ephemeralcontainers").stdout.strip() == "yes"
+    cluster.kubectl("delete", "pod", "target", "--wait=false")

@@ -5,6 +5,7 @@ test on both)."""
 import base64
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.error
@@ -570,13 +571,30 @@ def test_responses_are_shaped_as_kube_writes_them(cluster):
     assert invalid["details"]["kind"] == "Deployment" and invalid["details"]["group"] == "apps", invalid
     got = cluster.kubectl("get", "deploy", "missing", check=False)
     assert 'deployments.apps "missing" not found' in got.stderr, got.stderr
-    # Every body ends with a newline, as kube's encoder writes it.
-    for path in ("/api/v1/namespaces/default/pods/shaped", "/api/v1/namespaces/default/pods/absent"):
+    # Every body ends with a newline, and objects come in Go's field order
+    # (TypeMeta, metadata, spec, status; ObjectMeta's and PodSpec's own order),
+    # as kube's encoder writes them: in a read, a list spliced from stored
+    # bytes, a list through selectors, a watch event and an error.
+    def raw(path):
         req = urllib.request.Request(cluster.url + path)
         try:
             with urllib.request.urlopen(req, timeout=30, context=cluster.ssl_context()) as response:
-                raw = response.read()
+                return response.read().decode()
         except urllib.error.HTTPError as error:
-            raw = error.read()
-        assert raw.endswith(b"}\n"), raw[-20:]
+            return error.read().decode()
+
+    pods = "/api/v1/namespaces/default/pods"
+    read = raw(pods + "/shaped")
+    assert read.startswith('{"kind":"Pod","apiVersion":"v1","metadata":{"name":"shaped","namespace":"default","uid":'), read
+    assert '},"status":{"phase":"Pending",' in read and read.endswith('"qosClass":"Guaranteed"}}\n'), read[-80:]
+    assert '"spec":{"volumes":[{"name":"kube-api-access-' in read and '"containers":[{"name":"c","image":"busybox",' in read
+    for listed in (raw(pods), raw(pods + "?fieldSelector=metadata.name%3Dshaped")):
+        assert listed.startswith('{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"'), listed[:200]
+        assert '"items":[{"metadata":{"name":"shaped","namespace":"default","uid":' in listed, listed[:300]
+        assert re.search(r'"uid":"[-0-9a-f]+","resourceVersion":"\d+",("generation":\d+,)?"creationTimestamp":', listed), listed[:400]
+    event = raw(pods + "?watch=1&fieldSelector=metadata.name%3Dshaped&timeoutSeconds=1")
+    assert event.startswith('{"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"shaped",'), event[:200]
+    assert raw(pods + "/absent") == (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \\"absent\\" not found",'
+        '"reason":"NotFound","details":{"name":"absent","kind":"pods"},"code":404}\n')
     cluster.kubectl("delete", "pod,service", "shaped", "--wait=false")

@@ -48,8 +48,9 @@ struct OpenApiDocument {
     built: std::sync::OnceLock<Vec<u8>>,
 }
 
+/// In Go's field order, as kube-apiserver writes discovery documents.
 fn to_bytes(value: &Value) -> Vec<u8> {
-    serde_json::to_vec(value).expect("discovery documents serialize")
+    wharf_protobuf::to_json(value)
 }
 
 fn aggregated_resource(def: &ResourceDef) -> Value {

@@ -163,8 +163,9 @@ pub(crate) fn json_response(
     body: &Value,
     warnings: &[String],
 ) -> Response {
-    // Ending in a newline, as kube's encoder writes every body.
-    let mut bytes = serde_json::to_vec(body).unwrap_or_default();
+    // In Go's field order, ending in a newline, as kube's encoder writes
+    // every body.
+    let mut bytes = wharf_protobuf::to_json(body);
     bytes.push(b'\n');
     let mut response = (status, bytes).into_response();
     let headers = response.headers_mut();
@@ -259,7 +260,7 @@ async fn serve(
                 .await?;
             respond_object(&resource, stored.object, &query, &headers)
         }
-        (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
+        (&Method::PUT, Some(name), sub @ (None | Some("status" | "ephemeralcontainers"))) => {
             let part = part_of(&resource, sub)?;
             let (object, warnings) =
                 admitted_body(&state, &resource, content_type.as_deref(), body, &query).await?;
@@ -289,7 +290,7 @@ async fn serve(
                 &warnings,
             ))
         }
-        (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
+        (&Method::PATCH, Some(name), sub @ (None | Some("status" | "ephemeralcontainers"))) => {
             let part = part_of(&resource, sub)?;
             let body = crate::body::read(body).await?;
             let patch = Patch::parse(content_type.as_deref().unwrap_or_default(), &body)?;
@@ -366,7 +367,10 @@ async fn serve(
         (&Method::GET, Some(name), Some("log")) if resource.has_subresource("log") => {
             crate::logs::serve(&state, &target, name, &query).await
         }
-        (&Method::GET, Some(name), Some("status")) if resource.status => {
+        (&Method::GET, Some(name), Some(sub))
+            if (sub == "status" && resource.status)
+                || (sub == "ephemeralcontainers" && resource.has_subresource(sub)) =>
+        {
             let stored = state
                 .objects
                 .get(&resource, target.namespace.as_deref(), name)
@@ -415,6 +419,9 @@ fn part_of(resource: &ResourceDef, subresource: Option<&str>) -> ApiResult<Part>
     match subresource {
         None => Ok(Part::Main),
         Some("status") if resource.status => Ok(Part::Status),
+        Some("ephemeralcontainers") if resource.has_subresource("ephemeralcontainers") => {
+            Ok(Part::EphemeralContainers)
+        }
         Some(other) => Err(ApiError::NoSuchPath(format!(
             "{} has no {other} subresource",
             resource.group_resource()
@@ -484,11 +491,8 @@ fn list_params(resource: &ResourceDef, query: &Query) -> ApiResult<ListParams> {
     if let Some(wanted) = query.get("resourceVersionMatch").filter(|m| !m.is_empty())
         && !query.flag("watch")
     {
-        let forbidden = |message: &str| crate::error::Cause {
-            reason: "FieldValueForbidden",
-            field: "resourceVersionMatch".into(),
-            message: format!("Forbidden: {message}"),
-        };
+        let forbidden =
+            |message: &str| crate::error::Cause::forbidden("resourceVersionMatch", message);
         if resource_version.is_none() {
             causes.push(forbidden(
                 "resourceVersionMatch is forbidden unless resourceVersion is provided",
@@ -1176,9 +1180,9 @@ impl Encoder {
             Format::Json if self.served.is_some() => {
                 let served = self.served.as_ref().expect("checked");
                 let converted = crate::conversion::from_storage(served, object.clone());
-                self.line(kind, &serde_json::to_vec(&converted).unwrap_or_default())
+                self.line(kind, &wharf_protobuf::to_json(&converted))
             }
-            Format::Json => self.line(kind, &serde_json::to_vec(object).unwrap_or_default()),
+            Format::Json => self.line(kind, &wharf_protobuf::to_json(object)),
             Format::Table => self.table(kind, object),
         }
     }
@@ -1220,14 +1224,11 @@ impl Encoder {
         }
         let resource = self.served.as_ref().unwrap_or(&self.resource);
         let object = json!({"kind": resource.kind, "apiVersion": resource.api_version(), "metadata": metadata});
-        self.line("BOOKMARK", &serde_json::to_vec(&object).unwrap_or_default())
+        self.line("BOOKMARK", &wharf_protobuf::to_json(&object))
     }
 
     fn error(&self, error: &ApiError) -> Bytes {
-        self.line(
-            "ERROR",
-            &serde_json::to_vec(&error.status()).unwrap_or_default(),
-        )
+        self.line("ERROR", &wharf_protobuf::to_json(&error.status()))
     }
 }
 
@@ -1300,7 +1301,7 @@ async fn serve_converted(
                 .collect();
             Ok(list_response(&served, metadata, items))
         }
-        (&Method::GET, Some(name), sub @ (None | Some("status"))) => {
+        (&Method::GET, Some(name), sub @ (None | Some("status" | "ephemeralcontainers"))) => {
             part_of(&served, sub)?;
             let object = state.objects.get(&storage, namespace, name).await?.object;
             if negotiate(request.headers)? == Format::Table {
@@ -1318,7 +1319,7 @@ async fn serve_converted(
                 .await?;
             Ok(respond(StatusCode::CREATED, created, &warnings))
         }
-        (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
+        (&Method::PUT, Some(name), sub @ (None | Some("status" | "ephemeralcontainers"))) => {
             let part = part_of(&served, sub)?;
             let body = crate::body::read(body).await?;
             let object = crate::body::parse_object(request.content_type, &body)?;
@@ -1331,7 +1332,7 @@ async fn serve_converted(
                 .await?;
             Ok(respond(StatusCode::OK, updated, &warnings))
         }
-        (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
+        (&Method::PATCH, Some(name), sub @ (None | Some("status" | "ephemeralcontainers"))) => {
             let part = part_of(&served, sub)?;
             let body = crate::body::read(body).await?;
             let patch = Patch::parse(request.content_type.unwrap_or_default(), &body)?;

@@ -109,57 +109,118 @@ pub struct RawList {
     pub continue_token: Option<String>,
 }
 
-/// A stored object as a list item: its resourceVersion put into its
-/// metadata, `apiVersion` and `kind` left out, everything else copied as
-/// stored (the stored JSON's keys are sorted, and so are these).
-pub fn raw_item(value: &[u8], revision: i64) -> ApiResult<Vec<u8>> {
-    use serde_json::value::RawValue;
-    use std::collections::BTreeMap;
+/// A stored object as a list item, copied as stored (so in the stored
+/// order: Go's for built-in kinds, sorted for custom ones) but for its
+/// resourceVersion, put into its metadata where that order has it. A
+/// built-in kind's item is without `apiVersion` and `kind`, as a typed
+/// list's items are written; a custom kind's keeps them, as kube writes an
+/// unstructured list, with the served `apiVersion`.
+pub fn raw_item(resource: &ResourceDef, value: &[u8], revision: i64) -> ApiResult<Vec<u8>> {
     let broken =
         |e: serde_json::Error| ApiError::Internal(format!("stored object is not JSON: {e}"));
-    let top: BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
-        serde_json::from_slice(value).map_err(broken)?;
+    let custom = resource.custom.is_some();
+    let top: Members<'_> = serde_json::from_slice(value).map_err(broken)?;
     let mut out = Vec::with_capacity(value.len() + 48);
     out.push(b'{');
-    let mut first = true;
-    let mut separate = |out: &mut Vec<u8>| {
-        if !std::mem::take(&mut first) {
-            out.push(b',');
-        }
-    };
-    let write_key = |out: &mut Vec<u8>, key: &str| {
-        serde_json::to_writer(&mut *out, key).expect("a string serializes");
-        out.push(b':');
-    };
-    for (key, raw) in &top {
-        match key.as_ref() {
-            "apiVersion" | "kind" => continue,
+    let mut written = 0;
+    for (key, raw) in &top.0 {
+        match key.as_str() {
+            "apiVersion" if custom => {
+                member(&mut out, &mut written, key, |out| {
+                    serde_json::to_writer(out, &resource.api_version())
+                        .expect("a string serializes")
+                });
+            }
+            "apiVersion" | "kind" if !custom => {}
             "metadata" => {
-                let mut metadata: BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
-                    serde_json::from_str(raw.get()).map_err(broken)?;
-                let version = RawValue::from_string(format!("\"{revision}\"")).map_err(broken)?;
-                metadata.insert("resourceVersion".into(), &version);
-                separate(&mut out);
-                write_key(&mut out, "metadata");
-                out.push(b'{');
-                for (index, (key, raw)) in metadata.iter().enumerate() {
-                    if index > 0 {
-                        out.push(b',');
+                let metadata: Members<'_> = serde_json::from_str(raw.get()).map_err(broken)?;
+                member(&mut out, &mut written, key, |out| {
+                    out.push(b'{');
+                    let mut inner = 0;
+                    let version = format!("\"{revision}\"");
+                    let mut pending = Some(version.as_bytes());
+                    for (key, raw) in &metadata.0 {
+                        let after = if custom {
+                            key.as_str() > "resourceVersion"
+                        } else {
+                            METADATA_AFTER_RESOURCE_VERSION.contains(&key.as_str())
+                        };
+                        if after && let Some(version) = pending.take() {
+                            member(out, &mut inner, "resourceVersion", |out| {
+                                out.extend_from_slice(version)
+                            });
+                        }
+                        member(out, &mut inner, key, |out| {
+                            out.extend_from_slice(raw.get().as_bytes())
+                        });
                     }
-                    write_key(&mut out, key);
-                    out.extend_from_slice(raw.get().as_bytes());
-                }
-                out.push(b'}');
+                    if let Some(version) = pending {
+                        member(out, &mut inner, "resourceVersion", |out| {
+                            out.extend_from_slice(version)
+                        });
+                    }
+                    out.push(b'}');
+                });
             }
             other => {
-                separate(&mut out);
-                write_key(&mut out, other);
-                out.extend_from_slice(raw.get().as_bytes());
+                member(&mut out, &mut written, other, |out| {
+                    out.extend_from_slice(raw.get().as_bytes())
+                });
             }
         }
     }
     out.push(b'}');
     Ok(out)
+}
+
+/// The fields of `ObjectMeta` that Go writes after `resourceVersion`.
+const METADATA_AFTER_RESOURCE_VERSION: [&str; 9] = [
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// Writes `"key":` and the value, after a comma unless it is the first.
+fn member(out: &mut Vec<u8>, written: &mut usize, key: &str, value: impl FnOnce(&mut Vec<u8>)) {
+    if *written > 0 {
+        out.push(b',');
+    }
+    *written += 1;
+    serde_json::to_writer(&mut *out, key).expect("a string serializes");
+    out.push(b':');
+    value(out);
+}
+
+/// A JSON object's members in their written order, values unparsed.
+struct Members<'a>(Vec<(String, &'a serde_json::value::RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
 }
 
 /// A page of a list.
@@ -178,6 +239,26 @@ pub enum Part {
     Status,
     /// Both, in one write (the server's own writes, such as a binding).
     Whole,
+    /// Only a Pod's `spec.ephemeralContainers` (`pods/ephemeralcontainers`).
+    EphemeralContainers,
+}
+
+impl Part {
+    /// The subresource a write of this part goes through, as admission
+    /// names it (the server's whole-object writes are bindings).
+    fn subresource(self) -> Option<&'static str> {
+        match self {
+            Part::Main => None,
+            Part::Status => Some("status"),
+            Part::Whole => Some("binding"),
+            Part::EphemeralContainers => Some("ephemeralcontainers"),
+        }
+    }
+
+    /// The subresource `managedFields` records a write of this part under.
+    fn managed_subresource(self) -> Option<&'static str> {
+        self.subresource().filter(|_| self != Part::Whole)
+    }
 }
 
 /// Adds `apiVersion`, `kind` and `metadata.resourceVersion` to stored JSON.
@@ -212,14 +293,13 @@ pub fn set_resource_version(object: &mut Value, revision: i64) {
     }
 }
 
-fn encode(object: &Value) -> ApiResult<Bytes> {
+fn encode(object: &Value) -> Bytes {
     let mut object = object.clone();
     if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata.remove("resourceVersion");
     }
-    serde_json::to_vec(&object)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    // In Go's field order, so that lists spliced from stored bytes keep it.
+    Bytes::from(wharf_protobuf::to_json(&object))
 }
 
 /// What became of an admitted write ([`Objects::store_admitted`]).
@@ -503,7 +583,7 @@ impl Objects {
         let mut items = Vec::new();
         let (revision, continue_token) = self
             .scan(resource, namespace, params, &mut |kv| {
-                items.push(raw_item(&kv.value, kv.mod_revision)?);
+                items.push(raw_item(resource, &kv.value, kv.mod_revision)?);
                 Ok(true)
             })
             .await?;
@@ -797,6 +877,12 @@ impl Objects {
                 .into_iter()
                 .collect();
             causes.extend(validation::validate(resource, &object));
+            crate::kinds::strategy(resource).validate_change(
+                None,
+                &object,
+                Part::Main,
+                &mut causes,
+            );
             if !causes.is_empty() {
                 return Err(Self::invalid(resource, &name, causes));
             }
@@ -852,7 +938,7 @@ impl Objects {
                     &updates,
                     Write::Create {
                         key,
-                        value: encode(&object)?,
+                        value: encode(&object),
                     },
                     &mut turn,
                     &mut admitting,
@@ -1046,7 +1132,7 @@ impl Objects {
                         .join("; ")
                 )));
             }
-            let value = encode(&object)?;
+            let value = encode(&object);
             writes.push(match &read {
                 Read::Queued(_, queued) => Write::Replace {
                     key: key.clone(),
@@ -1224,11 +1310,7 @@ impl Objects {
     {
         let chain = self.admission_for(resource);
         let user = admission::current_user();
-        let subresource = match part {
-            Part::Main => None,
-            Part::Status => Some("status"),
-            Part::Whole => Some("binding"),
-        };
+        let subresource = part.subresource();
         // Taken in a namespace where charges were stored (or once one lost
         // a race): writes there are admitted one after another.
         let mut turn = None;
@@ -1274,7 +1356,13 @@ impl Objects {
                 next = merge_server_fields(resource, &current.object, next, part);
                 admitting += started.elapsed();
             }
-            let causes = validation::validate(resource, &next);
+            let mut causes = validation::validate(resource, &next);
+            crate::kinds::strategy(resource).validate_change(
+                Some(&current.object),
+                &next,
+                part,
+                &mut causes,
+            );
             if !causes.is_empty() {
                 return Err(Self::invalid(resource, name, causes));
             }
@@ -1289,7 +1377,7 @@ impl Objects {
             }
             let manager = crate::managed::current();
             if !manager.applying || part == Part::Whole {
-                let subresource = (part == Part::Status).then_some("status");
+                let subresource = part.managed_subresource();
                 crate::managed::record_update(
                     resource,
                     &manager.name,
@@ -1353,7 +1441,7 @@ impl Objects {
             } else {
                 let write = Write::Update {
                     key,
-                    value: encode(&next)?,
+                    value: encode(&next),
                     expected: current.revision,
                 };
                 match self
@@ -1429,7 +1517,7 @@ impl Objects {
                 let (mut decoded, found) = self.admit(resource, &patched, strict)?;
                 if let crate::patch::Patch::Apply(config) = patch {
                     let manager = crate::managed::current();
-                    let subresource = (part == Part::Status).then_some("status");
+                    let subresource = part.managed_subresource();
                     let mut config = config.clone();
                     if let Some(metadata) =
                         config.get_mut("metadata").and_then(Value::as_object_mut)
@@ -1590,7 +1678,7 @@ impl Objects {
                 .store
                 .update(
                     &resource.key(namespace, name),
-                    encode(&marked)?,
+                    encode(&marked),
                     current.revision,
                 )
                 .await
@@ -1627,6 +1715,20 @@ fn merge_server_fields(
             next
         }
         Part::Whole => requested,
+        Part::EphemeralContainers => {
+            // kube's ephemeral containers strategy: the stored pod but for
+            // its ephemeral containers.
+            let mut next = current.clone();
+            match requested.pointer("/spec/ephemeralContainers") {
+                Some(containers) => next["spec"]["ephemeralContainers"] = containers.clone(),
+                None => {
+                    if let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) {
+                        spec.remove("ephemeralContainers");
+                    }
+                }
+            }
+            next
+        }
         Part::Main => {
             let mut next = requested;
             crate::kinds::strategy(resource).prepare_for_update(current, &mut next);
@@ -1796,12 +1898,41 @@ mod tests {
             "metadata": {"name": "a", "labels": {"x": "\"quoted\""}, "managedFields": [{"manager": "m", "fieldsV1": {"f:data": {}}}]},
             "data": {"k": "v\u{e9}"},
         });
-        let stored = encode(&object).unwrap();
-        let raw: Value = serde_json::from_slice(&raw_item(&stored, 42).unwrap()).unwrap();
+        let stored = encode(&object);
+        let raw: Value =
+            serde_json::from_slice(&raw_item(&configmaps, &stored, 42).unwrap()).unwrap();
         let mut decoded = decode_stored(&configmaps, &stored, 42).unwrap();
         decoded.as_object_mut().unwrap().remove("apiVersion");
         decoded.as_object_mut().unwrap().remove("kind");
         assert_eq!(raw, decoded);
         assert_eq!(raw["metadata"]["resourceVersion"], "42");
+        // In Go's order, resourceVersion where ObjectMeta has it.
+        let text = String::from_utf8(raw_item(&configmaps, &stored, 42).unwrap()).unwrap();
+        assert!(
+            text.starts_with(r#"{"metadata":{"name":"a","resourceVersion":"42","labels":"#),
+            "{text}"
+        );
+        assert!(text.ends_with("\"data\":{\"k\":\"v\u{e9}\"}}"), "{text}");
+    }
+
+    #[test]
+    fn a_custom_raw_list_item_keeps_its_type_and_sorted_keys() {
+        let names = wharf_client::resources::CustomNames {
+            kind: "PodSet".into(),
+            plural: "podsets".into(),
+            ..Default::default()
+        };
+        let podsets =
+            ResourceDef::custom("wharf.dev", "v1", &names, true, true, Default::default());
+        let stored = serde_json::to_vec(&json!({
+            "apiVersion": "wharf.dev/v1alpha1", "kind": "PodSet",
+            "metadata": {"name": "a", "uid": "u", "creationTimestamp": "t"}, "spec": {"replicas": 1},
+        }))
+        .unwrap();
+        let text = String::from_utf8(raw_item(&podsets, &stored, 7).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"apiVersion":"wharf.dev/v1","kind":"PodSet","metadata":{"creationTimestamp":"t","name":"a","resourceVersion":"7","uid":"u"},"spec":{"replicas":1}}"#
+        );
     }
 }

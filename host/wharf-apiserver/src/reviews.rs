@@ -137,7 +137,8 @@ pub async fn create(
     if let Some(spec) = review.get("spec") {
         answer["spec"] = spec.clone();
     }
-    let bytes = serde_json::to_vec(&answer).unwrap_or_default();
+    let mut bytes = wharf_protobuf::to_json(&answer);
+    bytes.push(b'\n');
     Ok(Response::builder()
         .status(StatusCode::CREATED)
         .header("content-type", "application/json")

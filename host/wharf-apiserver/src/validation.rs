@@ -133,7 +133,7 @@ pub(crate) fn default_pod_spec(spec: &mut Value) {
     set_default(spec, "dnsPolicy", json!("ClusterFirst"));
     set_default(spec, "schedulerName", json!("default-scheduler"));
     set_default(spec, "securityContext", json!({}));
-    for list in ["containers", "initContainers"] {
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
         if let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) {
             for container in containers.iter_mut() {
                 set_default(
@@ -307,7 +307,7 @@ pub(crate) fn validate_pod_spec(spec: Option<&Value>, path: &str, causes: &mut V
                 format!("Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'"),
             )),
             Some(name) if !names.insert(name.to_string()) => {
-                causes.push(Cause { reason: "FieldValueDuplicate", field: format!("{path}.containers[{i}].name"), message: format!("Duplicate value: \"{name}\"") })
+                causes.push(Cause::duplicate(format!("{path}.containers[{i}].name"), name))
             }
             Some(_) => {}
         }

@@ -413,8 +413,7 @@ fn decode_event(
             last
         }
     };
-    let object_json =
-        Bytes::from(serde_json::to_vec(&object).map_err(|e| ApiError::Internal(e.to_string()))?);
+    let object_json = Bytes::from(wharf_protobuf::to_json(&object));
     Ok(CachedEvent {
         revision: event.revision(),
         resource: resource.clone(),

@@ -158,6 +158,33 @@ impl Cause {
             message: "Required value".into(),
         }
     }
+
+    /// kube's `field.Forbidden`: `Forbidden: {detail}`.
+    pub fn forbidden(field: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        Self {
+            reason: "FieldValueForbidden",
+            field: field.into(),
+            message: format!("Forbidden: {detail}"),
+        }
+    }
+
+    /// kube's `field.Duplicate` of a string value.
+    pub fn duplicate(field: impl Into<String>, value: &str) -> Self {
+        Self {
+            reason: "FieldValueDuplicate",
+            field: field.into(),
+            message: format!("Duplicate value: {value:?}"),
+        }
+    }
+
+    /// kube's `field.NotFound` of a string value.
+    pub fn not_found(field: impl Into<String>, value: &str) -> Self {
+        Self {
+            reason: "FieldValueNotFound",
+            field: field.into(),
+            message: format!("Not found: {value:?}"),
+        }
+    }
 }
 
 impl ApiError {
@@ -324,8 +351,9 @@ impl axum::response::IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        // Ending in a newline, as kube's encoder writes every body.
-        let mut body = serde_json::to_vec(&self.status()).unwrap_or_default();
+        // In Go's field order, ending in a newline, as kube's encoder writes
+        // every body.
+        let mut body = wharf_protobuf::to_json(&self.status());
         body.push(b'\n');
         let mut response = (self.code(), body).into_response();
         response.headers_mut().insert(

@@ -84,6 +84,13 @@ const POD_SUBRESOURCES: &[Subresource] = &[
         verbs: &["create"],
     },
     Subresource {
+        name: "ephemeralcontainers",
+        group: "",
+        version: "v1",
+        kind: "Pod",
+        verbs: &["get", "patch", "update"],
+    },
+    Subresource {
         name: "log",
         group: "",
         version: "v1",

@@ -27,12 +27,15 @@
 //! `false` stay, since the sources cannot tell them from Go pointers whose
 //! zero is a value. Fields the schema does not know are skipped.
 //!
-//! Only decoding: responses stay JSON. The crate knows nothing of HTTP or
-//! storage; it never panics on any input, and bounds nesting at 64
+//! Responses stay JSON; the same schema gives their field order:
+//! [`to_json`] writes an object of a kind it knows with its fields in the Go
+//! struct's order, as kube-apiserver does. The crate knows nothing of HTTP
+//! or storage; it never panics on any input, and bounds nesting at 64
 //! messages.
 
 mod decode;
 mod error;
+mod json;
 mod schema;
 mod special;
 mod wire;
@@ -42,6 +45,7 @@ mod tests;
 
 pub use decode::decode;
 pub use error::{DecodeError, Result};
+pub use json::{to_json, write_json};
 
 /// The media type of Kubernetes protobuf bodies.
 pub const MEDIA_TYPE: &str = "application/vnd.kubernetes.protobuf";

@@ -15,6 +15,9 @@ pub(crate) struct MessageDef {
     pub(crate) special: Special,
     /// Sorted by field number.
     pub(crate) fields: &'static [FieldDef],
+    /// The fields in the Go struct's order, as indices into `fields`; empty
+    /// when that is the order of their numbers.
+    pub(crate) go_order: &'static [u8],
 }
 
 /// One field of a message.
@@ -120,10 +123,20 @@ pub(crate) struct KindDef {
 }
 
 const fn m(name: &'static str, special: Special, fields: &'static [FieldDef]) -> MessageDef {
+    mo(name, special, fields, &[])
+}
+
+const fn mo(
+    name: &'static str,
+    special: Special,
+    fields: &'static [FieldDef],
+    go_order: &'static [u8],
+) -> MessageDef {
     MessageDef {
         name,
         special,
         fields,
+        go_order,
     }
 }
 
@@ -179,6 +192,12 @@ impl MessageDef {
             .map(|at| &self.fields[at])
     }
 
+    /// The fields in the order Go's JSON encoder writes them.
+    pub(crate) fn fields_in_go_order(&self) -> impl Iterator<Item = &'static FieldDef> {
+        let (fields, order) = (self.fields, self.go_order);
+        (0..fields.len()).map(move |i| &fields[order.get(i).map_or(i, |&at| usize::from(at))])
+    }
+
     /// The field with this JSON (or, in special messages, `k8s-pb`) name.
     #[cfg(test)]
     pub(crate) fn field_named(&self, json: &str) -> Option<&'static FieldDef> {
@@ -211,6 +230,13 @@ mod tests {
             assert!(
                 message.fields.windows(2).all(|w| w[0].number < w[1].number),
                 "{}",
+                message.name
+            );
+            let mut order: Vec<u8> = message.go_order.to_vec();
+            order.sort_unstable();
+            assert!(
+                order.is_empty() || order.iter().copied().eq(0..message.fields.len() as u8),
+                "{}: the Go order is a permutation of the fields",
                 message.name
             );
             for field in message.fields {

@@ -234,11 +234,7 @@ impl Strategy for CustomResourceDefinition {
                 ));
             }
             if seen.contains(&version_name) {
-                causes.push(Cause {
-                    reason: "FieldValueDuplicate",
-                    field: format!("{at}.name"),
-                    message: format!("Duplicate value: {version_name:?}"),
-                });
+                causes.push(Cause::duplicate(format!("{at}.name"), version_name));
             }
             seen.push(version_name);
             if version["storage"] == true && version["served"] != true {

@@ -129,6 +129,19 @@ pub trait Strategy: Sync {
     /// The kind's own validation (after the checks every object gets).
     fn validate(&self, _object: &Value, _causes: &mut Vec<Cause>) {}
 
+    /// After [`Strategy::validate`] of `next`, on a create (`current` is
+    /// `None`, `part` [`Part::Main`](crate::objects::Part)) or an update of
+    /// `part`: what may not be set on create or change from `current` (a
+    /// Pod's spec).
+    fn validate_change(
+        &self,
+        _current: Option<&Value>,
+        _next: &Value,
+        _part: crate::objects::Part,
+        _causes: &mut Vec<Cause>,
+    ) {
+    }
+
     /// Before an object is stored (created, or updated and not being
     /// finished): what it takes from pools shared by every object (a
     /// Service's ClusterIPs and NodePorts), recorded in `claimed` so that
