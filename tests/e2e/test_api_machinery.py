@@ -553,3 +553,33 @@ def test_kubectl_debug_adds_an_ephemeral_container_and_a_pod_changes_only_as_kub
     assert created.returncode != 0 and "spec.ephemeralContainers: Forbidden: cannot be set on create" in created.stderr
     assert cluster.kubectl("auth", "can-i", "patch", "pods", "--subresource=ephemeralcontainers").stdout.strip() == "yes"
     cluster.kubectl("delete", "pod", "target", "--wait=false")
+
+
+def test_a_definition_whose_names_were_taken_is_served_once_they_are_free(cluster):
+    """kube's naming controller: names refused on create are accepted when the other definition goes."""
+    def definition(plural):
+        return ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+                f"metadata: {{name: {plural}.names.example.com}}\n"
+                "spec:\n  group: names.example.com\n  scope: Namespaced\n"
+                f"  names: {{plural: {plural}, kind: Gadget}}\n"
+                "  versions: [{name: v1, served: true, storage: true,"
+                " schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]\n")
+
+    def conditions(name):
+        crd = get_json(cluster, "crd", name)
+        return {c["type"]: (c["status"], c["reason"]) for c in crd["status"]["conditions"]}
+
+    cluster.kubectl("apply", "-f", "-", input=definition("gadgets"))
+    cluster.kubectl("apply", "-f", "-", input=definition("gizmos"))
+    assert conditions("gizmos.names.example.com")["NamesAccepted"] == ("False", "AlreadyInUse")
+    missing = cluster.kubectl("get", "gizmos", check=False)
+    assert missing.returncode != 0 and "the server doesn't have a resource type" in missing.stderr, missing.stderr
+    cluster.kubectl("delete", "crd", "gadgets.names.example.com")
+
+    def accepted():
+        now = conditions("gizmos.names.example.com")
+        assert now["NamesAccepted"] == ("True", "NoConflicts") and now["Established"][0] == "True", now
+
+    eventually(accepted)
+    eventually(lambda: cluster.kubectl("get", "gizmos"))
+    cluster.kubectl("delete", "crd", "gizmos.names.example.com")

@@ -240,6 +240,74 @@ pub fn spawn_cleanup(state: &Arc<ApiState>) {
     });
 }
 
+/// kube's naming controller, for what changes after a create: whenever
+/// what is served changes (a definition went, or its names did), each
+/// definition whose names were refused is examined again, and accepted
+/// (its kinds served) if nothing takes them any more.
+pub fn spawn_naming(state: &Arc<ApiState>) {
+    let Some(crds) = state
+        .registry
+        .by_kind(GROUP, "v1", "CustomResourceDefinition")
+    else {
+        return;
+    };
+    let weak = Arc::downgrade(state);
+    let mut changes = state.registry.subscribe();
+    let mut closing = state.closing.subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                _ = closing.wait_for(|c| *c) => return,
+            }
+            let Some(state) = weak.upgrade() else { return };
+            if let Err(error) = accept_refused(&state, &crds).await {
+                tracing::warn!(%error, "examining refused CustomResourceDefinition names failed");
+            }
+        }
+    });
+}
+
+async fn accept_refused(state: &ApiState, crds: &ResourceDef) -> ApiResult<()> {
+    use crate::kinds::custom_resource_definition::{accepted, set_status};
+    let listed = state
+        .objects
+        .list(crds, None, &crate::objects::ListParams::default())
+        .await?;
+    for crd in &listed.items {
+        let deleting = crd
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null());
+        if condition_true(crd, "NamesAccepted")
+            || deleting
+            || accepted(&state.objects, crd).await.is_err()
+        {
+            continue;
+        }
+        let name = crate::meta::name_of(crd);
+        let written = state
+            .objects
+            .update_with(
+                crds,
+                None,
+                name,
+                crate::objects::Part::Status,
+                false,
+                |current| {
+                    let mut next = current.clone();
+                    set_status(&mut next, Ok(()));
+                    Ok(next)
+                },
+            )
+            .await?;
+        // Served before the next one is examined, which may want the same names.
+        state
+            .wait_served(crate::objects::revision_of(&written))
+            .await;
+    }
+    Ok(())
+}
+
 /// Deletes every object of `crd`; once none is left (objects with
 /// finalizers of their own go when their controllers let them), removes
 /// the definition's finalizer.

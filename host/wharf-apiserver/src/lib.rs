@@ -196,6 +196,7 @@ impl ApiState {
         authz::policy::ensure_defaults(&state).await?;
         state.ensure_system_priority_classes().await?;
         crds::spawn_cleanup(&state);
+        crds::spawn_naming(&state);
         // kube-apiserver's repair loops: free ClusterIPs and NodePorts that
         // no Service holds, at start and every three minutes.
         let weak = Arc::downgrade(&state);

@@ -232,13 +232,12 @@ async fn a_pod_bound_to_a_hollow_node_becomes_running_with_an_ip_from_the_node_c
         .await
         .unwrap();
     // Bound after creation, as a scheduler would.
-    let mut late = (cluster.client)
+    (cluster.client)
         .create(&cluster.pods, Some("default"), &pod("late", None))
         .await
         .unwrap();
-    late["spec"]["nodeName"] = json!("sim-0");
     (cluster.client)
-        .update(&cluster.pods, Some("default"), &late, false)
+        .bind(&cluster.pods, "default", "late", "sim-0")
         .await
         .unwrap();
 

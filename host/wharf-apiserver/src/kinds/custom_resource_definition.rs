@@ -28,7 +28,7 @@ fn condition(kind: &str, status: bool, reason: &str, message: &str) -> Value {
 }
 
 /// The names the definition's kinds are served under, or why they are not.
-async fn accepted(objects: &Objects, crd: &Value) -> Result<(), String> {
+pub(crate) async fn accepted(objects: &Objects, crd: &Value) -> Result<(), String> {
     let group = crd["spec"]["group"].as_str().unwrap_or_default();
     let names = crate::crds::names_of(crd);
     let name = crate::meta::name_of(crd);
@@ -55,7 +55,7 @@ async fn accepted(objects: &Objects, crd: &Value) -> Result<(), String> {
 
 /// The status kube's controllers give a definition: its names accepted
 /// (or not), established, the versions objects were stored in.
-fn set_status(crd: &mut Value, names: Result<(), String>) {
+pub(crate) fn set_status(crd: &mut Value, names: Result<(), String>) {
     let spec = crd["spec"].clone();
     let storage = spec["versions"]
         .as_array()

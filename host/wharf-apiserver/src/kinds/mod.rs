@@ -26,7 +26,7 @@ mod controller_revision;
 mod cron_job;
 mod csi_driver;
 mod custom;
-mod custom_resource_definition;
+pub(crate) mod custom_resource_definition;
 mod daemon_set;
 mod deployment;
 mod endpoint_slice;
