@@ -8,32 +8,11 @@ use wharf_sdk::k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::ip::IpFamily;
 
-pub fn phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|status| status.phase.as_deref())
-        .unwrap_or("")
-}
-
-/// Succeeded or Failed: the pod will not run again (`IsPodTerminal`).
-pub fn is_terminal(pod: &Pod) -> bool {
-    matches!(phase(pod), "Succeeded" | "Failed")
-}
+pub use wharf_sdk::pods::{is_ready, is_terminal, phase};
 
 /// Being deleted (`deletionTimestamp` set), though maybe still serving.
 pub fn is_terminating(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_some()
-}
-
-/// The `Ready` condition is `True` (`IsPodReady`).
-pub fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|status| status.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .find(|condition| condition.type_ == "Ready")
-        .is_some_and(|condition| condition.status == "True")
 }
 
 /// `status.podIP`, when set.

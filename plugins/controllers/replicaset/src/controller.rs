@@ -10,9 +10,9 @@ use wharf_sdk::k8s_openapi::api::core::v1::Pod;
 use wharf_sdk::prelude::*;
 
 use crate::claim::claim_pods;
-use crate::expectations::Expectations;
 use crate::pods;
 use crate::status::{calculate_status, update_status};
+use wharf_sdk::expectations::Expectations;
 
 /// Reconciles ReplicaSets and owns their pods.
 #[derive(Debug, Default)]

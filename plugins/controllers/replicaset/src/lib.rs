@@ -10,7 +10,7 @@
 //!    releases pods it controls that the selector no longer matches, and
 //!    ignores pods being deleted or finished (Succeeded, Failed);
 //! 3. unless a previous reconcile's creations or deletions are still unseen
-//!    ([`expectations`]) or the ReplicaSet is being deleted, creates missing
+//!    ([`wharf_sdk::expectations`]) or the ReplicaSet is being deleted, creates missing
 //!    pods from the template in slow-start batches (1, 2, 4…, stopping after
 //!    the first batch with a failure) or deletes the surplus, preferring
 //!    pods that are unscheduled, pending, not ready, cheap to delete,
@@ -29,7 +29,6 @@
 
 pub mod claim;
 pub mod controller;
-pub mod expectations;
 pub mod pods;
 pub mod status;
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 
 use wharf_sdk::k8s_openapi::api::apps::v1::ReplicaSet;
-use wharf_sdk::k8s_openapi::api::core::v1::{Pod, PodCondition};
+use wharf_sdk::k8s_openapi::api::core::v1::Pod;
 use wharf_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use wharf_sdk::k8s_openapi::jiff::Timestamp;
 use wharf_sdk::prelude::*;
@@ -14,47 +14,7 @@ use wharf_sdk::prelude::*;
 /// The annotation that orders pods for deletion (lower cost goes first).
 pub const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 
-pub fn phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|status| status.phase.as_deref())
-        .unwrap_or("")
-}
-
-/// Succeeded or Failed: the pod will not run again.
-pub fn is_terminal(pod: &Pod) -> bool {
-    matches!(phase(pod), "Succeeded" | "Failed")
-}
-
-/// Counted as a replica: not terminal and not being deleted (`IsPodActive`).
-pub fn is_active(pod: &Pod) -> bool {
-    !is_terminal(pod) && pod.metadata.deletion_timestamp.is_none()
-}
-
-/// Being deleted but still running (`isPodTerminating`).
-pub fn is_terminating(pod: &Pod) -> bool {
-    !is_terminal(pod) && pod.metadata.deletion_timestamp.is_some()
-}
-
-fn ready_condition(pod: &Pod) -> Option<&PodCondition> {
-    pod.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|condition| condition.type_ == "Ready")
-}
-
-/// The `Ready` condition is `True`.
-pub fn is_ready(pod: &Pod) -> bool {
-    ready_condition(pod).is_some_and(|condition| condition.status == "True")
-}
-
-/// When the pod became ready (`None` when not ready or not recorded).
-pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
-    let condition = ready_condition(pod).filter(|condition| condition.status == "True")?;
-    condition.last_transition_time.as_ref().map(|time| time.0)
-}
+pub use wharf_sdk::pods::{is_active, is_ready, is_terminal, is_terminating, phase, ready_since};
 
 /// Ready for longer than `min_ready_seconds` (`IsPodAvailable`); with zero,
 /// ready is enough.

@@ -22,7 +22,7 @@
 //!   over any dotted path, such as `metadata.name` or `spec.nodeName`);
 //! - patches: JSON merge and JSON patch exactly; **strategic merge is
 //!   approximated by a JSON merge patch**: lists are replaced whole (no merge
-//!   keys) and `$` directives are dropped;
+//!   keys) and `$` directives are dropped but `$deleteFromPrimitiveList`;
 //! - events, logs and the private state store are recorded for assertions,
 //!   and every call is recorded in order ([`FakeCluster::calls`]).
 //!

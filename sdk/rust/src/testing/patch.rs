@@ -6,9 +6,11 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 /// Applies a JSON merge patch: objects merge key by key, `null` removes a
-/// key, anything else (lists included) replaces. With `strategic`, keys
-/// starting with `$` (strategic merge directives) are dropped instead of
-/// stored; lists are still replaced whole, without merge keys.
+/// key, anything else (lists included) replaces. With `strategic`,
+/// `$deleteFromPrimitiveList/KEY` removes its values from the list `KEY`
+/// (how controllers drop a finalizer), other keys starting with `$`
+/// (strategic merge directives) are dropped instead of stored, and lists
+/// are still replaced whole, without merge keys.
 pub(crate) fn merge(target: &mut Value, patch: &Value, strategic: bool) {
     let Value::Object(patch) = patch else {
         *target = strip_directives(patch, strategic);
@@ -21,6 +23,12 @@ pub(crate) fn merge(target: &mut Value, patch: &Value, strategic: bool) {
         unreachable!("made an object above")
     };
     for (key, value) in patch {
+        if strategic && let Some(list) = key.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(items)), Value::Array(gone)) = (target.get_mut(list), value) {
+                items.retain(|item| !gone.contains(item));
+            }
+            continue;
+        }
         if strategic && key.starts_with('$') {
             continue;
         }

@@ -1,6 +1,6 @@
 //! Expectations (as `pkg/controller`'s `ControllerExpectations`): the pods a
-//! ReplicaSet created or deleted and has not yet seen in the host's pod
-//! cache. Until it has, or until they expire, the controller does not create
+//! controller (a ReplicaSet's, a Job's) created or deleted for one of its
+//! objects and has not yet seen in the host's pod cache. Until it has, or until they expire, the controller does not create
 //! or delete again, so that a stale cache cannot make it double up.
 //!
 //! Kubernetes counts creations and lowers the count from informer events; a
@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use wharf_sdk::k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::Pod;
 
 /// How long expectations are trusted before the controller acts anyway
 /// (`ExpectationsTimeout`).
@@ -17,7 +17,7 @@ pub const EXPECTATIONS_TIMEOUT_MILLIS: u64 = 5 * 60 * 1000;
 
 #[derive(Debug, Default)]
 pub struct Expectations {
-    by_replica_set: HashMap<String, Pending>,
+    by_object: HashMap<String, Pending>,
 }
 
 #[derive(Debug, Default)]
@@ -30,11 +30,11 @@ struct Pending {
 }
 
 impl Expectations {
-    /// Whether the ReplicaSet `key` may create or delete pods, given the pods
+    /// Whether the object `key` may create or delete pods, given the pods
     /// listed now: every expected creation is listed and every expected
     /// deletion is gone or terminating, or the expectations expired.
     pub fn satisfied(&mut self, key: &str, pods: &[Pod], now_millis: u64) -> bool {
-        let Some(pending) = self.by_replica_set.get_mut(key) else {
+        let Some(pending) = self.by_object.get_mut(key) else {
             return true;
         };
         pending.creations.retain(|name| {
@@ -51,7 +51,7 @@ impl Expectations {
         let observed = pending.creations.is_empty() && pending.deletions.is_empty();
         let expired = now_millis.saturating_sub(pending.since_millis) > EXPECTATIONS_TIMEOUT_MILLIS;
         if observed || expired {
-            self.by_replica_set.remove(key);
+            self.by_object.remove(key);
         }
         observed || expired
     }
@@ -67,28 +67,28 @@ impl Expectations {
         if created.is_empty() && deleted.is_empty() {
             return;
         }
-        let pending = self.by_replica_set.entry(key.to_owned()).or_default();
+        let pending = self.by_object.entry(key.to_owned()).or_default();
         pending.creations.extend(created);
         pending.deletions.extend(deleted);
         pending.since_millis = now_millis;
     }
 
-    /// Forgets a ReplicaSet (it was deleted).
+    /// Forgets an object (it was deleted).
     pub fn forget(&mut self, key: &str) {
-        self.by_replica_set.remove(key);
+        self.by_object.remove(key);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wharf_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn pod(name: &str, deleting: bool) -> Pod {
         Pod {
             metadata: ObjectMeta {
                 name: Some(name.to_owned()),
-                deletion_timestamp: deleting.then(|| wharf_sdk::time_from_millis(0)),
+                deletion_timestamp: deleting.then(|| crate::time_from_millis(0)),
                 ..ObjectMeta::default()
             },
             ..Pod::default()
@@ -98,13 +98,13 @@ mod tests {
     #[test]
     fn expectations_hold_until_creations_and_deletions_are_seen() {
         let mut expectations = Expectations::default();
-        assert!(expectations.satisfied("ns/rs", &[], 0));
-        expectations.expect("ns/rs", vec!["a".into()], vec!["old".into()], 0);
-        assert!(!expectations.satisfied("ns/rs", &[pod("old", false)], 1));
-        assert!(!expectations.satisfied("ns/rs", &[pod("a", false), pod("old", false)], 2));
-        assert!(expectations.satisfied("ns/rs", &[pod("a", false), pod("old", true)], 3));
+        assert!(expectations.satisfied("ns/x", &[], 0));
+        expectations.expect("ns/x", vec!["a".into()], vec!["old".into()], 0);
+        assert!(!expectations.satisfied("ns/x", &[pod("old", false)], 1));
+        assert!(!expectations.satisfied("ns/x", &[pod("a", false), pod("old", false)], 2));
+        assert!(expectations.satisfied("ns/x", &[pod("a", false), pod("old", true)], 3));
         assert!(
-            expectations.satisfied("ns/rs", &[], 4),
+            expectations.satisfied("ns/x", &[], 4),
             "satisfied expectations are forgotten"
         );
     }
@@ -112,11 +112,11 @@ mod tests {
     #[test]
     fn expectations_expire() {
         let mut expectations = Expectations::default();
-        expectations.expect("ns/rs", vec!["a".into()], vec![], 1000);
-        assert!(!expectations.satisfied("ns/rs", &[], 1000 + EXPECTATIONS_TIMEOUT_MILLIS));
-        assert!(expectations.satisfied("ns/rs", &[], 1001 + EXPECTATIONS_TIMEOUT_MILLIS));
-        expectations.expect("ns/rs", vec!["a".into()], vec![], 0);
-        expectations.forget("ns/rs");
-        assert!(expectations.satisfied("ns/rs", &[], 0));
+        expectations.expect("ns/x", vec!["a".into()], vec![], 1000);
+        assert!(!expectations.satisfied("ns/x", &[], 1000 + EXPECTATIONS_TIMEOUT_MILLIS));
+        assert!(expectations.satisfied("ns/x", &[], 1001 + EXPECTATIONS_TIMEOUT_MILLIS));
+        expectations.expect("ns/x", vec!["a".into()], vec![], 0);
+        expectations.forget("ns/x");
+        assert!(expectations.satisfied("ns/x", &[], 0));
     }
 }
