@@ -12,7 +12,11 @@
 //!   `heartbeat`, the renewals of all nodes spread evenly over the interval;
 //!   a deleted node is no longer heartbeated and its Lease is deleted;
 //! - pods: a pod bound to a hollow node is reported Running at once, with an
-//!   IP from the node's pod CIDR (free again when the pod goes away).
+//!   IP from the node's pod CIDR (free again when the pod goes away). A pod
+//!   annotated `wharf.dev/hollow-exit-code` has its containers exit with
+//!   that code `wharf.dev/hollow-exit-after` (`1s`, `500ms`; default at
+//!   once) after they started, and the pod then finishes or restarts them
+//!   as its `restartPolicy` says (so Jobs complete on hollow nodes).
 //!
 //! Everything goes through the API client (in process: the API server's
 //! `LocalClient`). Odd objects are
@@ -45,6 +49,10 @@ use wharf_client::{
 
 /// The label that makes a Node hollow.
 const HOLLOW_LABEL: &str = "wharf.dev/hollow";
+/// A pod's containers exit with this code…
+const EXIT_CODE: &str = "wharf.dev/hollow-exit-code";
+/// …this long after they started.
+const EXIT_AFTER: &str = "wharf.dev/hollow-exit-after";
 const LEASE_NAMESPACE: &str = "kube-node-lease";
 const LEASE_DURATION_SECONDS: u64 = 40;
 /// Nodes created at the same time while registering.
@@ -262,6 +270,7 @@ impl HollowNodes {
             table: Mutex::default(),
             pod_queue,
             queued: Mutex::default(),
+            exits: Mutex::default(),
         });
         // Built first so that a failed registration stops what did start.
         let mut hollow = Self {
@@ -290,6 +299,13 @@ impl Drop for HollowNodes {
         for task in &self.tasks {
             task.abort();
         }
+        (self
+            .kubelet
+            .exits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner))
+        .tasks
+        .abort_all();
         let mut table = self.kubelet.table();
         table.closed = true;
         for (_, node) in table.nodes.drain() {
@@ -312,6 +328,16 @@ struct Kubelet {
     pod_queue: mpsc::UnboundedSender<PodKey>,
     /// UIDs of the pods in `pod_queue` (each queued once).
     queued: Mutex<HashSet<String>>,
+    /// The containers' exits to come ([`EXIT_CODE`]).
+    exits: Mutex<Exits>,
+}
+
+/// The timers of pods whose containers will exit, each once per restart.
+#[derive(Default)]
+struct Exits {
+    /// `(uid, restart count)` of each timer.
+    pending: HashSet<(String, i64)>,
+    tasks: JoinSet<()>,
 }
 
 /// The nodes being played.
@@ -751,7 +777,7 @@ impl Kubelet {
 
     /// Notes the IP of a running pod on a hollow node, or queues a pod that
     /// should be running there.
-    fn saw_pod(&self, pod: &Value) {
+    fn saw_pod(self: &Arc<Self>, pod: &Value) {
         let (Some(node), Some(uid)) = (str_at(pod, "/spec/nodeName"), str_at(pod, "/metadata/uid"))
         else {
             return;
@@ -795,8 +821,11 @@ impl Kubelet {
                 if let Some(ip) = ip.filter(|ip| node.pod_range.contains(*ip)) {
                     node.pod_ips.entry(uid.to_string()).or_insert(ip);
                 }
-                return;
             }
+        }
+        if str_at(pod, "/status/phase") == Some("Running") {
+            self.exit_later(pod);
+            return;
         }
         if needs_running(pod) {
             self.queue_pod(PodKey {
@@ -807,6 +836,68 @@ impl Kubelet {
                 uid: uid.into(),
             });
         }
+    }
+
+    /// Starts the timer of a running pod's containers' exit, if the pod
+    /// asks for one ([`EXIT_CODE`]) and it is not started yet.
+    fn exit_later(self: &Arc<Self>, pod: &Value) {
+        let Some(code) = (pod.pointer("/metadata/annotations"))
+            .and_then(|a| a.get(EXIT_CODE))
+            .and_then(Value::as_str)
+            .and_then(|code| code.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let after = (pod.pointer("/metadata/annotations"))
+            .and_then(|a| a.get(EXIT_AFTER))
+            .and_then(Value::as_str)
+            .and_then(parse_duration)
+            .unwrap_or_default();
+        let uid = str_at(pod, "/metadata/uid").unwrap_or_default().to_string();
+        let restarts = restart_count(pod);
+        let mut exits = self.exits.lock().unwrap_or_else(PoisonError::into_inner);
+        if !exits.pending.insert((uid.clone(), restarts)) {
+            return;
+        }
+        while exits.tasks.try_join_next().is_some() {}
+        let started = (pod.pointer("/status/containerStatuses/0/state/running/startedAt"))
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok());
+        let now_millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let elapsed = started
+            .map(|t| now_millis.saturating_sub(t.as_millisecond()).max(0))
+            .map_or(Duration::ZERO, |millis| {
+                Duration::from_millis(millis.unsigned_abs())
+            });
+        let wait = after.saturating_sub(elapsed);
+        let (namespace, name) = (
+            str_at(pod, "/metadata/namespace")
+                .unwrap_or_default()
+                .to_string(),
+            name_of(pod).to_string(),
+        );
+        let kubelet = self.clone();
+        exits.tasks.spawn(async move {
+            tokio::time::sleep(wait).await;
+            let written = kubelet
+                .read_modify_write(&kubelet.pods, Some(&namespace), &name, true, |pod| {
+                    str_at(pod, "/metadata/uid") == Some(uid.as_str())
+                        && str_at(pod, "/status/phase") == Some("Running")
+                        && restart_count(pod) == restarts
+                        && exited(pod, code, &now_rfc3339())
+                })
+                .await;
+            if let Err(error) = written
+                && !matches!(error, ApiError::NotFound { .. })
+            {
+                tracing::warn!(namespace, pod = name, %error, "cannot report the containers exited");
+            }
+            (kubelet.exits.lock().unwrap_or_else(PoisonError::into_inner))
+                .pending
+                .remove(&(uid, restarts));
+        });
     }
 
     /// Queues a pod for a worker, unless it is queued already.
@@ -1057,6 +1148,72 @@ fn running_status(pod: &Value, host_ip: Ipv4Addr, pod_ip: Ipv4Addr, now: &str) -
     status
 }
 
+/// How many times the pod's first container restarted.
+fn restart_count(pod: &Value) -> i64 {
+    (pod.pointer("/status/containerStatuses/0/restartCount"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+}
+
+/// A duration as `1s`, `500ms` or `2m`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
+    let number: u64 = number.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(number)),
+        "s" => Some(Duration::from_secs(number)),
+        "m" => Some(Duration::from_secs(number.checked_mul(60)?)),
+        _ => None,
+    }
+}
+
+/// The status after every container of a running pod exited with `code`,
+/// as a kubelet writes it: the pod finished (`Never`; `OnFailure` with 0)
+/// or its containers restarted. False when there is nothing to change.
+fn exited(pod: &mut Value, code: i32, now: &str) -> bool {
+    let policy = str_at(pod, "/spec/restartPolicy").unwrap_or("Always");
+    let finished = policy == "Never" || (policy == "OnFailure" && code == 0);
+    let reason = if code == 0 { "Completed" } else { "Error" };
+    let Some(statuses) = pod
+        .pointer_mut("/status/containerStatuses")
+        .and_then(Value::as_array_mut)
+    else {
+        return false;
+    };
+    for status in statuses.iter_mut() {
+        let started = status
+            .pointer("/state/running/startedAt")
+            .cloned()
+            .unwrap_or(json!(now));
+        let terminated = json!({"terminated": {
+            "exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now,
+            "containerID": status["containerID"].clone(),
+        }});
+        if finished {
+            status["state"] = terminated;
+            status["ready"] = json!(false);
+            status["started"] = json!(false);
+        } else {
+            status["lastState"] = terminated;
+            status["state"] = json!({"running": {"startedAt": now}});
+            status["restartCount"] = json!(status["restartCount"].as_i64().unwrap_or(0) + 1);
+        }
+    }
+    if finished {
+        let status = &mut pod["status"];
+        status["phase"] = json!(if code == 0 { "Succeeded" } else { "Failed" });
+        for condition in (status["conditions"].as_array_mut().into_iter()).flatten() {
+            if condition["type"] == "Ready" || condition["type"] == "ContainersReady" {
+                condition["status"] = json!("False");
+                condition["reason"] = json!("PodCompleted");
+                condition["lastTransitionTime"] = json!(now);
+            }
+        }
+    }
+    true
+}
+
 fn needs_running(pod: &Value) -> bool {
     let phase = str_at(pod, "/status/phase").unwrap_or("Pending");
     pod.pointer("/metadata/deletionTimestamp")
@@ -1175,6 +1332,43 @@ fn valid_quantity(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simulated_containers_exit_as_their_restart_policy_says() {
+        assert_eq!(parse_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("soon"), None);
+        let running = |policy: &str| {
+            let mut pod = json!({"spec": {"restartPolicy": policy, "containers": [{"name": "c"}]},
+                                 "status": {"phase": "Pending"}});
+            pod["status"] = running_status(&pod, Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, "t0");
+            pod
+        };
+        let mut pod = running("Never");
+        assert!(exited(&mut pod, 3, "t1"));
+        assert_eq!(pod["status"]["phase"], "Failed");
+        let state = &pod["status"]["containerStatuses"][0]["state"]["terminated"];
+        assert_eq!(
+            (state["exitCode"].as_i64(), state["reason"].as_str()),
+            (Some(3), Some("Error"))
+        );
+        assert_eq!(
+            (state["startedAt"].as_str(), state["finishedAt"].as_str()),
+            (Some("t0"), Some("t1"))
+        );
+        let mut pod = running("OnFailure");
+        assert!(exited(&mut pod, 0, "t1"));
+        assert_eq!(pod["status"]["phase"], "Succeeded");
+        let mut pod = running("OnFailure");
+        assert!(exited(&mut pod, 1, "t1"));
+        assert_eq!(pod["status"]["phase"], "Running");
+        assert_eq!(restart_count(&pod), 1);
+        assert_eq!(
+            pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"],
+            1
+        );
+    }
 
     #[test]
     fn taints_parse_from_the_kubectl_syntax() {
