@@ -455,11 +455,28 @@ impl ControllerHost for PluginHost {
         });
         let client = self.client.clone();
         let plugin = self.plugin.clone();
+        let kind = regarding.kind.clone();
+        let (regarding_namespace, regarding_name) =
+            (regarding.namespace.clone(), regarding.name.clone());
+        let mut object = object;
         // Events are best effort and must not slow the reconcile down.
         self.handle.spawn(async move {
             let Ok(events) = client.resource("", "v1", "Event") else {
                 return;
             };
+            // The object's uid, which `kubectl describe` matches events by.
+            if let Some(resource) =
+                client
+                    .registry()
+                    .by_kind(&kind.group, &kind.version, &kind.kind)
+                && let Ok(found) = client
+                    .get(&resource, regarding_namespace.as_deref(), &regarding_name)
+                    .await
+            {
+                object["involvedObject"]["uid"] = found["metadata"]["uid"].clone();
+                object["involvedObject"]["resourceVersion"] =
+                    found["metadata"]["resourceVersion"].clone();
+            }
             if let Err(error) = client.create(&events, Some(&namespace), &object).await {
                 tracing::debug!(%plugin, %error, "event not recorded");
             }
