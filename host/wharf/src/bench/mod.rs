@@ -11,6 +11,7 @@ mod report;
 mod scheduler;
 mod soak;
 mod store;
+mod workloads;
 
 use clap::Subcommand;
 
@@ -36,6 +37,8 @@ pub enum Target {
     /// The API server for minutes under mixed and hostile load: its memory
     /// (peak RSS), 5xx, and every watcher consistent with a final list.
     Soak(soak::SoakBench),
+    /// The workload controllers on simulated nodes: a Job's completions per second.
+    Workloads(workloads::WorkloadsBench),
 }
 
 /// An API server on an embedded store in a new temporary directory (its
@@ -63,5 +66,6 @@ pub async fn run(target: Target) -> Result<(), String> {
         Target::Scheduler(options) => scheduler::run(options).await,
         Target::Pods(options) => pods::run(options).await,
         Target::Soak(options) => soak::run(options).await,
+        Target::Workloads(options) => workloads::run(options).await,
     }
 }
