@@ -111,3 +111,29 @@ def test_a_suspended_job_runs_nothing_until_resumed(cluster):
     assert get_json(cluster, "pods", "-l", "batch.kubernetes.io/job-name=later")["items"] == []
     cluster.kubectl("patch", "job", "later", "-p", '{"spec":{"suspend":false}}')
     cluster.kubectl("wait", "--for=condition=complete", "job/later", "--timeout=60s", timeout=70)
+
+
+def test_a_cron_job_starts_jobs_on_its_schedule(cluster):
+    cluster.kubectl("apply", "-f", "-", input=(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: minutely}\n"
+        "spec:\n  schedule: '* * * * *'\n  timeZone: Europe/Paris\n  successfulJobsHistoryLimit: 1\n"
+        "  jobTemplate:\n    spec:\n      template:\n"
+        "        metadata: {annotations: {wharf.dev/hollow-exit-code: '0', wharf.dev/hollow-exit-after: '1s'}}\n"
+        "        spec: {restartPolicy: Never, containers: [{name: main, image: busybox}]}\n"))
+
+    def ran():
+        status = get_json(cluster, "cronjob", "minutely").get("status", {})
+        assert "lastScheduleTime" in status and "lastSuccessfulTime" in status, status
+        return status
+
+    status = eventually(ran, timeout=100, interval=1)
+    jobs = get_json(cluster, "jobs")["items"]
+    started = [j for j in jobs if any(o["name"] == "minutely" for o in j["metadata"].get("ownerReferences", []))]
+    assert started and started[0]["metadata"]["annotations"][
+        "batch.kubernetes.io/cronjob-scheduled-timestamp"] == status["lastScheduleTime"], started
+    assert started[0]["metadata"]["name"].startswith("minutely-"), started
+    row = cluster.kubectl("get", "cronjob", "minutely").stdout.splitlines()[1].split()
+    assert row[:4] == ["minutely", "*", "*", "*"] and "Europe/Paris" in row, row
+    cluster.kubectl("create", "job", "by-hand", "--from=cronjob/minutely")
+    cluster.kubectl("wait", "--for=condition=complete", "job/by-hand", "--timeout=60s", timeout=70)
+    cluster.kubectl("patch", "cronjob", "minutely", "-p", '{"spec":{"suspend":true}}')

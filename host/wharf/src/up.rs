@@ -155,6 +155,7 @@ const SAMPLE_PLUGINS: &[&str] = &[
     include_str!("../../../plugins/controllers/replicaset/plugin.yaml"),
     include_str!("../../../plugins/controllers/deployment/plugin.yaml"),
     include_str!("../../../plugins/controllers/job/plugin.yaml"),
+    include_str!("../../../plugins/controllers/cronjob/plugin.yaml"),
     include_str!("../../../plugins/controllers/nodeipam/plugin.yaml"),
     include_str!("../../../plugins/controllers/endpoints/plugin.yaml"),
     include_str!("../../../plugins/controllers/serviceaccount/plugin.yaml"),
