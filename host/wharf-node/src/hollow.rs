@@ -866,11 +866,15 @@ impl Kubelet {
         let now_millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        // `startedAt` is in whole seconds: a start seen within two seconds
+        // counts as now (the containers run their full time); an older one
+        // (seen again after a restart) has run about that long already.
         let elapsed = started
             .map(|t| now_millis.saturating_sub(t.as_millisecond()).max(0))
             .map_or(Duration::ZERO, |millis| {
                 Duration::from_millis(millis.unsigned_abs())
-            });
+            })
+            .saturating_sub(Duration::from_secs(2));
         let wait = after.saturating_sub(elapsed);
         let (namespace, name) = (
             str_at(pod, "/metadata/namespace")
