@@ -749,30 +749,31 @@ impl Kubelet {
                     starved.into_iter().for_each(|key| self.queue_pod(key));
                     pods.iter().for_each(|pod| self.saw_pod(pod));
                 }
-                Seen::Changed(WatchType::Deleted, pod) => {
-                    let (Some(node), Some(uid)) = (
-                        str_at(&pod, "/spec/nodeName"),
-                        str_at(&pod, "/metadata/uid"),
-                    ) else {
-                        continue;
-                    };
-                    let starved = match self.table().nodes.get_mut(node) {
-                        Some(node) => {
-                            node.starved.remove(uid);
-                            if node.pod_ips.remove(uid).is_some() {
-                                node.starved.drain().map(|(_, key)| key).collect()
-                            } else {
-                                Vec::new()
-                            }
-                        }
-                        None => Vec::new(),
-                    };
-                    // An address is free: the pods that found none try again.
-                    starved.into_iter().for_each(|key| self.queue_pod(key));
-                }
+                Seen::Changed(WatchType::Deleted, pod) => self.release_ip(&pod),
                 Seen::Changed(_, pod) => self.saw_pod(&pod),
             }
         }
+    }
+
+    /// Frees the address of a pod that is gone or finished (its sandbox
+    /// torn down, as a kubelet does); the pods that found none try again.
+    fn release_ip(&self, pod: &Value) {
+        let (Some(node), Some(uid)) = (str_at(pod, "/spec/nodeName"), str_at(pod, "/metadata/uid"))
+        else {
+            return;
+        };
+        let starved = match self.table().nodes.get_mut(node) {
+            Some(node) => {
+                node.starved.remove(uid);
+                if node.pod_ips.remove(uid).is_some() {
+                    node.starved.drain().map(|(_, key)| key).collect()
+                } else {
+                    Vec::new()
+                }
+            }
+            None => Vec::new(),
+        };
+        starved.into_iter().for_each(|key| self.queue_pod(key));
     }
 
     /// Notes the IP of a running pod on a hollow node, or queues a pod that
@@ -885,18 +886,29 @@ impl Kubelet {
         let kubelet = self.clone();
         exits.tasks.spawn(async move {
             tokio::time::sleep(wait).await;
+            let mut finished = None;
             let written = kubelet
                 .read_modify_write(&kubelet.pods, Some(&namespace), &name, true, |pod| {
-                    str_at(pod, "/metadata/uid") == Some(uid.as_str())
+                    let changed = str_at(pod, "/metadata/uid") == Some(uid.as_str())
                         && str_at(pod, "/status/phase") == Some("Running")
                         && restart_count(pod) == restarts
-                        && exited(pod, code, &now_rfc3339())
+                        && exited(pod, code, &now_rfc3339());
+                    if changed && matches!(str_at(pod, "/status/phase"), Some("Succeeded" | "Failed")) {
+                        finished = Some(pod.clone());
+                    }
+                    changed
                 })
                 .await;
-            if let Err(error) = written
-                && !matches!(error, ApiError::NotFound { .. })
-            {
-                tracing::warn!(namespace, pod = name, %error, "cannot report the containers exited");
+            match written {
+                Ok(()) => {
+                    if let Some(pod) = finished {
+                        kubelet.release_ip(&pod);
+                    }
+                }
+                Err(ApiError::NotFound { .. }) => {}
+                Err(error) => {
+                    tracing::warn!(namespace, pod = name, %error, "cannot report the containers exited");
+                }
             }
             (kubelet.exits.lock().unwrap_or_else(PoisonError::into_inner))
                 .pending
