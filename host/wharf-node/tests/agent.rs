@@ -429,7 +429,14 @@ async fn a_pod_bound_to_the_node_runs_and_reports_running_and_ready() {
     assert_eq!(app["lastState"], json!({}));
     let pid = pid_of(app);
     assert!(alive(pid));
-    assert_eq!(processes_running(&["sleep", "1001"]), [pid]);
+    // Running is reported once the process started, which may be before
+    // it has exec'd into its command (setpriv, then sleep).
+    let running = eventually("the container's command", async || {
+        let found = processes_running(&["sleep", "1001"]);
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
+    assert_eq!(running, [pid]);
     assert_eq!(stat(pid).unwrap().1, pid, "the process leads its own group");
     assert_eq!(created["metadata"]["uid"], web["metadata"]["uid"]);
 
