@@ -160,17 +160,7 @@ impl CronJobController {
             }
             Some("Replace") => {
                 for job in &active {
-                    let name = job.metadata.name.as_deref().unwrap_or_default();
-                    match ctx.delete::<Job>(job.metadata.namespace.as_deref(), name) {
-                        Ok(()) => ctx.event(
-                            cron_job,
-                            EventType::Normal,
-                            reasons::SUCCESSFUL_DELETE,
-                            format!("Deleted job {name}"),
-                        ),
-                        Err(error) if error.is_not_found() => {}
-                        Err(error) => return Err(error),
-                    }
+                    delete_job(ctx, cron_job, job)?;
                     remove_active(status, job);
                 }
             }
@@ -382,18 +372,29 @@ fn clean_up_history(ctx: &Context, cron_job: &CronJob, jobs: &[Job]) {
                 .map(|t| t.0)
         });
         for job in &done[..done.len() - keep] {
-            let name = job.metadata.name.as_deref().unwrap_or_default();
-            match ctx.delete::<Job>(job.metadata.namespace.as_deref(), name) {
-                Ok(()) => ctx.event(
-                    cron_job,
-                    EventType::Normal,
-                    reasons::SUCCESSFUL_DELETE,
-                    format!("Deleted job {name}"),
-                ),
-                Err(error) if error.is_not_found() => {}
-                Err(error) => ctx.warn(format!("deleting job {name}: {error}")),
+            if let Err(error) = delete_job(ctx, cron_job, job) {
+                ctx.warn(format!("deleting a finished job: {error}"));
             }
         }
+    }
+}
+
+/// Deletes one of the CronJob's Jobs (gone already is fine), with kube's
+/// `SuccessfulDelete` event.
+fn delete_job(ctx: &Context, cron_job: &CronJob, job: &Job) -> Result<(), Error> {
+    let name = job.metadata.name.as_deref().unwrap_or_default();
+    match ctx.delete::<Job>(job.metadata.namespace.as_deref(), name) {
+        Ok(()) => {
+            ctx.event(
+                cron_job,
+                EventType::Normal,
+                reasons::SUCCESSFUL_DELETE,
+                format!("Deleted job {name}"),
+            );
+            Ok(())
+        }
+        Err(error) if error.is_not_found() => Ok(()),
+        Err(error) => Err(error),
     }
 }
 
