@@ -300,24 +300,38 @@ pub(crate) fn validate_pod_spec(spec: Option<&Value>, path: &str, causes: &mut V
     };
     let mut names = std::collections::HashSet::new();
     for (i, container) in containers.iter().enumerate() {
-        match container.get("name").and_then(Value::as_str) {
-            None | Some("") => causes.push(Cause::required(format!("{path}.containers[{i}].name"))),
-            Some(name) if !is_dns1123_label(name) => causes.push(Cause::invalid(
-                format!("{path}.containers[{i}].name"),
-                format!("Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'"),
-            )),
-            Some(name) if !names.insert(name.to_string()) => {
-                causes.push(Cause::duplicate(format!("{path}.containers[{i}].name"), name))
-            }
-            Some(_) => {}
-        }
-        if container
-            .get("image")
-            .and_then(Value::as_str)
-            .is_none_or(|i| i.trim().is_empty())
-        {
-            causes.push(Cause::required(format!("{path}.containers[{i}].image")));
-        }
+        check_container(
+            container,
+            &format!("{path}.containers[{i}]"),
+            &mut names,
+            causes,
+        );
+    }
+}
+
+/// A container's name (required, an RFC 1123 label, not in `taken`, which
+/// it joins) and image (required), as kube's `validateContainerCommon`.
+pub(crate) fn check_container<'c>(
+    container: &'c Value,
+    at: &str,
+    taken: &mut std::collections::HashSet<&'c str>,
+    causes: &mut Vec<Cause>,
+) {
+    match container.get("name").and_then(Value::as_str) {
+        None | Some("") => causes.push(Cause::required(format!("{at}.name"))),
+        Some(name) if !is_dns1123_label(name) => causes.push(Cause::invalid(
+            format!("{at}.name"),
+            format!("Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'"),
+        )),
+        Some(name) if !taken.insert(name) => causes.push(Cause::duplicate(format!("{at}.name"), name)),
+        Some(_) => {}
+    }
+    if container
+        .get("image")
+        .and_then(Value::as_str)
+        .is_none_or(|image| image.trim().is_empty())
+    {
+        causes.push(Cause::required(format!("{at}.image")));
     }
 }
 

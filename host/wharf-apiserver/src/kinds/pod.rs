@@ -282,27 +282,11 @@ fn validate_ephemeral_containers(spec: &Value, causes: &mut Vec<Cause>) {
         .flatten()
         .filter_map(|c| c.get("name").and_then(Value::as_str))
         .collect();
-    let mut seen = std::collections::HashSet::new();
+    // Names are unique among every kind of container.
+    let mut taken: std::collections::HashSet<&str> = others.iter().copied().collect();
     for (i, container) in ephemeral.iter().enumerate() {
         let at = format!("spec.ephemeralContainers[{i}]");
-        match container.get("name").and_then(Value::as_str) {
-            None | Some("") => causes.push(Cause::required(format!("{at}.name"))),
-            Some(name) if !crate::meta::is_dns1123_label(name) => causes.push(Cause::invalid(
-                format!("{at}.name"),
-                format!("Invalid value: {name:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'"),
-            )),
-            Some(name) if others.contains(&name) || !seen.insert(name) => {
-                causes.push(Cause::duplicate(format!("{at}.name"), name))
-            }
-            Some(_) => {}
-        }
-        if container
-            .get("image")
-            .and_then(Value::as_str)
-            .is_none_or(|image| image.trim().is_empty())
-        {
-            causes.push(Cause::required(format!("{at}.image")));
-        }
+        crate::validation::check_container(container, &at, &mut taken, causes);
         for field in NOT_IN_EPHEMERAL_CONTAINERS {
             if !is_empty(&container[field]) {
                 causes.push(Cause::forbidden(
