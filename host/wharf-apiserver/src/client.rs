@@ -190,6 +190,24 @@ impl Client for LocalClient {
             .await
     }
 
+    async fn update_subresource(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+        subresource: &str,
+    ) -> ApiResult<Value> {
+        let part = Part::of(resource, Some(subresource))?;
+        let (object, _) = self.state.objects.admit(resource, object, true)?;
+        let name = crate::meta::name_of(&object).to_string();
+        self.state
+            .objects
+            .update_with(resource, namespace, &name, part, false, |_| {
+                Ok(object.clone())
+            })
+            .await
+    }
+
     async fn patch(
         &self,
         resource: &ResourceDef,

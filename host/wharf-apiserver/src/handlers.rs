@@ -260,7 +260,11 @@ async fn serve(
                 .await?;
             respond_object(&resource, stored.object, &query, &headers)
         }
-        (&Method::PUT, Some(name), sub @ (None | Some("status" | "ephemeralcontainers"))) => {
+        (
+            &Method::PUT,
+            Some(name),
+            sub @ (None | Some("status" | "ephemeralcontainers" | "finalize")),
+        ) => {
             let part = part_of(&resource, sub)?;
             let (object, warnings) =
                 admitted_body(&state, &resource, content_type.as_deref(), body, &query).await?;
@@ -416,17 +420,7 @@ async fn confirm_no_escalation(
 }
 
 fn part_of(resource: &ResourceDef, subresource: Option<&str>) -> ApiResult<Part> {
-    match subresource {
-        None => Ok(Part::Main),
-        Some("status") if resource.status => Ok(Part::Status),
-        Some("ephemeralcontainers") if resource.has_subresource("ephemeralcontainers") => {
-            Ok(Part::EphemeralContainers)
-        }
-        Some(other) => Err(ApiError::NoSuchPath(format!(
-            "{} has no {other} subresource",
-            resource.group_resource()
-        ))),
-    }
+    Part::of(resource, subresource)
 }
 
 /// The body's `apiVersion` and `kind`, when given, must be this resource's.

@@ -241,9 +241,27 @@ pub enum Part {
     Whole,
     /// Only a Pod's `spec.ephemeralContainers` (`pods/ephemeralcontainers`).
     EphemeralContainers,
+    /// Only a Namespace's `spec.finalizers` (`namespaces/finalize`).
+    Finalize,
 }
 
 impl Part {
+    /// The part a write through `subresource` of `resource` changes.
+    pub fn of(resource: &ResourceDef, subresource: Option<&str>) -> ApiResult<Part> {
+        match subresource {
+            None => Ok(Part::Main),
+            Some("status") if resource.status => Ok(Part::Status),
+            Some("ephemeralcontainers") if resource.has_subresource("ephemeralcontainers") => {
+                Ok(Part::EphemeralContainers)
+            }
+            Some("finalize") if resource.has_subresource("finalize") => Ok(Part::Finalize),
+            Some(other) => Err(ApiError::NoSuchPath(format!(
+                "{} has no {other} subresource",
+                resource.group_resource()
+            ))),
+        }
+    }
+
     /// The subresource a write of this part goes through, as admission
     /// names it (the server's whole-object writes are bindings).
     fn subresource(self) -> Option<&'static str> {
@@ -252,6 +270,7 @@ impl Part {
             Part::Status => Some("status"),
             Part::Whole => Some("binding"),
             Part::EphemeralContainers => Some("ephemeralcontainers"),
+            Part::Finalize => Some("finalize"),
         }
     }
 
@@ -1410,10 +1429,12 @@ impl Objects {
             }
             // The last finalizer gone from an object being deleted deletes
             // it, unless a pod's grace period still runs (its kubelet
-            // deletes it).
-            let finished = next
-                .pointer("/metadata/deletionTimestamp")
-                .is_some_and(|t| !t.is_null())
+            // deletes it) or its kind holds it (a Namespace's spec.finalizers).
+            let strategy = crate::kinds::strategy(resource);
+            let finished = !strategy.holds_deletion(&next)
+                && next
+                    .pointer("/metadata/deletionTimestamp")
+                    .is_some_and(|t| !t.is_null())
                 && next
                     .pointer("/metadata/finalizers")
                     .and_then(Value::as_array)
@@ -1423,7 +1444,6 @@ impl Objects {
                     .and_then(Value::as_i64)
                     .is_none_or(|grace| grace == 0);
             let key = resource.key(namespace, name);
-            let strategy = crate::kinds::strategy(resource);
             let mut claimed = crate::allocator::Claimed::default();
             if !finished
                 && let Err(error) = strategy
@@ -1727,6 +1747,16 @@ fn merge_server_fields(
                     }
                 }
             }
+            next
+        }
+        Part::Finalize => {
+            // kube's namespace finalize strategy: the stored namespace but
+            // for its spec.finalizers.
+            let mut next = current.clone();
+            next["spec"]["finalizers"] = requested
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or_else(|| json!([]));
             next
         }
         Part::Main => {

@@ -107,6 +107,16 @@ pub trait Client: Send + Sync + 'static {
         status: bool,
     ) -> ApiResult<Value>;
 
+    /// Replaces an object through one of its subresources (`status`,
+    /// a Namespace's `finalize`, a Pod's `ephemeralcontainers`).
+    async fn update_subresource(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+        subresource: &str,
+    ) -> ApiResult<Value>;
+
     async fn patch(
         &self,
         resource: &ResourceDef,

@@ -265,6 +265,25 @@ impl Client for RemoteClient {
         self.call("PUT", &uri, "application/json", Some(body)).await
     }
 
+    async fn update_subresource(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+        subresource: &str,
+    ) -> ApiResult<Value> {
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let uri = format!(
+            "{}/{subresource}",
+            self.path(resource, namespace, Some(name))
+        );
+        let body = serde_json::to_vec(object).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        self.call("PUT", &uri, "application/json", Some(body)).await
+    }
+
     async fn patch(
         &self,
         resource: &ResourceDef,

@@ -99,6 +99,14 @@ const POD_SUBRESOURCES: &[Subresource] = &[
     },
 ];
 
+const NAMESPACE_SUBRESOURCES: &[Subresource] = &[Subresource {
+    name: "finalize",
+    group: "",
+    version: "v1",
+    kind: "Namespace",
+    verbs: &["update"],
+}];
+
 const SERVICE_ACCOUNT_SUBRESOURCES: &[Subresource] = &[Subresource {
     name: "token",
     group: "authentication.k8s.io",
@@ -479,6 +487,7 @@ impl Registry {
             typed::<core::v1::Namespace>(Extras {
                 short_names: &["ns"],
                 field_labels: &["status.phase"],
+                subresources: NAMESPACE_SUBRESOURCES,
                 ..status()
             }),
             typed::<core::v1::Pod>(Extras {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use wharf_apiserver::{LocalClient, revision_of};
 use wharf_client::{ApiError as ServerError, FieldSelector, LabelSelector, Patch, ResourceDef};
 use wharf_plugins::controller::{
-    ApiError, ControllerHost, Event, EventType, Kind, Level, ListOptions, PatchType,
+    ApiError, ControllerHost, Event, EventType, Kind, Level, ListOptions, PatchType, ServedKind,
 };
 
 use crate::informer::{Informer, Informers, Overlay};
@@ -228,6 +228,45 @@ impl ControllerHost for PluginHost {
 
     fn stopped(&self) -> bool {
         self.stopped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn served_kinds(&self) -> Vec<ServedKind> {
+        let mut seen = std::collections::HashSet::new();
+        self.client
+            .registry()
+            .stored()
+            .into_iter()
+            .filter(|def| seen.insert((def.group, def.plural)))
+            .map(|def| ServedKind {
+                kind: Kind {
+                    group: def.group.to_owned(),
+                    version: def.version.to_owned(),
+                    kind: def.kind.to_owned(),
+                },
+                plural: def.plural.to_owned(),
+                namespaced: def.namespaced,
+                verbs: def.verbs().iter().map(|verb| (*verb).to_owned()).collect(),
+            })
+            .collect()
+    }
+
+    fn update_subresource(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        subresource: &str,
+        object: &str,
+    ) -> Result<String, ApiError> {
+        let resource = self.authorize(kind, "update", namespace, Some(subresource))?;
+        let object = parse(object)?;
+        let updated = self
+            .handle
+            .block_on(
+                self.client
+                    .update_subresource(&resource, namespace, &object, subresource),
+            )
+            .map_err(convert)?;
+        Ok(self.wrote(&updated))
     }
 
     fn get(

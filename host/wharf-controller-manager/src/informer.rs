@@ -159,6 +159,14 @@ impl Informer {
         })
     }
 
+    /// An informer holding `objects`, not connected to any server.
+    #[cfg(test)]
+    pub(crate) fn holding(resource: Arc<ResourceDef>, objects: Vec<Value>) -> Arc<Self> {
+        let informer = Self::new(resource);
+        informer.replace(objects);
+        informer
+    }
+
     /// Adds a handler, and replays the current objects to it as additions.
     pub fn add_handler(&self, handler: Handler) {
         let cache = self.cache.read().expect("informer cache");

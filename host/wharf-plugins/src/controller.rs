@@ -24,11 +24,14 @@ pub(crate) mod bindings {
     });
 }
 
-pub use bindings::exports::wharf::plugin::reconciler::{Outcome, Registration};
+pub use bindings::exports::wharf::plugin::reconciler::Outcome;
+use bindings::exports::wharf::plugin::reconciler::Registration as WitRegistration;
 pub use bindings::wharf::plugin::cluster::{ListOptions, PatchType};
+pub use bindings::wharf::plugin::discovery::ServedKind;
 pub use bindings::wharf::plugin::events::{Event, EventType};
 pub use bindings::wharf::plugin::log::Level;
 pub use bindings::wharf::plugin::types::{ApiError, Kind, ObjectRef};
+pub use bindings::wharf::plugin::watches::Wakes;
 
 /// What a controller plugin's imports do, implemented by the controller
 /// manager for each plugin. Every method runs on the calling worker thread.
@@ -88,10 +91,71 @@ pub trait ControllerHost: Send + Sync + 'static {
     fn state_set(&self, key: &str, value: &[u8]);
     fn state_delete(&self, key: &str);
     fn emit(&self, event: Event);
+    /// Every kind the API server stores (the `discovery` import); hosts
+    /// without a cluster serve none.
+    fn served_kinds(&self) -> Vec<ServedKind> {
+        Vec::new()
+    }
+    /// Replaces an object through `subresource` (the `subresources` import).
+    fn update_subresource(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        subresource: &str,
+        object: &str,
+    ) -> Result<String, ApiError> {
+        let _ = (kind, namespace, object);
+        Err(ApiError::Forbidden(format!(
+            "this host writes no {subresource} subresource"
+        )))
+    }
     /// Whether the plugin has been stopped (deleted or replaced): its
     /// calls in flight are interrupted within an epoch tick.
     fn stopped(&self) -> bool {
         false
+    }
+}
+
+/// What a controller registered: the kinds of its `init`'s registration and
+/// the further watches it asked for through the `watches` import.
+#[derive(Clone, Debug)]
+pub struct Registration {
+    /// Events on objects of this kind enqueue their own key.
+    pub primary: Kind,
+    /// Events on these kinds enqueue their controlling owner of the primary
+    /// kind, directly or through a controlling owner of another owned kind.
+    pub owns: Vec<Kind>,
+    /// Cached kinds whose events enqueue nothing.
+    pub reads: Vec<Kind>,
+    /// Every primary key is reconciled again this often; 0 turns it off.
+    pub resync_seconds: u32,
+    pub watches: Vec<Watch>,
+}
+
+/// One watch a controller asked for: events on `kind` wake what `wakes` picks.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    pub kind: Kind,
+    pub wakes: Wakes,
+}
+
+impl Registration {
+    fn from_wit(registration: WitRegistration, watches: Vec<Watch>) -> Self {
+        Registration {
+            primary: registration.primary,
+            owns: registration.owns,
+            reads: registration.reads,
+            resync_seconds: registration.resync_seconds,
+            watches,
+        }
+    }
+
+    /// Every kind the controller's informers must cache.
+    pub fn kinds(&self) -> impl Iterator<Item = &Kind> {
+        std::iter::once(&self.primary)
+            .chain(&self.owns)
+            .chain(&self.reads)
+            .chain(self.watches.iter().map(|watch| &watch.kind))
     }
 }
 
@@ -126,10 +190,15 @@ pub type ControllerModule = Module<ControllerWorld>;
 pub type ControllerInstance = Instance<ControllerWorld>;
 
 impl Instance<ControllerWorld> {
-    /// Calls `init` with the plugin's config (JSON).
+    /// Calls `init` with the plugin's config (JSON); the watches it asks
+    /// for meanwhile join its registration.
     pub fn init(&mut self, config: &str) -> Result<Registration, PluginError> {
-        self.call(|bindings, store| bindings.wharf_plugin_reconciler().call_init(store, config))?
-            .map_err(PluginError::Failed)
+        self.sandbox_mut().watches = Some(Vec::new());
+        let result = self
+            .call(|bindings, store| bindings.wharf_plugin_reconciler().call_init(store, config));
+        let watches = self.sandbox_mut().watches.take().unwrap_or_default();
+        let registration = result?.map_err(PluginError::Failed)?;
+        Ok(Registration::from_wit(registration, watches))
     }
 
     /// Calls `reconcile` for one key; returns the outcome and the call's time.

@@ -6,7 +6,9 @@
 //! reuse these interfaces (`with:`), so a world links exactly the ones it
 //! imports.
 
-use crate::controller::bindings::wharf::plugin::{clock, cluster, events, log, state, types};
+use crate::controller::bindings::wharf::plugin::{
+    clock, cluster, discovery, events, log, state, subresources, types, watches,
+};
 use crate::controller::{ApiError, Event, Kind, Level, ListOptions, PatchType};
 use crate::world::Sandbox;
 
@@ -123,6 +125,47 @@ impl clock::Host for Sandbox {
 impl events::Host for Sandbox {
     fn emit(&mut self, event: Event) {
         self.host.emit(event);
+    }
+}
+
+impl watches::Host for Sandbox {
+    fn watch(&mut self, kind: Kind, wakes: watches::Wakes) -> Result<(), String> {
+        let recorded = self
+            .watches
+            .as_mut()
+            .ok_or_else(|| "watches can be added only during init".to_owned())?;
+        let pointer = match &wakes {
+            watches::Wakes::All => None,
+            watches::Wakes::NamedBy(pointer) | watches::Wakes::Selecting(pointer) => Some(pointer),
+        };
+        if let Some(pointer) = pointer
+            && !(pointer.is_empty() || pointer.starts_with('/'))
+        {
+            return Err(format!(
+                "{pointer:?} is not a JSON pointer (it starts with \"/\", as \"/spec/nodeName\")"
+            ));
+        }
+        recorded.push(crate::controller::Watch { kind, wakes });
+        Ok(())
+    }
+}
+
+impl discovery::Host for Sandbox {
+    fn served_kinds(&mut self) -> Vec<discovery::ServedKind> {
+        self.host.served_kinds()
+    }
+}
+
+impl subresources::Host for Sandbox {
+    fn update(
+        &mut self,
+        kind: Kind,
+        namespace: Option<String>,
+        subresource: String,
+        object: String,
+    ) -> Result<String, ApiError> {
+        self.host
+            .update_subresource(&kind, namespace.as_deref(), &subresource, &object)
     }
 }
 

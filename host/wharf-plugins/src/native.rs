@@ -33,7 +33,7 @@ use libloading::Library;
 
 use crate::controller::{
     ApiError, ControllerHost, Event, EventType, Kind, Level, ListOptions, ObjectRef, Outcome,
-    PatchType, Registration,
+    PatchType, Registration, Wakes, Watch,
 };
 use crate::engine::Runtime;
 use crate::error::PluginError;
@@ -65,6 +65,8 @@ static VTABLE: WharfHostVtable = WharfHostVtable {
     emit_event: host_emit_event,
     now_millis: host_now_millis,
     free_buf: host_free_buf,
+    served_kinds: host_served_kinds,
+    update_subresource: host_update_subresource,
 };
 
 /// The plugin's exports, copied out of the library (valid while it is open).
@@ -325,6 +327,35 @@ fn parse_registration(text: &str) -> Result<Registration, String> {
             .map(|items| items.iter().map(kind).collect())
             .unwrap_or_else(|| Ok(Vec::new()))
     };
+    let watch = |v: &serde_json::Value| -> Result<Watch, String> {
+        let wakes = match v.get("wakes") {
+            Some(serde_json::Value::String(all)) if all == "all" => Wakes::All,
+            Some(serde_json::Value::Object(map)) if map.len() == 1 => {
+                let (how, pointer) = map.iter().next().expect("one entry");
+                let pointer = pointer
+                    .as_str()
+                    .ok_or_else(|| format!("a watch's {how} is not a string: {v}"))?
+                    .to_owned();
+                match how.as_str() {
+                    "namedBy" => Wakes::NamedBy(pointer),
+                    "selecting" => Wakes::Selecting(pointer),
+                    _ => {
+                        return Err(format!(
+                            "a watch wakes by {how:?}, not namedBy or selecting"
+                        ));
+                    }
+                }
+            }
+            _ => return Err(format!("a watch without wakes: {v}")),
+        };
+        Ok(Watch {
+            kind: kind(
+                v.get("kind")
+                    .ok_or_else(|| format!("a watch without kind: {v}"))?,
+            )?,
+            wakes,
+        })
+    };
     Ok(Registration {
         primary: kind(value.get("primary").ok_or("no primary kind")?)?,
         owns: kinds("owns")?,
@@ -333,6 +364,11 @@ fn parse_registration(text: &str) -> Result<Registration, String> {
             .get("resyncSeconds")
             .and_then(serde_json::Value::as_u64)
             .map_or(0, |s| u32::try_from(s).unwrap_or(u32::MAX)),
+        watches: value
+            .get("watches")
+            .and_then(serde_json::Value::as_array)
+            .map(|items| items.iter().map(watch).collect())
+            .unwrap_or_else(|| Ok(Vec::new()))?,
     })
 }
 
@@ -579,6 +615,49 @@ unsafe extern "C" fn host_update_status(
 ) -> u32 {
     // SAFETY: forwarded.
     unsafe { write(ctx, kind, namespace, object, true, out) }
+}
+
+unsafe extern "C" fn host_served_kinds(ctx: Ctx, out: *mut WharfBuf) -> u32 {
+    // SAFETY: the plugin upholds the ABI: every pointer valid for the call.
+    unsafe {
+        answer(out, || {
+            let kinds: Vec<serde_json::Value> = host(ctx)
+                .served_kinds()
+                .into_iter()
+                .map(|served| {
+                    serde_json::json!({
+                        "kind": {"group": served.kind.group, "version": served.kind.version, "kind": served.kind.kind},
+                        "plural": served.plural,
+                        "namespaced": served.namespaced,
+                        "verbs": served.verbs,
+                    })
+                })
+                .collect();
+            Ok(Some(serde_json::to_vec(&kinds).unwrap_or_default()))
+        })
+    }
+}
+
+unsafe extern "C" fn host_update_subresource(
+    ctx: Ctx,
+    kind: *const WharfKind,
+    namespace: WharfStr,
+    subresource: WharfStr,
+    object: WharfStr,
+    out: *mut WharfBuf,
+) -> u32 {
+    // SAFETY: the plugin upholds the ABI: every pointer valid for the call.
+    unsafe {
+        answer(out, || {
+            let written = host(ctx).update_subresource(
+                &read_kind(kind)?,
+                optional(namespace)?,
+                required(subresource)?,
+                required(object)?,
+            )?;
+            Ok(Some(written.into_bytes()))
+        })
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -57,6 +57,9 @@ pub struct Sandbox {
     pub(crate) host: Arc<dyn ControllerHost>,
     /// Epoch ticks the current call has left before its deadline.
     ticks_left: u64,
+    /// The watches a controller asks for, while its `init` runs (`None`
+    /// otherwise: the `watches` import refuses).
+    pub(crate) watches: Option<Vec<crate::controller::Watch>>,
 }
 
 impl WasiView for Sandbox {
@@ -211,6 +214,7 @@ impl<W: World> Module<W> {
             },
             host,
             ticks_left: ticks(limits.call_deadline),
+            watches: None,
         };
         let mut store = Store::new(self.runtime.engine(), sandbox);
         store.limiter(|sandbox| &mut sandbox.limiter);
@@ -279,6 +283,10 @@ impl<W: World> Instance<W> {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    pub(crate) fn sandbox_mut(&mut self) -> &mut Sandbox {
+        self.store.data_mut()
     }
 
     /// Whether the instance has grown past three quarters of its memory

@@ -22,7 +22,7 @@ pub mod policy;
 pub mod runtime;
 
 /// The ABI version; a plugin and a host must agree on it.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Status codes of host calls and plugin exports.
 pub mod status {
@@ -163,6 +163,20 @@ pub struct WharfHostVtable {
     pub emit_event: unsafe extern "C" fn(ctx: *mut c_void, event: *const WharfEvent),
     pub now_millis: unsafe extern "C" fn(ctx: *mut c_void) -> u64,
     pub free_buf: unsafe extern "C" fn(ctx: *mut c_void, buf: WharfBuf),
+    /// Every kind the API server stores (WIT `discovery.served-kinds`):
+    /// JSON `[{"kind": {group, version, kind}, "plural", "namespaced",
+    /// "verbs"}]` in `*out`. Since ABI 2.
+    pub served_kinds: unsafe extern "C" fn(ctx: *mut c_void, out: *mut WharfBuf) -> u32,
+    /// Replaces an object through a subresource (WIT `subresources.update`).
+    /// Since ABI 2.
+    pub update_subresource: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        kind: *const WharfKind,
+        namespace: WharfStr,
+        subresource: WharfStr,
+        object: WharfStr,
+        out: *mut WharfBuf,
+    ) -> u32,
 }
 
 impl WharfStr {

@@ -4,7 +4,7 @@
 //! module in tests, a native build later).
 
 use crate::error::Result;
-use crate::kind::{GroupVersionKind, ObjectRef};
+use crate::kind::{GroupVersionKind, ObjectRef, ServedKind};
 
 /// What a controller can do to the world: the `cluster`, `events`, `log`,
 /// `clock` and `state` imports of the `controller` world. Objects are
@@ -81,6 +81,27 @@ pub trait Backend {
     fn state_get(&self, key: &str) -> Option<Vec<u8>>;
     fn state_set(&self, key: &str, value: &[u8]);
     fn state_delete(&self, key: &str);
+    /// Every kind the API server stores (the WIT `discovery` import, which
+    /// only controllers import).
+    fn served_kinds(&self) -> Result<Vec<ServedKind>> {
+        Err(crate::Error::other(
+            "discovery is not available to this plugin",
+        ))
+    }
+    /// Replaces an object through `subresource` (the WIT `subresources`
+    /// import, which only controllers import): a Namespace's `finalize`.
+    fn update_subresource(
+        &self,
+        kind: &GroupVersionKind,
+        namespace: Option<&str>,
+        subresource: &str,
+        object: &str,
+    ) -> Result<String> {
+        let _ = (kind, namespace, object);
+        Err(crate::Error::other(format!(
+            "writes through {subresource} are not available to this plugin"
+        )))
+    }
 }
 
 /// What to list besides the namespace: Kubernetes selectors as text.

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::backend::{Backend, Event, EventType, ListParams, LogLevel, PatchType};
 use crate::error::{Error, Result};
-use crate::kind::{GroupVersionKind, ObjectRef};
+use crate::kind::{GroupVersionKind, ObjectRef, ServedKind};
 
 /// What a reconcile can do, typed with k8s-openapi: cluster reads and
 /// writes, events, logs, the clock and the plugin's private state.
@@ -167,6 +167,28 @@ impl<'a> Context<'a> {
             status,
         )?;
         Ok(serde_json::from_str(&stored)?)
+    }
+
+    /// Replaces `object` through `subresource` (a Namespace's `finalize`);
+    /// returns it as stored.
+    pub fn update_subresource<K>(&self, object: &K, subresource: &str) -> Result<K>
+    where
+        K: k8s_openapi::Resource + Metadata<Ty = ObjectMeta> + Serialize + DeserializeOwned,
+    {
+        let json = serde_json::to_string(object)?;
+        let namespace = object.metadata().namespace.as_deref();
+        let stored = self.backend.update_subresource(
+            &GroupVersionKind::of::<K>(),
+            namespace,
+            subresource,
+            &json,
+        )?;
+        Ok(serde_json::from_str(&stored)?)
+    }
+
+    /// Every kind the API server stores, built-in and custom, each once.
+    pub fn served_kinds(&self) -> Result<Vec<ServedKind>> {
+        self.backend.served_kinds()
     }
 
     /// Deletes the object (propagation `Background`).

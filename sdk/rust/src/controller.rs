@@ -61,7 +61,9 @@ pub struct Registration {
     /// Events on objects of this kind enqueue their own key.
     pub primary: GroupVersionKind,
     /// Events on objects of these kinds enqueue the key of their controlling
-    /// owner (an ownerReference with `controller: true`) of the primary kind.
+    /// owner (an ownerReference with `controller: true`) of the primary
+    /// kind, directly or through a controlling owner of another owned kind
+    /// (a Deployment owning ReplicaSets and Pods is woken by its pods).
     pub owns: Vec<GroupVersionKind>,
     /// Further kinds the controller reads; the host caches them, but their
     /// events enqueue nothing.
@@ -69,6 +71,28 @@ pub struct Registration {
     /// Every primary key is reconciled again this often (whole seconds);
     /// zero, the default, turns it off.
     pub resync: Duration,
+    /// Further kinds whose events wake primary objects they are not owned
+    /// by, and which ones (the WIT `watches` import, called during `init`).
+    pub watches: Vec<(GroupVersionKind, Wakes)>,
+}
+
+/// Which primary objects an event on a watched kind wakes (the WIT
+/// `watches.wakes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wakes {
+    /// Every primary object: a Node wakes every DaemonSet.
+    All,
+    /// The primary object that the watched object's field at this JSON
+    /// pointer names (`/spec/nodeName`: a pod wakes its Node), in the
+    /// watched object's namespace when the primary kind is namespaced.
+    NamedBy(String),
+    /// The primary objects in the watched object's namespace whose label
+    /// selector, at this JSON pointer of the primary object
+    /// (`/spec/selector`), matches the watched object's labels: a pod wakes
+    /// its PodDisruptionBudgets and Services. A `LabelSelector` (with
+    /// `matchLabels`/`matchExpressions`; `{}` matches everything) or a plain
+    /// map of labels (a Service's); an absent selector matches nothing.
+    Selecting(String),
 }
 
 impl Registration {
@@ -84,6 +108,7 @@ impl Registration {
             owns: Vec::new(),
             reads: Vec::new(),
             resync: Duration::ZERO,
+            watches: Vec::new(),
         }
     }
 
@@ -96,6 +121,13 @@ impl Registration {
     /// The controller reads `K` objects (cached by the host; their events enqueue nothing).
     pub fn reads<K: k8s_openapi::Resource>(mut self) -> Self {
         self.reads.push(GroupVersionKind::of::<K>());
+        self
+    }
+
+    /// Events on `K` objects wake the primary objects `wakes` picks
+    /// (beyond `owns`: objects the primary kind does not own).
+    pub fn watches<K: k8s_openapi::Resource>(mut self, wakes: Wakes) -> Self {
+        self.watches.push((GroupVersionKind::of::<K>(), wakes));
         self
     }
 

@@ -83,3 +83,20 @@ impl std::fmt::Display for ObjectRef {
         }
     }
 }
+
+/// A kind the API server serves, as discovery lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedKind {
+    pub kind: GroupVersionKind,
+    /// The resource's plural name (`deployments`).
+    pub plural: String,
+    pub namespaced: bool,
+    /// The verbs it supports (`list`, `delete`, `deletecollection`…).
+    pub verbs: Vec<String>,
+}
+
+impl ServedKind {
+    pub fn supports(&self, verb: &str) -> bool {
+        self.verbs.iter().any(|supported| supported == verb)
+    }
+}

@@ -38,7 +38,9 @@
 //! - `wharf_controller_new(vtable, host_ctx, config, out_instance,
 //!   out_buf) -> u32`: `OK` with the instance in `*out_instance` and the
 //!   registration (JSON: `primary`, `owns`, `reads` as `{group, version,
-//!   kind}`, `resyncSeconds`) in `*out_buf`; else [`status::FAILED`] or
+//!   kind}`, `resyncSeconds`, `watches` as `{kind, wakes}` with `wakes`
+//!   `"all"`, `{"namedBy": pointer}` or `{"selecting": pointer}`) in
+//!   `*out_buf`; else [`status::FAILED`] or
 //!   [`status::PANICKED`] with the message in `*out_buf`.
 //! - `wharf_controller_reconcile(instance, namespace, name,
 //!   out_requeue_millis, out_buf) -> u32`: [`status::DONE`],
@@ -179,6 +181,59 @@ impl NativeBackend {
 }
 
 impl Backend for NativeBackend {
+    fn served_kinds(&self) -> Result<Vec<crate::kind::ServedKind>> {
+        let function = self.vtable().served_kinds;
+        // SAFETY: every pointer is valid for the call; the host's function
+        // follows the ABI.
+        let text = self.object_call(|out| unsafe { function(self.ctx, out) })?;
+        let listed: Vec<serde_json::Value> = serde_json::from_str(&text)?;
+        Ok(listed
+            .iter()
+            .map(|served| {
+                let text =
+                    |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+                crate::kind::ServedKind {
+                    kind: GroupVersionKind::new(
+                        text(&served["kind"]["group"]),
+                        text(&served["kind"]["version"]),
+                        text(&served["kind"]["kind"]),
+                    ),
+                    plural: text(&served["plural"]),
+                    namespaced: served["namespaced"].as_bool().unwrap_or(false),
+                    verbs: served["verbs"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(text)
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    fn update_subresource(
+        &self,
+        kind: &GroupVersionKind,
+        namespace: Option<&str>,
+        subresource: &str,
+        object: &str,
+    ) -> Result<String> {
+        let function = self.vtable().update_subresource;
+        let kind = wharf_kind(kind);
+        // SAFETY: every pointer is valid for the call; the host's function
+        // follows the ABI.
+        self.object_call(|out| unsafe {
+            function(
+                self.ctx,
+                &kind,
+                WharfStr::optional(namespace),
+                WharfStr::of(subresource),
+                WharfStr::of(object),
+                out,
+            )
+        })
+    }
+
     fn get(
         &self,
         kind: &GroupVersionKind,
@@ -464,6 +519,14 @@ fn registration_json(registration: &crate::controller::Registration) -> String {
         "owns": registration.owns.iter().map(kind).collect::<Vec<_>>(),
         "reads": registration.reads.iter().map(kind).collect::<Vec<_>>(),
         "resyncSeconds": runtime::resync_seconds(registration),
+        "watches": registration.watches.iter().map(|(watched, wakes)| {
+            let wakes = match wakes {
+                crate::controller::Wakes::All => serde_json::json!("all"),
+                crate::controller::Wakes::NamedBy(pointer) => serde_json::json!({"namedBy": pointer}),
+                crate::controller::Wakes::Selecting(pointer) => serde_json::json!({"selecting": pointer}),
+            };
+            serde_json::json!({"kind": kind(watched), "wakes": wakes})
+        }).collect::<Vec<_>>(),
     })
     .to_string()
 }
@@ -679,6 +742,19 @@ mod tests {
         0
     }
     unsafe extern "C" fn free_buf(_: *mut c_void, _: WharfBuf) {}
+    unsafe extern "C" fn served_kinds(_: *mut c_void, _: *mut WharfBuf) -> u32 {
+        status::OTHER
+    }
+    unsafe extern "C" fn update_subresource(
+        _: *mut c_void,
+        _: *const WharfKind,
+        _: WharfStr,
+        _: WharfStr,
+        _: WharfStr,
+        _: *mut WharfBuf,
+    ) -> u32 {
+        status::OTHER
+    }
 
     static EMPTY_HOST: WharfHostVtable = WharfHostVtable {
         abi_version: ABI_VERSION,
@@ -697,6 +773,8 @@ mod tests {
         emit_event,
         now_millis,
         free_buf,
+        served_kinds,
+        update_subresource,
     };
 
     /// Panics on `boom`; a missing ConfigMap is an error.

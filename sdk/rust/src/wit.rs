@@ -21,7 +21,9 @@ pub mod bindings {
 }
 
 use bindings::exports::wharf::plugin::reconciler as exports;
-use bindings::wharf::plugin::{clock, cluster, events, log, state, types};
+use bindings::wharf::plugin::{
+    clock, cluster, discovery, events, log, state, subresources, types, watches,
+};
 
 thread_local! {
     /// The instance's controller, set by `init`.
@@ -33,6 +35,16 @@ pub fn init<C: Controller>(config: &str) -> std::result::Result<exports::Registr
     let (registration, reconcile) =
         runtime::instantiate::<C>(config).map_err(|error| error.to_string())?;
     CONTROLLER.with(|slot| *slot.borrow_mut() = Some(reconcile));
+    for (kind, wakes) in &registration.watches {
+        let wakes = match wakes {
+            crate::controller::Wakes::All => watches::Wakes::All,
+            crate::controller::Wakes::NamedBy(pointer) => watches::Wakes::NamedBy(pointer.clone()),
+            crate::controller::Wakes::Selecting(pointer) => {
+                watches::Wakes::Selecting(pointer.clone())
+            }
+        };
+        watches::watch(&to_wit_kind(kind), &wakes)?;
+    }
     Ok(exports::Registration {
         primary: to_wit_kind(&registration.primary),
         owns: registration.owns.iter().map(to_wit_kind).collect(),
@@ -89,5 +101,36 @@ crate::wit_backend::wit_backend!(WitBackend, cluster, types, log, clock, {
 
     fn state_delete(&self, key: &str) {
         state::delete(key);
+    }
+
+    fn served_kinds(&self) -> crate::error::Result<Vec<crate::kind::ServedKind>> {
+        Ok(discovery::served_kinds()
+            .into_iter()
+            .map(|served| crate::kind::ServedKind {
+                kind: crate::kind::GroupVersionKind::new(
+                    served.kind.group,
+                    served.kind.version,
+                    served.kind.kind,
+                ),
+                plural: served.plural,
+                namespaced: served.namespaced,
+                verbs: served.verbs,
+            })
+            .collect())
+    }
+
+    fn update_subresource(
+        &self,
+        kind: &crate::kind::GroupVersionKind,
+        namespace: Option<&str>,
+        subresource: &str,
+        object: &str,
+    ) -> crate::error::Result<String> {
+        Ok(subresources::update(
+            &to_wit_kind(kind),
+            namespace,
+            subresource,
+            object,
+        )?)
     }
 });

@@ -29,6 +29,15 @@ impl Strategy for Namespace {
             .is_some_and(|f| !f.is_empty())
     }
 
+    /// As kube: `spec.finalizers` change only through `namespaces/finalize`.
+    fn prepare_for_update(&self, current: &Value, next: &mut Value) {
+        let finalizers = current
+            .pointer("/spec/finalizers")
+            .cloned()
+            .unwrap_or_else(|| json!([]));
+        ensure_object(next, "spec")["finalizers"] = finalizers;
+    }
+
     fn mark_deleting(&self, object: &mut Value) {
         object["status"]["phase"] = json!("Terminating");
     }

@@ -227,7 +227,7 @@ mod tests {
         let wrong = problems(&controller, "admission", &wit()).unwrap();
         assert!(
             wrong.iter().any(|p| p
-                .starts_with("imports wharf:plugin/events@0.1.0, wharf:plugin/state@0.1.0,")
+                .starts_with("imports wharf:plugin/discovery@0.1.0, wharf:plugin/events@0.1.0,")
                 && p.contains("build it for world `admission`")),
             "{wrong:?}"
         );

@@ -50,7 +50,7 @@ use crate::backend::{Backend, Event, ListParams, LogLevel, PatchType};
 use crate::context::{Context, time_from_millis};
 use crate::controller::{Action, Controller};
 use crate::error::{Error, Result};
-use crate::kind::GroupVersionKind;
+use crate::kind::{GroupVersionKind, ServedKind};
 use crate::selector::Selector;
 use fields::FieldSelector;
 
@@ -102,6 +102,8 @@ struct State {
     events: Vec<Event>,
     logs: Vec<(LogLevel, String)>,
     store: BTreeMap<String, Vec<u8>>,
+    /// What `served_kinds` answers.
+    served: Vec<ServedKind>,
 }
 
 /// A cluster call, by its verb.
@@ -112,6 +114,8 @@ pub enum Verb {
     Create,
     Update,
     UpdateStatus,
+    /// An update through another subresource (a Namespace's `finalize`).
+    UpdateSubresource,
     Patch,
     Delete,
 }
@@ -192,6 +196,11 @@ impl FakeCluster {
     }
 
     // --- Arranging ---
+
+    /// Makes `served_kinds` list `kind` (as discovery would).
+    pub fn serve(&self, kind: ServedKind) {
+        self.state.borrow_mut().served.push(kind);
+    }
 
     /// Stores `object` as it is (status, deletionTimestamp and all), filling
     /// in the server-managed metadata it lacks (`uid`, `creationTimestamp`,
@@ -423,6 +432,30 @@ impl FakeCluster {
 }
 
 impl Backend for FakeCluster {
+    fn served_kinds(&self) -> Result<Vec<ServedKind>> {
+        Ok(self.state.borrow().served.clone())
+    }
+
+    /// `finalize` replaces a Namespace's `spec.finalizers` (and deletes a
+    /// terminating one left with none, as the API server does); `status`
+    /// is [`update_status`](Backend::update_status); others are refused.
+    fn update_subresource(
+        &self,
+        kind: &GroupVersionKind,
+        namespace: Option<&str>,
+        subresource: &str,
+        object: &str,
+    ) -> Result<String> {
+        match subresource {
+            "status" => self.replace(Verb::UpdateStatus, kind, namespace, object),
+            "finalize" if kind.kind == "Namespace" => self.finalize(kind, object),
+            _ => Err(Error::NotFound(format!(
+                "{} has no {subresource} subresource",
+                kind.kind
+            ))),
+        }
+    }
+
     fn get(
         &self,
         kind: &GroupVersionKind,
@@ -659,6 +692,54 @@ impl Backend for FakeCluster {
 
 impl FakeCluster {
     /// Update and status update: both replace, from the object's own name.
+    fn finalize(&self, kind: &GroupVersionKind, object: &str) -> Result<String> {
+        let incoming = parse_object(kind, object)?;
+        let name = incoming["metadata"]["name"].as_str().map(str::to_owned);
+        let request = Request {
+            verb: Verb::UpdateSubresource,
+            kind,
+            namespace: None,
+            name: name.as_deref(),
+        };
+        self.call(request, |state| {
+            let name = name
+                .clone()
+                .ok_or_else(|| Error::Invalid("metadata.name is required".to_owned()))?;
+            let key = (kind.clone(), None, name.clone());
+            let mut stored = state
+                .objects
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| not_found(kind, &name))?;
+            let version = &incoming["metadata"]["resourceVersion"];
+            if !version.is_null() && *version != stored["metadata"]["resourceVersion"] {
+                return Err(conflict(kind, &name));
+            }
+            let finalizers = incoming
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or_else(|| Value::Array(Vec::new()));
+            stored["spec"]["finalizers"] = finalizers;
+            let revision = state.next_revision();
+            metadata_mut(&mut stored).insert("resourceVersion".to_owned(), revision.into());
+            let empty = |pointer: &str| {
+                stored
+                    .pointer(pointer)
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty)
+            };
+            let done = !stored["metadata"]["deletionTimestamp"].is_null()
+                && empty("/spec/finalizers")
+                && empty("/metadata/finalizers");
+            if done {
+                state.objects.remove(&key);
+            } else {
+                state.objects.insert(key, stored.clone());
+            }
+            Ok((stored.to_string(), Some(name)))
+        })
+    }
+
     fn replace(
         &self,
         verb: Verb,
@@ -803,9 +884,16 @@ impl State {
         let revision = self.next_revision();
         metadata_mut(&mut updated).insert("resourceVersion".to_owned(), revision.into());
         let terminating = !updated["metadata"]["deletionTimestamp"].is_null();
-        let finalized = updated["metadata"]["finalizers"]
-            .as_array()
-            .is_none_or(Vec::is_empty);
+        // A Namespace is also held by its spec.finalizers (`namespaces/finalize`).
+        let finalized = ["/metadata/finalizers", "/spec/finalizers"]
+            .iter()
+            .filter(|pointer| **pointer == "/metadata/finalizers" || key.0.kind == "Namespace")
+            .all(|pointer| {
+                updated
+                    .pointer(pointer)
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty)
+            });
         if terminating && finalized {
             self.objects.remove(&key);
         } else {
