@@ -133,6 +133,7 @@ mod controller;
 mod custom;
 mod error;
 pub mod expectations;
+pub mod history;
 mod kind;
 mod owner;
 pub mod pods;
@@ -142,6 +143,7 @@ pub mod quota;
 mod runtime;
 pub mod scheduling;
 mod selector;
+pub mod taints;
 // Native only (documented everywhere): components never carry it.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
@@ -159,10 +161,10 @@ mod wit_backend;
 
 pub use backend::{Backend, Event, EventType, ListParams, LogLevel, PatchType};
 pub use context::{Context, Patch, time_from_millis};
-pub use controller::{Action, Controller, Registration, resync_from_config};
+pub use controller::{Action, Controller, Registration, Wakes, resync_from_config};
 pub use custom::DynamicObject;
 pub use error::{Error, Result};
-pub use kind::{GroupVersionKind, ObjectRef};
+pub use kind::{GroupVersionKind, ObjectRef, ServedKind};
 pub use owner::{controller_of, is_controlled_by, owner_reference};
 pub use selector::{Operator, Requirement, Selector};
 

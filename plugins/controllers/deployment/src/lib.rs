@@ -44,20 +44,18 @@ use wharf_sdk::k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use wharf_sdk::k8s_openapi::api::core::v1::Pod;
 use wharf_sdk::prelude::*;
 
-pub use recreate::OLD_PODS_POLL;
-
 /// The Deployment controller. It keeps nothing between syncs: everything it
 /// needs is in the Deployment, its ReplicaSets and their annotations.
 #[derive(Debug, Default)]
 pub struct DeploymentController;
 
 impl Controller for DeploymentController {
-    /// Deployments, woken by their ReplicaSets; Pods are read (Recreate
-    /// waits for the old ones to go).
+    /// Deployments, woken by their ReplicaSets and by those ReplicaSets'
+    /// pods (a Recreate rollout waits for the old pods to go).
     fn registration(_config: &serde_json::Value) -> Result<Registration, Error> {
         Ok(Registration::new::<Deployment>()
             .owns::<ReplicaSet>()
-            .reads::<Pod>())
+            .owns::<Pod>())
     }
 
     fn reconcile(

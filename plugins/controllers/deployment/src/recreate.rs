@@ -3,7 +3,6 @@
 //! ReplicaSet to `spec.replicas` at once.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use wharf_sdk::Error;
 use wharf_sdk::k8s_openapi::api::apps::v1::ReplicaSet;
@@ -13,12 +12,6 @@ use crate::claim;
 use crate::progress::deployment_complete;
 use crate::replica_sets::{self as rs, replicas};
 use crate::sync::{DeploymentSync, all};
-
-/// How often a Recreate Deployment looks again while old pods still run.
-/// Kubernetes' deployment controller is woken by the deletion of a pod;
-/// a Wharf controller is woken only by its Deployments and ReplicaSets, and
-/// a pod can outlive its ReplicaSet's scale-down (graceful termination).
-pub const OLD_PODS_POLL: Duration = Duration::from_secs(2);
 
 impl DeploymentSync<'_, '_> {
     /// `rolloutRecreate`.
@@ -32,7 +25,8 @@ impl DeploymentSync<'_, '_> {
         }
         let pods = claim::pods_by_replica_set(self.ctx, &self.deployment, &self.replica_sets)?;
         if old_pods_running(new.as_ref(), &old, &pods) {
-            self.requeue_after = Some(OLD_PODS_POLL);
+            // The old pods' deletions wake the Deployment (it owns them
+            // through their ReplicaSets), as kube's `deletePod` does.
             return self.sync_rollout_status(&all(&old, new.as_ref()), new.as_ref());
         }
         let (new, old) = match new {

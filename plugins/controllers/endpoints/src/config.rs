@@ -9,13 +9,13 @@ use wharf_sdk::prelude::*;
 ///
 /// ```yaml
 /// config:
-///   resyncSeconds: 1          # every Service reconciled again this often
+///   resyncSeconds: 10         # every Service reconciled again this often
 ///   maxEndpointsPerSlice: 100 # 1…1000, as kube-controller-manager's flag
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Every Service is reconciled again this often; it is how pod changes
-    /// reach their Services (see [`crate::controller`]). At least 1 s.
+    /// Every Service is reconciled again this often, for what no event
+    /// announces (see [`crate::controller`]). At least 1 s.
     pub resync: Duration,
     /// At most this many endpoints in one EndpointSlice
     /// (`--max-endpoints-per-slice`).
@@ -31,7 +31,7 @@ pub const MAX_ENDPOINTS_PER_SLICE_LIMIT: usize = 1000;
 impl Default for Config {
     fn default() -> Self {
         Config {
-            resync: Duration::from_secs(1),
+            resync: Duration::from_secs(10),
             max_endpoints_per_slice: DEFAULT_MAX_ENDPOINTS_PER_SLICE,
         }
     }

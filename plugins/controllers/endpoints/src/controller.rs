@@ -1,14 +1,14 @@
 //! The controller: one reconcile per Service key runs the Endpoints
 //! controller, then the EndpointSlice controller, over the same pods.
 //!
-//! Pods are not owned by Services, so the host's `owns` wiring (an event
-//! enqueues the object's controlling owner) cannot map a pod to the
-//! Services that select it. The registration reads pods (the host caches
-//! them) and asks for a resync of every Service every `resyncSeconds`
-//! instead: a pod change reaches its Endpoints within that time.
-//! EndpointSlices are owned (a change to one wakes its Service at once);
-//! Endpoints carry no owner reference, so they are only read, and one
-//! deleted by hand comes back at the next resync.
+//! Pods are not owned by Services: the registration watches them with
+//! `Wakes::Selecting("/spec/selector")`, so a pod's change wakes every
+//! Service whose selector matches its labels (old or new), as kube's pod
+//! handlers do. EndpointSlices are owned (a change to one wakes its Service
+//! at once); Endpoints carry no owner reference, so they are only read, and
+//! one deleted by hand comes back at the next resync (every
+//! `resyncSeconds`, which also catches what no event announces, such as a
+//! node's zone label).
 
 use wharf_sdk::k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use wharf_sdk::k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -30,7 +30,7 @@ impl Controller for EndpointsController {
         Ok(Registration::new::<Service>()
             .owns::<EndpointSlice>()
             .reads::<Endpoints>()
-            .reads::<Pod>()
+            .watches::<Pod>(Wakes::Selecting("/spec/selector".into()))
             .resync(config.resync))
     }
 

@@ -3,7 +3,6 @@
 use wharf_sdk::k8s_openapi::api::core::v1::{Pod, PodStatus};
 
 use super::*;
-use crate::OLD_PODS_POLL;
 
 /// A pod of `owner` in `phase`.
 fn pod(name: &str, owner: &ReplicaSet, phase: &str) -> Pod {
@@ -52,7 +51,12 @@ fn recreate_scales_the_old_replica_set_down_waits_for_its_pods_then_scales_the_n
 
     // The ReplicaSet counts no pods, but one still runs (terminating).
     cluster.run_replica_sets(Pods::ReadyAtOnce);
-    assert_eq!(cluster.reconcile(), Action::RequeueAfter(OLD_PODS_POLL));
+    // No polling: the pod's deletion wakes the Deployment; only the
+    // progress deadline (600 s) is waited for.
+    assert_eq!(
+        cluster.reconcile(),
+        Action::RequeueAfter(std::time::Duration::from_secs(601))
+    );
     assert_eq!(cluster.sizes(), [0]);
 
     cluster.fake.remove::<Pod>(Some(NAMESPACE), "web-old-1");

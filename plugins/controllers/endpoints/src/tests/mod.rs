@@ -66,7 +66,7 @@ fn writes(fake: &FakeCluster) -> Vec<String> {
 }
 
 #[test]
-fn registration_owns_slices_reads_pods_and_endpoints_and_resyncs_every_second() {
+fn registration_owns_slices_is_woken_by_the_pods_it_selects_and_resyncs() {
     let registration = EndpointsController::registration(&json!({})).unwrap();
     assert_eq!(
         registration.primary,
@@ -82,21 +82,25 @@ fn registration_owns_slices_reads_pods_and_endpoints_and_resyncs_every_second() 
     );
     assert_eq!(
         registration.reads,
-        [
-            GroupVersionKind::new("", "v1", "Endpoints"),
-            GroupVersionKind::new("", "v1", "Pod")
-        ]
+        [GroupVersionKind::new("", "v1", "Endpoints")]
     );
-    assert_eq!(registration.resync, Duration::from_secs(1));
+    assert_eq!(
+        registration.watches,
+        [(
+            GroupVersionKind::new("", "v1", "Pod"),
+            Wakes::Selecting("/spec/selector".into())
+        )]
+    );
+    assert_eq!(registration.resync, Duration::from_secs(10));
 }
 
 #[test]
 fn the_config_sets_the_resync_and_the_slice_size_and_refuses_nonsense() {
     let cases = [
-        (json!({}), Some((1, 100))),
+        (json!({}), Some((10, 100))),
         (json!({"resyncSeconds": 5}), Some((5, 100))),
-        (json!({"maxEndpointsPerSlice": 1000}), Some((1, 1000))),
-        (json!({"unrelated": true}), Some((1, 100))),
+        (json!({"maxEndpointsPerSlice": 1000}), Some((10, 1000))),
+        (json!({"unrelated": true}), Some((10, 100))),
         (json!({"resyncSeconds": 0}), None),
         (json!({"resyncSeconds": "1s"}), None),
         (json!({"maxEndpointsPerSlice": 0}), None),
