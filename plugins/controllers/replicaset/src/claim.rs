@@ -9,21 +9,22 @@
 //! owner's uid instead; the merge patch means the same on every API server
 //! (and on the SDK's fake cluster, whose strategic merge is approximate).
 
-use wharf_sdk::k8s_openapi::api::apps::v1::ReplicaSet;
 use wharf_sdk::k8s_openapi::api::core::v1::Pod;
 use wharf_sdk::prelude::*;
+
+use crate::kind::Replicated;
 
 /// The pods the ReplicaSet controls once orphans are adopted and strays
 /// released; `pods` are the namespace's active pods. Every pod is tried; the
 /// first error, if any, is returned after.
-pub fn claim_pods(
+pub fn claim_pods<K: Replicated>(
     ctx: &Context,
-    replica_set: &ReplicaSet,
+    replica_set: &K,
     selector: &Selector,
     pods: Vec<Pod>,
 ) -> Result<Vec<Pod>, Error> {
-    let uid = replica_set.metadata.uid.as_deref().unwrap_or_default();
-    let replica_set_deleting = replica_set.metadata.deletion_timestamp.is_some();
+    let uid = replica_set.metadata().uid.as_deref().unwrap_or_default();
+    let replica_set_deleting = replica_set.metadata().deletion_timestamp.is_some();
     let mut can_adopt: Option<Result<(), String>> = None;
     let mut claimed = Vec::new();
     let mut first_error = None;
@@ -70,29 +71,30 @@ pub fn claim_pods(
 /// Before adopting, makes sure the ReplicaSet still exists as the same
 /// object and is not being deleted (`RecheckDeletionTimestamp`): the listing
 /// may be older than a deletion.
-fn recheck_not_deleted(ctx: &Context, replica_set: &ReplicaSet) -> Result<(), String> {
-    let namespace = replica_set.metadata.namespace.as_deref();
-    let name = replica_set.metadata.name.as_deref().unwrap_or_default();
+fn recheck_not_deleted<K: Replicated>(ctx: &Context, replica_set: &K) -> Result<(), String> {
+    let kind = K::KIND;
+    let namespace = replica_set.metadata().namespace.as_deref();
+    let name = replica_set.metadata().name.as_deref().unwrap_or_default();
     let fresh = ctx
-        .get::<ReplicaSet>(namespace, name)
+        .get::<K>(namespace, name)
         .map_err(|error| error.to_string())?
         .ok_or_else(|| {
             format!(
-                "original ReplicaSet {}/{name} is gone",
+                "original {kind} {}/{name} is gone",
                 namespace.unwrap_or_default()
             )
         })?;
-    if fresh.metadata.uid != replica_set.metadata.uid {
+    if fresh.metadata().uid != replica_set.metadata().uid {
         return Err(format!(
-            "original ReplicaSet {}/{name} is gone: got uid {:?}, wanted {:?}",
+            "original {kind} {}/{name} is gone: got uid {:?}, wanted {:?}",
             namespace.unwrap_or_default(),
-            fresh.metadata.uid,
-            replica_set.metadata.uid
+            fresh.metadata().uid,
+            replica_set.metadata().uid
         ));
     }
-    if let Some(deleted) = &fresh.metadata.deletion_timestamp {
+    if let Some(deleted) = &fresh.metadata().deletion_timestamp {
         return Err(format!(
-            "ReplicaSet {}/{name} has just been deleted at {}",
+            "{kind} {}/{name} has just been deleted at {}",
             namespace.unwrap_or_default(),
             deleted.0
         ));
@@ -100,20 +102,21 @@ fn recheck_not_deleted(ctx: &Context, replica_set: &ReplicaSet) -> Result<(), St
     Ok(())
 }
 
-fn adopt(ctx: &Context, replica_set: &ReplicaSet, pod: &Pod) -> Result<Pod, Error> {
+fn adopt<K: Replicated>(ctx: &Context, replica_set: &K, pod: &Pod) -> Result<Pod, Error> {
     let mut references = pod.metadata.owner_references.clone().unwrap_or_default();
     references.push(owner_reference(replica_set));
     let adopted = patch_owner_references(ctx, pod, serde_json::to_value(references)?)?;
     ctx.info(format!(
-        "adopted pod {} into ReplicaSet {}",
+        "adopted pod {} into {} {}",
         name(pod),
-        replica_set.metadata.name.as_deref().unwrap_or_default()
+        K::KIND,
+        replica_set.metadata().name.as_deref().unwrap_or_default()
     ));
     Ok(adopted)
 }
 
-fn release(ctx: &Context, replica_set: &ReplicaSet, pod: &Pod) -> Result<Pod, Error> {
-    let uid = replica_set.metadata.uid.as_deref().unwrap_or_default();
+fn release<K: Replicated>(ctx: &Context, replica_set: &K, pod: &Pod) -> Result<Pod, Error> {
+    let uid = replica_set.metadata().uid.as_deref().unwrap_or_default();
     let mut references = pod.metadata.owner_references.clone().unwrap_or_default();
     references.retain(|reference| reference.uid != uid);
     let references = if references.is_empty() {
@@ -123,9 +126,10 @@ fn release(ctx: &Context, replica_set: &ReplicaSet, pod: &Pod) -> Result<Pod, Er
     };
     let released = patch_owner_references(ctx, pod, references)?;
     ctx.info(format!(
-        "released pod {} from ReplicaSet {}",
+        "released pod {} from {} {}",
         name(pod),
-        replica_set.metadata.name.as_deref().unwrap_or_default()
+        K::KIND,
+        replica_set.metadata().name.as_deref().unwrap_or_default()
     ));
     Ok(released)
 }

@@ -1,24 +1,29 @@
 //! The ReplicaSet controller (as Kubernetes' `pkg/controller/replicaset`):
 //! keeps `spec.replicas` active pods matching the selector, made from the
-//! pod template, and reports them in the status.
+//! pod template, and reports them in the status. Configured with
+//! `kind: ReplicationController` it is kube's `replication` controller: the
+//! same logic over ReplicationControllers ([`crate::kind`]).
 
 use std::cell::RefCell;
 use std::time::Duration;
 
 use wharf_sdk::k8s_openapi::api::apps::v1::ReplicaSet;
-use wharf_sdk::k8s_openapi::api::core::v1::Pod;
+use wharf_sdk::k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use wharf_sdk::prelude::*;
 
 use crate::claim::claim_pods;
+use crate::kind::{ManagedKind, Replicated};
 use crate::pods;
 use crate::status::{calculate_status, update_status};
 use wharf_sdk::expectations::Expectations;
 
-/// Reconciles ReplicaSets and owns their pods.
+/// Reconciles ReplicaSets (or ReplicationControllers) and owns their pods.
 #[derive(Debug, Default)]
 pub struct ReplicaSetController {
     /// Pods created or deleted but not yet seen, per `namespace/name`.
     expectations: RefCell<Expectations>,
+    /// What this instance manages: the Plugin's `spec.config.kind`.
+    kind: ManagedKind,
 }
 
 /// At most this many pods are created or deleted in one reconcile (`BurstReplicas`).
@@ -28,7 +33,8 @@ pub const BURST_REPLICAS: usize = 500;
 /// the next (`SlowStartInitialBatchSize`).
 pub const SLOW_START_INITIAL_BATCH_SIZE: usize = 1;
 
-/// Event reasons, as Kubernetes' pod control records them on the ReplicaSet.
+/// Event reasons, as Kubernetes' pod control records them on the ReplicaSet
+/// (or ReplicationController).
 pub mod reasons {
     pub const SUCCESSFUL_CREATE: &str = "SuccessfulCreate";
     pub const FAILED_CREATE: &str = "FailedCreate";
@@ -37,12 +43,48 @@ pub mod reasons {
 }
 
 impl Controller for ReplicaSetController {
-    fn registration(_config: &serde_json::Value) -> Result<Registration, Error> {
-        Ok(Registration::new::<ReplicaSet>().owns::<Pod>())
+    /// ReplicaSets owning pods, or ReplicationControllers owning pods
+    /// with `kind: ReplicationController` in `config`.
+    fn registration(config: &serde_json::Value) -> Result<Registration, Error> {
+        Ok(match ManagedKind::from_config(config)? {
+            ManagedKind::ReplicaSet => Registration::new::<ReplicaSet>().owns::<Pod>(),
+            ManagedKind::ReplicationController => {
+                Registration::new::<ReplicationController>().owns::<Pod>()
+            }
+        })
+    }
+
+    fn configure(&mut self, config: &serde_json::Value) -> Result<(), Error> {
+        self.kind = ManagedKind::from_config(config)?;
+        Ok(())
+    }
+
+    fn reconcile(
+        &self,
+        ctx: &Context,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Action, Error> {
+        match self.kind {
+            ManagedKind::ReplicaSet => self.sync::<ReplicaSet>(ctx, namespace, name),
+            ManagedKind::ReplicationController => {
+                self.sync::<ReplicationController>(ctx, namespace, name)
+            }
+        }
+    }
+}
+
+impl ReplicaSetController {
+    /// An instance managing `kind` (what `configure` makes of the Plugin's config).
+    pub fn for_kind(kind: ManagedKind) -> Self {
+        ReplicaSetController {
+            kind,
+            ..ReplicaSetController::default()
+        }
     }
 
     /// `syncReplicaSet`: claim, create or delete, then status.
-    fn reconcile(
+    fn sync<K: Replicated>(
         &self,
         ctx: &Context,
         namespace: Option<&str>,
@@ -50,22 +92,25 @@ impl Controller for ReplicaSetController {
     ) -> Result<Action, Error> {
         let Some(namespace) = namespace else {
             ctx.warn(format!(
-                "ReplicaSet key {name:?} has no namespace; ignoring it"
+                "{} key {name:?} has no namespace; ignoring it",
+                K::KIND
             ));
             return Ok(Action::Done);
         };
         let key = format!("{namespace}/{name}");
-        let Some(replica_set) = ctx.get::<ReplicaSet>(Some(namespace), name)? else {
+        let Some(replica_set) = ctx.get::<K>(Some(namespace), name)? else {
             // Gone: its pods are garbage-collected by their owner references.
             self.expectations.borrow_mut().forget(&key);
             return Ok(Action::Done);
         };
-        let spec = &replica_set.spec;
-        let selector = match Selector::from_label_selector(&spec.selector) {
+        let selector = match Selector::from_label_selector(&replica_set.label_selector()) {
             Ok(selector) => selector,
             Err(error) => {
-                // Retrying cannot help until the ReplicaSet changes.
-                ctx.error(format!("ReplicaSet {key} has an invalid selector: {error}"));
+                // Retrying cannot help until the object changes.
+                ctx.error(format!(
+                    "{} {key} has an invalid selector: {error}",
+                    K::KIND
+                ));
                 return Ok(Action::Done);
             }
         };
@@ -84,13 +129,13 @@ impl Controller for ReplicaSetController {
             .collect();
         let claimed = claim_pods(ctx, &replica_set, &selector, active)?;
 
-        let manage_result = if needs_sync && replica_set.metadata.deletion_timestamp.is_none() {
+        let manage_result = if needs_sync && replica_set.metadata().deletion_timestamp.is_none() {
             self.manage_replicas(ctx, &replica_set, &key, &claimed, &all_pods)
         } else {
             Ok(())
         };
 
-        let uid = replica_set.metadata.uid.as_deref();
+        let uid = replica_set.metadata().uid.as_deref();
         let terminating = all_pods
             .iter()
             .filter(|pod| pods::is_terminating(pod))
@@ -110,7 +155,7 @@ impl Controller for ReplicaSetController {
 
         // Availability comes with time, not with an event: look again when
         // the next ready pod has been ready for minReadySeconds.
-        let min_ready_seconds = i64::from(spec.min_ready_seconds.unwrap_or(0));
+        let min_ready_seconds = i64::from(replica_set.min_ready_seconds());
         let next_available = claimed
             .iter()
             .filter(|pod| pods::is_ready(pod) && !pods::is_available(pod, min_ready_seconds, now.0))
@@ -126,25 +171,24 @@ impl Controller for ReplicaSetController {
             None => Action::Done,
         })
     }
-}
 
-impl ReplicaSetController {
     /// `manageReplicas`: creates missing pods in slow-start batches or
     /// deletes surplus ones, at most [`BURST_REPLICAS`] either way.
-    fn manage_replicas(
+    fn manage_replicas<K: Replicated>(
         &self,
         ctx: &Context,
-        replica_set: &ReplicaSet,
+        replica_set: &K,
         key: &str,
         claimed: &[Pod],
         all_pods: &[Pod],
     ) -> Result<(), Error> {
-        let replicas = usize::try_from(replica_set.spec.replicas.unwrap_or(1)).unwrap_or(0);
-        let namespace = replica_set.metadata.namespace.as_deref();
+        let replicas = usize::try_from(replica_set.replicas()).unwrap_or(0);
+        let namespace = replica_set.metadata().namespace.as_deref();
         if claimed.len() < replicas {
             let diff = (replicas - claimed.len()).min(BURST_REPLICAS);
             ctx.debug(format!(
-                "ReplicaSet {key}: too few replicas, need {replicas}, creating {diff}"
+                "{} {key}: too few replicas, need {replicas}, creating {diff}",
+                K::KIND
             ));
             let pod = pods::pod_from_template(replica_set)?;
             let mut created = Vec::new();
@@ -184,7 +228,8 @@ impl ReplicaSetController {
         } else if claimed.len() > replicas {
             let diff = (claimed.len() - replicas).min(BURST_REPLICAS);
             ctx.debug(format!(
-                "ReplicaSet {key}: too many replicas, need {replicas}, deleting {diff}"
+                "{} {key}: too many replicas, need {replicas}, deleting {diff}",
+                K::KIND
             ));
             let related = related_pods(ctx, replica_set, all_pods);
             let candidates: Vec<&Pod> = claimed.iter().collect();
@@ -250,18 +295,23 @@ pub fn slow_start_batch(
 /// The pods of every ReplicaSet with the same controller as this one (its
 /// Deployment's), used to prefer deleting pods from crowded nodes
 /// (`getIndirectlyRelatedPods`). Empty when the ReplicaSet has no controller.
-fn related_pods<'a>(ctx: &Context, replica_set: &ReplicaSet, all_pods: &'a [Pod]) -> Vec<&'a Pod> {
+fn related_pods<'a, K: Replicated>(
+    ctx: &Context,
+    replica_set: &K,
+    all_pods: &'a [Pod],
+) -> Vec<&'a Pod> {
     let Some(owner) = controller_of(replica_set) else {
         return Vec::new();
     };
-    let siblings: Vec<ReplicaSet> = match ctx.list(
-        replica_set.metadata.namespace.as_deref(),
+    let siblings: Vec<K> = match ctx.list(
+        replica_set.metadata().namespace.as_deref(),
         &ListParams::default(),
     ) {
         Ok(siblings) => siblings,
         Err(error) => {
             ctx.warn(format!(
-                "listing ReplicaSets to rank pods for deletion: {error}"
+                "listing {}s to rank pods for deletion: {error}",
+                K::KIND
             ));
             return Vec::new();
         }
@@ -271,7 +321,7 @@ fn related_pods<'a>(ctx: &Context, replica_set: &ReplicaSet, all_pods: &'a [Pod]
         .filter(|sibling| {
             controller_of(*sibling).is_some_and(|reference| reference.uid == owner.uid)
         })
-        .filter_map(|sibling| Selector::from_label_selector(&sibling.spec.selector).ok())
+        .filter_map(|sibling| Selector::from_label_selector(&sibling.label_selector()).ok())
         .collect();
     all_pods
         .iter()

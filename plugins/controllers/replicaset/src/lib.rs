@@ -1,6 +1,10 @@
 //! Wharf's ReplicaSet controller, a WebAssembly component (world
 //! `wharf:plugin/controller`), following Kubernetes'
-//! `pkg/controller/replicaset`.
+//! `pkg/controller/replicaset`. The same component is kube's
+//! ReplicationController controller (`pkg/controller/replication`) when its
+//! Plugin's `spec.config` says `kind: ReplicationController`
+//! (`replicationcontroller.yaml`): kube runs the ReplicaSet logic over a
+//! conversion, and so does this crate ([`kind`]).
 //!
 //! For each ReplicaSet key it:
 //!
@@ -29,6 +33,7 @@
 
 pub mod claim;
 pub mod controller;
+pub mod kind;
 pub mod pods;
 pub mod status;
 #[cfg(test)]

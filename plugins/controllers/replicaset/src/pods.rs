@@ -5,11 +5,12 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 
-use wharf_sdk::k8s_openapi::api::apps::v1::ReplicaSet;
 use wharf_sdk::k8s_openapi::api::core::v1::Pod;
 use wharf_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use wharf_sdk::k8s_openapi::jiff::Timestamp;
 use wharf_sdk::prelude::*;
+
+use crate::kind::Replicated;
 
 /// The annotation that orders pods for deletion (lower cost goes first).
 pub const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
@@ -46,13 +47,11 @@ pub fn millis_until_available(pod: &Pod, min_ready_seconds: i64, now: Timestamp)
 /// The pod the ReplicaSet's template makes (`GetPodFromTemplate`): the
 /// template's labels, annotations, finalizers and spec, `generateName`
 /// `<replicaset>-`, and the ReplicaSet as controlling owner.
-pub fn pod_from_template(replica_set: &ReplicaSet) -> Result<Pod, Error> {
-    let name = replica_set.metadata.name.as_deref().unwrap_or_default();
+pub fn pod_from_template<K: Replicated>(replica_set: &K) -> Result<Pod, Error> {
+    let name = replica_set.metadata().name.as_deref().unwrap_or_default();
     let template = replica_set
-        .spec
-        .template
-        .as_ref()
-        .ok_or_else(|| Error::Invalid(format!("ReplicaSet {name} has no pod template")))?;
+        .template()
+        .ok_or_else(|| Error::Invalid(format!("{} {name} has no pod template", K::KIND)))?;
     let template_metadata = template.metadata.clone().unwrap_or_default();
     let labels = template_metadata.labels.filter(|labels| !labels.is_empty());
     if labels.is_none() {
@@ -63,7 +62,7 @@ pub fn pod_from_template(replica_set: &ReplicaSet) -> Result<Pod, Error> {
     Ok(Pod {
         metadata: ObjectMeta {
             generate_name: Some(format!("{name}-")),
-            namespace: replica_set.metadata.namespace.clone(),
+            namespace: replica_set.metadata().namespace.clone(),
             labels,
             annotations: template_metadata.annotations,
             finalizers: template_metadata.finalizers,

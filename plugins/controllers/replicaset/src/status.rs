@@ -1,13 +1,15 @@
 //! The ReplicaSet's status (as `calculateStatus` and
 //! `updateReplicaSetStatus`): replica counts from the claimed pods, the
 //! `ReplicaFailure` condition, written through the status subresource only
-//! when something changed.
+//! when something changed. A ReplicationController's is computed as a
+//! ReplicaSet's and written in its own shape ([`crate::kind`]).
 
-use wharf_sdk::k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
+use wharf_sdk::k8s_openapi::api::apps::v1::{ReplicaSetCondition, ReplicaSetStatus};
 use wharf_sdk::k8s_openapi::api::core::v1::Pod;
 use wharf_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use wharf_sdk::prelude::*;
 
+use crate::kind::Replicated;
 use crate::pods;
 
 /// The condition type set while creating or deleting pods fails.
@@ -16,21 +18,19 @@ pub const REPLICA_FAILURE: &str = "ReplicaFailure";
 /// The status the claimed active pods and the terminating ones give, with
 /// `ReplicaFailure` set (reason `FailedCreate` or `FailedDelete`) when
 /// managing replicas failed and cleared when it succeeded.
-pub fn calculate_status(
-    replica_set: &ReplicaSet,
+pub fn calculate_status<K: Replicated>(
+    replica_set: &K,
     active: &[Pod],
     terminating: usize,
     manage_error: Option<&Error>,
     now: &Time,
 ) -> ReplicaSetStatus {
-    let spec = &replica_set.spec;
-    let template_labels = spec
-        .template
-        .as_ref()
+    let template_labels = replica_set
+        .template()
         .and_then(|template| template.metadata.as_ref())
         .and_then(|metadata| metadata.labels.clone())
         .unwrap_or_default();
-    let min_ready_seconds = i64::from(spec.min_ready_seconds.unwrap_or(0));
+    let min_ready_seconds = i64::from(replica_set.min_ready_seconds());
     let fully_labeled = active
         .iter()
         .filter(|pod| {
@@ -46,11 +46,11 @@ pub fn calculate_status(
         .filter(|pod| pods::is_available(pod, min_ready_seconds, now.0))
         .count();
 
-    let mut status = replica_set.status.clone().unwrap_or_default();
+    let mut status = replica_set.replica_status().unwrap_or_default();
     let has_failure = condition(&status, REPLICA_FAILURE).is_some();
     match manage_error {
         Some(error) if !has_failure => {
-            let replicas = i64::from(spec.replicas.unwrap_or(1));
+            let replicas = i64::from(replica_set.replicas());
             let diff = count(active.len()) as i64 - replicas;
             let reason = match diff.signum() {
                 -1 => "FailedCreate",
@@ -87,34 +87,34 @@ pub fn calculate_status(
 }
 
 /// Writes `status` (with `observedGeneration`) unless the ReplicaSet already
-/// has it; on a conflict, reads the ReplicaSet again and retries once.
-/// Returns the ReplicaSet as stored.
-pub fn update_status(
+/// has it (as its kind's status shows it); on a conflict, reads the
+/// ReplicaSet again and retries once. Returns the ReplicaSet as stored.
+pub fn update_status<K: Replicated>(
     ctx: &Context,
-    replica_set: &ReplicaSet,
+    replica_set: &K,
     mut status: ReplicaSetStatus,
-) -> Result<ReplicaSet, Error> {
+) -> Result<K, Error> {
     status.observed_generation = replica_set
-        .metadata
+        .metadata()
         .generation
         .filter(|generation| *generation != 0);
-    if normalized(replica_set.status.clone()) == normalized(Some(status.clone())) {
+    let mut updated = replica_set.clone();
+    updated.set_replica_status(status.clone());
+    if normalized(replica_set.replica_status()) == normalized(updated.replica_status()) {
         return Ok(replica_set.clone());
     }
-    let mut updated = replica_set.clone();
-    updated.status = Some(status.clone());
     match ctx.update_status(&updated) {
         Err(error) if error.is_conflict() => {
-            let namespace = replica_set.metadata.namespace.as_deref();
-            let name = replica_set.metadata.name.as_deref().unwrap_or_default();
-            let Some(mut fresh) = ctx.get::<ReplicaSet>(namespace, name)? else {
+            let namespace = replica_set.metadata().namespace.as_deref();
+            let name = replica_set.metadata().name.as_deref().unwrap_or_default();
+            let Some(mut fresh) = ctx.get::<K>(namespace, name)? else {
                 return Ok(replica_set.clone());
             };
             status.observed_generation = fresh
-                .metadata
+                .metadata()
                 .generation
                 .filter(|generation| *generation != 0);
-            fresh.status = Some(status);
+            fresh.set_replica_status(status);
             ctx.update_status(&fresh)
         }
         result => result,

@@ -1,11 +1,12 @@
 //! Small builders for the objects of a case: `replica_set("web").replicas(3)`,
-//! `pod("a").owned_by("web").ready()`.
+//! `pod("a").owned_by("web").ready()`, `replication_controller("web")`.
 
 use std::collections::BTreeMap;
 
 use wharf_sdk::k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use wharf_sdk::k8s_openapi::api::core::v1::{
     Container, ContainerStatus, Pod, PodCondition, PodSpec, PodStatus, PodTemplateSpec,
+    ReplicationController, ReplicationControllerSpec,
 };
 use wharf_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, ObjectMeta, OwnerReference, Time,
@@ -125,6 +126,23 @@ impl ReplicaSetBuilder {
     }
 }
 
+/// A ReplicationController of `replicas`, selecting and labelling its pods
+/// `app=<name>` (its selector a plain map), with the ReplicaSet builder's
+/// template.
+pub fn replication_controller(name: &str, replicas: i32) -> ReplicationController {
+    let replica_set = replica_set(name).build();
+    ReplicationController {
+        metadata: replica_set.metadata,
+        spec: Some(ReplicationControllerSpec {
+            replicas: Some(replicas),
+            selector: replica_set.spec.selector.match_labels,
+            template: replica_set.spec.template,
+            min_ready_seconds: None,
+        }),
+        status: None,
+    }
+}
+
 pub struct PodBuilder(Pod);
 
 /// A pod with no labels, owner, node or status.
@@ -170,6 +188,20 @@ impl PodBuilder {
                 controller: Some(true),
                 block_owner_deletion: Some(true),
             });
+        self
+    }
+
+    /// Labelled `app=<name>` and controlled by that ReplicationController.
+    pub fn owned_by_rc(mut self, name: &str) -> Self {
+        self = self.labels(&[("app", name)]);
+        self.0.metadata.owner_references = Some(vec![OwnerReference {
+            api_version: "v1".to_owned(),
+            kind: "ReplicationController".to_owned(),
+            name: name.to_owned(),
+            uid: uid_of(name),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }]);
         self
     }
 

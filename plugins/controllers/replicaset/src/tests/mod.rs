@@ -1,6 +1,7 @@
 //! The controller against the SDK's in-memory cluster, case by case.
 
 mod builders;
+mod replication_controller;
 
 use std::time::Duration;
 
