@@ -10,7 +10,9 @@
 //!   adopted and only what is missing from its status is filled in, once;
 //! - heartbeat: a Lease per node in `kube-node-lease`, renewed every
 //!   `heartbeat`, the renewals of all nodes spread evenly over the interval;
-//!   a deleted node is no longer heartbeated and its Lease is deleted;
+//!   a deleted node is no longer heartbeated and its Lease is deleted; a
+//!   node labelled `wharf.dev/hollow-heartbeat=stopped` plays a dead
+//!   kubelet (no renewals, its pods left as they are) until the label goes;
 //! - pods: a pod bound to a hollow node is reported Running at once, with an
 //!   IP from the node's pod CIDR (free again when the pod goes away). A pod
 //!   annotated `wharf.dev/hollow-exit-code` has its containers exit with
@@ -53,6 +55,9 @@ const HOLLOW_LABEL: &str = "wharf.dev/hollow";
 const EXIT_CODE: &str = "wharf.dev/hollow-exit-code";
 /// …this long after they started.
 const EXIT_AFTER: &str = "wharf.dev/hollow-exit-after";
+/// A hollow Node labelled `wharf.dev/hollow-heartbeat=stopped` plays a dead
+/// kubelet: no Lease renewals, no pod status updates, until the label goes.
+const HEARTBEAT_LABEL: &str = "wharf.dev/hollow-heartbeat";
 const LEASE_NAMESPACE: &str = "kube-node-lease";
 const LEASE_DURATION_SECONDS: u64 = 40;
 /// Nodes created at the same time while registering.
@@ -619,10 +624,20 @@ impl Kubelet {
             let reported = self.reported_status(name, host_ip, &status);
             let before = status.clone();
             fill_missing(&mut status, Some(&reported));
+            // A kubelet posts its own view of its conditions: one that comes
+            // back (its heartbeat stopped, and the node lifecycle controller
+            // set them Unknown) reports them healthy again.
             let mut conditions = status["conditions"].as_array().cloned().unwrap_or_default();
             for condition in reported["conditions"].as_array().into_iter().flatten() {
-                if !conditions.iter().any(|c| c["type"] == condition["type"]) {
-                    conditions.push(condition.clone());
+                match conditions
+                    .iter_mut()
+                    .find(|c| c["type"] == condition["type"])
+                {
+                    Some(current) if current["status"] != condition["status"] => {
+                        *current = condition.clone();
+                    }
+                    Some(_) => {}
+                    None => conditions.push(condition.clone()),
                 }
             }
             status["conditions"] = json!(conditions);
@@ -673,7 +688,7 @@ impl Kubelet {
             match watcher.next().await {
                 Seen::Listed(nodes) => {
                     let hollow: HashMap<&str, &str> = (nodes.iter())
-                        .filter(|node| is_hollow(node))
+                        .filter(|node| is_played(node))
                         .filter_map(|node| {
                             Some((
                                 str_at(node, "/metadata/name")?,
@@ -691,7 +706,7 @@ impl Kubelet {
                         self.forget_node(&name, &uid, nodes.iter().all(|n| name_of(n) != name))
                             .await;
                     }
-                    for node in nodes.iter().filter(|node| is_hollow(node)) {
+                    for node in nodes.iter().filter(|node| is_played(node)) {
                         self.track(node, true, true);
                     }
                 }
@@ -699,7 +714,7 @@ impl Kubelet {
                     let uid = str_at(&node, "/metadata/uid").unwrap_or_default();
                     if kind == WatchType::Deleted {
                         self.forget_node(name_of(&node), uid, true).await;
-                    } else if is_hollow(&node) {
+                    } else if is_played(&node) {
                         self.track(&node, true, true);
                     } else {
                         self.forget_node(name_of(&node), uid, false).await;
@@ -1266,6 +1281,17 @@ fn is_empty(value: &Value) -> bool {
         Value::String(text) => text.is_empty(),
         _ => false,
     }
+}
+
+/// Whether a node is hollow and its kubelet alive: not labelled
+/// [`HEARTBEAT_LABEL`]` = stopped`.
+fn is_played(node: &Value) -> bool {
+    is_hollow(node)
+        && node
+            .pointer("/metadata/labels")
+            .and_then(|labels| labels.get(HEARTBEAT_LABEL))
+            .and_then(Value::as_str)
+            != Some("stopped")
 }
 
 fn is_hollow(node: &Value) -> bool {

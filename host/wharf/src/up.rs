@@ -112,6 +112,11 @@ pub struct Up {
     /// A taint on the simulated nodes (`key=value:Effect`), repeatable.
     #[arg(long)]
     sim_node_taint: Vec<String>,
+    /// How often simulated nodes renew their Leases, in milliseconds (a
+    /// kubelet's default is 10 s; tests of the node lifecycle controller
+    /// shorten it with its grace period).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
+    sim_heartbeat_ms: u64,
     /// Do not run a node agent on this machine (pods then run only on
     /// simulated nodes or on agents elsewhere).
     #[arg(long)]
@@ -156,6 +161,12 @@ const SAMPLE_PLUGINS: &[&str] = &[
     include_str!("../../../plugins/controllers/deployment/plugin.yaml"),
     include_str!("../../../plugins/controllers/job/plugin.yaml"),
     include_str!("../../../plugins/controllers/cronjob/plugin.yaml"),
+    include_str!("../../../plugins/controllers/statefulset/plugin.yaml"),
+    include_str!("../../../plugins/controllers/daemonset/plugin.yaml"),
+    include_str!("../../../plugins/controllers/replicaset/replicationcontroller.yaml"),
+    include_str!("../../../plugins/controllers/disruption/plugin.yaml"),
+    include_str!("../../../plugins/controllers/namespace/plugin.yaml"),
+    include_str!("../../../plugins/controllers/nodelifecycle/plugin.yaml"),
     include_str!("../../../plugins/controllers/nodeipam/plugin.yaml"),
     include_str!("../../../plugins/controllers/endpoints/plugin.yaml"),
     include_str!("../../../plugins/controllers/serviceaccount/plugin.yaml"),
@@ -169,6 +180,7 @@ const SAMPLE_PLUGINS: &[&str] = &[
     include_str!("../../../plugins/scheduling/balanced-allocation/plugin.yaml"),
     include_str!("../../../plugins/admission/pod-security/plugin.yaml"),
     include_str!("../../../plugins/admission/limit-ranger/plugin.yaml"),
+    include_str!("../../../plugins/admission/default-toleration-seconds/plugin.yaml"),
     include_str!("../../../plugins/admission/resource-quota/plugin.yaml"),
     include_str!("../../../plugins/controllers/resourcequota/plugin.yaml"),
     include_str!("../../../plugins/scheduling/node-resources-allocatable/plugin.yaml"),
@@ -349,6 +361,7 @@ async fn start_hollow_nodes(
         zones: options.sim_zones.clone(),
         labels,
         taints,
+        heartbeat: std::time::Duration::from_millis(options.sim_heartbeat_ms),
         ..Default::default()
     };
     let client = wharf_apiserver::LocalClient::new(state.clone());

@@ -3,11 +3,24 @@
 //! scheduler with the sample policies, the controller manager with the
 //! sample controller, hollow kubelets).
 //!
-//! The Job figure: a Job of `--completions` pods, `--parallelism` at a time,
-//! each of whose simulated containers exits 0 `--pod-seconds` after it
-//! starts, on `--nodes` nodes: completions per second from the Job's
-//! creation to its `Complete` condition. Its ceiling is
-//! parallelism ÷ pod seconds (500/s with the defaults), printed beside it.
+//! Four figures, one after the other on the same `--nodes` nodes (whose
+//! Leases are renewed every second):
+//!
+//! - job: a Job of `--completions` pods, `--parallelism` at a time, each of
+//!   whose simulated containers exits 0 `--pod-seconds` after it starts:
+//!   completions per second from the Job's creation to its `Complete`
+//!   condition. Its ceiling is parallelism ÷ pod seconds (500/s with the
+//!   defaults), printed beside it;
+//! - daemonset: a DaemonSet: seconds from its creation until its pod is
+//!   available on every node;
+//! - statefulset: a StatefulSet of `--stateful-replicas`, OrderedReady:
+//!   seconds until all are ready;
+//! - node failure: a Deployment of one pod per node tolerating an
+//!   unreachable node for `--toleration-seconds`; `--failed-nodes` nodes
+//!   stop heartbeating at once; seconds until every pod that was on them
+//!   runs elsewhere, minus the grace period and the toleration (the node
+//!   lifecycle controller's config: grace 4 s, an eviction rate that does not
+//!   hold back, as kube's `--node-eviction-rate` would for 100 nodes).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -32,11 +45,34 @@ pub struct WorkloadsBench {
     /// Seconds each pod's containers run.
     #[arg(long, default_value_t = 1)]
     pod_seconds: u32,
+    /// The StatefulSet's replicas.
+    #[arg(long, default_value_t = 100)]
+    stateful_replicas: u32,
+    /// Nodes that stop heartbeating.
+    #[arg(long, default_value_t = 100)]
+    failed_nodes: usize,
+    /// How long the node-failure Deployment's pods tolerate an unreachable node.
+    #[arg(long, default_value_t = 2)]
+    toleration_seconds: u32,
     /// Where the plugin components are; by default the build's
     /// `wasm32-wasip2/plugin` folder next to this binary's.
     #[arg(long)]
     plugin_dir: Option<PathBuf>,
 }
+
+/// The sample controllers the bench runs.
+const CONTROLLERS: &[&str] = &[
+    "job-controller",
+    "replicaset-controller",
+    "deployment-controller",
+    "daemonset-controller",
+    "statefulset-controller",
+    "nodelifecycle-controller",
+];
+
+/// The node lifecycle controller's grace period in the bench (the hollow
+/// nodes renew their Leases every second).
+const GRACE_SECONDS: u32 = 4;
 
 pub async fn run(options: WorkloadsBench) -> Result<(), String> {
     let dir = options
@@ -51,29 +87,12 @@ pub async fn run(options: WorkloadsBench) -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     super::scheduler::install_policies(&client, &dir, false).await?;
-    let plugins = client
-        .resource("wharf.dev", "v1alpha1", "Plugin")
-        .map_err(|e| e.to_string())?;
-    let mut job_controller = crate::up::sample_plugins()?
-        .into_iter()
-        .find(|m| m["metadata"]["name"] == "job-controller")
-        .ok_or("no sample manifest for the job controller")?;
-    let module = dir.join("wharf_controller_job.wasm");
-    if !module.exists() {
-        return Err(format!(
-            "{}: not built (scripts/build-plugins.sh builds it)",
-            module.display()
-        ));
-    }
-    job_controller["spec"]["module"] = json!(format!("file://{}", module.display()));
-    client
-        .create(&plugins, None, &job_controller)
-        .await
-        .map_err(|e| e.to_string())?;
+    install_controllers(&client, &dir).await?;
     let nodes = wharf_node::HollowNodes::start(
         client.clone(),
         wharf_node::HollowConfig {
             count: options.nodes,
+            heartbeat: Duration::from_secs(1),
             ..Default::default()
         },
     )
@@ -86,12 +105,121 @@ pub async fn run(options: WorkloadsBench) -> Result<(), String> {
     let running = tokio::spawn(manager.clone().run(async move {
         let _ = stopped.await;
     }));
-    wait_loaded(&client, "job-controller").await?;
+    for name in CONTROLLERS {
+        wait_loaded(&client, name).await?;
+    }
+
+    let rate = job_completions(&client, &options).await?;
+    let daemons = daemon_set_available(&client, options.nodes).await?;
+    let stateful = stateful_set_ready(&client, options.stateful_replicas).await?;
+    let failover = node_failure_recovered(&client, &options).await?;
+
+    let _ = stop.send(());
+    let _ = running.await;
+    drop(scheduler);
+    drop(nodes);
+    println!(
+        "wharf bench workloads: job completions {rate:.0} pods/s ({} completions, parallelism {}, {} nodes); \
+         daemonset available on {} nodes in {daemons:.1} s; statefulset of {} ready in {stateful:.1} s; \
+         {} failed nodes' pods recreated {failover:.1} s past grace and toleration",
+        options.completions,
+        options.parallelism,
+        options.nodes,
+        options.nodes,
+        options.stateful_replicas,
+        options.failed_nodes,
+    );
+    Ok(())
+}
+
+/// Creates the sample controllers' Plugin objects, the node lifecycle
+/// controller with the bench's grace period and no eviction pacing.
+async fn install_controllers(
+    client: &wharf_apiserver::LocalClient,
+    dir: &std::path::Path,
+) -> Result<(), String> {
+    let plugins = client
+        .resource("wharf.dev", "v1alpha1", "Plugin")
+        .map_err(|e| e.to_string())?;
+    let manifests = crate::up::sample_plugins()?;
+    for name in CONTROLLERS {
+        let mut manifest = manifests
+            .iter()
+            .find(|m| m["metadata"]["name"] == *name)
+            .cloned()
+            .ok_or_else(|| format!("no sample manifest for {name}"))?;
+        let file = manifest["spec"]["module"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let module = dir.join(&file);
+        if !module.exists() {
+            return Err(format!(
+                "{}: not built (scripts/build-plugins.sh builds it)",
+                module.display()
+            ));
+        }
+        manifest["spec"]["module"] = json!(format!("file://{}", module.display()));
+        if *name == "nodelifecycle-controller" {
+            manifest["spec"]["config"] = json!({
+                "nodeMonitorGracePeriodSeconds": GRACE_SECONDS,
+                "nodeEvictionRate": 10_000,
+            });
+        }
+        client
+            .create(&plugins, None, &manifest)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Polls `check` every 50 ms until it says done, for at most `limit`;
+/// prints its progress line every 5 s. Returns the time it took.
+async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F) -> Result<Duration, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(bool, String), String>>,
+{
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    loop {
+        let (done, progress) = check().await?;
+        if done {
+            return Ok(started.elapsed());
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            last_report = Instant::now();
+            println!("  {:>5.1} s: {progress}", started.elapsed().as_secs_f64());
+        }
+        if started.elapsed() > limit {
+            return Err(format!("{what} did not finish in {limit:?}: {progress}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn int_at(object: &Value, pointer: &str) -> i64 {
+    object.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn has_condition(object: &Value, type_: &str) -> bool {
+    (object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array))
+    .into_iter()
+    .flatten()
+    .any(|c| c["type"] == type_ && c["status"] == "True")
+}
+
+async fn job_completions(
+    client: &wharf_apiserver::LocalClient,
+    options: &WorkloadsBench,
+) -> Result<f64, String> {
     println!(
         "job: {} completions, parallelism {}, pods of {} s, on {} nodes",
         options.completions, options.parallelism, options.pod_seconds, options.nodes
     );
-
     let jobs = client
         .resource("batch", "v1", "Job")
         .map_err(|e| e.to_string())?;
@@ -110,71 +238,239 @@ pub async fn run(options: WorkloadsBench) -> Result<(), String> {
             },
         },
     });
-    let started = Instant::now();
     client
         .create(&jobs, Some("default"), &job)
         .await
         .map_err(|e| e.to_string())?;
     let ceiling = f64::from(options.parallelism) / f64::from(options.pod_seconds.max(1));
     let limit = Duration::from_secs_f64(f64::from(options.completions) / ceiling * 10.0 + 120.0);
-    let mut last_report = Instant::now();
-    let elapsed = loop {
+    let elapsed = wait_for("the Job", limit, || async {
         let now = client
             .get(&jobs, Some("default"), "bench")
             .await
             .map_err(|e| e.to_string())?;
-        let complete = (now.pointer("/status/conditions").and_then(Value::as_array))
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Complete" && c["status"] == "True");
-        if complete {
-            break started.elapsed();
-        }
-        if (now
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten())
-        .any(|c| c["type"] == "Failed" && c["status"] == "True")
-        {
+        if has_condition(&now, "Failed") {
             return Err(format!("the Job failed: {}", now["status"]));
         }
-        if last_report.elapsed() > Duration::from_secs(5) {
-            last_report = Instant::now();
-            println!(
-                "  {:>5.1} s: {} succeeded, {} active",
-                started.elapsed().as_secs_f64(),
-                now.pointer("/status/succeeded")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0),
-                now.pointer("/status/active")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0),
-            );
-        }
-        if started.elapsed() > limit {
-            return Err(format!(
-                "the Job did not complete in {limit:?}: {}",
-                now["status"]
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        let progress = format!(
+            "{} succeeded, {} active",
+            int_at(&now, "/status/succeeded"),
+            int_at(&now, "/status/active")
+        );
+        Ok((has_condition(&now, "Complete"), progress))
+    })
+    .await?;
     let rate = f64::from(options.completions) / elapsed.as_secs_f64();
     println!(
         "job: complete after {:.2} s; {rate:.0} completions/s (ceiling {ceiling:.0}/s: parallelism ÷ pod seconds, {:.0}% of it)",
         elapsed.as_secs_f64(),
         rate / ceiling * 100.0
     );
-    let _ = stop.send(());
-    let _ = running.await;
-    drop(scheduler);
-    drop(nodes);
+    Ok(rate)
+}
+
+fn pod_template(app: &str, extra_spec: Value) -> Value {
+    let mut spec = json!({"containers": [{"name": "c", "image": "busybox"}]});
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra_spec.as_object()) {
+        spec.extend(extra.clone());
+    }
+    json!({"metadata": {"labels": {"app": app}}, "spec": spec})
+}
+
+async fn daemon_set_available(
+    client: &wharf_apiserver::LocalClient,
+    nodes: usize,
+) -> Result<f64, String> {
+    let sets = client
+        .resource("apps", "v1", "DaemonSet")
+        .map_err(|e| e.to_string())?;
+    let set = json!({
+        "metadata": {"name": "bench-agents"},
+        "spec": {"selector": {"matchLabels": {"app": "bench-agents"}}, "template": pod_template("bench-agents", json!({}))},
+    });
+    client
+        .create(&sets, Some("default"), &set)
+        .await
+        .map_err(|e| e.to_string())?;
+    let elapsed = wait_for("the DaemonSet", Duration::from_secs(300), || async {
+        let now = client
+            .get(&sets, Some("default"), "bench-agents")
+            .await
+            .map_err(|e| e.to_string())?;
+        let (desired, available) = (
+            int_at(&now, "/status/desiredNumberScheduled"),
+            int_at(&now, "/status/numberAvailable"),
+        );
+        let progress = format!("{available} of {desired} available");
+        Ok((desired == nodes as i64 && available == desired, progress))
+    })
+    .await?;
     println!(
-        "wharf bench workloads: job completions {rate:.0} pods/s ({} completions, parallelism {}, {} nodes)",
-        options.completions, options.parallelism, options.nodes
+        "daemonset: available on all {nodes} nodes {:.2} s after its creation",
+        elapsed.as_secs_f64()
     );
-    Ok(())
+    Ok(elapsed.as_secs_f64())
+}
+
+async fn stateful_set_ready(
+    client: &wharf_apiserver::LocalClient,
+    replicas: u32,
+) -> Result<f64, String> {
+    let sets = client
+        .resource("apps", "v1", "StatefulSet")
+        .map_err(|e| e.to_string())?;
+    let set = json!({
+        "metadata": {"name": "bench-ordered"},
+        "spec": {
+            "replicas": replicas,
+            "serviceName": "bench-ordered",
+            "podManagementPolicy": "OrderedReady",
+            "selector": {"matchLabels": {"app": "bench-ordered"}},
+            "template": pod_template("bench-ordered", json!({})),
+        },
+    });
+    client
+        .create(&sets, Some("default"), &set)
+        .await
+        .map_err(|e| e.to_string())?;
+    let elapsed = wait_for("the StatefulSet", Duration::from_secs(600), || async {
+        let now = client
+            .get(&sets, Some("default"), "bench-ordered")
+            .await
+            .map_err(|e| e.to_string())?;
+        let ready = int_at(&now, "/status/readyReplicas");
+        Ok((
+            ready == i64::from(replicas),
+            format!("{ready} of {replicas} ready"),
+        ))
+    })
+    .await?;
+    println!(
+        "statefulset: {replicas} replicas, OrderedReady, all ready {:.2} s after its creation",
+        elapsed.as_secs_f64()
+    );
+    Ok(elapsed.as_secs_f64())
+}
+
+async fn node_failure_recovered(
+    client: &wharf_apiserver::LocalClient,
+    options: &WorkloadsBench,
+) -> Result<f64, String> {
+    let deployments = client
+        .resource("apps", "v1", "Deployment")
+        .map_err(|e| e.to_string())?;
+    let pods = client
+        .resource("", "v1", "Pod")
+        .map_err(|e| e.to_string())?;
+    let nodes = client
+        .resource("", "v1", "Node")
+        .map_err(|e| e.to_string())?;
+    let replicas = options.nodes;
+    let toleration = json!({"tolerations": [{
+        "key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+        "tolerationSeconds": options.toleration_seconds,
+    }]});
+    let deployment = json!({
+        "metadata": {"name": "bench-roaming"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "bench-roaming"}},
+            "template": pod_template("bench-roaming", toleration),
+        },
+    });
+    client
+        .create(&deployments, Some("default"), &deployment)
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for("the Deployment", Duration::from_secs(300), || async {
+        let now = client
+            .get(&deployments, Some("default"), "bench-roaming")
+            .await
+            .map_err(|e| e.to_string())?;
+        let available = int_at(&now, "/status/availableReplicas");
+        Ok((
+            available == replicas as i64,
+            format!("{available} of {replicas} available"),
+        ))
+    })
+    .await?;
+    let selector = wharf_client::Selectors::labels("app=bench-roaming");
+    let listed = client
+        .list(&pods, Some("default"), &selector)
+        .await
+        .map_err(|e| e.to_string())?;
+    let failed: std::collections::HashSet<String> = (0..options.failed_nodes)
+        .map(|i| format!("sim-{i}"))
+        .collect();
+    let victims: std::collections::HashSet<String> = listed
+        .items
+        .iter()
+        .filter(|pod| {
+            pod.pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|node| failed.contains(node))
+        })
+        .filter_map(|pod| pod.pointer("/metadata/name")?.as_str().map(str::to_owned))
+        .collect();
+    println!(
+        "node failure: {} of {} nodes stop heartbeating, with {} of the Deployment's {replicas} pods",
+        failed.len(),
+        options.nodes,
+        victims.len()
+    );
+    let stop = wharf_client::Patch::Merge(
+        json!({"metadata": {"labels": {"wharf.dev/hollow-heartbeat": "stopped"}}}),
+    );
+    let started = Instant::now();
+    let labels = failed
+        .iter()
+        .map(|node| client.patch(&nodes, None, node, &stop, false));
+    for result in futures_util::future::join_all(labels).await {
+        result.map_err(|e| e.to_string())?;
+    }
+    wait_for("the failover", Duration::from_secs(300), || async {
+        let listed = client
+            .list(&pods, Some("default"), &selector)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut left, mut elsewhere) = (0usize, 0usize);
+        for pod in &listed.items {
+            let name = pod
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let deleting = pod
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null());
+            let node = pod
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if victims.contains(name) && !deleting {
+                left += 1;
+            } else if !deleting
+                && !node.is_empty()
+                && !failed.contains(node)
+                && has_condition(pod, "Ready")
+            {
+                elsewhere += 1;
+            }
+        }
+        let progress = format!(
+            "{left} pods left on the failed nodes, {elsewhere} of {replicas} ready elsewhere"
+        );
+        Ok((left == 0 && elsewhere == replicas, progress))
+    })
+    .await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let waited = f64::from(GRACE_SECONDS + options.toleration_seconds);
+    println!(
+        "node failure: every pod recreated elsewhere {elapsed:.2} s after the heartbeats stopped: \
+         {:.2} s past the grace period ({GRACE_SECONDS} s) and the toleration ({} s)",
+        elapsed - waited,
+        options.toleration_seconds
+    );
+    Ok(elapsed - waited)
 }
 
 /// Waits until the Plugin reports its component loaded.
