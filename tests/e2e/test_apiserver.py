@@ -407,12 +407,28 @@ def test_pod_table_has_the_usual_columns(cluster):
     assert status == 409
 
 
-def test_namespace_deletion_marks_it_terminating(cluster):
+def test_namespace_deletion_marks_it_terminating_until_its_content_is_gone(cluster):
     cluster.kubectl("apply", "-f", "-", input="apiVersion: v1\nkind: Namespace\nmetadata: {name: doomed}\n")
+    # Content held by a finalizer holds the namespace.
+    cluster.kubectl("create", "-n", "doomed", "-f", "-", input=(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.com/hold]}\n"))
     cluster.kubectl("delete", "ns", "doomed", "--wait=false")
     assert jsonpath(cluster, "ns", "doomed", "-o", "jsonpath={.status.phase}") == "Terminating"
     refused = cluster.kubectl("create", "-n", "doomed", "-f", "-", input="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", check=False)
     assert refused.returncode != 0 and "being terminated" in refused.stderr
+    # A Namespace's spec.finalizers change only through namespaces/finalize.
+    namespace = json.loads(cluster.kubectl("get", "ns", "doomed", "-o", "json").stdout)
+    namespace["spec"]["finalizers"] = []
+    cluster.kubectl("replace", "-f", "-", input=json.dumps(namespace))
+    assert jsonpath(cluster, "ns", "doomed", "-o", "jsonpath={.spec.finalizers}") == '["kubernetes"]'
+
+    def waiting_on_the_finalizer():
+        described = cluster.kubectl("describe", "ns", "doomed").stdout
+        assert "NamespaceFinalizersRemaining" in described and "example.com/hold in 1 resource instances" in described, described
+
+    eventually(waiting_on_the_finalizer)
+    cluster.kubectl("patch", "-n", "doomed", "configmap", "held", "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    cluster.kubectl("wait", "--for=delete", "ns/doomed", "--timeout=30s", timeout=40)
 
 
 def test_objects_survive_a_restart(cluster):
