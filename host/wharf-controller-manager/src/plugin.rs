@@ -141,6 +141,12 @@ impl ControllerPlugin {
             let (queue, primaries, wakes) =
                 (self.queue.clone(), informer.clone(), watch.wakes.clone());
             watched.add_handler(Arc::new(move |change: &Change<'_>| {
+                if change
+                    .old
+                    .is_some_and(|old| only_heartbeats(old, change.object))
+                {
+                    return;
+                }
                 for object in std::iter::once(change.object).chain(change.old) {
                     for key in woken(object, &wakes, &primaries) {
                         queue.add(key);
@@ -293,6 +299,30 @@ fn controlling_owner_through(
     None
 }
 
+/// Whether an update changed nothing but heartbeats: the resourceVersion,
+/// managed fields and conditions' `lastHeartbeatTime` (a kubelet's status
+/// posts). Such updates of a watched kind wake nothing, as kube's DaemonSet
+/// controller ignores them (`shouldIgnoreNodeUpdate`).
+fn only_heartbeats(old: &serde_json::Value, new: &serde_json::Value) -> bool {
+    fn strip(object: &serde_json::Value) -> serde_json::Value {
+        let mut object = object.clone();
+        if let Some(metadata) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            metadata.remove("resourceVersion");
+            metadata.remove("managedFields");
+        }
+        if let Some(conditions) = object
+            .pointer_mut("/status/conditions")
+            .and_then(|c| c.as_array_mut())
+        {
+            for condition in conditions.iter_mut().filter_map(|c| c.as_object_mut()) {
+                condition.remove("lastHeartbeatTime");
+            }
+        }
+        object
+    }
+    strip(old) == strip(new)
+}
+
 /// The keys of the primary objects an event on `object` wakes.
 fn woken(object: &serde_json::Value, wakes: &Wakes, primaries: &Informer) -> Vec<String> {
     let namespace = object
@@ -419,6 +449,25 @@ mod tests {
                 "{object}"
             );
         }
+    }
+
+    #[test]
+    fn heartbeats_alone_are_not_changes() {
+        let node = |rv: &str, beat: &str, ready: &str| {
+            json!({"metadata": {"name": "n1", "resourceVersion": rv},
+                "status": {"conditions": [{"type": "Ready", "status": ready, "lastHeartbeatTime": beat}]}})
+        };
+        assert!(only_heartbeats(
+            &node("1", "t1", "True"),
+            &node("2", "t2", "True")
+        ));
+        assert!(!only_heartbeats(
+            &node("1", "t1", "True"),
+            &node("2", "t2", "False")
+        ));
+        let mut labelled = node("2", "t1", "True");
+        labelled["metadata"]["labels"] = json!({"a": "b"});
+        assert!(!only_heartbeats(&node("1", "t1", "True"), &labelled));
     }
 
     #[test]

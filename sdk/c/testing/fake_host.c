@@ -275,6 +275,27 @@ void __wasm_import_wharf_plugin_events_emit(uint8_t *g_ptr, size_t g_len, uint8_
 #endif
 
 #ifdef WHARF_WORLD_CONTROLLER
+/* The controller world's newer imports: watches are accepted (the fake
+   has no informers to wire), discovery serves no kinds, subresource writes
+   are refused. */
+void __wasm_import_wharf_plugin_watches_watch(uint8_t *g_ptr, size_t g_len, uint8_t *v_ptr, size_t v_len,
+                                              uint8_t *k_ptr, size_t k_len, int32_t wakes, uint8_t *p_ptr,
+                                              size_t p_len, uint8_t *ret) {
+    ret[0] = 0;
+}
+
+void __wasm_import_wharf_plugin_discovery_served_kinds(uint8_t *ret) {
+    *(uint8_t **)ret = NULL;
+    *(size_t *)(ret + sizeof(void *)) = 0;
+}
+
+void __wasm_import_wharf_plugin_subresources_update(uint8_t *g_ptr, size_t g_len, uint8_t *v_ptr, size_t v_len,
+                                                    uint8_t *k_ptr, size_t k_len, int32_t ns_some, uint8_t *ns_ptr,
+                                                    size_t ns_len, uint8_t *s_ptr, size_t s_len, uint8_t *o_ptr,
+                                                    size_t o_len, uint8_t *ret) {
+    fail_with(ret, 5, "subresources are not in the C fake yet");
+}
+
 bool wharf_test_init(const char *config) {
     wharf_string_t text = wharf_string_dup(config), err = {0};
     exports_wharf_plugin_reconciler_registration_t registration;
