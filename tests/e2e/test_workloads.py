@@ -3,6 +3,8 @@ nodes: the sample set's Job controller runs Jobs whose simulated containers
 exit with a chosen code after a chosen time (the hollow nodes'
 `wharf.dev/hollow-exit-code` and `wharf.dev/hollow-exit-after`)."""
 
+import re
+
 import pytest
 
 from conftest import Cluster
@@ -137,3 +139,42 @@ def test_a_cron_job_starts_jobs_on_its_schedule(cluster):
     cluster.kubectl("create", "job", "by-hand", "--from=cronjob/minutely")
     cluster.kubectl("wait", "--for=condition=complete", "job/by-hand", "--timeout=60s", timeout=70)
     cluster.kubectl("patch", "cronjob", "minutely", "-p", '{"spec":{"suspend":true}}')
+
+
+def test_a_pod_failure_policy_fails_the_job_on_its_exit_code_or_ignores_it(cluster):
+    rule = "{rules: [{action: FailJob, onExitCodes: {containerName: main, operator: In, values: [42]}}]}"
+    cluster.kubectl("apply", "-f", "-", input=job_manifest("pfp", code=42, after="1s", podFailurePolicy=rule))
+    cluster.kubectl("wait", "--for=condition=failed", "job/pfp", "--timeout=60s", timeout=70)
+    failed = conditions(cluster, "pfp")["Failed"]
+    assert failed["reason"] == "PodFailurePolicy", failed
+    assert re.fullmatch(r"Container main for pod default/pfp-[a-z0-9]{5} failed with exit code 42 matching FailJob rule at index 0",
+                        failed["message"]), failed
+    assert get_json(cluster, "job", "pfp")["status"]["failed"] == 1
+
+    ignore = "{rules: [{action: Ignore, onExitCodes: {operator: In, values: [3]}}]}"
+    cluster.kubectl("apply", "-f", "-", input=job_manifest("ign", code=3, after="1s", backoffLimit=0, podFailurePolicy=ignore))
+
+    def replaced_without_counting():
+        pods = get_json(cluster, "pods", "-l", "batch.kubernetes.io/job-name=ign")["items"]
+        assert len(pods) >= 3, len(pods)
+        status = get_json(cluster, "job", "ign")["status"]
+        assert status.get("failed", 0) == 0 and "Failed" not in conditions(cluster, "ign"), status
+
+    eventually(replaced_without_counting, timeout=60)
+    cluster.kubectl("delete", "job", "ign")
+
+
+def test_indexes_fail_on_their_own_limit_and_a_success_policy_completes_early(cluster):
+    cluster.kubectl("apply", "-f", "-", input=job_manifest(
+        "perindex", code=1, after="0s", completions=3, parallelism=3, completionMode="Indexed",
+        backoffLimitPerIndex=0, maxFailedIndexes=1))
+    cluster.kubectl("wait", "--for=condition=failed", "job/perindex", "--timeout=60s", timeout=70)
+    assert conditions(cluster, "perindex")["Failed"]["reason"] == "MaxFailedIndexesExceeded"
+    assert get_json(cluster, "job", "perindex")["status"]["failedIndexes"] != ""
+
+    cluster.kubectl("apply", "-f", "-", input=job_manifest(
+        "early", code=0, after="1s", completions=3, parallelism=3, completionMode="Indexed",
+        successPolicy="{rules: [{succeededIndexes: '0'}]}"))
+    cluster.kubectl("wait", "--for=condition=complete", "job/early", "--timeout=60s", timeout=70)
+    complete = conditions(cluster, "early")["Complete"]
+    assert complete["reason"] == "SuccessPolicy" and complete["message"] == "Matched rules at index 0", complete

@@ -23,11 +23,31 @@ impl Strategy for Job {
             set_default(spec, "completions", json!(1));
         }
         set_default(spec, "parallelism", json!(1));
-        set_default(spec, "backoffLimit", json!(6));
+        // kube's SetDefaults_Job: with a limit per index, no overall one;
+        // with a pod failure policy, pods are replaced once they failed.
+        let per_index = spec
+            .get("backoffLimitPerIndex")
+            .is_some_and(|limit| !limit.is_null());
+        set_default(
+            spec,
+            "backoffLimit",
+            json!(if per_index { i64::from(i32::MAX) } else { 6 }),
+        );
         set_default(spec, "completionMode", json!("NonIndexed"));
         set_default(spec, "suspend", json!(false));
         set_default(spec, "manualSelector", json!(false));
-        set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
+        let failure_policy = spec
+            .get("podFailurePolicy")
+            .is_some_and(|policy| !policy.is_null());
+        set_default(
+            spec,
+            "podReplacementPolicy",
+            json!(if failure_policy {
+                "Failed"
+            } else {
+                "TerminatingOrFailed"
+            }),
+        );
         default_template(spec);
     }
 
@@ -194,5 +214,34 @@ fn job_status(job: &Value) -> &'static str {
         "Suspended"
     } else {
         "Running"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_kubes_per_index_and_failure_policy_rules() {
+        let defaulted = |spec: Value| {
+            let mut job = json!({"spec": spec});
+            Job.default(&mut job);
+            (
+                job["spec"]["backoffLimit"].clone(),
+                job["spec"]["podReplacementPolicy"].clone(),
+            )
+        };
+        assert_eq!(
+            defaulted(json!({})),
+            (json!(6), json!("TerminatingOrFailed"))
+        );
+        assert_eq!(
+            defaulted(json!({"backoffLimitPerIndex": 1, "completionMode": "Indexed"})),
+            (json!(2_147_483_647), json!("TerminatingOrFailed"))
+        );
+        assert_eq!(
+            defaulted(json!({"podFailurePolicy": {"rules": []}, "backoffLimit": 3})),
+            (json!(3), json!("Failed"))
+        );
     }
 }

@@ -6,16 +6,20 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use wharf_sdk::expectations::Expectations;
-use wharf_sdk::k8s_openapi::api::batch::v1::Job;
+use wharf_sdk::k8s_openapi::api::batch::v1::{Job, JobStatus};
 use wharf_sdk::k8s_openapi::api::core::v1::Pod;
 use wharf_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use wharf_sdk::pods::{is_active, is_ready, is_terminating};
 use wharf_sdk::prelude::*;
 
+use crate::failure_policy;
+use crate::indexes::{PerIndex, completions, has_backoff_limit_per_index, parse_indexes};
 use crate::pods::{
-    CONTROLLER_UID, finished_at, index_of, is_indexed, is_tracked, new_pod, outcome, parse_indexes,
+    CONTROLLER_UID, counts_deleted_as_failed, finished_at, index_of, is_indexed, is_tracked,
+    new_pod, only_replace_failed_pods, outcome,
 };
 use crate::status::{self, reasons};
+use crate::success_policy::match_success_policy;
 use crate::tracking::{totals, track};
 
 /// Reconciles Jobs and owns their pods.
@@ -63,19 +67,20 @@ impl Controller for JobController {
         let now = ctx.now();
         if status::is_finished(&job) || job.metadata.deletion_timestamp.is_some() {
             // Pods left over are released uncounted; then only the TTL.
-            track(ctx, &mut job, &pods, false)?;
+            track(ctx, &mut job, &pods, false, None)?;
             return self.after_finished(ctx, &job, &now);
         }
         let suspended = job.spec.as_ref().and_then(|s| s.suspend) == Some(true);
-        track(ctx, &mut job, &pods, !suspended)?;
+        record_fail_job_rule(ctx, &mut job, &pods, &now)?;
+        let per_index = PerIndex::of(&job, &pods);
+        track(ctx, &mut job, &pods, !suspended, per_index.as_ref())?;
         let may_act = self
             .expectations
             .borrow_mut()
             .satisfied(&key, &pods, ctx.now_millis());
-        let spec = job.spec.clone().unwrap_or_default();
         let mut next = job.status.clone().unwrap_or_default();
         let active: Vec<&Pod> = pods.iter().filter(|pod| is_active(pod)).collect();
-        let terminating = pods.iter().filter(|pod| is_terminating(pod)).count();
+        let terminating: Vec<&Pod> = pods.iter().filter(|pod| is_terminating(pod)).collect();
         let (succeeded, failed) = totals(&job);
         let mut requeue: Option<Duration> = None;
         let mut changes = Changes::default();
@@ -83,81 +88,34 @@ impl Controller for JobController {
         if !suspended && next.start_time.is_none() {
             next.start_time = Some(now.clone());
         }
-        let failure = if status::is_true(&job, status::FAILURE_TARGET) {
-            let target = status::condition(&job, status::FAILURE_TARGET);
-            target.map(|c| {
-                (
-                    c.reason.clone().unwrap_or_default(),
-                    c.message.clone().unwrap_or_default(),
-                )
-            })
-        } else if failed > spec.backoff_limit.unwrap_or(6) {
-            Some((
-                reasons::BACKOFF_LIMIT_EXCEEDED.to_owned(),
-                reasons::BACKOFF_LIMIT_EXCEEDED_MESSAGE.to_owned(),
-            ))
-        } else if let (Some(deadline), Some(start), false) = (
-            spec.active_deadline_seconds,
-            next.start_time.as_ref(),
-            suspended,
-        ) {
-            let running = now.0.duration_since(start.0).as_secs_f64();
-            let left = deadline as f64 - running;
-            if left <= 0.0 {
-                Some((
-                    reasons::DEADLINE_EXCEEDED.to_owned(),
-                    reasons::DEADLINE_EXCEEDED_MESSAGE.to_owned(),
-                ))
-            } else {
-                requeue = Some(Duration::from_secs_f64(left.min(u32::MAX as f64 / 1000.0)));
-                None
-            }
-        } else {
-            None
-        };
-        let completions = spec.completions;
-        let completed: BTreeSet<u32> =
-            parse_indexes(next.completed_indexes.as_deref().unwrap_or_default());
-        let success = status::is_true(&job, status::SUCCESS_CRITERIA_MET)
-            || match (is_indexed(&job), completions) {
-                (true, Some(c)) => completed.len() >= usize::try_from(c).unwrap_or(0),
-                (_, Some(c)) => succeeded >= c,
-                (_, None) => succeeded > 0 && active.is_empty(),
-            };
+        let deadline_left = deadline_left(&job, &next, suspended, &now);
+        let past_deadline = deadline_left == Some(Duration::ZERO);
+        let ending = ending(&job, &next, active.len(), succeeded, failed, past_deadline);
+        if ending.is_none() {
+            requeue = deadline_left;
+        }
 
-        if let Some((reason, message)) = failure {
-            if status::set_condition(
-                &mut next,
-                status::FAILURE_TARGET,
-                true,
-                &reason,
-                &message,
-                &now,
-            ) {
+        if let Some(Ending {
+            success,
+            reason,
+            message,
+        }) = ending
+        {
+            let (target, last) = if success {
+                (status::SUCCESS_CRITERIA_MET, status::COMPLETE)
+            } else {
+                (status::FAILURE_TARGET, status::FAILED)
+            };
+            if status::set_condition(&mut next, target, true, &reason, &message, &now) && !success {
                 ctx.event(&job, EventType::Warning, &reason, message.clone());
             }
             changes.deleted = self.delete_pods(ctx, &job, &active);
-            if active.is_empty() && terminating == 0 {
-                status::set_condition(&mut next, status::FAILED, true, &reason, &message, &now);
-            }
-        } else if success {
-            let (reason, message) = (
-                reasons::COMPLETIONS_REACHED,
-                reasons::COMPLETIONS_REACHED_MESSAGE,
-            );
-            status::set_condition(
-                &mut next,
-                status::SUCCESS_CRITERIA_MET,
-                true,
-                reason,
-                message,
-                &now,
-            );
-            changes.deleted = self.delete_pods(ctx, &job, &active);
-            if active.is_empty() && terminating == 0 {
-                status::set_condition(&mut next, status::COMPLETE, true, reason, message, &now);
-                next.completion_time = Some(now.clone());
-                ctx.event(&job, EventType::Normal, reasons::COMPLETED, "Job completed");
+            if active.is_empty() && terminating.is_empty() {
+                status::set_condition(&mut next, last, true, &reason, &message, &now);
+                if success {
+                    next.completion_time = Some(now.clone());
+                    ctx.event(&job, EventType::Normal, reasons::COMPLETED, "Job completed");
+                }
             }
         } else if suspended {
             if status::set_condition(
@@ -184,11 +142,26 @@ impl Controller for JobController {
                 );
                 ctx.event(&job, EventType::Normal, reasons::RESUMED, "Job resumed");
             }
-            let backoff = backoff_left(&pods, failed, &now);
+            // With `backoffLimitPerIndex` each index backs off on its own.
+            let backoff = match per_index {
+                Some(_) => None,
+                None => backoff_left(&job, &pods, failed, &now),
+            };
             if let Some(wait) = backoff {
                 requeue = Some(requeue.map_or(wait, |r| r.min(wait)));
             } else if may_act {
-                changes = self.manage(ctx, &job, &active, succeeded, &completed)?;
+                let indexes = Indexes {
+                    completed: parse_indexes(
+                        next.completed_indexes.as_deref().unwrap_or_default(),
+                        completions(&job),
+                    ),
+                    per_index: per_index.as_ref(),
+                };
+                changes =
+                    self.manage(ctx, &job, &active, &terminating, succeeded, &indexes, &now)?;
+                if let Some(wait) = changes.wait {
+                    requeue = Some(requeue.map_or(wait, |r| r.min(wait)));
+                }
             }
         }
         self.expectations.borrow_mut().expect(
@@ -203,7 +176,8 @@ impl Controller for JobController {
         next.active = Some(i32::try_from(still_active).unwrap_or(i32::MAX));
         next.ready =
             Some(i32::try_from(active.iter().filter(|p| is_ready(p)).count()).unwrap_or(0));
-        next.terminating = Some(i32::try_from(terminating + changes.deleted.len()).unwrap_or(0));
+        next.terminating =
+            Some(i32::try_from(terminating.len() + changes.deleted.len()).unwrap_or(0));
         next.succeeded.get_or_insert(0);
         next.failed.get_or_insert(0);
         if job.status.as_ref() != Some(&next) {
@@ -227,41 +201,240 @@ struct Changes {
     deleted: Vec<String>,
     /// The first creation that failed (reported after the status is written).
     error: Option<Error>,
+    /// When indexes still backing off may get their pods.
+    wait: Option<Duration>,
+}
+
+/// Why the Job ends: the reason and message of its `SuccessCriteriaMet`
+/// then `Complete`, or `FailureTarget` then `Failed`, conditions.
+#[derive(Debug)]
+struct Ending {
+    success: bool,
+    reason: String,
+    message: String,
+}
+
+impl Ending {
+    fn success(reason: &str, message: &str) -> Self {
+        let (reason, message) = (reason.to_owned(), message.to_owned());
+        Ending {
+            success: true,
+            reason,
+            message,
+        }
+    }
+
+    fn failure(reason: &str, message: &str) -> Self {
+        let (reason, message) = (reason.to_owned(), message.to_owned());
+        Ending {
+            success: false,
+            reason,
+            message,
+        }
+    }
+}
+
+/// An Indexed Job's indexes, as one reconcile sees them.
+#[derive(Debug, Default)]
+struct Indexes<'a, 'p> {
+    completed: BTreeSet<u32>,
+    per_index: Option<&'a PerIndex<'p>>,
+}
+
+/// Whether, and why, the Job ends, decided in kube's order: a condition
+/// already set (`SuccessCriteriaMet`, then `FailureTarget`, which a
+/// `FailJob` rule sets), `backoffLimit` passed, `activeDeadlineSeconds`
+/// over, too many or all remaining indexes failed
+/// (`backoffLimitPerIndex`), a success-policy rule met, completions
+/// reached.
+fn ending(
+    job: &Job,
+    next: &JobStatus,
+    active: usize,
+    succeeded: i32,
+    failed: i32,
+    past_deadline: bool,
+) -> Option<Ending> {
+    let spec = job.spec.clone().unwrap_or_default();
+    for type_ in [status::SUCCESS_CRITERIA_MET, status::FAILURE_TARGET] {
+        if let Some(c) = status::condition(job, type_).filter(|c| c.status == "True") {
+            return Some(Ending {
+                success: type_ == status::SUCCESS_CRITERIA_MET,
+                reason: c.reason.clone().unwrap_or_default(),
+                message: c.message.clone().unwrap_or_default(),
+            });
+        }
+    }
+    // kube defaults `backoffLimit` to the largest int32 with `backoffLimitPerIndex`.
+    let per_index = has_backoff_limit_per_index(job);
+    let backoff_limit = (spec.backoff_limit).unwrap_or(if per_index { i32::MAX } else { 6 });
+    if failed > backoff_limit {
+        return Some(Ending::failure(
+            reasons::BACKOFF_LIMIT_EXCEEDED,
+            reasons::BACKOFF_LIMIT_EXCEEDED_MESSAGE,
+        ));
+    }
+    if past_deadline {
+        return Some(Ending::failure(
+            reasons::DEADLINE_EXCEEDED,
+            reasons::DEADLINE_EXCEEDED_MESSAGE,
+        ));
+    }
+    if is_indexed(job) {
+        let completions = completions(job);
+        let indexes =
+            |text: &Option<String>| parse_indexes(text.as_deref().unwrap_or_default(), completions);
+        let completed = indexes(&next.completed_indexes);
+        if per_index {
+            let failed_indexes = indexes(&next.failed_indexes).len();
+            let max = spec
+                .max_failed_indexes
+                .and_then(|m| usize::try_from(m).ok());
+            if max.is_some_and(|max| failed_indexes > max) {
+                return Some(Ending::failure(
+                    reasons::MAX_FAILED_INDEXES_EXCEEDED,
+                    reasons::MAX_FAILED_INDEXES_EXCEEDED_MESSAGE,
+                ));
+            }
+            if failed_indexes > 0 && failed_indexes + completed.len() >= completions as usize {
+                return Some(Ending::failure(
+                    reasons::FAILED_INDEXES,
+                    reasons::FAILED_INDEXES_MESSAGE,
+                ));
+            }
+        }
+        if let Some(message) =
+            match_success_policy(spec.success_policy.as_ref(), completions, &completed)
+        {
+            return Some(Ending::success(reasons::SUCCESS_POLICY, &message));
+        }
+    }
+    let reached = match (is_indexed(job), spec.completions) {
+        (true, _) => {
+            let completed = next.completed_indexes.as_deref().unwrap_or_default();
+            parse_indexes(completed, completions(job)).len() >= completions(job) as usize
+        }
+        (false, Some(c)) => succeeded >= c,
+        // A work queue: done once one pod succeeded and none runs.
+        (false, None) => succeeded > 0 && active == 0,
+    };
+    reached.then(|| {
+        Ending::success(
+            reasons::COMPLETIONS_REACHED,
+            reasons::COMPLETIONS_REACHED_MESSAGE,
+        )
+    })
+}
+
+/// How much of its `activeDeadlineSeconds` the running Job has left
+/// (`Some(ZERO)` once over; `None` without one, or while suspended).
+fn deadline_left(job: &Job, next: &JobStatus, suspended: bool, now: &Time) -> Option<Duration> {
+    let deadline = job.spec.as_ref()?.active_deadline_seconds?;
+    let start = next.start_time.as_ref().filter(|_| !suspended)?;
+    let running = now.0.duration_since(start.0).as_secs_f64();
+    let left = (deadline as f64 - running).max(0.0);
+    Some(Duration::from_secs_f64(left.min(u32::MAX as f64 / 1000.0)))
+}
+
+/// A `FailJob` rule matched a failed pod: the `FailureTarget` condition
+/// (reason `PodFailurePolicy`) is written before any pod is released, as
+/// kube writes it with the uncounted pods, so its message outlives them.
+fn record_fail_job_rule(
+    ctx: &Context,
+    job: &mut Job,
+    pods: &[Pod],
+    now: &Time,
+) -> Result<(), Error> {
+    if status::is_true(job, status::SUCCESS_CRITERIA_MET)
+        || status::is_true(job, status::FAILURE_TARGET)
+    {
+        return Ok(());
+    }
+    let Some(message) = failure_policy::fail_job_message(job, pods) else {
+        return Ok(());
+    };
+    let mut next = job.status.clone().unwrap_or_default();
+    let reason = reasons::POD_FAILURE_POLICY;
+    status::set_condition(
+        &mut next,
+        status::FAILURE_TARGET,
+        true,
+        reason,
+        &message,
+        now,
+    );
+    job.status = Some(next);
+    *job = ctx.update_status(job)?;
+    ctx.event(job, EventType::Warning, reason, message);
+    Ok(())
 }
 
 impl JobController {
     /// Creates the pods the Job lacks, or deletes those over `parallelism`
-    /// (for an Indexed Job: one pod per index not yet succeeded, the lowest
-    /// first; pods of an index twice, or out of range, deleted).
+    /// (for an Indexed Job: one pod per index neither succeeded nor failed,
+    /// the lowest first, each after its own backoff with
+    /// `backoffLimitPerIndex`; pods of an index twice, or out of range,
+    /// deleted). With [`only_replace_failed_pods`], terminating pods still
+    /// hold their place.
+    #[allow(clippy::too_many_arguments)]
     fn manage(
         &self,
         ctx: &Context,
         job: &Job,
         active: &[&Pod],
+        terminating: &[&Pod],
         succeeded: i32,
-        completed: &BTreeSet<u32>,
+        indexes: &Indexes<'_, '_>,
+        now: &Time,
     ) -> Result<Changes, Error> {
         let spec = job.spec.clone().unwrap_or_default();
         let parallelism = usize::try_from(spec.parallelism.unwrap_or(1)).unwrap_or(0);
+        let terminating: &[&Pod] = if only_replace_failed_pods(job) {
+            terminating
+        } else {
+            &[]
+        };
         let mut changes = Changes::default();
         if is_indexed(job) {
-            let completions = u32::try_from(spec.completions.unwrap_or(1)).unwrap_or(0);
+            let completions = completions(job);
+            let completed = &indexes.completed;
             let mut seen = BTreeSet::new();
             let (keep, extra): (Vec<&Pod>, Vec<&Pod>) = active.iter().partition(|pod| {
                 index_of(pod)
                     .is_some_and(|i| i < completions && !completed.contains(&i) && seen.insert(i))
             });
             changes.deleted = self.delete_pods(ctx, job, &extra);
-            let running: BTreeSet<u32> = keep.iter().filter_map(|pod| index_of(pod)).collect();
-            let room = parallelism.saturating_sub(keep.len()).min(BURST);
-            let wanted: Vec<u32> = (0..completions)
-                .filter(|i| !completed.contains(i) && !running.contains(i))
-                .take(room)
+            let taken: BTreeSet<u32> = (keep.iter().chain(terminating))
+                .filter_map(|pod| index_of(pod))
+                .chain(
+                    indexes
+                        .per_index
+                        .into_iter()
+                        .flat_map(|p| p.failed.iter().copied()),
+                )
                 .collect();
-            let pods = wanted
-                .into_iter()
-                .map(|index| new_pod(job, Some(index)))
-                .collect::<Result<Vec<_>, _>>()?;
+            let room = parallelism
+                .saturating_sub(keep.len() + terminating.len())
+                .min(BURST);
+            let pending = (0..completions)
+                .filter(|i| !completed.contains(i) && !taken.contains(i))
+                .take(room);
+            let mut wanted = Vec::new();
+            for index in pending {
+                let wait = indexes.per_index.and_then(|p| p.backoff_left(index, now));
+                match wait {
+                    Some(wait) => changes.wait = Some(changes.wait.map_or(wait, |w| w.min(wait))),
+                    None => wanted.push(index),
+                }
+            }
+            let mut pods = Vec::with_capacity(wanted.len());
+            for index in wanted {
+                let mut pod = new_pod(job, Some(index))?;
+                if let Some(per_index) = indexes.per_index {
+                    per_index.annotate(job, index, &mut pod);
+                }
+                pods.push(pod);
+            }
             self.create(ctx, job, &pods, &mut changes);
             return Ok(changes);
         }
@@ -273,9 +446,10 @@ impl JobController {
             None if succeeded > 0 => active.len().min(parallelism),
             None => parallelism,
         };
-        if active.len() < want {
+        let in_use = active.len() + terminating.len();
+        if in_use < want {
             let pod = new_pod(job, None)?;
-            let pods = vec![pod; (want - active.len()).min(BURST)];
+            let pods = vec![pod; (want - in_use).min(BURST)];
             self.create(ctx, job, &pods, &mut changes);
         } else if active.len() > want {
             // Those not running yet go first, then the youngest.
@@ -380,13 +554,15 @@ impl JobController {
 
 /// How long the Job still waits after its latest failed pod before it
 /// makes another: 10 s doubled per failure, at most 6 minutes.
-fn backoff_left(pods: &[Pod], failed: i32, now: &Time) -> Option<Duration> {
+fn backoff_left(job: &Job, pods: &[Pod], failed: i32, now: &Time) -> Option<Duration> {
     if failed <= 0 {
         return None;
     }
+    let deleted_is_failed = counts_deleted_as_failed(job);
     let last = pods
         .iter()
-        .filter(|pod| outcome(pod) == Some(false) && !is_tracked_and_deleted_by_us(pod))
+        .filter(|pod| outcome(pod, deleted_is_failed) == Some(false))
+        .filter(|pod| !is_tracked_and_deleted_by_us(pod))
         .filter_map(finished_at)
         .max()?;
     let exponent = u32::try_from(failed - 1).unwrap_or(0).min(16);

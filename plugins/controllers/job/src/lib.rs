@@ -29,12 +29,27 @@
 //!    ends, or when a finished Job's `ttlSecondsAfterFinished` runs out (then
 //!    it deletes the Job, as kube's TTL-after-finished controller does).
 //!
-//! Not yet: `podFailurePolicy`, `successPolicy`, `backoffLimitPerIndex`,
-//! `podReplacementPolicy` other than kube's default, `managedBy`.
+//!
+//! With kube's policies: `podFailurePolicy` ([`failure_policy`]: a failed
+//! pod's exit codes or conditions fail the Job at once — reason
+//! `PodFailurePolicy` — or its index, or are not counted), for Indexed
+//! Jobs `backoffLimitPerIndex` and `maxFailedIndexes` ([`indexes`]:
+//! failures counted per index on the pods' annotations, `failedIndexes`,
+//! reasons `FailedIndexes` and `MaxFailedIndexesExceeded`) and
+//! `successPolicy` ([`success_policy`]: `SuccessCriteriaMet` with reason
+//! `SuccessPolicy` once a rule's indexes succeeded). With a
+//! `podFailurePolicy` or `podReplacementPolicy: Failed`, a deleted pod is
+//! replaced and counted only once it has failed.
+//!
+//! Not yet: `managedBy`; the `restartPolicy: OnFailure` restart count
+//! against `backoffLimit`.
 
 pub mod controller;
+pub mod failure_policy;
+pub mod indexes;
 pub mod pods;
 pub mod status;
+pub mod success_policy;
 #[cfg(test)]
 mod tests;
 pub mod tracking;

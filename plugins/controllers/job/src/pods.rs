@@ -41,16 +41,39 @@ pub fn is_tracked(pod: &Pod) -> bool {
     (pod.metadata.finalizers.iter().flatten()).any(|f| f == TRACKING_FINALIZER)
 }
 
-/// How a pod ended, as the Job counts it: `Some(true)` succeeded,
-/// `Some(false)` failed (also a pod deleted before it finished, kube's
-/// default replacement policy), `None` still running.
-pub fn outcome(pod: &Pod) -> Option<bool> {
+/// How a pod ended, as the Job counts it (kube's `isPodFailed`):
+/// `Some(true)` succeeded, `Some(false)` failed — also a pod deleted
+/// before it finished when `deleted_is_failed` ([`counts_deleted_as_failed`])
+/// — `None` still running (or terminating).
+pub fn outcome(pod: &Pod, deleted_is_failed: bool) -> Option<bool> {
     match phase(pod) {
         "Succeeded" => Some(true),
         "Failed" => Some(false),
-        _ if pod.metadata.deletion_timestamp.is_some() => Some(false),
+        _ if deleted_is_failed && pod.metadata.deletion_timestamp.is_some() => Some(false),
         _ => None,
     }
+}
+
+/// kube's `onlyReplaceFailedPods`: with `podReplacementPolicy: Failed`, or
+/// any `podFailurePolicy` (kube requires `Failed` with one), a pod being
+/// deleted is neither replaced nor counted until it has failed, so that
+/// the policy's rules see its exit codes.
+pub fn only_replace_failed_pods(job: &Job) -> bool {
+    let spec = job.spec.as_ref();
+    spec.and_then(|s| s.pod_replacement_policy.as_deref()) == Some("Failed")
+        || spec.is_some_and(|s| s.pod_failure_policy.is_some())
+}
+
+/// A deleted pod that has not finished counts as failed: kube's default
+/// replacement policy, or a Job already finishing (whose pods the
+/// controller deleted), or one no longer counting (suspended, finished).
+pub fn counts_deleted_as_failed(job: &Job) -> bool {
+    !only_replace_failed_pods(job)
+        || crate::status::is_true(job, crate::status::FAILURE_TARGET)
+        || crate::status::is_true(job, crate::status::SUCCESS_CRITERIA_MET)
+        || crate::status::is_finished(job)
+        || job.spec.as_ref().and_then(|s| s.suspend) == Some(true)
+        || job.metadata.deletion_timestamp.is_some()
 }
 
 /// When the pod finished, as kube's `getFinishedTime` reads it: its
@@ -138,48 +161,4 @@ pub fn new_pod(job: &Job, index: Option<u32>) -> Result<Pod, Error> {
         spec: Some(spec),
         status: None,
     })
-}
-
-/// Indexes as kube writes `completedIndexes`: ascending, runs as `a-b`
-/// (`1,3-5,7`).
-pub fn format_indexes(indexes: &std::collections::BTreeSet<u32>) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut run: Option<(u32, u32)> = None;
-    let flush = |(first, last): (u32, u32), parts: &mut Vec<String>| {
-        parts.push(if first == last {
-            first.to_string()
-        } else {
-            format!("{first}-{last}")
-        })
-    };
-    for &index in indexes {
-        run = match run {
-            Some((start, end)) if index == end + 1 => Some((start, index)),
-            Some(done) => {
-                flush(done, &mut parts);
-                Some((index, index))
-            }
-            None => Some((index, index)),
-        };
-    }
-    if let Some(done) = run {
-        flush(done, &mut parts);
-    }
-    parts.join(",")
-}
-
-/// The indexes `completedIndexes` lists (malformed parts are skipped).
-pub fn parse_indexes(text: &str) -> std::collections::BTreeSet<u32> {
-    let mut indexes = std::collections::BTreeSet::new();
-    for part in text.split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
-                    indexes.extend(a..=b.min(a.saturating_add(1_000_000)));
-                }
-            }
-            None => indexes.extend(part.parse::<u32>().ok()),
-        }
-    }
-    indexes
 }

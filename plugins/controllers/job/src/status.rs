@@ -18,6 +18,13 @@ pub mod reasons {
     pub const BACKOFF_LIMIT_EXCEEDED_MESSAGE: &str = "Job has reached the specified backoff limit";
     pub const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
     pub const DEADLINE_EXCEEDED_MESSAGE: &str = "Job was active longer than specified deadline";
+    pub const POD_FAILURE_POLICY: &str = "PodFailurePolicy";
+    pub const FAILED_INDEXES: &str = "FailedIndexes";
+    pub const FAILED_INDEXES_MESSAGE: &str = "Job has failed indexes";
+    pub const MAX_FAILED_INDEXES_EXCEEDED: &str = "MaxFailedIndexesExceeded";
+    pub const MAX_FAILED_INDEXES_EXCEEDED_MESSAGE: &str =
+        "Job has exceeded the specified maximal number of failed indexes";
+    pub const SUCCESS_POLICY: &str = "SuccessPolicy";
     pub const JOB_SUSPENDED: &str = "JobSuspended";
     pub const JOB_RESUMED: &str = "JobResumed";
     /// Events.

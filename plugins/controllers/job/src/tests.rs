@@ -6,18 +6,21 @@ use std::time::Duration;
 
 use wharf_sdk::k8s_openapi::api::batch::v1::{Job, JobSpec};
 use wharf_sdk::k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodSpec, PodStatus,
-    PodTemplateSpec,
+    Container, ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodCondition,
+    PodSpec, PodStatus, PodTemplateSpec,
 };
 use wharf_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use wharf_sdk::prelude::*;
 use wharf_sdk::testing::FakeCluster;
 
 use crate::JobController;
-use crate::pods::{
-    COMPLETION_INDEX, CONTROLLER_UID, TRACKING_FINALIZER, format_indexes, parse_indexes,
-};
+use crate::indexes::{format_indexes, parse_indexes};
+use crate::pods::{COMPLETION_INDEX, CONTROLLER_UID, TRACKING_FINALIZER};
 use crate::status;
+
+mod failure_policy;
+mod indexes;
+mod success_policy;
 
 const KEY: &str = "default/work";
 
@@ -61,16 +64,30 @@ fn pods(cluster: &FakeCluster) -> Vec<Pod> {
 
 /// The pod's containers exit now (0 for `Succeeded`, 1 for `Failed`).
 fn finish(cluster: &FakeCluster, pod: &Pod, phase: &str) {
+    let exit_code = i32::from(phase == "Failed");
+    end(cluster, pod, phase, exit_code, None);
+}
+
+/// The pod's container `main` exits now with `exit_code`; the pod ends in
+/// `phase`, with the condition `condition` `True` if given.
+fn end(cluster: &FakeCluster, pod: &Pod, phase: &str, exit_code: i32, condition: Option<&str>) {
     let name = pod.metadata.name.as_deref().unwrap();
     let now = wharf_sdk::time_from_millis(cluster.now_millis());
     cluster.modify::<Pod>(Some("default"), name, |pod| {
         pod.status = Some(PodStatus {
             phase: Some(phase.into()),
+            conditions: condition.map(|type_| {
+                vec![PodCondition {
+                    type_: type_.into(),
+                    status: "True".into(),
+                    ..Default::default()
+                }]
+            }),
             container_statuses: Some(vec![ContainerStatus {
                 name: "main".into(),
                 state: Some(ContainerState {
                     terminated: Some(ContainerStateTerminated {
-                        exit_code: i32::from(phase == "Failed"),
+                        exit_code,
                         finished_at: Some(now),
                         ..Default::default()
                     }),
@@ -81,6 +98,46 @@ fn finish(cluster: &FakeCluster, pod: &Pod, phase: &str) {
             ..Default::default()
         });
     });
+}
+
+/// The Job's pods not finished yet (running, as far as the Job knows).
+fn running(cluster: &FakeCluster) -> Vec<Pod> {
+    let pods = pods(cluster).into_iter();
+    pods.filter(|p| p.status.is_none() && p.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+/// The pod's completion index.
+fn index(pod: &Pod) -> u32 {
+    pod.metadata.annotations.as_ref().unwrap()[COMPLETION_INDEX]
+        .parse()
+        .unwrap()
+}
+
+/// The running pod of `index`.
+fn running_at(cluster: &FakeCluster, at: u32) -> Pod {
+    let found = running(cluster).into_iter().find(|p| index(p) == at);
+    found.unwrap_or_else(|| panic!("no running pod at index {at}"))
+}
+
+/// The message of the Job's condition of this type, when `True`.
+fn message(job: &Job, type_: &str) -> Option<String> {
+    status::condition(job, type_)
+        .filter(|c| c.status == "True")
+        .and_then(|c| c.message.clone())
+}
+
+/// Reconciles until nothing changes (at most ten times).
+fn settle(cluster: &FakeCluster, controller: &JobController) -> Action {
+    let mut action = cluster.run_with(controller, KEY).unwrap();
+    for _ in 0..10 {
+        let revision = cluster.revision();
+        action = cluster.run_with(controller, KEY).unwrap();
+        if cluster.revision() == revision {
+            break;
+        }
+    }
+    action
 }
 
 fn stored(cluster: &FakeCluster) -> Job {
@@ -395,9 +452,25 @@ fn a_finished_job_is_deleted_after_its_ttl() {
 
 #[test]
 fn completed_indexes_read_and_write_as_kube_does() {
-    let indexes = parse_indexes("1,3-5,7");
-    assert_eq!(indexes.iter().copied().collect::<Vec<_>>(), [1, 3, 4, 5, 7]);
-    assert_eq!(format_indexes(&indexes), "1,3-5,7");
-    assert_eq!(format_indexes(&parse_indexes("0,1")), "0-1");
-    assert_eq!(format_indexes(&parse_indexes("x,2-a,")), "");
+    // (text, completions, indexes, as kube writes them back)
+    let cases: &[(&str, u32, &[u32], &str)] = &[
+        ("1,3-5,7", 10, &[1, 3, 4, 5, 7], "1,3-5,7"),
+        ("0,1", 10, &[0, 1], "0,1"),
+        ("0-1", 10, &[0, 1], "0,1"),
+        ("0-2", 10, &[0, 1, 2], "0-2"),
+        ("x,2-a,", 10, &[], ""),
+        ("", 10, &[], ""),
+        // Cut at `completions`; parsing stops at the first interval past it.
+        ("1-5,7", 4, &[1, 2, 3], "1-3"),
+        ("1,5,2", 4, &[1], "1"),
+    ];
+    for (text, completions, indexes, written) in cases {
+        let parsed = parse_indexes(text, *completions);
+        assert_eq!(
+            parsed.iter().copied().collect::<Vec<_>>(),
+            *indexes,
+            "{text:?}"
+        );
+        assert_eq!(format_indexes(&parsed), *written, "{text:?}");
+    }
 }

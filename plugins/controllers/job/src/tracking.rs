@@ -5,7 +5,10 @@
 //!
 //! 1. a finished pod still holding the finalizer and not yet listed goes
 //!    into `status.uncountedTerminatedPods` (and, for an Indexed Job, its
-//!    index into `completedIndexes`);
+//!    index into `completedIndexes`, or `failedIndexes` when it fails its
+//!    index); a failure an `Ignore` rule of the `podFailurePolicy` matches
+//!    is not listed, and with `backoffLimitPerIndex` an index's latest
+//!    failed pod is left alone until its replacement exists;
 //! 2. the pods listed there lose their finalizer;
 //! 3. listed pods that no longer hold it (or are gone) move into
 //!    `succeeded` / `failed`.
@@ -19,19 +22,34 @@ use wharf_sdk::k8s_openapi::api::batch::v1::{Job, UncountedTerminatedPods};
 use wharf_sdk::k8s_openapi::api::core::v1::Pod;
 use wharf_sdk::prelude::*;
 
+use crate::failure_policy;
+use crate::indexes::{PerIndex, completions, format_indexes, parse_indexes};
 use crate::pods::{
-    TRACKING_FINALIZER, format_indexes, index_of, is_indexed, is_tracked, outcome, parse_indexes,
+    TRACKING_FINALIZER, counts_deleted_as_failed, index_of, is_indexed, is_tracked, outcome,
 };
 
 /// Counts the Job's finished pods, writing its status as it goes (`job`
 /// becomes what was stored). With `count` false (a suspended or finished
 /// Job, whose pods the controller deleted), finished pods are released
-/// without being counted.
-pub fn track(ctx: &Context, job: &mut Job, pods: &[Pod], count: bool) -> Result<(), Error> {
-    let completions = job.spec.as_ref().and_then(|s| s.completions).unwrap_or(1);
+/// without being counted. `per_index` (a Job with `backoffLimitPerIndex`)
+/// gives the failed indexes to write and the pods to leave alone.
+pub fn track(
+    ctx: &Context,
+    job: &mut Job,
+    pods: &[Pod],
+    count: bool,
+    per_index: Option<&PerIndex<'_>>,
+) -> Result<(), Error> {
+    let completions = completions(job);
     let indexed = is_indexed(job);
+    let deleted_is_failed = !count || counts_deleted_as_failed(job);
+    let held = per_index.map(PerIndex::held_uids).unwrap_or_default();
+    let counted: Vec<bool> = pods
+        .iter()
+        .map(|pod| failure_policy::counts(job, pod))
+        .collect();
     let status = job.status.get_or_insert_with(Default::default);
-    let mut completed: BTreeSet<u32> = parse_indexes(status_indexes(status));
+    let mut completed: BTreeSet<u32> = parse_indexes(status_indexes(status), completions);
     let uncounted = status
         .uncounted_terminated_pods
         .get_or_insert_with(UncountedTerminatedPods::default);
@@ -40,13 +58,21 @@ pub fn track(ctx: &Context, job: &mut Job, pods: &[Pod], count: bool) -> Result<
     // 1. Newly finished pods, listed.
     let mut release: Vec<&Pod> = Vec::new();
     let mut added = false;
-    for pod in pods.iter().filter(|pod| is_tracked(pod)) {
-        let Some(succeeded) = outcome(pod) else {
+    for (pod, counted) in pods.iter().zip(counted).filter(|(pod, _)| is_tracked(pod)) {
+        let Some(succeeded) = outcome(pod, deleted_is_failed) else {
             continue;
         };
         let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        if held.contains(uid) {
+            continue;
+        }
         release.push(pod);
-        if !count || listed(&uncounted.succeeded, uid) || listed(&uncounted.failed, uid) {
+        if !count
+            || listed(&uncounted.succeeded, uid)
+            || listed(&uncounted.failed, uid)
+            || (!succeeded && !counted)
+            || (indexed && index_of(pod).is_none_or(|i| i >= completions))
+        {
             continue;
         }
         let into = if succeeded {
@@ -55,13 +81,17 @@ pub fn track(ctx: &Context, job: &mut Job, pods: &[Pod], count: bool) -> Result<
             &mut uncounted.failed
         };
         into.get_or_insert_with(Vec::new).push(uid.to_owned());
-        if succeeded
-            && indexed
-            && let Some(index) = index_of(pod).filter(|i| i64::from(*i) < i64::from(completions))
-        {
+        if succeeded && let Some(index) = index_of(pod).filter(|_| indexed) {
             completed.insert(index);
         }
         added = true;
+    }
+    if let Some(per_index) = per_index.filter(|_| count) {
+        let failed = Some(format_indexes(&per_index.failed));
+        if status.failed_indexes != failed {
+            status.failed_indexes = failed;
+            added = true;
+        }
     }
     if added {
         if indexed {
@@ -119,7 +149,7 @@ pub fn track(ctx: &Context, job: &mut Job, pods: &[Pod], count: bool) -> Result<
     if moved {
         if indexed {
             // An Indexed Job's successes are its completed indexes.
-            let completed = parse_indexes(status_indexes(status)).len();
+            let completed = parse_indexes(status_indexes(status), completions).len();
             status.succeeded = Some(i32::try_from(completed).unwrap_or(i32::MAX));
         }
         *job = ctx.update_status(job)?;
