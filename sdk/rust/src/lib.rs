@@ -128,6 +128,7 @@
 
 pub mod admission;
 mod backend;
+pub mod claim;
 mod context;
 mod controller;
 mod custom;
@@ -136,6 +137,7 @@ pub mod expectations;
 pub mod history;
 mod kind;
 mod owner;
+pub mod pod_control;
 pub mod pods;
 pub mod prelude;
 pub mod quantity;

@@ -47,3 +47,31 @@ pub fn ready_since(pod: &Pod) -> Option<Timestamp> {
     let condition = condition(pod, "Ready").filter(|condition| condition.status == "True")?;
     condition.last_transition_time.as_ref().map(|time| time.0)
 }
+
+/// Ready for longer than `min_ready_seconds` (`IsPodAvailable`); with zero,
+/// ready is enough.
+pub fn is_available(pod: &Pod, min_ready_seconds: i64, now: Timestamp) -> bool {
+    if !is_ready(pod) {
+        return false;
+    }
+    if min_ready_seconds <= 0 {
+        return true;
+    }
+    ready_since(pod).is_some_and(|since| {
+        since
+            .as_millisecond()
+            .saturating_add(min_ready_seconds * 1000)
+            < now.as_millisecond()
+    })
+}
+
+/// Milliseconds until a ready pod becomes available, when it is ready but
+/// not yet available and that time is known: when to look again, since
+/// availability comes with time, not with an event.
+pub fn millis_until_available(pod: &Pod, min_ready_seconds: i64, now: Timestamp) -> Option<i64> {
+    if min_ready_seconds <= 0 || !is_ready(pod) || is_available(pod, min_ready_seconds, now) {
+        return None;
+    }
+    let since = ready_since(pod)?;
+    Some(since.as_millisecond() + min_ready_seconds * 1000 - now.as_millisecond() + 1)
+}

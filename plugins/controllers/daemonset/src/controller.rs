@@ -10,6 +10,7 @@ use wharf_sdk::expectations::Expectations;
 use wharf_sdk::k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use wharf_sdk::k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec};
 use wharf_sdk::k8s_openapi::jiff::Timestamp;
+use wharf_sdk::pod_control::{create_pods, delete_pod, slow_start_batch};
 use wharf_sdk::prelude::*;
 
 use crate::backoff::Backoff;
@@ -43,10 +44,7 @@ const BURST_REQUEUE: Duration = Duration::from_secs(1);
 
 /// Event reasons, as Kubernetes records them on the DaemonSet.
 pub mod reasons {
-    pub const SUCCESSFUL_CREATE: &str = "SuccessfulCreate";
-    pub const FAILED_CREATE: &str = "FailedCreate";
-    pub const SUCCESSFUL_DELETE: &str = "SuccessfulDelete";
-    pub const FAILED_DELETE: &str = "FailedDelete";
+    pub use wharf_sdk::pod_control::reasons::*;
     pub const FAILED_DAEMON_POD: &str = "FailedDaemonPod";
     pub const SUCCEEDED_DAEMON_POD: &str = "SucceededDaemonPod";
     pub const SELECTING_ALL: &str = "SelectingAll";
@@ -373,55 +371,17 @@ impl DaemonSetController {
                     Ok(pods) => pods,
                     Err(error) => return vec![Err(error)],
                 };
-                ctx.create_all(namespace, &pods)
-                    .into_iter()
-                    .map(|outcome| match outcome {
-                        Ok(stored) => {
-                            let name = stored.metadata.name.unwrap_or_default();
-                            ctx.event(
-                                daemon_set,
-                                EventType::Normal,
-                                reasons::SUCCESSFUL_CREATE,
-                                format!("Created pod: {name}"),
-                            );
-                            created.push(name);
-                            Ok(())
-                        }
-                        Err(error) => {
-                            ctx.event(
-                                daemon_set,
-                                EventType::Warning,
-                                reasons::FAILED_CREATE,
-                                format!("Error creating: {error}"),
-                            );
-                            Err(error)
-                        }
-                    })
-                    .collect()
+                create_pods(ctx, daemon_set, namespace, &pods, &mut created)
             },
         );
 
         let mut deleted = Vec::new();
         let mut delete_error = None;
         for name in pods_to_delete {
-            match ctx.delete::<Pod>(namespace, name) {
-                Ok(()) => {
-                    ctx.event(
-                        daemon_set,
-                        EventType::Normal,
-                        reasons::SUCCESSFUL_DELETE,
-                        format!("Deleted pod: {name}"),
-                    );
-                    deleted.push(name.clone());
-                }
-                Err(error) if error.is_not_found() => {}
+            match delete_pod(ctx, daemon_set, namespace, name) {
+                Ok(true) => deleted.push(name.clone()),
+                Ok(false) => {}
                 Err(error) => {
-                    ctx.event(
-                        daemon_set,
-                        EventType::Warning,
-                        reasons::FAILED_DELETE,
-                        format!("Error deleting: {error}"),
-                    );
                     delete_error.get_or_insert(error);
                 }
             }
@@ -558,27 +518,4 @@ fn failed_pods_backoff_key(daemon_set: &DaemonSet, node: &str) -> String {
             .and_then(|status| status.observed_generation)
             .unwrap_or(0)
     )
-}
-
-/// Creates `count` objects in batches of 1, 2, 4… (`slowStartBatch`):
-/// `create_batch(n)` creates the next `n` at once and returns one result
-/// each; the first batch with a failure ends it, so a doomed template (a
-/// quota, a bad spec) costs a few calls, not hundreds. Returns the first
-/// error. (The ReplicaSet controller has the same; plugins share only the SDK.)
-pub fn slow_start_batch(
-    count: usize,
-    initial_batch_size: usize,
-    mut create_batch: impl FnMut(usize) -> Vec<Result<(), Error>>,
-) -> Result<(), Error> {
-    let mut remaining = count;
-    let mut batch_size = remaining.min(initial_batch_size);
-    while batch_size > 0 {
-        let first_error = create_batch(batch_size).into_iter().find_map(Result::err);
-        if let Some(error) = first_error {
-            return Err(error);
-        }
-        remaining -= batch_size;
-        batch_size = remaining.min(2 * batch_size);
-    }
-    Ok(())
 }

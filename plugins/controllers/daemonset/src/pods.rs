@@ -9,12 +9,13 @@ use wharf_sdk::history::CONTROLLER_REVISION_HASH_LABEL;
 use wharf_sdk::k8s_openapi::api::apps::v1::DaemonSet;
 use wharf_sdk::k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use wharf_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use wharf_sdk::k8s_openapi::jiff::Timestamp;
 use wharf_sdk::prelude::*;
 
 use crate::placement::{add_daemon_tolerations, pin_to_node, target_node_name};
 
-pub use wharf_sdk::pods::{is_ready, is_terminal, phase, ready_since};
+pub use wharf_sdk::pods::{
+    is_available, is_ready, is_terminal, millis_until_available, phase, ready_since,
+};
 
 /// The label holding the generation of the template a pod was made from
 /// (`extensions.DaemonSetTemplateGenerationKey`).
@@ -147,33 +148,6 @@ pub fn creation_order(a: &Pod, b: &Pod) -> Ordering {
             created(a).cmp(&created(b))
         })
         .then_with(|| a.metadata.name.cmp(&b.metadata.name))
-}
-
-/// Ready for longer than `min_ready_seconds` (`IsPodAvailable`); with zero,
-/// ready is enough.
-pub fn is_available(pod: &Pod, min_ready_seconds: i64, now: Timestamp) -> bool {
-    if !is_ready(pod) {
-        return false;
-    }
-    if min_ready_seconds <= 0 {
-        return true;
-    }
-    ready_since(pod).is_some_and(|since| {
-        since
-            .as_millisecond()
-            .saturating_add(min_ready_seconds * 1000)
-            < now.as_millisecond()
-    })
-}
-
-/// Milliseconds until a ready pod becomes available, when it is ready but
-/// not yet available.
-pub fn millis_until_available(pod: &Pod, min_ready_seconds: i64, now: Timestamp) -> Option<i64> {
-    if min_ready_seconds <= 0 || !is_ready(pod) || is_available(pod, min_ready_seconds, now) {
-        return None;
-    }
-    let since = ready_since(pod).map_or(now.as_millisecond(), |since| since.as_millisecond());
-    Some((since + min_ready_seconds * 1000 - now.as_millisecond() + 1).max(1))
 }
 
 /// The daemon pods by the node they run on or are meant for

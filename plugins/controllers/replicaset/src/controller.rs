@@ -16,6 +16,7 @@ use crate::kind::{ManagedKind, Replicated};
 use crate::pods;
 use crate::status::{calculate_status, update_status};
 use wharf_sdk::expectations::Expectations;
+use wharf_sdk::pod_control::{create_pods, delete_pod, slow_start_batch};
 
 /// Reconciles ReplicaSets (or ReplicationControllers) and owns their pods.
 #[derive(Debug, Default)]
@@ -35,12 +36,7 @@ pub const SLOW_START_INITIAL_BATCH_SIZE: usize = 1;
 
 /// Event reasons, as Kubernetes' pod control records them on the ReplicaSet
 /// (or ReplicationController).
-pub mod reasons {
-    pub const SUCCESSFUL_CREATE: &str = "SuccessfulCreate";
-    pub const FAILED_CREATE: &str = "FailedCreate";
-    pub const SUCCESSFUL_DELETE: &str = "SuccessfulDelete";
-    pub const FAILED_DELETE: &str = "FailedDelete";
-}
+pub use wharf_sdk::pod_control::reasons;
 
 impl Controller for ReplicaSetController {
     /// ReplicaSets owning pods, or ReplicationControllers owning pods
@@ -194,32 +190,13 @@ impl ReplicaSetController {
             let mut created = Vec::new();
             // Each batch is one `create_all`: the host writes it concurrently.
             let result = slow_start_batch(diff, SLOW_START_INITIAL_BATCH_SIZE, |batch| {
-                let pods = vec![pod.clone(); batch];
-                ctx.create_all(namespace, &pods)
-                    .into_iter()
-                    .map(|outcome| match outcome {
-                        Ok(stored) => {
-                            let name = stored.metadata.name.unwrap_or_default();
-                            ctx.event(
-                                replica_set,
-                                EventType::Normal,
-                                reasons::SUCCESSFUL_CREATE,
-                                format!("Created pod: {name}"),
-                            );
-                            created.push(name);
-                            Ok(())
-                        }
-                        Err(error) => {
-                            ctx.event(
-                                replica_set,
-                                EventType::Warning,
-                                reasons::FAILED_CREATE,
-                                format!("Error creating: {error}"),
-                            );
-                            Err(error)
-                        }
-                    })
-                    .collect()
+                create_pods(
+                    ctx,
+                    replica_set,
+                    namespace,
+                    &vec![pod.clone(); batch],
+                    &mut created,
+                )
             });
             self.expectations
                 .borrow_mut()
@@ -238,24 +215,10 @@ impl ReplicaSetController {
             let mut first_error = None;
             for pod in to_delete {
                 let name = pod.metadata.name.clone().unwrap_or_default();
-                match ctx.delete::<Pod>(namespace, &name) {
-                    Ok(()) => {
-                        ctx.event(
-                            replica_set,
-                            EventType::Normal,
-                            reasons::SUCCESSFUL_DELETE,
-                            format!("Deleted pod: {name}"),
-                        );
-                        deleted.push(name);
-                    }
-                    Err(error) if error.is_not_found() => {}
+                match delete_pod(ctx, replica_set, namespace, &name) {
+                    Ok(true) => deleted.push(name),
+                    Ok(false) => {}
                     Err(error) => {
-                        ctx.event(
-                            replica_set,
-                            EventType::Warning,
-                            reasons::FAILED_DELETE,
-                            format!("Error deleting: {error}"),
-                        );
                         first_error.get_or_insert(error);
                     }
                 }
@@ -268,28 +231,6 @@ impl ReplicaSetController {
             Ok(())
         }
     }
-}
-
-/// Creates `count` objects in batches of 1, 2, 4… (`slowStartBatch`):
-/// `create_batch(n)` creates `n` at once and returns one result each; the
-/// first batch with a failure ends it, so a doomed template (a quota, a bad
-/// spec) costs a few calls, not hundreds. Returns the first error.
-pub fn slow_start_batch(
-    count: usize,
-    initial_batch_size: usize,
-    mut create_batch: impl FnMut(usize) -> Vec<Result<(), Error>>,
-) -> Result<(), Error> {
-    let mut remaining = count;
-    let mut batch_size = remaining.min(initial_batch_size);
-    while batch_size > 0 {
-        let first_error = create_batch(batch_size).into_iter().find_map(Result::err);
-        if let Some(error) = first_error {
-            return Err(error);
-        }
-        remaining -= batch_size;
-        batch_size = remaining.min(2 * batch_size);
-    }
-    Ok(())
 }
 
 /// The pods of every ReplicaSet with the same controller as this one (its
@@ -331,42 +272,4 @@ fn related_pods<'a, K: Replicated>(
                 .any(|selector| selector.matches_labels(pod.metadata.labels.as_ref()))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slow_start_doubles_batches_and_stops_after_the_first_failing_batch() {
-        let cases: &[(usize, Option<usize>, usize, bool)] = &[
-            // count, fail from call n on, calls made, ok
-            (0, None, 0, true),
-            (1, None, 1, true),
-            (10, None, 10, true),
-            (10, Some(1), 1, false),
-            (10, Some(2), 3, false),
-            (10, Some(4), 7, false),
-            (10, Some(5), 7, false),
-        ];
-        for &(count, fail_from, expected_calls, ok) in cases {
-            let mut calls = 0;
-            let result = slow_start_batch(count, 1, |batch| {
-                (0..batch)
-                    .map(|_| {
-                        calls += 1;
-                        match fail_from {
-                            Some(n) if calls >= n => Err(Error::other("no")),
-                            _ => Ok(()),
-                        }
-                    })
-                    .collect()
-            });
-            assert_eq!(
-                calls, expected_calls,
-                "count {count}, failing from {fail_from:?}"
-            );
-            assert_eq!(result.is_ok(), ok);
-        }
-    }
 }

@@ -15,34 +15,10 @@ use crate::kind::Replicated;
 /// The annotation that orders pods for deletion (lower cost goes first).
 pub const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 
-pub use wharf_sdk::pods::{is_active, is_ready, is_terminal, is_terminating, phase, ready_since};
-
-/// Ready for longer than `min_ready_seconds` (`IsPodAvailable`); with zero,
-/// ready is enough.
-pub fn is_available(pod: &Pod, min_ready_seconds: i64, now: Timestamp) -> bool {
-    if !is_ready(pod) {
-        return false;
-    }
-    if min_ready_seconds <= 0 {
-        return true;
-    }
-    ready_since(pod).is_some_and(|since| {
-        since
-            .as_millisecond()
-            .saturating_add(min_ready_seconds * 1000)
-            < now.as_millisecond()
-    })
-}
-
-/// Milliseconds until a ready pod becomes available, when it is ready but
-/// not yet available and that time is known.
-pub fn millis_until_available(pod: &Pod, min_ready_seconds: i64, now: Timestamp) -> Option<i64> {
-    if min_ready_seconds <= 0 || !is_ready(pod) || is_available(pod, min_ready_seconds, now) {
-        return None;
-    }
-    let since = ready_since(pod)?;
-    Some(since.as_millisecond() + min_ready_seconds * 1000 - now.as_millisecond() + 1)
-}
+pub use wharf_sdk::pods::{
+    is_active, is_available, is_ready, is_terminal, is_terminating, millis_until_available, phase,
+    ready_since,
+};
 
 /// The pod the ReplicaSet's template makes (`GetPodFromTemplate`): the
 /// template's labels, annotations, finalizers and spec, `generateName`

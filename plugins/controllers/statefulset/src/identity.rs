@@ -309,28 +309,13 @@ pub fn is_healthy(pod: &Pod) -> bool {
 
 /// Ready for longer than `min_ready_seconds` (`IsPodAvailable`).
 pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    if !pods::is_ready(pod) {
-        return false;
-    }
-    if min_ready_seconds <= 0 {
-        return true;
-    }
-    pods::ready_since(pod).is_some_and(|since| {
-        since
-            .as_millisecond()
-            .saturating_add(i64::from(min_ready_seconds) * 1000)
-            < now.as_millisecond()
-    })
+    pods::is_available(pod, i64::from(min_ready_seconds), now)
 }
 
 /// Milliseconds until a ready pod is available, when it is ready but not
 /// yet available and its ready time is known.
 pub fn millis_until_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> Option<i64> {
-    if min_ready_seconds <= 0 || !pods::is_ready(pod) || is_available(pod, min_ready_seconds, now) {
-        return None;
-    }
-    let since = pods::ready_since(pod)?;
-    Some(since.as_millisecond() + i64::from(min_ready_seconds) * 1000 - now.as_millisecond() + 1)
+    pods::millis_until_available(pod, i64::from(min_ready_seconds), now)
 }
 
 #[cfg(test)]

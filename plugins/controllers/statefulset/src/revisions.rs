@@ -17,8 +17,8 @@ use wharf_sdk::k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use wharf_sdk::prelude::*;
 use wharf_sdk::serde_json::{Value, json};
 
-use crate::adoption::{self, recheck_not_deleted};
 use crate::identity;
+use wharf_sdk::claim::{adopt, recheck_not_deleted};
 
 /// The revisions a reconcile works with.
 #[derive(Clone, Debug)]
@@ -118,7 +118,7 @@ pub fn list_and_adopt(
                     .map_err(|message| {
                         Error::Other(format!("can't adopt ControllerRevisions: {message}"))
                     })?;
-                revisions.push(adoption::adopt(ctx, set, &revision)?);
+                revisions.push(adopt(ctx, set, &revision)?);
             }
         }
     }
