@@ -600,6 +600,26 @@ impl Kubelet {
         }
     }
 
+    /// A live kubelet corrects a Ready condition it did not post (the node
+    /// lifecycle controller's `Unknown` after a heartbeat came late), as
+    /// kubelet's status updates do.
+    fn repost_if_unhealthy(self: Arc<Self>, node: &Value) {
+        let ready = (node.pointer("/status/conditions").and_then(Value::as_array))
+            .into_iter()
+            .flatten()
+            .find(|condition| condition["type"] == "Ready")
+            .and_then(|condition| condition["status"].as_str());
+        if ready == Some("True") {
+            return;
+        }
+        let name = name_of(node).to_string();
+        tokio::spawn(async move {
+            if let Err(error) = self.complete_node(&name).await {
+                tracing::warn!(node = name, %error, "cannot post the hollow node's status");
+            }
+        });
+    }
+
     /// Gives a node someone else created a pod CIDR and the status a
     /// kubelet would report, keeping what is there.
     async fn complete_node(&self, name: &str) -> ApiResult<()> {
@@ -716,6 +736,7 @@ impl Kubelet {
                         self.forget_node(name_of(&node), uid, true).await;
                     } else if is_played(&node) {
                         self.track(&node, true, true);
+                        self.clone().repost_if_unhealthy(&node);
                     } else {
                         self.forget_node(name_of(&node), uid, false).await;
                     }

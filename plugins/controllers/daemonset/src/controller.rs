@@ -113,9 +113,28 @@ impl Controller for DaemonSetController {
         }
 
         let nodes: Vec<Node> = ctx.list(None, &ListParams::default())?;
-        // Every pod of the namespace, to find pods that carry our owner
-        // reference but no longer match the selector.
-        let all_pods: Vec<Pod> = ctx.list(Some(namespace), &ListParams::default())?;
+        // The pods the selector matches, and the daemon pods of the
+        // namespace (they carry `pod-template-generation`), among which are
+        // those this set controls that no longer match (to release them) —
+        // not every pod of the namespace, which may hold tens of thousands
+        // of finished Job pods that would not fit the plugin's memory.
+        let mut all_pods: Vec<Pod> = ctx.list(
+            Some(namespace),
+            &ListParams::default().labels(selector.to_string()),
+        )?;
+        let listed: HashSet<Option<String>> = all_pods
+            .iter()
+            .map(|pod| pod.metadata.uid.clone())
+            .collect();
+        let daemon_pods: Vec<Pod> = ctx.list(
+            Some(namespace),
+            &ListParams::default().labels(pods::POD_TEMPLATE_GENERATION_LABEL),
+        )?;
+        all_pods.extend(
+            daemon_pods
+                .into_iter()
+                .filter(|pod| !listed.contains(&pod.metadata.uid)),
+        );
         let now_millis = ctx.now_millis();
         let needs_sync = self
             .expectations

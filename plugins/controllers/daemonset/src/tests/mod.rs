@@ -479,8 +479,12 @@ fn orphans_are_adopted_and_strays_released() {
     let mut orphan = pod_on("orphan", "a");
     orphan.metadata.owner_references = None;
     fake.add(orphan);
+    // Relabelled out of the selector (`kubectl label pod stray app=other`):
+    // the daemon pod's other labels stay.
     let mut stray = pod_on("stray", "b");
-    stray.metadata.labels = Some([("app".to_owned(), "other".to_owned())].into());
+    let labels = stray.metadata.labels.get_or_insert_with(Default::default);
+    labels.insert("app".to_owned(), "other".to_owned());
+    labels.insert("pod-template-generation".to_owned(), "1".to_owned());
     fake.add(stray);
     reconcile(&fake).unwrap();
     let adopted = fake.get::<Pod>(Some(NS), "orphan").unwrap();
