@@ -27,6 +27,24 @@ pub struct LocalClient {
 }
 
 impl LocalClient {
+    /// Replaces `object`'s `part` (as admitted), guarded by its resourceVersion.
+    async fn update_part(
+        &self,
+        resource: &ResourceDef,
+        namespace: Option<&str>,
+        object: &Value,
+        part: Part,
+    ) -> ApiResult<Value> {
+        let (object, _) = self.state.objects.admit(resource, object, true)?;
+        let name = crate::meta::name_of(&object).to_string();
+        self.state
+            .objects
+            .update_with(resource, namespace, &name, part, false, |_| {
+                Ok(object.clone())
+            })
+            .await
+    }
+
     pub fn new(state: Arc<ApiState>) -> Self {
         Self { state }
     }
@@ -180,14 +198,7 @@ impl Client for LocalClient {
         status: bool,
     ) -> ApiResult<Value> {
         let part = if status { Part::Status } else { Part::Main };
-        let (object, _) = self.state.objects.admit(resource, object, true)?;
-        let name = crate::meta::name_of(&object).to_string();
-        self.state
-            .objects
-            .update_with(resource, namespace, &name, part, false, |_| {
-                Ok(object.clone())
-            })
-            .await
+        self.update_part(resource, namespace, object, part).await
     }
 
     async fn update_subresource(
@@ -198,14 +209,7 @@ impl Client for LocalClient {
         subresource: &str,
     ) -> ApiResult<Value> {
         let part = Part::of(resource, Some(subresource))?;
-        let (object, _) = self.state.objects.admit(resource, object, true)?;
-        let name = crate::meta::name_of(&object).to_string();
-        self.state
-            .objects
-            .update_with(resource, namespace, &name, part, false, |_| {
-                Ok(object.clone())
-            })
-            .await
+        self.update_part(resource, namespace, object, part).await
     }
 
     async fn patch(

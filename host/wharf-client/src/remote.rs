@@ -253,14 +253,16 @@ impl Client for RemoteClient {
         object: &Value,
         status: bool,
     ) -> ApiResult<Value> {
+        if status {
+            return self
+                .update_subresource(resource, namespace, object, "status")
+                .await;
+        }
         let name = object
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let mut uri = self.path(resource, namespace, Some(name));
-        if status {
-            uri.push_str("/status");
-        }
+        let uri = self.path(resource, namespace, Some(name));
         let body = serde_json::to_vec(object).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         self.call("PUT", &uri, "application/json", Some(body)).await
     }
