@@ -202,7 +202,17 @@ pub fn valid_value(value: &str) -> bool {
 
 /// A parsed `fieldSelector`: `field=value`, `field==value`, `field!=value`.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct FieldSelector(Vec<(String, bool, String)>);
+pub struct FieldSelector(Vec<FieldTerm>);
+
+/// One term of a field selector, with the JSON pointer its field reads
+/// (made once: a selector is matched against every object of a list).
+#[derive(Clone, Debug, PartialEq)]
+struct FieldTerm {
+    field: String,
+    pointer: String,
+    equal: bool,
+    value: String,
+}
 
 impl FieldSelector {
     pub fn parse(text: &str, resource: &ResourceDef) -> ApiResult<Self> {
@@ -225,7 +235,16 @@ impl FieldSelector {
                     "field label not supported: {field}"
                 )));
             }
-            terms.push((field.to_string(), equal, value.trim().to_string()));
+            let path = match field {
+                "source" => "source.component",
+                other => other,
+            };
+            terms.push(FieldTerm {
+                field: field.to_string(),
+                pointer: format!("/{}", path.replace('.', "/")),
+                equal,
+                value: value.trim().to_string(),
+            });
         }
         Ok(Self(terms))
     }
@@ -234,36 +253,43 @@ impl FieldSelector {
         self.0.is_empty()
     }
 
-    /// The value a field selector `metadata.name=…` pins, if any.
-    pub fn exact_name(&self) -> Option<&str> {
+    /// The value a term `field=value` pins, if the selector has one.
+    pub fn pinned(&self, field: &str) -> Option<&str> {
         self.0
             .iter()
-            .find(|(field, equal, _)| *equal && field == "metadata.name")
-            .map(|(_, _, v)| v.as_str())
+            .find(|term| term.equal && term.field == field)
+            .map(|term| term.value.as_str())
+    }
+
+    /// The value a field selector `metadata.name=…` pins, if any.
+    pub fn exact_name(&self) -> Option<&str> {
+        self.pinned("metadata.name")
     }
 
     pub fn matches(&self, object: &Value) -> bool {
         self.0
             .iter()
-            .all(|(field, equal, value)| (field_value(object, field) == *value) == *equal)
+            .all(|term| field_is(object, term) == term.equal)
     }
 }
 
-/// The string a field label has on an object, as Kubernetes' field sets
-/// give it: missing strings are empty, missing booleans `false`.
-fn field_value(object: &Value, field: &str) -> String {
-    let path = match field {
-        "source" => "source.component",
-        other => other,
-    };
-    let pointer = format!("/{}", path.replace('.', "/"));
-    match object.pointer(&pointer) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Bool(b)) => b.to_string(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(_) => String::new(),
-        None if matches!(field, "spec.unschedulable" | "spec.hostNetwork") => "false".into(),
-        None => String::new(),
+/// Whether the field a term names has the term's value on `object`, as
+/// Kubernetes' field sets give fields: missing strings are empty, missing
+/// booleans `false`.
+fn field_is(object: &Value, term: &FieldTerm) -> bool {
+    match object.pointer(&term.pointer) {
+        Some(Value::String(s)) => *s == term.value,
+        Some(Value::Bool(b)) => term.value == if *b { "true" } else { "false" },
+        Some(Value::Number(n)) => n.to_string() == term.value,
+        Some(_) => term.value.is_empty(),
+        None if matches!(
+            term.field.as_str(),
+            "spec.unschedulable" | "spec.hostNetwork"
+        ) =>
+        {
+            term.value == "false"
+        }
+        None => term.value.is_empty(),
     }
 }
 

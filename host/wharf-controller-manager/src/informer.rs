@@ -1,7 +1,7 @@
 //! Shared informers: one list-and-watch and one cache per kind, shared by
 //! every controller that watches the kind. Handlers only enqueue keys.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use wharf_client::{Client, Selectors};
@@ -139,10 +139,87 @@ fn cache_key(namespace: Option<&str>, name: &str) -> String {
     }
 }
 
+/// An informer's objects by key and, for Pods, their keys by node name:
+/// kube's informers index pods by `spec.nodeName` for the controllers that
+/// look at one node's pods (node lifecycle, taint eviction), so such a list
+/// reads that node's pods rather than every pod of the cluster.
+#[derive(Default)]
+struct Objects {
+    by_key: BTreeMap<String, Arc<Cached>>,
+    /// The indexed field's label and JSON pointer.
+    indexed: Option<(&'static str, &'static str)>,
+    by_field: HashMap<String, BTreeSet<String>>,
+}
+
+impl Objects {
+    fn for_resource(resource: &ResourceDef) -> Self {
+        let indexed = (resource.group.is_empty() && resource.kind == "Pod")
+            .then_some(("spec.nodeName", "/spec/nodeName"));
+        Self {
+            indexed,
+            ..Self::default()
+        }
+    }
+
+    fn field_of<'o>(&self, object: &'o Value) -> Option<&'o str> {
+        let (_, pointer) = self.indexed?;
+        Some(
+            object
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        )
+    }
+
+    fn insert(&mut self, key: String, cached: Arc<Cached>) {
+        if let Some(field) = self.field_of(&cached.object) {
+            self.by_field
+                .entry(field.to_owned())
+                .or_default()
+                .insert(key.clone());
+        }
+        if let Some(old) = self.by_key.insert(key.clone(), cached.clone()) {
+            self.unindex(&key, &old, Some(&cached));
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.by_key.remove(key) {
+            self.unindex(key, &old, None);
+        }
+    }
+
+    /// Drops `key` from the index entry of `old`, unless `new` is filed there too.
+    fn unindex(&mut self, key: &str, old: &Cached, new: Option<&Cached>) {
+        let Some(field) = self.field_of(&old.object) else {
+            return;
+        };
+        if new.and_then(|new| self.field_of(&new.object)) == Some(field) {
+            return;
+        }
+        if let Some(keys) = self.by_field.get_mut(field) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_field.remove(field);
+            }
+        }
+    }
+
+    /// Replaces every object; returns the old ones.
+    fn replace(&mut self, fresh: BTreeMap<String, Arc<Cached>>) -> BTreeMap<String, Arc<Cached>> {
+        self.by_field.clear();
+        let old = std::mem::take(&mut self.by_key);
+        for (key, cached) in fresh {
+            self.insert(key, cached);
+        }
+        old
+    }
+}
+
 /// The cache of one kind, kept current by a list and a watch.
 pub struct Informer {
     pub resource: Arc<ResourceDef>,
-    cache: RwLock<BTreeMap<String, Arc<Cached>>>,
+    cache: RwLock<Objects>,
     handlers: RwLock<Vec<Handler>>,
     /// The revision the cache reflects (0 until the first list).
     synced: watch::Sender<i64>,
@@ -152,8 +229,8 @@ impl Informer {
     fn new(resource: Arc<ResourceDef>) -> Arc<Self> {
         let (synced, _) = watch::channel(0);
         Arc::new(Self {
+            cache: RwLock::new(Objects::for_resource(&resource)),
             resource,
-            cache: RwLock::default(),
             handlers: RwLock::default(),
             synced,
         })
@@ -170,7 +247,7 @@ impl Informer {
     /// Adds a handler, and replays the current objects to it as additions.
     pub fn add_handler(&self, handler: Handler) {
         let cache = self.cache.read().expect("informer cache");
-        for object in cache.values() {
+        for object in cache.by_key.values() {
             handler(&Change {
                 object,
                 old: None,
@@ -191,9 +268,9 @@ impl Informer {
                 key.push_str(namespace);
                 key.push('/');
                 key.push_str(name);
-                cache.get(&key).cloned()
+                cache.by_key.get(&key).cloned()
             }
-            _ => cache.get(name).cloned(),
+            _ => cache.by_key.get(name).cloned(),
         }
     }
 
@@ -205,13 +282,24 @@ impl Informer {
         fields: &FieldSelector,
     ) -> Vec<Arc<Cached>> {
         let cache = self.cache.read().expect("informer cache");
+        let namespace = namespace.filter(|_| self.resource.namespaced);
+        let pinned = cache.indexed.and_then(|(label, _)| fields.pinned(label));
+        if let Some(value) = pinned {
+            let prefix = namespace.map(|namespace| format!("{namespace}/"));
+            return (cache.by_field.get(value).into_iter().flatten())
+                .filter(|key| prefix.as_ref().is_none_or(|p| key.starts_with(p.as_str())))
+                .filter_map(|key| cache.by_key.get(key))
+                .filter(|o| labels.matches(o) && fields.matches(o))
+                .cloned()
+                .collect();
+        }
         let in_namespace: Box<dyn Iterator<Item = (&String, &Arc<Cached>)>> = match namespace {
-            Some(namespace) if self.resource.namespaced => {
+            Some(namespace) => {
                 let start = format!("{namespace}/");
                 let end = format!("{namespace}0"); // '0' follows '/'
-                Box::new(cache.range(start..end))
+                Box::new(cache.by_key.range(start..end))
             }
-            _ => Box::new(cache.iter()),
+            None => Box::new(cache.by_key.iter()),
         };
         in_namespace
             .map(|(_, o)| o)
@@ -225,6 +313,7 @@ impl Informer {
         self.cache
             .read()
             .expect("informer cache")
+            .by_key
             .keys()
             .cloned()
             .collect()
@@ -244,6 +333,7 @@ impl Informer {
         let key = key_of(&object);
         let mut cache = self.cache.write().expect("informer cache");
         if cache
+            .by_key
             .get(&key)
             .is_none_or(|cached| revision(cached) < revision(&object))
         {
@@ -325,10 +415,11 @@ impl Informer {
             .into_iter()
             .map(|o| (key_of(&o), Cached::new(o)))
             .collect();
-        let old = std::mem::replace(
-            &mut *self.cache.write().expect("informer cache"),
-            fresh.clone(),
-        );
+        let old = self
+            .cache
+            .write()
+            .expect("informer cache")
+            .replace(fresh.clone());
         for (key, cached) in &fresh {
             match old.get(key) {
                 Some(previous) if previous.object == cached.object => {}
@@ -410,5 +501,69 @@ impl Informers {
     pub fn get(&self, group: &str, version: &str, kind: &str) -> Option<Arc<Informer>> {
         let key = (group.to_string(), version.to_string(), kind.to_string());
         self.started.lock().expect("informers").get(&key).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn pod(namespace: &str, name: &str, node: Option<&str>) -> Value {
+        let mut pod =
+            json!({"metadata": {"namespace": namespace, "name": name, "resourceVersion": "1"}});
+        if let Some(node) = node {
+            pod["spec"] = json!({"nodeName": node});
+        }
+        pod
+    }
+
+    fn names(listed: &[Arc<Cached>]) -> Vec<&str> {
+        listed
+            .iter()
+            .map(|o| {
+                o.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pods_listed_by_node_follow_binding_moves_and_deletes() {
+        let pods = wharf_client::resources::Registry::builtin()
+            .by_kind("", "v1", "Pod")
+            .expect("pods");
+        let informer = Informer::holding(
+            pods.clone(),
+            vec![
+                pod("a", "p1", Some("n1")),
+                pod("b", "p2", Some("n1")),
+                pod("a", "p3", None),
+            ],
+        );
+        let on = |node: &str, namespace: Option<&str>| {
+            let fields = FieldSelector::parse(&format!("spec.nodeName={node}"), &pods).unwrap();
+            informer.list(namespace, &LabelSelector::default(), &fields)
+        };
+        assert_eq!(names(&on("n1", None)), ["p1", "p2"]);
+        assert_eq!(names(&on("n1", Some("a"))), ["p1"]);
+        assert_eq!(
+            names(&on("", None)),
+            ["p3"],
+            "unbound pods are filed under no node"
+        );
+
+        informer.apply(WatchType::Modified, &pod("a", "p3", Some("n2")), None);
+        informer.apply(WatchType::Modified, &pod("a", "p1", Some("n2")), None);
+        informer.apply(WatchType::Deleted, &pod("b", "p2", Some("n1")), None);
+        assert!(on("n1", None).is_empty());
+        assert!(on("", None).is_empty());
+        assert_eq!(names(&on("n2", None)), ["p1", "p3"]);
+        // Other terms still apply to the indexed pods.
+        let fields = FieldSelector::parse("spec.nodeName=n2,metadata.name!=p1", &pods).unwrap();
+        let listed = informer.list(None, &LabelSelector::default(), &fields);
+        assert_eq!(names(&listed), ["p3"]);
     }
 }

@@ -270,6 +270,7 @@ impl HollowNodes {
             boot_seed: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),
+            heartbeat: tokio::sync::watch::Sender::new(config.heartbeat),
             client,
             config,
             table: Mutex::default(),
@@ -297,6 +298,15 @@ impl HollowNodes {
 
     /// Stops every task it started (as dropping it does).
     pub fn stop(self) {}
+
+    /// Changes every node's heartbeat interval from its next renewal on
+    /// (a bench runs its phases at kubelet's 10 s and its node-failure
+    /// phase at a shorter one).
+    pub fn set_heartbeat(&self, every: Duration) {
+        if !every.is_zero() {
+            self.kubelet.heartbeat.send_replace(every);
+        }
+    }
 }
 
 impl Drop for HollowNodes {
@@ -335,6 +345,8 @@ struct Kubelet {
     queued: Mutex<HashSet<String>>,
     /// The containers' exits to come ([`EXIT_CODE`]).
     exits: Mutex<Exits>,
+    /// The heartbeat interval now (the configured one until changed).
+    heartbeat: tokio::sync::watch::Sender<Duration>,
 }
 
 /// The timers of pods whose containers will exit, each once per restart.
@@ -586,16 +598,25 @@ impl Kubelet {
                 Err(error) => tracing::warn!(node = name, %error, "cannot list the node's pods"),
             }
         }
-        let period = self.config.heartbeat;
+        let mut heartbeat = self.heartbeat.subscribe();
         // Golden-ratio offsets spread any number of nodes evenly.
         let spread = (f64::from(index) * 0.618_033_988_749_895).fract();
-        tokio::time::sleep(period.mul_f64(spread)).await;
-        let mut ticker = tokio::time::interval(period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
-            if let Err(error) = self.renew_lease(&name).await {
-                tracing::warn!(node = name, %error, "cannot renew the hollow node's lease");
+            let period = *heartbeat.borrow_and_update();
+            tokio::time::sleep(period.mul_f64(spread)).await;
+            let mut ticker = tokio::time::interval(period);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    changed = heartbeat.changed() => match changed {
+                        Ok(()) => break,
+                        Err(_) => return,
+                    },
+                }
+                if let Err(error) = self.renew_lease(&name).await {
+                    tracing::warn!(node = name, %error, "cannot renew the hollow node's lease");
+                }
             }
         }
     }

@@ -375,6 +375,30 @@ async fn heartbeats_renew_the_lease() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_heartbeat_interval_takes_over_from_the_next_renewal() {
+    let cluster = cluster().await;
+    let hollow = HollowNodes::start(
+        cluster.client.clone(),
+        HollowConfig {
+            count: 1,
+            // Longer than the test waits: only the change can renew it.
+            heartbeat: Duration::from_secs(3600),
+            ..HollowConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    hollow.set_heartbeat(Duration::from_millis(50));
+    let lease = eventually("the lease", async || cluster.lease("sim-0").await).await;
+    let first = lease["spec"]["renewTime"].clone();
+    eventually("a renewal at the new interval", async || {
+        let lease = cluster.lease("sim-0").await?;
+        (lease["spec"]["renewTime"] != first).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_node_is_no_longer_heartbeated() {
     let cluster = cluster().await;
     let _hollow = HollowNodes::start(cluster.client.clone(), config(2))

@@ -4,7 +4,8 @@
 //! sample controller, hollow kubelets).
 //!
 //! Four figures, one after the other on the same `--nodes` nodes (whose
-//! Leases are renewed every second):
+//! Leases are renewed every 10 s as kubelet's, with kube's 40 s grace,
+//! until the node-failure phase):
 //!
 //! - job: a Job of `--completions` pods, `--parallelism` at a time, each of
 //!   whose simulated containers exits 0 `--pod-seconds` after it starts:
@@ -18,15 +19,17 @@
 //! - node failure: a Deployment of one pod per node tolerating an
 //!   unreachable node for `--toleration-seconds`; `--failed-nodes` nodes
 //!   stop heartbeating at once; seconds until every pod that was on them
-//!   runs elsewhere, minus the grace period and the toleration (the node
-//!   lifecycle controller's config: grace 4 s, an eviction rate that does not
-//!   hold back, as kube's `--node-eviction-rate` would for 100 nodes).
+//!   runs elsewhere, minus the grace period and the toleration (for this
+//!   phase the nodes renew every second and the node lifecycle controller
+//!   is reinstalled with a 4 s grace and an eviction rate that does not
+//!   hold back, as kube's `--node-eviction-rate` would not for 100 nodes).
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wharf_client::Client;
+use wharf_client::{Client, Delivery};
 use wharf_controller_manager::ControllerManager;
 use wharf_plugins::{Runtime, RuntimeConfig};
 use wharf_scheduler::Scheduler;
@@ -73,9 +76,11 @@ const CONTROLLERS: &[&str] = &[
 /// The Job's namespace.
 const JOB_NAMESPACE: &str = "bench-jobs";
 
-/// The node lifecycle controller's grace period in the bench (the hollow
-/// nodes renew their Leases every second).
+/// The node lifecycle controller's grace period in the node-failure phase,
+/// whose hollow nodes renew their Leases every [`FAILOVER_HEARTBEAT`]
+/// (until then, every 10 s and kube's 40 s grace, as kubelet's defaults).
 const GRACE_SECONDS: u32 = 4;
+const FAILOVER_HEARTBEAT: Duration = Duration::from_secs(1);
 
 pub async fn run(options: WorkloadsBench) -> Result<(), String> {
     let dir = options
@@ -95,7 +100,9 @@ pub async fn run(options: WorkloadsBench) -> Result<(), String> {
         client.clone(),
         wharf_node::HollowConfig {
             count: options.nodes,
-            heartbeat: Duration::from_secs(1),
+            // kubelet's lease renewal interval; the node-failure phase
+            // shortens it.
+            heartbeat: Duration::from_secs(10),
             ..Default::default()
         },
     )
@@ -115,6 +122,10 @@ pub async fn run(options: WorkloadsBench) -> Result<(), String> {
     let rate = job_completions(&client, &options).await?;
     let daemons = daemon_set_available(&client, options.nodes).await?;
     let stateful = stateful_set_ready(&client, options.stateful_replicas).await?;
+    nodes.set_heartbeat(FAILOVER_HEARTBEAT);
+    // Every node renews at the new interval within one of them.
+    tokio::time::sleep(FAILOVER_HEARTBEAT * 2).await;
+    reinstall_node_lifecycle(&client).await?;
     let failover = node_failure_recovered(&client, &options).await?;
 
     let _ = stop.send(());
@@ -135,8 +146,7 @@ pub async fn run(options: WorkloadsBench) -> Result<(), String> {
     Ok(())
 }
 
-/// Creates the sample controllers' Plugin objects, the node lifecycle
-/// controller with the bench's grace period and no eviction pacing.
+/// Creates the sample controllers' Plugin objects, as `wharf up` does.
 async fn install_controllers(
     client: &wharf_apiserver::LocalClient,
     dir: &std::path::Path,
@@ -163,12 +173,6 @@ async fn install_controllers(
             ));
         }
         manifest["spec"]["module"] = json!(format!("file://{}", module.display()));
-        if *name == "nodelifecycle-controller" {
-            manifest["spec"]["config"] = json!({
-                "nodeMonitorGracePeriodSeconds": GRACE_SECONDS,
-                "nodeEvictionRate": 10_000,
-            });
-        }
         client
             .create(&plugins, None, &manifest)
             .await
@@ -177,7 +181,54 @@ async fn install_controllers(
     Ok(())
 }
 
-/// Polls `check` every 50 ms until it says done, for at most `limit`;
+/// Replaces the node lifecycle controller (installed with kube's defaults)
+/// by one with the node-failure phase's grace period and no eviction
+/// pacing, as kube's `--node-eviction-rate` would not hold back 100 nodes.
+async fn reinstall_node_lifecycle(client: &wharf_apiserver::LocalClient) -> Result<(), String> {
+    let plugins = client
+        .resource("wharf.dev", "v1alpha1", "Plugin")
+        .map_err(|e| e.to_string())?;
+    let name = "nodelifecycle-controller";
+    let mut manifest = client
+        .get(&plugins, None, name)
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .delete(&plugins, None, name)
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_for(
+        "the node lifecycle controller's removal",
+        Duration::from_secs(60),
+        || async {
+            let gone = matches!(
+                client.get(&plugins, None, name).await,
+                Err(wharf_client::ApiError::NotFound { .. })
+            );
+            Ok((gone, "still there".to_owned()))
+        },
+    )
+    .await?;
+    let module = manifest["spec"]["module"].clone();
+    manifest = json!({
+        "apiVersion": manifest["apiVersion"],
+        "kind": manifest["kind"],
+        "metadata": {"name": name},
+        "spec": manifest["spec"],
+    });
+    manifest["spec"]["module"] = module;
+    manifest["spec"]["config"] = json!({
+        "nodeMonitorGracePeriodSeconds": GRACE_SECONDS,
+        "nodeEvictionRate": 10_000,
+    });
+    client
+        .create(&plugins, None, &manifest)
+        .await
+        .map_err(|e| e.to_string())?;
+    wait_loaded(client, name).await
+}
+
+/// Polls `check` every 100 ms until it says done, for at most `limit`;
 /// prints its progress line every 5 s. Returns the time it took.
 async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F) -> Result<Duration, String>
 where
@@ -198,7 +249,7 @@ where
         if started.elapsed() > limit {
             return Err(format!("{what} did not finish in {limit:?}: {progress}"));
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -416,69 +467,87 @@ async fn node_failure_recovered(
         .list(&pods, Some("default"), &selector)
         .await
         .map_err(|e| e.to_string())?;
-    let failed: std::collections::HashSet<String> = (0..options.failed_nodes)
+    let failed: HashSet<String> = (0..options.failed_nodes)
         .map(|i| format!("sim-{i}"))
         .collect();
-    let victims: std::collections::HashSet<String> = listed
-        .items
+    let mut failover = Failover {
+        failed,
+        replicas,
+        ..Failover::default()
+    };
+    for pod in &listed.items {
+        failover.saw_pod(pod, false);
+    }
+    failover.victims = failover
+        .pods
         .iter()
-        .filter(|pod| {
-            pod.pointer("/spec/nodeName")
-                .and_then(Value::as_str)
-                .is_some_and(|node| failed.contains(node))
-        })
-        .filter_map(|pod| pod.pointer("/metadata/name")?.as_str().map(str::to_owned))
+        .filter(|(_, pod)| failover.failed.contains(&pod.node))
+        .map(|(name, _)| name.clone())
         .collect();
     println!(
         "node failure: {} of {} nodes stop heartbeating, with {} of the Deployment's {replicas} pods",
-        failed.len(),
+        failover.failed.len(),
         options.nodes,
-        victims.len()
+        failover.victims.len()
     );
+    // Watched rather than polled: listing a thousand pods every few
+    // milliseconds would take the CPU the controllers are measured on.
+    let mut pod_events = client.watch(&pods, Some("default"), &selector, listed.revision);
+    let listed_nodes = client
+        .list(&nodes, None, &wharf_client::Selectors::all())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut node_events = client.watch(
+        &nodes,
+        None,
+        &wharf_client::Selectors::all(),
+        listed_nodes.revision,
+    );
+    let before = plugin_time(client, "nodelifecycle-controller").await?;
     let stop = wharf_client::Patch::Merge(
         json!({"metadata": {"labels": {"wharf.dev/hollow-heartbeat": "stopped"}}}),
     );
     let started = Instant::now();
-    let labels = failed
+    let labels = failover
+        .failed
         .iter()
         .map(|node| client.patch(&nodes, None, node, &stop, false));
     for result in futures_util::future::join_all(labels).await {
         result.map_err(|e| e.to_string())?;
     }
-    wait_for("the failover", Duration::from_secs(300), || async {
-        let listed = client
-            .list(&pods, Some("default"), &selector)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut left, mut elsewhere) = (0usize, 0usize);
-        for pod in &listed.items {
-            let name = pod
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let deleting = pod
-                .pointer("/metadata/deletionTimestamp")
-                .is_some_and(|t| !t.is_null());
-            let node = pod
-                .pointer("/spec/nodeName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if victims.contains(name) && !deleting {
-                left += 1;
-            } else if !deleting
-                && !node.is_empty()
-                && !failed.contains(node)
-                && has_condition(pod, "Ready")
-            {
-                elsewhere += 1;
+    let limit = Duration::from_secs(300);
+    let mut report = tokio::time::interval(Duration::from_secs(5));
+    report.tick().await;
+    while !failover.recovered() {
+        let delivery = tokio::select! {
+            Some(delivery) = pod_events.recv() => (true, delivery),
+            Some(delivery) = node_events.recv() => (false, delivery),
+            _ = report.tick() => {
+                println!("  {:>5.1} s: {}", started.elapsed().as_secs_f64(), failover.progress());
+                continue;
             }
+            else => return Err("the bench's watches ended".into()),
+        };
+        if started.elapsed() > limit {
+            return Err(format!(
+                "the failover did not finish in {limit:?}: {}",
+                failover.progress()
+            ));
         }
-        let progress = format!(
-            "{left} pods left on the failed nodes, {elsewhere} of {replicas} ready elsewhere"
-        );
-        Ok((left == 0 && elsewhere == replicas, progress))
-    })
-    .await?;
+        match delivery {
+            (is_pod, Delivery::Event(kind, event)) => {
+                let gone = kind == wharf_client::WatchType::Deleted;
+                if is_pod {
+                    failover.saw_pod(&event.object, gone);
+                } else {
+                    failover.saw_node(&event.object);
+                }
+                failover.note_phases(started.elapsed());
+            }
+            (_, Delivery::Progress(_)) => {}
+            (_, Delivery::Error(error)) => return Err(format!("the bench's watch: {error}")),
+        }
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let waited = f64::from(GRACE_SECONDS + options.toleration_seconds);
     println!(
@@ -487,7 +556,171 @@ async fn node_failure_recovered(
         elapsed - waited,
         options.toleration_seconds
     );
+    println!("node failure: {}", failover.phases());
+    // The Plugin's status is written on the supervisor's tick.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = plugin_time(client, "nodelifecycle-controller").await?;
+    let calls = after.0.saturating_sub(before.0);
+    println!(
+        "node failure: the node lifecycle controller made {calls} calls in {:.2} s of call time",
+        (after.1 - before.1).max(0.0)
+    );
     Ok(elapsed - waited)
+}
+
+/// A pod of the node-failure Deployment as the bench sees it.
+struct Seen {
+    node: String,
+    deleting: bool,
+    ready: bool,
+}
+
+/// What the bench follows of a node failure, from watch events.
+#[derive(Default)]
+struct Failover {
+    failed: HashSet<String>,
+    replicas: usize,
+    /// The pods on the failed nodes when their heartbeats stopped.
+    victims: HashSet<String>,
+    pods: HashMap<String, Seen>,
+    /// Failed nodes whose Ready condition is Unknown, and tainted ones.
+    unknown: HashSet<String>,
+    tainted: HashSet<String>,
+    /// When each step was first done for every failed node or victim.
+    all_unknown: Option<Duration>,
+    all_tainted: Option<Duration>,
+    all_evicted: Option<Duration>,
+}
+
+impl Failover {
+    fn saw_pod(&mut self, pod: &Value, gone: bool) {
+        let name = str_of(pod, "/metadata/name").to_owned();
+        if gone {
+            self.pods.remove(&name);
+            return;
+        }
+        let seen = Seen {
+            node: str_of(pod, "/spec/nodeName").to_owned(),
+            deleting: pod
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null()),
+            ready: has_condition(pod, "Ready"),
+        };
+        self.pods.insert(name, seen);
+    }
+
+    fn saw_node(&mut self, node: &Value) {
+        let name = str_of(node, "/metadata/name");
+        if !self.failed.contains(name) {
+            return;
+        }
+        let ready = (node.pointer("/status/conditions").and_then(Value::as_array))
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready");
+        if ready.is_some_and(|c| c["status"] == "Unknown") {
+            self.unknown.insert(name.to_owned());
+        }
+        let taints = node.pointer("/spec/taints").and_then(Value::as_array);
+        if taints
+            .into_iter()
+            .flatten()
+            .any(|t| t["key"] == "node.kubernetes.io/unreachable" && t["effect"] == "NoExecute")
+        {
+            self.tainted.insert(name.to_owned());
+        }
+    }
+
+    /// Victims neither deleted nor being deleted.
+    fn left(&self) -> usize {
+        self.victims
+            .iter()
+            .filter(|name| self.pods.get(*name).is_some_and(|pod| !pod.deleting))
+            .count()
+    }
+
+    /// Pods ready on nodes that did not fail.
+    fn elsewhere(&self) -> usize {
+        self.pods
+            .values()
+            .filter(|pod| {
+                !pod.deleting
+                    && pod.ready
+                    && !pod.node.is_empty()
+                    && !self.failed.contains(&pod.node)
+            })
+            .count()
+    }
+
+    fn note_phases(&mut self, at: Duration) {
+        if self.unknown.len() == self.failed.len() {
+            self.all_unknown.get_or_insert(at);
+        }
+        if self.tainted.len() == self.failed.len() {
+            self.all_tainted.get_or_insert(at);
+        }
+        if self.left() == 0 {
+            self.all_evicted.get_or_insert(at);
+        }
+    }
+
+    fn recovered(&self) -> bool {
+        self.left() == 0 && self.elsewhere() == self.replicas
+    }
+
+    fn progress(&self) -> String {
+        format!(
+            "{} nodes Unknown, {} tainted; {} pods left on the failed nodes, {} of {} ready elsewhere",
+            self.unknown.len(),
+            self.tainted.len(),
+            self.left(),
+            self.elsewhere(),
+            self.replicas
+        )
+    }
+
+    fn phases(&self) -> String {
+        let at = |phase: Option<Duration>| {
+            phase.map_or("-".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()))
+        };
+        format!(
+            "every failed node Ready=Unknown at {}, tainted NoExecute at {}, its pods evicted at {}",
+            at(self.all_unknown),
+            at(self.all_tainted),
+            at(self.all_evicted)
+        )
+    }
+}
+
+fn str_of<'a>(object: &'a Value, pointer: &str) -> &'a str {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// A Plugin's calls and their total time in seconds, from its status.
+async fn plugin_time(
+    client: &wharf_apiserver::LocalClient,
+    name: &str,
+) -> Result<(u64, f64), String> {
+    let plugins = client
+        .resource("wharf.dev", "v1alpha1", "Plugin")
+        .map_err(|e| e.to_string())?;
+    let plugin = client
+        .get(&plugins, None, name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let calls = plugin
+        .pointer("/status/calls")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let mean_micros = plugin
+        .pointer("/status/latency")
+        .and_then(Value::as_str)
+        .and_then(|latency| latency.trim_end_matches("µs").parse::<f64>().ok())
+        .unwrap_or(0.0);
+    Ok((calls, calls as f64 * mean_micros / 1e6))
 }
 
 /// Waits until the Plugin reports its component loaded.
