@@ -847,17 +847,21 @@ fn scale_of(resource: &ResourceDef, object: &Value) -> Value {
         Some(path) => first(path)
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
-        None => object
-            .pointer("/spec/selector/matchLabels")
-            .and_then(Value::as_object)
-            .map(|labels| {
-                labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default(),
+        // A LabelSelector (Deployments, ReplicaSets, StatefulSets), or a
+        // map of labels (ReplicationControllers).
+        None => {
+            let selector = &object["spec"]["selector"];
+            let structured =
+                selector.get("matchLabels").is_some() || selector.get("matchExpressions").is_some();
+            let selector = if structured || !selector.is_object() {
+                selector.clone()
+            } else {
+                serde_json::json!({"matchLabels": selector})
+            };
+            crate::selectors::LabelSelector::from_object(&selector)
+                .map(|selector| selector.to_string())
+                .unwrap_or_default()
+        }
     };
     let metadata = &object["metadata"];
     json!({

@@ -970,3 +970,49 @@ async fn errors_are_status_objects_with_the_kubernetes_reason() {
         assert_eq!(status_object["code"], code);
     }
 }
+
+#[tokio::test]
+async fn scales_carry_the_selector_as_kube_formats_it() {
+    let server = server().await;
+    let template = json!({"metadata": {"labels": {"app": "web", "tier": "a"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    let (status, _) = server
+        .json(
+            Method::POST,
+            "/api/v1/namespaces/default/replicationcontrollers",
+            json!({"metadata": {"name": "rc"}, "spec": {"replicas": 2,
+                "selector": {"app": "web"}, "template": template}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, scale) = server
+        .json(
+            Method::GET,
+            "/api/v1/namespaces/default/replicationcontrollers/rc/scale",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{scale}");
+    assert_eq!(scale["spec"]["replicas"], 2);
+    assert_eq!(scale["status"]["selector"], "app=web");
+
+    let (status, _) = server
+        .json(
+            Method::POST,
+            "/apis/apps/v1/namespaces/default/replicasets",
+            json!({"metadata": {"name": "rs"}, "spec": {"replicas": 1,
+                "selector": {"matchLabels": {"app": "web"}, "matchExpressions": [
+                    {"key": "tier", "operator": "In", "values": ["b", "a"]}]},
+                "template": template}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, scale) = server
+        .json(
+            Method::GET,
+            "/apis/apps/v1/namespaces/default/replicasets/rs/scale",
+            Value::Null,
+        )
+        .await;
+    assert_eq!(scale["status"]["selector"], "app=web,tier in (a,b)");
+}

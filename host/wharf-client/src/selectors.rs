@@ -20,6 +20,45 @@ enum LabelRequirement {
     Less(String, i64),
 }
 
+/// The selector as kube prints a structured one (`FormatLabelSelector`):
+/// requirements by key, `key=value` for one value, `key in (a,b)`.
+impl std::fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = |r: &LabelRequirement| match r {
+            LabelRequirement::Exists(k)
+            | LabelRequirement::NotExists(k)
+            | LabelRequirement::In(k, _)
+            | LabelRequirement::NotIn(k, _)
+            | LabelRequirement::Greater(k, _)
+            | LabelRequirement::Less(k, _) => k.clone(),
+        };
+        let mut requirements: Vec<&LabelRequirement> = self.0.iter().collect();
+        requirements.sort_by_key(|r| key(r));
+        let sorted = |values: &[String]| {
+            let mut values = values.to_vec();
+            values.sort();
+            values.join(",")
+        };
+        for (i, requirement) in requirements.into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            match requirement {
+                LabelRequirement::Exists(k) => write!(f, "{k}")?,
+                LabelRequirement::NotExists(k) => write!(f, "!{k}")?,
+                LabelRequirement::In(k, values) if values.len() == 1 => {
+                    write!(f, "{k}={}", values[0])?
+                }
+                LabelRequirement::In(k, values) => write!(f, "{k} in ({})", sorted(values))?,
+                LabelRequirement::NotIn(k, values) => write!(f, "{k} notin ({})", sorted(values))?,
+                LabelRequirement::Greater(k, n) => write!(f, "{k}>{n}")?,
+                LabelRequirement::Less(k, n) => write!(f, "{k}<{n}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl LabelSelector {
     pub fn parse(text: &str) -> ApiResult<Self> {
         let mut requirements = Vec::new();
