@@ -138,6 +138,16 @@ def test_a_cron_job_starts_jobs_on_its_schedule(cluster):
     assert row[:4] == ["minutely", "*", "*", "*"] and "Europe/Paris" in row, row
     cluster.kubectl("create", "job", "by-hand", "--from=cronjob/minutely")
     cluster.kubectl("wait", "--for=condition=complete", "job/by-hand", "--timeout=60s", timeout=70)
+
+    # kubectl made by-hand the CronJob's (an owner reference): with two
+    # successful Jobs and successfulJobsHistoryLimit 1, the older one goes.
+    def one_successful_kept():
+        owned = [j for j in get_json(cluster, "jobs")["items"]
+                 if any(o["name"] == "minutely" for o in j["metadata"].get("ownerReferences", []))]
+        complete = [j["metadata"]["name"] for j in owned if any(
+            c["type"] == "Complete" and c["status"] == "True" for c in j.get("status", {}).get("conditions", []))]
+        assert complete == ["by-hand"] or (len(complete) == 1 and complete[0] != started[0]["metadata"]["name"]), complete
+    eventually(one_successful_kept, timeout=60, interval=1)
     cluster.kubectl("patch", "cronjob", "minutely", "-p", '{"spec":{"suspend":true}}')
 
 
