@@ -67,6 +67,19 @@ def test_a_pod_runs_as_processes_and_its_logs_reach_kubectl(node_cluster):
     assert "a container name must be specified for pod talker, choose one of: [app side]" in raw.stderr
 
 
+def test_the_node_proxy_reaches_the_agents_kubelet_api(node_cluster):
+    cluster = node_cluster
+    name = wait_node(cluster)["metadata"]["name"]
+    assert cluster.kubectl("get", "--raw", f"/api/v1/nodes/{name}/proxy/healthz").stdout == "ok"
+    # What the agent does not serve is its 404, passed on as kube passes it.
+    missing = cluster.kubectl("get", "--raw", f"/api/v1/nodes/{name}/proxy/no/such/path", check=False)
+    assert missing.returncode != 0 and "NotFound" in missing.stderr, missing.stderr
+    # Discovery lists the subresources kubectl's exec, attach, port-forward and proxy use.
+    core = json.loads(cluster.kubectl("get", "--raw", "/api/v1").stdout)["resources"]
+    names = {r["name"] for r in core}
+    assert {"pods/exec", "pods/attach", "pods/portforward", "nodes/proxy"} <= names, sorted(names)
+
+
 def test_kubectl_logs_follow_streams_new_lines(node_cluster):
     cluster = node_cluster
     wait_node(cluster)

@@ -51,6 +51,9 @@ def test_a_job_runs_its_completions_and_kubectl_wait_sees_it_complete(cluster):
     assert all("batch.kubernetes.io/job-tracking" not in p["metadata"].get("finalizers", []) for p in pods)
     described = cluster.kubectl("describe", "job", "batch").stdout
     assert "Created pod: batch-" in described and "Job completed" in described, described
+    # A simulated node keeps no logs, and says so.
+    logs = cluster.kubectl("logs", pods[0]["metadata"]["name"], check=False)
+    assert logs.returncode != 0 and "is simulated (wharf.dev/hollow)" in logs.stderr, logs.stderr
 
 
 def test_an_indexed_job_gives_each_pod_its_index(cluster):

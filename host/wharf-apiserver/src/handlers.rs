@@ -185,6 +185,9 @@ async fn serve(
     request: Request,
 ) -> ApiResult<Response> {
     let target = parse_target(&state.registry, group, version, rest)?;
+    if crate::kubelet_proxy::handles(&target) {
+        return crate::kubelet_proxy::serve(&state, &target, request).await;
+    }
     let (parts, body) = request.into_parts();
     let query = Query::parse(parts.uri.query());
     let headers = parts.headers;

@@ -22,6 +22,7 @@ mod handlers;
 pub mod histogram;
 mod inflight;
 mod kinds;
+pub mod kubelet_proxy;
 pub mod kubernetes_service;
 pub mod logs;
 pub mod managed;

@@ -44,7 +44,7 @@ fn names(pod: &Value, field: &str) -> Vec<String> {
 }
 
 /// The container whose log is asked for, as kube-apiserver picks it.
-fn container_of(pod: &Value, name: &str, asked: Option<&str>) -> ApiResult<String> {
+pub(crate) fn container_of(pod: &Value, name: &str, asked: Option<&str>) -> ApiResult<String> {
     let containers = names(pod, "containers");
     let init = names(pod, "initContainers");
     let ephemeral = names(pod, "ephemeralContainers");
@@ -99,27 +99,8 @@ pub async fn serve(
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
         .ok_or_else(|| ApiError::BadRequest(format!("pod {name} does not have a host assigned")))?;
-    let nodes = state.registry.node();
-    let node = state.objects.get(&nodes, None, node_name).await?.object;
-    let port = node
-        .pointer("/status/daemonEndpoints/kubeletEndpoint/Port")
-        .and_then(Value::as_u64)
-        .filter(|p| *p > 0)
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "the node {node_name} of pod {name} has no agent serving logs (a simulated node?)"
-            ))
-        })?;
-    let address = node
-        .pointer("/status/addresses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|a| a["type"] == "InternalIP")
-        .and_then(|a| a["address"].as_str())
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!("the node {node_name} has no InternalIP address"))
-        })?;
+    let address =
+        crate::kubelet_proxy::agent_address(state, node_name, &format!("of pod {name}")).await?;
     let mut options: Vec<String> = Vec::new();
     for key in FORWARDED {
         if let Some(value) = query.get(key) {
@@ -127,13 +108,7 @@ pub async fn serve(
         }
     }
     let uri = format!(
-        "https://{}/containerLogs/{namespace}/{name}/{container}?{}",
-        std::net::SocketAddr::new(
-            address.parse().map_err(|_| ApiError::BadRequest(format!(
-                "the node {node_name} has no valid InternalIP address ({address})"
-            )))?,
-            port as u16
-        ),
+        "https://{address}/containerLogs/{namespace}/{name}/{container}?{}",
         options.join("&")
     );
     let client = state.kubelet_client().ok_or_else(|| {
@@ -173,7 +148,7 @@ pub async fn serve(
 /// HTTPS, the agent's certificate checked against the cluster CA, the API
 /// server's client certificate for kubelets presented.
 pub struct KubeletClient {
-    http: Client<HttpsConnector<HttpConnector>, Body>,
+    pub(crate) http: Client<HttpsConnector<HttpConnector>, Body>,
 }
 
 impl KubeletClient {
@@ -208,7 +183,7 @@ impl ApiState {
             .map_err(|_| "the kubelet client is already set".to_string())
     }
 
-    fn kubelet_client(&self) -> Option<Arc<KubeletClient>> {
+    pub(crate) fn kubelet_client(&self) -> Option<Arc<KubeletClient>> {
         self.kubelet_client.get().cloned()
     }
 }

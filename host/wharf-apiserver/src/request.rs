@@ -46,19 +46,22 @@ pub fn parse_target(
             .get(group, version, plural)
             .is_some_and(|d| d.namespaced)
     };
+    // `…/NAME/proxy/PATH`: the path goes with the subresource.
+    let proxied = |rest: &[&str]| format!("proxy/{}", rest.join("/"));
     let target = match segments.as_slice() {
         ["namespaces", namespace, plural, rest @ ..] if namespaced_at(plural) => {
             let (name, subresource) = match rest {
                 [] => (None, None),
                 [name] => (Some(*name), None),
-                [name, sub] => (Some(*name), Some(*sub)),
+                [name, sub] => (Some(*name), Some(sub.to_string())),
+                [name, "proxy", rest @ ..] => (Some(*name), Some(proxied(rest))),
                 _ => return Err(unknown(plural)),
             };
             Target {
                 resource: lookup(plural)?,
                 namespace: Some(namespace.to_string()),
                 name: name.map(String::from),
-                subresource: subresource.map(String::from),
+                subresource,
             }
         }
         [plural] => Target {
@@ -97,6 +100,18 @@ pub fn parse_target(
             return Err(ApiError::NoSuchPath(
                 "the server could not find the requested resource".into(),
             ));
+        }
+        [plural, name, "proxy", rest @ ..] => {
+            let resource = lookup(plural)?;
+            if resource.namespaced {
+                return Err(unknown("proxy"));
+            }
+            Target {
+                resource,
+                namespace: None,
+                name: Some(name.to_string()),
+                subresource: Some(proxied(rest)),
+            }
         }
         [plural, ..] => return Err(unknown(plural)),
     };
@@ -293,6 +308,20 @@ mod tests {
         assert!(t.namespace.is_none() && t.name.is_none());
         let t = parse_target(&registry, "apps", "v1", "namespaces/a/deployments/d/scale").unwrap();
         assert_eq!(t.subresource.as_deref(), Some("scale"));
+        let t = parse_target(&registry, "", "v1", "nodes/n1/proxy/stats/summary").unwrap();
+        assert_eq!(
+            (
+                t.resource.plural,
+                t.name.as_deref(),
+                t.subresource.as_deref()
+            ),
+            ("nodes", Some("n1"), Some("proxy/stats/summary"))
+        );
+        let t = parse_target(&registry, "", "v1", "nodes/n1/proxy").unwrap();
+        assert_eq!(t.subresource.as_deref(), Some("proxy"));
+        let t = parse_target(&registry, "", "v1", "namespaces/a/pods/p/exec").unwrap();
+        assert_eq!(t.subresource.as_deref(), Some("exec"));
+        assert!(parse_target(&registry, "", "v1", "namespaces/a/pods/p/status/more").is_err());
         assert!(parse_target(&registry, "", "v1", "widgets").is_err());
         assert!(parse_target(&registry, "", "v1", "namespaces/Bad_NS/pods").is_err());
     }

@@ -86,6 +86,10 @@ pub enum ApiError {
     /// 504 Timeout.
     #[error("{0}")]
     Timeout(String),
+    /// 503 ServiceUnavailable: a backend the server forwards to (a node's
+    /// agent) cannot be reached.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// 500 InternalError: an admission plugin whose failurePolicy is Fail
     /// could not review the write (it trapped, ran past its deadline or out
     /// of memory). Unlike `Internal`, the client is told which plugin.
@@ -208,6 +212,7 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -228,6 +233,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::Internal(_) | ApiError::AdmissionFailed { .. } => "InternalError",
             ApiError::Timeout(_) => "Timeout",
+            ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
         }
     }
 

@@ -97,7 +97,36 @@ const POD_SUBRESOURCES: &[Subresource] = &[
         kind: "Pod",
         verbs: &["get"],
     },
+    Subresource {
+        name: "exec",
+        group: "",
+        version: "v1",
+        kind: "PodExecOptions",
+        verbs: &["create", "get"],
+    },
+    Subresource {
+        name: "attach",
+        group: "",
+        version: "v1",
+        kind: "PodAttachOptions",
+        verbs: &["create", "get"],
+    },
+    Subresource {
+        name: "portforward",
+        group: "",
+        version: "v1",
+        kind: "PodPortForwardOptions",
+        verbs: &["create", "get"],
+    },
 ];
+
+const NODE_SUBRESOURCES: &[Subresource] = &[Subresource {
+    name: "proxy",
+    group: "",
+    version: "v1",
+    kind: "NodeProxyOptions",
+    verbs: &["create", "delete", "get", "patch", "update"],
+}];
 
 const NAMESPACE_SUBRESOURCES: &[Subresource] = &[Subresource {
     name: "finalize",
@@ -509,6 +538,7 @@ impl Registry {
             typed::<core::v1::Node>(Extras {
                 short_names: &["no"],
                 field_labels: &["spec.unschedulable"],
+                subresources: NODE_SUBRESOURCES,
                 ..status()
             }),
             typed::<core::v1::Service>(Extras {

@@ -69,7 +69,9 @@ pub fn request_info(method: &Method, path: &str, query: Option<&str>) -> (String
     }
     let resource = rest[0].to_string();
     let name = rest.get(1).map(|n| n.to_string());
-    let subresource = (rest.len() > 2).then(|| rest[2..].join("/"));
+    // `nodes/N/proxy/PATH` is the subresource `proxy` (the path is not
+    // part of what is authorized, as kube's RequestInfo).
+    let subresource = rest.get(2).map(|sub| sub.to_string());
     // `/api/v1/namespaces/NAME` is the namespace NAME, in itself.
     if resource == "namespaces" && namespace.is_none() {
         namespace = name.clone();
@@ -78,7 +80,14 @@ pub fn request_info(method: &Method, path: &str, query: Option<&str>) -> (String
         q.split('&')
             .any(|pair| matches!(pair, "watch=true" | "watch=1" | "watch"))
     });
+    // A WebSocket upgrade of exec, attach or port-forward is a GET that
+    // kube authorizes as `create`, as the SPDY POST is.
+    let streams = resource == "pods"
+        && subresource
+            .as_deref()
+            .is_some_and(|sub| crate::kubelet_proxy::POD_STREAMS.contains(&sub));
     let verb = match *method {
+        Method::GET if streams => "create",
         Method::GET | Method::HEAD if name.is_some() => "get",
         Method::GET | Method::HEAD if watch => "watch",
         Method::GET | Method::HEAD => "list",

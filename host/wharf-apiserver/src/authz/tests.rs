@@ -21,6 +21,42 @@ fn resource(group: &str, resource: &str, namespace: Option<&str>) -> Target {
 }
 
 #[test]
+fn streams_and_proxies_are_authorized_as_kube_authorizes_them() {
+    let info = |method: Method, path: &str| request_info(&method, path, None);
+    let pod_sub = |sub: &str| Target::Resource {
+        group: String::new(),
+        resource: "pods".into(),
+        subresource: Some(sub.into()),
+        namespace: Some("ns".into()),
+        name: Some("web".into()),
+    };
+    // A WebSocket exec is a GET; kube asks for `create` as for SPDY's POST.
+    for sub in ["exec", "attach", "portforward"] {
+        let path = format!("/api/v1/namespaces/ns/pods/web/{sub}");
+        assert_eq!(info(Method::GET, &path), ("create".into(), pod_sub(sub)));
+        assert_eq!(info(Method::POST, &path), ("create".into(), pod_sub(sub)));
+    }
+    assert_eq!(
+        info(Method::GET, "/api/v1/namespaces/ns/pods/web/log"),
+        ("get".into(), pod_sub("log"))
+    );
+    // The path after `proxy/` is not part of what is authorized.
+    assert_eq!(
+        info(Method::GET, "/api/v1/nodes/n1/proxy/stats/summary"),
+        (
+            "get".into(),
+            Target::Resource {
+                group: String::new(),
+                resource: "nodes".into(),
+                subresource: Some("proxy".into()),
+                namespace: None,
+                name: Some("n1".into()),
+            }
+        )
+    );
+}
+
+#[test]
 fn requests_are_read_as_kube_reads_them() {
     let info = |method: Method, path: &str, query: Option<&str>| request_info(&method, path, query);
     assert_eq!(
