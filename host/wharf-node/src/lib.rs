@@ -12,6 +12,7 @@
 mod agent;
 mod hollow;
 pub mod server;
+pub mod streaming;
 
 pub use agent::{
     AgentConfig, AgentError, BackOffConfig, KubeletTls, NodeAgent, RuntimeConfig,
