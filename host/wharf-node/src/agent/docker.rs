@@ -20,8 +20,8 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
@@ -31,8 +31,14 @@ use bollard::query_parameters::{
     RemoveContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 
-use super::process::Signal;
+use super::checkpoint::RunningProcess;
+use super::process::{self, Identity, Signal};
+use super::runtime::{
+    Adoption, ContainerRuntime, ContainerSpec, CreateError, Created, Ended, ExecRun, PodRef,
+    StartFailed, Started,
+};
 
 /// The label every container of a pod carries.
 pub(super) const POD_UID_LABEL: &str = "wharf.dev/pod-uid";
@@ -75,17 +81,10 @@ pub(super) struct DockerStart<'a> {
     pub groups: Vec<String>,
 }
 
-/// A started container.
-pub(super) struct Started {
+/// A container the engine started.
+pub(super) struct Launched {
     pub id: String,
     pub pid: u32,
-}
-
-/// How a container ended, as the engine tells it.
-pub(super) struct Ended {
-    /// `None`: the engine no longer knows the container.
-    pub code: Option<i32>,
-    pub oom_killed: bool,
 }
 
 impl DockerRuntime {
@@ -205,7 +204,7 @@ impl DockerRuntime {
         uid: &str,
         namespace: &str,
         pod: &str,
-    ) -> Result<Started, String> {
+    ) -> Result<Launched, String> {
         self.ensure_pause_image().await?;
         let body = ContainerCreateBody {
             image: Some(PAUSE_IMAGE.into()),
@@ -222,7 +221,7 @@ impl DockerRuntime {
     }
 
     /// Creates and starts one container of a pod.
-    pub(super) async fn start(&self, start: DockerStart<'_>) -> Result<Started, String> {
+    pub(super) async fn start(&self, start: DockerStart<'_>) -> Result<Launched, String> {
         let env: Vec<String> = start.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let body = ContainerCreateBody {
             image: Some(start.image.into()),
@@ -258,7 +257,7 @@ impl DockerRuntime {
         &self,
         name: &str,
         body: ContainerCreateBody,
-    ) -> Result<Started, String> {
+    ) -> Result<Launched, String> {
         let options = || Some(CreateContainerOptionsBuilder::default().name(name).build());
         let created = match self.client.create_container(options(), body.clone()).await {
             Err(bollard::errors::Error::DockerResponseServerError {
@@ -282,7 +281,7 @@ impl DockerRuntime {
             .ok()
             .and_then(|c| c.state?.pid)
             .unwrap_or(0);
-        Ok(Started {
+        Ok(Launched {
             id: created.id,
             pid: u32::try_from(pid).unwrap_or(0),
         })
@@ -441,6 +440,211 @@ impl DockerRuntime {
             .exit_code
             .unwrap_or(126);
         Ok((code as i32, output))
+    }
+}
+
+impl ContainerRuntime for DockerRuntime {
+    fn version(&self) -> String {
+        format!("docker://{}", self.version)
+    }
+
+    fn pulls_images(&self) -> bool {
+        true
+    }
+
+    fn sandbox_owns_network(&self) -> bool {
+        true
+    }
+
+    /// The pause container, whose network namespace is named as the
+    /// process driver's (`ip netns attach`), so the CNI plugins wire it the
+    /// same way.
+    fn prepare_sandbox<'a>(
+        &'a self,
+        pod: PodRef<'a>,
+        sandbox_id: &'a mut Option<String>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let netns = wharf_cni::netns_name(pod.uid);
+            let named = Path::new("/var/run/netns").join(&netns).exists();
+            if sandbox_id.is_some() && named {
+                return Ok(());
+            }
+            if let Some(stale) = sandbox_id.take() {
+                self.remove(&stale).await;
+            }
+            let started = self
+                .run_sandbox(pod.uid, pod.namespace, pod.name)
+                .await
+                .map_err(|message| format!("failed to create the pod sandbox: {message}"))?;
+            *sandbox_id = Some(started.id.clone());
+            if named {
+                // A namespace of an earlier sandbox: this one's replaces it.
+                let _ = tokio::process::Command::new(process::ip_binary())
+                    .args(["netns", "delete", &netns])
+                    .status()
+                    .await;
+            }
+            let attached = tokio::process::Command::new(process::ip_binary())
+                .args(["netns", "attach", &netns, &started.pid.to_string()])
+                .output()
+                .await;
+            match attached {
+                Ok(output) if output.status.success() => Ok(()),
+                Ok(output) => Err(format!(
+                    "cannot name the sandbox's network namespace: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                )),
+                Err(error) => Err(format!("cannot run ip: {error}")),
+            }
+        })
+    }
+
+    /// Pulls the image as `imagePullPolicy` says, then creates and starts
+    /// the container in the pod's sandbox (or the host's network).
+    fn create<'a>(
+        &'a self,
+        spec: ContainerSpec<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Created>, CreateError>> {
+        Box::pin(async move {
+            let mut env = spec.env;
+            // The image's PATH, unless the container sets one.
+            if !spec.declares_path {
+                env.retain(|(key, _)| key != "PATH");
+            }
+            if let Err((reason, message)) =
+                self.ensure_image(spec.image, spec.image_pull_policy).await
+            {
+                return Err(CreateError::Blocked { reason, message });
+            }
+            let network_mode = match spec.sandbox_id {
+                Some(sandbox) => format!("container:{sandbox}"),
+                None => "host".into(),
+            };
+            let run_as = &spec.run_as;
+            let launched = self
+                .start(DockerStart {
+                    uid: spec.pod.uid,
+                    namespace: spec.pod.namespace,
+                    pod: spec.pod.name,
+                    container: spec.container,
+                    restart_count: spec.restart_count,
+                    image: spec.image,
+                    command: spec.command,
+                    args: spec.args,
+                    env: &env,
+                    working_dir: spec.working_dir.as_deref(),
+                    network_mode,
+                    memory_bytes: spec.limits.memory_bytes,
+                    cpu_millis: spec.limits.cpu_millis,
+                    binds: (spec.mounts.iter())
+                        .map(|m| {
+                            let mode = if m.read_only { ":ro" } else { "" };
+                            format!("{}:{}{mode}", m.host_path.display(), m.container_path)
+                        })
+                        .collect(),
+                    user: run_as.uid.map(|uid| match run_as.gid {
+                        Some(gid) => format!("{uid}:{gid}"),
+                        None => uid.to_string(),
+                    }),
+                    groups: run_as.groups.iter().map(u32::to_string).collect(),
+                })
+                .await
+                .map_err(|message| {
+                    CreateError::Failed(StartFailed {
+                        what: spec.image.to_string(),
+                        message,
+                    })
+                })?;
+            let identity = process::identity_of(launched.pid).unwrap_or(Identity {
+                pid: launched.pid,
+                start_ticks: 0,
+            });
+            let (docker, id, log) = (self.clone(), launched.id.clone(), spec.log);
+            let started = Started {
+                identity,
+                container_id: Some(format!("docker://{}", launched.id)),
+                exit: Box::pin(async move { docker.wait(&id, &log, 0).await }),
+            };
+            Ok(Box::new(DockerCreated {
+                docker: self.clone(),
+                id: launched.id,
+                started,
+            }) as Box<dyn Created>)
+        })
+    }
+
+    /// The engine knows how the container ends, even if it already has.
+    fn adopt(
+        &self,
+        pod: PodRef<'_>,
+        container: &str,
+        process: &RunningProcess,
+        log: &Path,
+    ) -> Adoption {
+        let Some(id) = process.docker_id() else {
+            return process::adopt_process(pod, container, process);
+        };
+        tracing::info!(
+            namespace = pod.namespace,
+            pod = pod.name,
+            container,
+            id,
+            "adopting a container"
+        );
+        let since = std::fs::metadata(log)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| i32::try_from(d.as_secs()).unwrap_or(0));
+        let (docker, id, log) = (self.clone(), id.to_string(), log.to_path_buf());
+        Adoption::Running(Box::pin(async move { docker.wait(&id, &log, since).await }))
+    }
+
+    fn signal(&self, pod: PodRef<'_>, container: &str, process: &RunningProcess, signal: Signal) {
+        let Some(id) = process.docker_id() else {
+            return process::signal_process(pod, container, process, signal);
+        };
+        let (docker, id) = (self.clone(), id.to_string());
+        tokio::spawn(async move { docker.kill(&id, signal).await });
+    }
+
+    fn remove_exited(&self, _pod: PodRef<'_>, _container: &str, process: &RunningProcess) -> bool {
+        if let Some(id) = process.docker_id() {
+            let (docker, id) = (self.clone(), id.to_string());
+            tokio::spawn(async move { docker.remove(&id).await });
+        }
+        false
+    }
+
+    fn remove_pod_sandbox<'a>(&'a self, pod_uid: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.remove_pod(pod_uid))
+    }
+
+    fn exec(&self, process: &RunningProcess, command: &[String]) -> Option<ExecRun> {
+        let (docker, id) = (self.clone(), process.docker_id()?.to_string());
+        let command = command.to_vec();
+        Some(Box::pin(async move { docker.exec(&id, &command).await }))
+    }
+}
+
+/// A container the engine runs already (it is created and started in one
+/// step, outside the gate).
+struct DockerCreated {
+    docker: DockerRuntime,
+    id: String,
+    started: Started,
+}
+
+impl Created for DockerCreated {
+    fn start(self: Box<Self>, _mount_points: &mut Vec<PathBuf>) -> Result<Started, StartFailed> {
+        Ok(self.started)
+    }
+
+    /// Nothing records the container: it goes.
+    fn abandon(self: Box<Self>) {
+        let (docker, id) = (self.docker, self.id);
+        tokio::spawn(async move { docker.remove(&id).await });
     }
 }
 

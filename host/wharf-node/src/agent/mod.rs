@@ -13,15 +13,20 @@
 //! - `node.rs`: registration (create or adopt the Node; capacity, labels,
 //!   addresses, node info and conditions from this machine), the Lease
 //!   heartbeat in `kube-node-lease`, the periodic node status.
-//! - `pods.rs`: the pod watch and one worker task per pod: network and
+//! - `pods/`: the pod watch and one worker task per pod: network and
 //!   volumes, init containers in order, app containers, restarts with
 //!   CrashLoopBackOff, deletion with a grace period, adoption of what a
 //!   previous agent started.
-//! - `runtime.rs`: which driver; `process.rs` (a container is one process
-//!   started from its `command`/`args` in a process group of its own, in
-//!   its cgroup, mount and network namespaces), `docker.rs` (bollard: a
-//!   pause container per pod holding its network namespace), and the
-//!   `native` driver through `wharf-native-runtime`.
+//! - `runtime.rs`: the `ContainerRuntime` trait the pod workers run
+//!   containers through (sandbox, create and start, signal, adopt,
+//!   remove, exec for probes), and the driver chosen; its implementations:
+//!   `process.rs` (a container is one process started from its
+//!   `command`/`args` in a process group of its own, in its cgroup, mount
+//!   and network namespaces), `docker.rs` (bollard: a pause container per
+//!   pod holding its network namespace), and `native.rs` (a third party's
+//!   library through `wharf-native-runtime`). A fake one
+//!   (`runtime/fake.rs`) lets the tests of the pods' lifecycle
+//!   (`pods/lifecycle_tests.rs`) run no process.
 //! - `probes.rs`: startup, liveness and readiness probes (exec, httpGet,
 //!   tcpSocket), a task per container process reporting to its worker.
 //! - `env.rs`: a container's environment (service links such as
@@ -74,6 +79,7 @@ mod checkpoint;
 mod docker;
 mod env;
 pub(crate) mod logs;
+mod native;
 mod node;
 mod pods;
 mod probes;
@@ -363,14 +369,15 @@ impl NodeAgent {
                     source: Box::new(source),
                 })
         };
-        let driver = runtime::Driver::connect(&config.runtime)
-            .await
-            .map_err(|message| AgentError::Runtime {
-                driver: config.runtime.kind(),
-                message,
-            })?;
+        let runtime =
+            runtime::connect(&config.runtime)
+                .await
+                .map_err(|message| AgentError::Runtime {
+                    driver: config.runtime.kind(),
+                    message,
+                })?;
         let warm = (config.cni_plugin_dir.clone())
-            .filter(|_| config.warm_networks > 0 && driver.docker().is_none())
+            .filter(|_| config.warm_networks > 0 && !runtime.sandbox_owns_network())
             .map(|plugin_dir| {
                 Arc::new(warm::WarmNetworks::new(
                     config.warm_networks,
@@ -380,7 +387,7 @@ impl NodeAgent {
             });
         let shared = Arc::new(Shared {
             warm: warm.clone(),
-            driver,
+            runtime,
             resources: Resources {
                 nodes: kind("Node", "")?,
                 pods: kind("Pod", "")?,
@@ -459,7 +466,7 @@ struct Shared {
     /// Pod networks wired ahead of pods, if the agent keeps some.
     warm: Option<Arc<warm::WarmNetworks>>,
     /// What runs the containers.
-    driver: runtime::Driver,
+    runtime: Arc<dyn runtime::ContainerRuntime>,
     /// The pods' events (Created, Started, Killing, Unhealthy).
     events: wharf_client::events::Recorder,
     client: ApiClient,

@@ -33,7 +33,7 @@ pub(super) async fn register(shared: &Shared) -> Result<String, AgentError> {
         source: Box::new(source),
     };
     let nodes = &shared.resources.nodes;
-    let machine = Machine::read(shared.driver.version(), shared.config.node_ip.clone());
+    let machine = Machine::read(shared.runtime.version(), shared.config.node_ip.clone());
     let node = new_node(shared, &machine);
     let uid = match shared.client.create(nodes, None, &node).await {
         Ok(created) => created,
@@ -69,7 +69,7 @@ pub(super) async fn heartbeat(shared: Arc<Shared>, node_uid: String) {
     }
     // The status was written at registration.
     status.tick().await;
-    let machine = Machine::read(shared.driver.version(), shared.config.node_ip.clone());
+    let machine = Machine::read(shared.runtime.version(), shared.config.node_ip.clone());
     loop {
         tokio::select! {
             _ = lease.tick() => {

@@ -377,8 +377,12 @@ pub(super) struct Target {
     pub working_dir: Option<String>,
     /// The pod's network namespace, if it has one.
     pub netns: Option<String>,
-    /// The Docker container to exec in (the docker driver).
-    pub docker: Option<(super::docker::DockerRuntime, String)>,
+    /// The runtime and container, for exec probes the runtime runs itself
+    /// (docker's); none, or a runtime without its own exec: on the node.
+    pub runtime: Option<(
+        std::sync::Arc<dyn super::runtime::ContainerRuntime>,
+        super::checkpoint::RunningProcess,
+    )>,
 }
 
 /// What is already known of the process (an adopted one keeps what was
@@ -600,14 +604,16 @@ impl Prober<'_> {
     async fn exec(&self, command: &[String]) -> Result<(), ProbeError> {
         let target = self.target;
         let program = &command[0];
-        if let Some((docker, id)) = &target.docker {
-            let (code, mut text) = (self.gate.run(|| docker.exec(id, command)))
-                .ok_or(ProbeError::AgentStopping)?
-                .await
-                .map_err(|message| ProbeError::ExecStart {
-                    program: program.clone(),
-                    source: std::io::Error::other(message),
-                })?;
+        let in_container = match &target.runtime {
+            Some((runtime, process)) => (self.gate.run(|| runtime.exec(process, command)))
+                .ok_or(ProbeError::AgentStopping)?,
+            None => None,
+        };
+        if let Some(exec) = in_container {
+            let (code, mut text) = exec.await.map_err(|message| ProbeError::ExecStart {
+                program: program.clone(),
+                source: std::io::Error::other(message),
+            })?;
             if code == 0 {
                 return Ok(());
             }
@@ -1079,7 +1085,7 @@ mod tests {
             ],
             working_dir: Some(dir.path().to_str().unwrap().into()),
             netns: None,
-            docker: None,
+            runtime: None,
         };
         std::fs::write(dir.path().join("marker"), "").unwrap();
         let gate = Gate::default();

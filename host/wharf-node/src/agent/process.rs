@@ -13,8 +13,233 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+use super::Gate;
+use super::cgroups::{self, Limits};
+use super::checkpoint::RunningProcess;
+use super::logs;
+use super::runtime::{
+    Adoption, ContainerRuntime, ContainerSpec, CreateError, Created, Ended, PodRef, StartFailed,
+    Started,
+};
+use super::volumes::{self, Mount, VolumeError};
+
+/// How often an adopted process (not the agent's child) is looked for.
+const ADOPTED_POLL: Duration = Duration::from_millis(250);
+/// How long the processes left in a stopped pod's cgroups may take to go.
+const CGROUP_WAIT: Duration = Duration::from_secs(10);
+
+/// The process driver: each container a process of the node, in a cgroup
+/// of its own (`cgroups.rs`), its volumes bind-mounted in a private mount
+/// namespace, in the pod's network namespace if it has one.
+pub(super) struct ProcessRuntime;
+
+impl ContainerRuntime for ProcessRuntime {
+    fn version(&self) -> String {
+        "process://1.0".into()
+    }
+
+    fn create<'a>(
+        &'a self,
+        spec: ContainerSpec<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Created>, CreateError>> {
+        Box::pin(async move {
+            if !spec.mounts.is_empty() && !super::running_as_root() {
+                return Err(CreateError::Blocked {
+                    reason: "CreateContainerError".into(),
+                    message: "volumes need root: the process runtime bind-mounts them in a private mount namespace".into(),
+                });
+            }
+            let mut argv = spec.command;
+            argv.extend(spec.args);
+            Ok(Box::new(ProcessCreated {
+                uid: spec.pod.uid.to_string(),
+                container: spec.container.to_string(),
+                argv,
+                env: spec.env,
+                working_dir: spec.working_dir,
+                limits: spec.limits,
+                mounts: spec.mounts,
+                run_as: spec.run_as.setpriv_args(),
+                log: spec.log,
+                netns: spec.netns,
+            }) as Box<dyn Created>)
+        })
+    }
+
+    fn adopt(
+        &self,
+        pod: PodRef<'_>,
+        container: &str,
+        process: &RunningProcess,
+        _log: &Path,
+    ) -> Adoption {
+        adopt_process(pod, container, process)
+    }
+
+    fn signal(&self, pod: PodRef<'_>, container: &str, process: &RunningProcess, signal: Signal) {
+        signal_process(pod, container, process, signal);
+    }
+
+    fn remove_exited(&self, pod: PodRef<'_>, container: &str, process: &RunningProcess) -> bool {
+        if !group_members(process.pid).is_empty() {
+            signal_group(process.pid, Signal::Kill);
+        }
+        // Also what left the group (setsid) but not the cgroup.
+        cgroups::kill_all(pod.uid, container);
+        cgroups::oom_killed(pod.uid, container)
+    }
+
+    /// Kills whatever is left in the containers' cgroups (processes that
+    /// left their group), and removes the cgroups once they are empty.
+    fn release_containers<'a>(
+        &'a self,
+        pod_uid: &'a str,
+        containers: Vec<String>,
+        gate: &'a Gate,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let deadline = Instant::now() + CGROUP_WAIT;
+            loop {
+                let last_try = Instant::now() >= deadline;
+                let removed = gate.run(|| {
+                    for name in &containers {
+                        cgroups::kill_all(pod_uid, name);
+                    }
+                    cgroups::remove_pod(pod_uid, containers.iter().map(String::as_str), last_try)
+                });
+                if removed != Some(false) || last_try {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    }
+}
+
+/// A process to spawn.
+struct ProcessCreated {
+    uid: String,
+    container: String,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    working_dir: Option<String>,
+    limits: Limits,
+    mounts: Vec<Mount>,
+    /// `setpriv` arguments (empty: the agent's user).
+    run_as: Vec<String>,
+    log: PathBuf,
+    netns: Option<String>,
+}
+
+impl Created for ProcessCreated {
+    fn start(self: Box<Self>, mount_points: &mut Vec<PathBuf>) -> Result<Started, StartFailed> {
+        let what = self.argv[0].clone();
+        let mount_script = if self.mounts.is_empty() {
+            None
+        } else {
+            match volumes::mount_script(&self.mounts, mount_points) {
+                Ok(script) => Some(script),
+                Err(VolumeError(message)) => return Err(StartFailed { what, message }),
+            }
+        };
+        let spawned = logs::open_log(&self.log).and_then(|log| {
+            let cgroup_procs = cgroups::create(&self.uid, &self.container, self.limits)?;
+            spawn(Launch {
+                program: &self.argv[0],
+                args: &self.argv[1..],
+                env: &self.env,
+                working_dir: self.working_dir.as_deref(),
+                log,
+                netns: self.netns.as_deref(),
+                cgroup_procs: &cgroup_procs,
+                mount_script: mount_script.as_deref(),
+                run_as: &self.run_as,
+            })
+        });
+        match spawned {
+            Ok((child, identity)) => Ok(Started {
+                identity,
+                container_id: None,
+                exit: Box::pin(wait_child(self.container.clone(), identity.pid, child)),
+            }),
+            Err(error) => Err(StartFailed {
+                message: format!("failed to start {what:?}: {error}"),
+                what,
+            }),
+        }
+    }
+
+    fn abandon(self: Box<Self>) {}
+}
+
+/// Takes on a process a previous agent started: watched through `/proc`
+/// while it runs (its exit code is then unknown).
+pub(super) fn adopt_process(
+    pod: PodRef<'_>,
+    container: &str,
+    process: &RunningProcess,
+) -> Adoption {
+    if is_running(process.identity()) {
+        tracing::info!(
+            namespace = pod.namespace,
+            pod = pod.name,
+            container,
+            pid = process.pid,
+            "adopting a running process"
+        );
+        Adoption::Running(Box::pin(watch_adopted(process.identity())))
+    } else {
+        Adoption::Gone {
+            oom_killed: cgroups::oom_killed(pod.uid, container),
+        }
+    }
+}
+
+/// Signals a container's process group, unless its pid is now another
+/// process's; SIGKILL also reaches what left the group but not the cgroup.
+pub(super) fn signal_process(
+    pod: PodRef<'_>,
+    container: &str,
+    process: &RunningProcess,
+    signal: Signal,
+) {
+    let identity = process.identity();
+    if is_running(identity) {
+        signal_group(identity.pid, signal);
+        if signal == Signal::Kill {
+            cgroups::kill_all(pod.uid, container);
+        }
+    }
+}
+
+/// Waits for a child process of this agent.
+async fn wait_child(container: String, pid: u32, mut child: Child) -> Ended {
+    let code = match child.wait().await {
+        Ok(status) => Some(exit_code(status)),
+        Err(error) => {
+            tracing::warn!(container, pid, %error, "cannot wait for a container's process");
+            None
+        }
+    };
+    Ended {
+        code,
+        oom_killed: false,
+    }
+}
+
+/// Watches an adopted process (not this agent's child) until it is gone.
+async fn watch_adopted(identity: Identity) -> Ended {
+    while is_running(identity) {
+        tokio::time::sleep(ADOPTED_POLL).await;
+    }
+    Ended::default()
+}
 
 /// The directories a container's program is looked up in when its
 /// environment sets no `PATH` (as container runtimes default it).
