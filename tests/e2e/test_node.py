@@ -5,6 +5,7 @@ leave no process behind when deleted."""
 
 import json
 import os
+import shlex
 import subprocess
 import time
 
@@ -78,6 +79,39 @@ def test_the_node_proxy_reaches_the_agents_kubelet_api(node_cluster):
     core = json.loads(cluster.kubectl("get", "--raw", "/api/v1").stdout)["resources"]
     names = {r["name"] for r in core}
     assert {"pods/exec", "pods/attach", "pods/portforward", "nodes/proxy"} <= names, sorted(names)
+
+
+def test_kubectl_exec_runs_commands_in_the_container_with_its_exit_code(node_cluster):
+    cluster = node_cluster
+    wait_node(cluster)
+    manifest = json.loads(pod("shell", ("main", "sleep 3600")))
+    manifest["spec"]["containers"][0]["env"] = [{"name": "GREETING", "value": "from-the-pod"}]
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    eventually(lambda: running_and_ready(cluster, "shell"))
+    # The container's environment and its network namespace (the pod's address).
+    ran = cluster.kubectl("exec", "shell", "--", "sh", "-c", "echo $GREETING; ip -4 addr show eth0 || true")
+    pod_ip = status(cluster, "shell")["podIP"]
+    assert ran.stdout.startswith("from-the-pod\n") and pod_ip in ran.stdout, ran.stdout
+    failed = cluster.kubectl("exec", "shell", "--", "sh", "-c", "echo oops >&2; exit 3", check=False)
+    assert failed.returncode == 3, (failed.returncode, failed.stderr)
+    assert "oops" in failed.stderr and "command terminated with exit code 3" in failed.stderr, failed.stderr
+    piped = cluster.kubectl("exec", "-i", "shell", "--", "cat", input="through stdin\n")
+    assert piped.stdout == "through stdin\n"
+    # With a terminal: kubectl needs one of its own, which `script` gives it.
+    command, env = cluster.kubectl_command("exec", "-it", "shell", "--", "sh", "-c", "test -t 0 && echo on-a-tty")
+    with_tty = subprocess.run(["script", "-qec", shlex.join(command), "/dev/null"], env=env,
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert "on-a-tty" in with_tty.stdout, (with_tty.stdout, with_tty.stderr)
+    # The Python client's stream() (WebSocket, v4.channel.k8s.io).
+    import kubernetes
+    from kubernetes.stream import stream
+    api = kubernetes.client.CoreV1Api(cluster.client())
+    out = stream(api.connect_get_namespaced_pod_exec, "shell", "default",
+                 command=["sh", "-c", "echo $GREETING"], stderr=True, stdin=False, stdout=True, tty=False)
+    assert out == "from-the-pod\n", out
+    # A container that is not there is kubelet's answer.
+    missing = cluster.kubectl("exec", "shell", "-c", "nope", "--", "true", check=False)
+    assert missing.returncode != 0 and "nope" in missing.stderr, missing.stderr
 
 
 def test_kubectl_logs_follow_streams_new_lines(node_cluster):

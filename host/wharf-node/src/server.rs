@@ -7,6 +7,13 @@
 //! (or a member of `system:masters`). A request without a certificate gets
 //! 401, one with another user's 403.
 //!
+//! `GET /exec/{namespace}/{pod}/{container}?command=…&stdin=…&stdout=…&stderr=…&tty=…`
+//! upgrades to a WebSocket speaking `v5.channel.k8s.io` or
+//! `v4.channel.k8s.io` ([`crate::streaming`]) and runs the command in the
+//! running container through the runtime driver ([`Streams`]): what the
+//! API server's `pods/exec` joins `kubectl exec` to. At most
+//! [`MAX_STREAMS`] run at once; one idle for [`STREAM_IDLE`] is ended.
+//!
 //! Log files hold the process's output as written (no per-line timestamps),
 //! so `timestamps` and `sinceSeconds` are accepted and ignored.
 
@@ -32,6 +39,37 @@ pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
 
 struct ApiState {
     data_dir: PathBuf,
+    streams: Arc<dyn Streams>,
+    /// One permit per stream running.
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+/// Streams at once per node; more get 429.
+pub const MAX_STREAMS: usize = 64;
+
+/// A stream with no traffic either way for this long is ended (kubelet's
+/// `--streaming-connection-idle-timeout` default).
+pub const STREAM_IDLE: Duration = Duration::from_secs(4 * 3600);
+
+/// What the API reaches inside running containers.
+pub trait Streams: Send + Sync {
+    /// Starts `request.command` in `container` of `namespace/pod`.
+    fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        request: &crate::agent::enter::ExecRequest<'_>,
+    ) -> Result<crate::streaming::Session, StreamError>;
+}
+
+/// Why a stream could not start.
+#[derive(Debug)]
+pub enum StreamError {
+    /// No such pod or running container here (404).
+    NotFound(String),
+    /// The runtime could not start it (500, its message).
+    Failed(String),
 }
 
 /// Who the connection's client certificate names, if anyone.
@@ -44,6 +82,7 @@ struct Peer(Option<(String, Vec<String>)>);
 pub async fn serve(
     listener: tokio::net::TcpListener,
     data_dir: PathBuf,
+    streams: Arc<dyn Streams>,
     tls: Arc<rustls::ServerConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -52,12 +91,17 @@ pub async fn serve(
     use hyper_util::service::TowerToHyperService;
     use tower::ServiceExt;
 
-    let state = Arc::new(ApiState { data_dir });
+    let state = Arc::new(ApiState {
+        data_dir,
+        streams,
+        permits: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
+    });
     let app = Router::new()
         .route(
             "/containerLogs/{namespace}/{pod}/{container}",
             get(container_logs),
         )
+        .route("/exec/{namespace}/{pod}/{container}", get(exec))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
@@ -100,7 +144,7 @@ pub async fn serve(
                 },
             ));
             let _ = Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .await;
         });
     }
@@ -120,6 +164,97 @@ fn refused(peer: &Peer) -> Option<Response> {
             format!("Forbidden (user={user}, verb=get, resource=nodes, subresource=log)"),
         )),
     }
+}
+
+/// `kubectl exec`: the command's streams over a WebSocket.
+async fn exec(
+    State(state): State<Arc<ApiState>>,
+    UrlPath((namespace, pod, container)): UrlPath<(String, String, String)>,
+    Query(query): Query<Vec<(String, String)>>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    upgrade: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> Response {
+    use crate::streaming::{Frame, PROTOCOLS};
+    use futures_util::{SinkExt, StreamExt};
+    if let Some(refusal) = refused(&peer) {
+        return refusal;
+    }
+    let Ok(upgrade) = upgrade else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "exec needs a WebSocket upgrade offering {}",
+                PROTOCOLS.join(" or ")
+            ),
+        );
+    };
+    let upgrade = upgrade.protocols(PROTOCOLS);
+    if upgrade.selected_protocol().is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "none of the offered protocols is served: offer {}",
+                PROTOCOLS.join(" or ")
+            ),
+        );
+    }
+    let flag = |key: &str| {
+        query
+            .iter()
+            .any(|(k, v)| k == key && (v == "true" || v == "1"))
+    };
+    let command: Vec<String> = query
+        .iter()
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let Ok(permit) = state.permits.clone().try_acquire_owned() else {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("this node runs {MAX_STREAMS} streams already"),
+        );
+    };
+    let request = crate::agent::enter::ExecRequest {
+        command: &command,
+        stdin: flag("stdin"),
+        stdout: flag("stdout"),
+        stderr: flag("stderr"),
+        tty: flag("tty"),
+    };
+    let session = match state.streams.exec(&namespace, &pod, &container, &request) {
+        Ok(session) => session,
+        Err(StreamError::NotFound(message)) => return error(StatusCode::NOT_FOUND, message),
+        Err(StreamError::Failed(message)) => {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, message);
+        }
+    };
+    upgrade.on_upgrade(move |socket| async move {
+        use axum::extract::ws::Message;
+        let socket = socket
+            .with(|frame: Frame| async move {
+                Ok::<_, axum::Error>(match frame {
+                    Frame::Binary(bytes) => Message::Binary(bytes.into()),
+                    // A normal closure (1000): clients read it as the
+                    // streams' end, a bare close as an error.
+                    Frame::Close => Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: axum::extract::ws::close_code::NORMAL,
+                        reason: "".into(),
+                    })),
+                })
+            })
+            .filter_map(|message| async move {
+                match message {
+                    Ok(Message::Binary(bytes)) => Some(Frame::Binary(bytes.to_vec())),
+                    Ok(Message::Close(_)) | Err(_) => Some(Frame::Close),
+                    Ok(_) => None,
+                }
+            });
+        crate::streaming::serve(Box::pin(socket), &command, session, STREAM_IDLE).await;
+        drop(permit);
+    })
 }
 
 fn error(status: StatusCode, message: String) -> Response {

@@ -36,37 +36,9 @@ pub const RESIZE: u8 = 4;
 /// v5: the channel named by the next byte has ended.
 pub const CLOSE: u8 = 255;
 
-/// The channel protocols served, preferred first.
+/// The channel protocols served, preferred first (the newest the client
+/// offers is spoken).
 pub const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
-
-/// A streaming protocol version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    V5,
-    V4,
-}
-
-impl Protocol {
-    /// The protocol to speak given the client's `Sec-WebSocket-Protocol`
-    /// offer (comma-separated), the newest both know.
-    pub fn negotiate(offered: &str) -> Option<Protocol> {
-        let offered: Vec<&str> = offered.split(',').map(str::trim).collect();
-        if offered.contains(&PROTOCOLS[0]) {
-            Some(Protocol::V5)
-        } else if offered.contains(&PROTOCOLS[1]) {
-            Some(Protocol::V4)
-        } else {
-            None
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::V5 => PROTOCOLS[0],
-            Protocol::V4 => PROTOCOLS[1],
-        }
-    }
-}
 
 /// One WebSocket message as the session sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -297,16 +269,6 @@ mod tests {
         fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
             Poll::Ready(Ok(()))
         }
-    }
-
-    #[test]
-    fn the_newest_protocol_both_know_is_spoken() {
-        assert_eq!(
-            Protocol::negotiate("v5.channel.k8s.io, v4.channel.k8s.io, v3.channel.k8s.io"),
-            Some(Protocol::V5)
-        );
-        assert_eq!(Protocol::negotiate("v4.channel.k8s.io"), Some(Protocol::V4));
-        assert_eq!(Protocol::negotiate("channel.k8s.io"), None);
     }
 
     #[test]

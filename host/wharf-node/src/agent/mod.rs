@@ -77,6 +77,7 @@
 mod cgroups;
 mod checkpoint;
 mod docker;
+pub(crate) mod enter;
 mod env;
 pub(crate) mod logs;
 mod native;
@@ -417,9 +418,14 @@ impl NodeAgent {
         }
         if let Some((listener, tls)) = api {
             let data_dir = shared.config.data_dir.clone();
+            let streams: Arc<dyn crate::server::Streams> = Arc::new(Containers {
+                data_dir: data_dir.clone(),
+                runtime: shared.runtime.clone(),
+            });
             tasks.push(tokio::spawn(async move {
                 if let Err(error) =
-                    crate::server::serve(listener, data_dir, tls, std::future::pending()).await
+                    crate::server::serve(listener, data_dir, streams, tls, std::future::pending())
+                        .await
                 {
                     tracing::error!(%error, "the node agent's API stopped");
                 }
@@ -502,6 +508,42 @@ impl Gate {
 
     fn close(&self) {
         *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    }
+}
+
+/// The agent's running containers as its API reaches them: found through
+/// the pods' checkpoints, entered through the runtime.
+struct Containers {
+    data_dir: PathBuf,
+    runtime: Arc<dyn runtime::ContainerRuntime>,
+}
+
+impl crate::server::Streams for Containers {
+    fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        request: &enter::ExecRequest<'_>,
+    ) -> Result<crate::streaming::Session, crate::server::StreamError> {
+        use crate::server::StreamError;
+        let record = checkpoint::recorded_uids(&self.data_dir)
+            .into_iter()
+            .filter_map(|uid| checkpoint::load(&self.data_dir, &uid))
+            .find(|record| record.namespace == namespace && record.name == pod && !record.finished)
+            .ok_or_else(|| {
+                StreamError::NotFound(format!("pod not found (\"{namespace}/{pod}\")"))
+            })?;
+        let running = record
+            .containers
+            .get(container)
+            .and_then(|c| c.running.as_ref())
+            .ok_or_else(|| {
+                StreamError::NotFound(format!("container not found (\"{container}\")"))
+            })?;
+        self.runtime
+            .stream_exec(running, request)
+            .map_err(StreamError::Failed)
     }
 }
 

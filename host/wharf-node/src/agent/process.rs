@@ -44,6 +44,20 @@ impl ContainerRuntime for ProcessRuntime {
         "process://1.0".into()
     }
 
+    fn stream_exec(
+        &self,
+        process: &RunningProcess,
+        request: &super::enter::ExecRequest<'_>,
+    ) -> Result<crate::streaming::Session, String> {
+        // Only into the recorded process, never a pid reused since.
+        if identity_of(process.pid).map(|identity| identity.start_ticks)
+            != Some(process.start_ticks)
+        {
+            return Err("the container is not running".into());
+        }
+        super::enter::exec(process.pid, request).map_err(|error| error.to_string())
+    }
+
     fn create<'a>(
         &'a self,
         spec: ContainerSpec<'a>,
@@ -295,6 +309,18 @@ pub(super) fn binary(name: &'static str) -> &'static str {
             "/bin/mount",
             "/usr/sbin/mount",
             "/sbin/mount",
+        ],
+        "nsenter" => [
+            "/usr/bin/nsenter",
+            "/bin/nsenter",
+            "/usr/sbin/nsenter",
+            "/sbin/nsenter",
+        ],
+        "setsid" => [
+            "/usr/bin/setsid",
+            "/bin/setsid",
+            "/usr/sbin/setsid",
+            "/sbin/setsid",
         ],
         _ => return name,
     };

@@ -153,6 +153,19 @@ pub(super) trait ContainerRuntime: Send + Sync {
     fn exec(&self, _process: &RunningProcess, _command: &[String]) -> Option<ExecRun> {
         None
     }
+
+    /// Starts a command inside the running container for a client's
+    /// `kubectl exec`: its pipes or terminal, resize and exit.
+    fn stream_exec(
+        &self,
+        _process: &RunningProcess,
+        _request: &super::enter::ExecRequest<'_>,
+    ) -> Result<crate::streaming::Session, String> {
+        Err(format!(
+            "exec is not supported by the {} runtime yet",
+            self.version()
+        ))
+    }
 }
 
 /// A command running in a container: its exit code and output.
