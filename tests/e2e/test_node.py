@@ -5,6 +5,7 @@ leave no process behind when deleted."""
 
 import json
 import os
+import pathlib
 import shlex
 import subprocess
 import time
@@ -109,6 +110,16 @@ def test_kubectl_exec_runs_commands_in_the_container_with_its_exit_code(node_clu
     out = stream(api.connect_get_namespaced_pod_exec, "shell", "default",
                  command=["sh", "-c", "echo $GREETING"], stderr=True, stdin=False, stdout=True, tty=False)
     assert out == "from-the-pod\n", out
+    # kubectl cp is exec with tar, both ways.
+    local = pathlib.Path(cluster.dir) / "to-the-pod.txt"
+    local.write_text("copied in\n")
+    inside = f"/tmp/wharf-e2e-cp-{os.getpid()}.txt"
+    cluster.kubectl("cp", str(local), f"shell:{inside}")
+    assert cluster.kubectl("exec", "shell", "--", "cat", inside).stdout == "copied in\n"
+    back = pathlib.Path(cluster.dir) / "from-the-pod.txt"
+    cluster.kubectl("cp", f"shell:{inside}", str(back))
+    assert back.read_text() == "copied in\n"
+    cluster.kubectl("exec", "shell", "--", "rm", "-f", inside)
     # A container that is not there is kubelet's answer.
     missing = cluster.kubectl("exec", "shell", "-c", "nope", "--", "true", check=False)
     assert missing.returncode != 0 and "nope" in missing.stderr, missing.stderr
