@@ -100,6 +100,27 @@ pub(crate) async fn agent_address(
     Ok(SocketAddr::new(ip, port))
 }
 
+/// A pod and the node it is bound to (kube's 400 if none yet).
+pub(crate) async fn pod_and_node(
+    state: &ApiState,
+    target: &Target,
+    name: &str,
+) -> ApiResult<(Value, String)> {
+    let namespace = target.namespace.as_deref().unwrap_or("default");
+    let pod = state
+        .objects
+        .get(&target.resource, Some(namespace), name)
+        .await?
+        .object;
+    let node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::BadRequest(format!("pod {name} does not have a host assigned")))?
+        .to_owned();
+    Ok((pod, node))
+}
+
 /// The path and query on the agent for this request, and the node.
 async fn upstream(state: &ApiState, target: &Target, query: &str) -> ApiResult<(String, String)> {
     let name = target.name.as_deref().unwrap_or_default();
@@ -121,16 +142,7 @@ async fn upstream(state: &ApiState, target: &Target, query: &str) -> ApiResult<(
         return Ok((name.to_owned(), with_query(path)));
     }
     let namespace = target.namespace.as_deref().unwrap_or("default");
-    let pod = state
-        .objects
-        .get(&target.resource, Some(namespace), name)
-        .await?
-        .object;
-    let node = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::BadRequest(format!("pod {name} does not have a host assigned")))?;
+    let (pod, node) = pod_and_node(state, target, name).await?;
     let phase = pod
         .pointer("/status/phase")
         .and_then(Value::as_str)

@@ -88,17 +88,9 @@ pub async fn serve(
     query: &Query,
 ) -> ApiResult<Response> {
     let namespace = target.namespace.as_deref().unwrap_or("default");
-    let pod = state
-        .objects
-        .get(&target.resource, Some(namespace), name)
-        .await?
-        .object;
+    let (pod, node_name) = crate::kubelet_proxy::pod_and_node(state, target, name).await?;
+    let node_name = node_name.as_str();
     let container = container_of(&pod, name, query.get("container"))?;
-    let node_name = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::BadRequest(format!("pod {name} does not have a host assigned")))?;
     let address =
         crate::kubelet_proxy::agent_address(state, node_name, &format!("of pod {name}")).await?;
     let mut options: Vec<String> = Vec::new();

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use tokio::process::Command;
 
-use super::process::binary;
+use super::process::{binary, join_cgroup_script};
 use crate::streaming::Session;
 
 /// What the client asked for.
@@ -59,15 +59,7 @@ fn argv(proc_dir: &Path, pid: u32, command: &[String], tty: bool) -> io::Result<
     let mut argv: Vec<String> = Vec::new();
     let procs = cgroup_procs(&std::fs::read_to_string(proc_dir.join("cgroup"))?);
     if !procs.is_empty() {
-        let mut script = String::new();
-        for file in &procs {
-            let file = file
-                .to_str()
-                .filter(|file| !file.contains('\''))
-                .ok_or_else(|| io::Error::other("a cgroup path that sh cannot quote"))?;
-            script.push_str(&format!("echo $$ > '{file}' && "));
-        }
-        script.push_str("exec \"$@\"");
+        let script = join_cgroup_script(&procs)?;
         argv.extend(["/bin/sh".into(), "-c".into(), script, "sh".into()]);
     }
     if tty {

@@ -402,7 +402,7 @@ pub(super) fn spawn(launch: Launch<'_>) -> io::Result<(Child, Identity)> {
 
 /// The `sh` script that moves itself into the cgroups of `procs_files`
 /// and then executes its arguments.
-fn join_cgroup_script(procs_files: &[PathBuf]) -> io::Result<String> {
+pub(super) fn join_cgroup_script(procs_files: &[PathBuf]) -> io::Result<String> {
     let mut script = String::new();
     for file in procs_files {
         let file = file
