@@ -62,13 +62,14 @@ pub fn handles(target: &Target) -> bool {
 pub(crate) async fn agent_address(
     state: &ApiState,
     node_name: &str,
-    what: &str,
+    pod: Option<&str>,
 ) -> ApiResult<SocketAddr> {
+    let of = pod.map(|pod| format!(" of pod {pod}")).unwrap_or_default();
     let nodes = state.registry.node();
     let node = state.objects.get(&nodes, None, node_name).await?.object;
     if node.pointer("/metadata/labels/wharf.dev~1hollow") == Some(&Value::from("true")) {
         return Err(ApiError::BadRequest(format!(
-            "the node {node_name} {what} is simulated (wharf.dev/hollow): its containers are \
+            "the node {node_name}{of} is simulated (wharf.dev/hollow): its containers are \
              played, not run, so there is no log, shell or port to reach"
         )));
     }
@@ -79,7 +80,7 @@ pub(crate) async fn agent_address(
         .filter(|p| *p > 0)
         .ok_or_else(|| {
             ApiError::BadRequest(format!(
-                "the node {node_name} {what} has no agent serving the kubelet API (a simulated node?)"
+                "the node {node_name}{of} has no agent serving the kubelet API (a simulated node?)"
             ))
         })?;
     let address = node
@@ -172,11 +173,8 @@ pub async fn serve(state: &ApiState, target: &Target, mut request: Request) -> A
     let (parts, body) = request.into_parts();
     let query = parts.uri.query().unwrap_or_default();
     let (node, path) = upstream(state, target, query).await?;
-    let what = match target.resource.kind {
-        "Pod" => format!("of pod {}", target.name.as_deref().unwrap_or_default()),
-        _ => String::new(),
-    };
-    let address = agent_address(state, &node, &what).await?;
+    let pod = (target.resource.kind == "Pod").then_some(target.name.as_deref().unwrap_or_default());
+    let address = agent_address(state, &node, pod).await?;
     let client = state.kubelet_client().ok_or_else(|| {
         ApiError::BadRequest("this API server has no client certificate for node agents".into())
     })?;
@@ -244,7 +242,7 @@ fn wants_upgrade(headers: &HeaderMap) -> bool {
 fn forwards(name: &HeaderName, upgrading: bool) -> bool {
     if name == header::AUTHORIZATION
         || name == header::HOST
-        || name == header::CONTENT_LENGTH && upgrading
+        || (name == header::CONTENT_LENGTH && upgrading)
     {
         return false;
     }

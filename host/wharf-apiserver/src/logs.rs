@@ -91,8 +91,7 @@ pub async fn serve(
     let (pod, node_name) = crate::kubelet_proxy::pod_and_node(state, target, name).await?;
     let node_name = node_name.as_str();
     let container = container_of(&pod, name, query.get("container"))?;
-    let address =
-        crate::kubelet_proxy::agent_address(state, node_name, &format!("of pod {name}")).await?;
+    let address = crate::kubelet_proxy::agent_address(state, node_name, Some(name)).await?;
     let mut options: Vec<String> = Vec::new();
     for key in FORWARDED {
         if let Some(value) = query.get(key) {

@@ -80,14 +80,8 @@ fn argv(proc_dir: &Path, pid: u32, command: &[String], tty: bool) -> io::Result<
     ]);
     let status = std::fs::read_to_string(proc_dir.join("status"))?;
     let user = user_of(&status)?;
-    if user
-        != (User {
-            uid: 0,
-            gid: 0,
-            groups: vec![],
-        })
-        || !running_as_root()
-    {
+    // A root container's command runs as the (root) agent does.
+    if user.uid != 0 || user.gid != 0 || !user.groups.is_empty() {
         argv.push(binary("setpriv").into());
         argv.push(format!("--reuid={}", user.uid));
         argv.push(format!("--regid={}", user.gid));
@@ -110,13 +104,6 @@ fn argv(proc_dir: &Path, pid: u32, command: &[String], tty: bool) -> io::Result<
     argv.extend(environment(&std::fs::read(proc_dir.join("environ"))?));
     argv.extend(command.iter().cloned());
     Ok(argv)
-}
-
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| user_of(&status).ok())
-        .is_some_and(|user| user.uid == 0)
 }
 
 /// The `cgroup.procs` files of the cgroups `/proc/PID/cgroup` names: the

@@ -27,6 +27,9 @@
 //!   library through `wharf-native-runtime`). A fake one
 //!   (`runtime/fake.rs`) lets the tests of the pods' lifecycle
 //!   (`pods/lifecycle_tests.rs`) run no process.
+//! - `enter.rs`: exec for the process driver (a command entered into a
+//!   running container from `/proc/PID`: cgroups, namespaces, user,
+//!   environment; a pseudo-terminal with a TTY).
 //! - `probes.rs`: startup, liveness and readiness probes (exec, httpGet,
 //!   tcpSocket), a task per container process reporting to its worker.
 //! - `env.rs`: a container's environment (service links such as
@@ -527,17 +530,23 @@ impl crate::server::Streams for Containers {
         request: &enter::ExecRequest<'_>,
     ) -> Result<crate::streaming::Session, crate::server::StreamError> {
         use crate::server::StreamError;
-        let record = checkpoint::recorded_uids(&self.data_dir)
+        // A pod recreated under its name has a record per UID: the one
+        // whose container runs is the one asked for.
+        let records: Vec<_> = checkpoint::recorded_uids(&self.data_dir)
             .into_iter()
             .filter_map(|uid| checkpoint::load(&self.data_dir, &uid))
-            .find(|record| record.namespace == namespace && record.name == pod && !record.finished)
-            .ok_or_else(|| {
-                StreamError::NotFound(format!("pod not found (\"{namespace}/{pod}\")"))
-            })?;
-        let running = record
-            .containers
-            .get(container)
-            .and_then(|c| c.running.as_ref())
+            .filter(|record| {
+                record.namespace == namespace && record.name == pod && !record.finished
+            })
+            .collect();
+        if records.is_empty() {
+            return Err(StreamError::NotFound(format!(
+                "pod not found (\"{namespace}/{pod}\")"
+            )));
+        }
+        let running = records
+            .iter()
+            .find_map(|record| record.containers.get(container)?.running.as_ref())
             .ok_or_else(|| {
                 StreamError::NotFound(format!("container not found (\"{container}\")"))
             })?;
